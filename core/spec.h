@@ -1,0 +1,173 @@
+#pragma once
+/* The OCI runtime spec model (the subset cvisor honours), decoded from the
+ * msgpack form of config.json (the CLI converts JSON to msgpack key for key;
+ * keys are the OCI JSON names). All memory lives in the caller's zone. */
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct oci_user {
+	uint32_t uid, gid;
+	uint32_t *additional_gids;
+	size_t n_additional_gids;
+	uint32_t umask;
+	bool has_umask;
+	char *username;
+};
+
+struct oci_capabilities {
+	char **bounding, **effective, **inheritable, **permitted, **ambient;
+	size_t n_bounding, n_effective, n_inheritable, n_permitted, n_ambient;
+};
+
+struct oci_rlimit {
+	char *type; /* "RLIMIT_NOFILE" */
+	uint64_t hard, soft;
+};
+
+struct oci_process {
+	bool terminal;
+	struct oci_user user;
+	char **args;
+	size_t n_args;
+	char **env;
+	size_t n_env;
+	char *cwd;
+	struct oci_capabilities capabilities;
+	bool has_capabilities;
+	struct oci_rlimit *rlimits;
+	size_t n_rlimits;
+	bool no_new_privileges;
+	int32_t oom_score_adj;
+	bool has_oom_score_adj;
+	char *apparmor_profile;
+};
+
+struct oci_root {
+	char *path;
+	bool readonly;
+};
+
+struct oci_mount {
+	char *destination;
+	char *type;
+	char *source;
+	char **options;
+	size_t n_options;
+};
+
+struct oci_namespace {
+	char *type; /* pid, network, mount, ipc, uts, user, cgroup, time */
+	char *path;
+};
+
+struct oci_id_mapping {
+	uint32_t container_id, host_id, size;
+};
+
+struct oci_seccomp_arg {
+	uint32_t index;
+	uint64_t value, value_two;
+	char *op; /* SCMP_CMP_EQ ... */
+};
+
+struct oci_seccomp_syscall {
+	char **names;
+	size_t n_names;
+	char *action; /* SCMP_ACT_* */
+	uint32_t errno_ret;
+	bool has_errno_ret;
+	struct oci_seccomp_arg *args;
+	size_t n_args;
+};
+
+struct oci_seccomp {
+	char *default_action;
+	uint32_t default_errno_ret;
+	bool has_default_errno_ret;
+	char **architectures;
+	size_t n_architectures;
+	char **flags;
+	size_t n_flags;
+	struct oci_seccomp_syscall *syscalls;
+	size_t n_syscalls;
+};
+
+struct oci_memory {
+	int64_t limit, reservation, swap;
+	bool has_limit, has_reservation, has_swap;
+};
+
+struct oci_cpu {
+	uint64_t shares, period;
+	int64_t quota;
+	bool has_shares, has_quota, has_period;
+	char *cpus, *mems;
+};
+
+struct oci_pids {
+	int64_t limit;
+	bool has_limit;
+};
+
+struct oci_resources {
+	struct oci_memory memory;
+	bool has_memory;
+	struct oci_cpu cpu;
+	bool has_cpu;
+	struct oci_pids pids;
+	bool has_pids;
+};
+
+struct oci_linux {
+	struct oci_namespace *namespaces;
+	size_t n_namespaces;
+	struct oci_id_mapping *uid_mappings, *gid_mappings;
+	size_t n_uid_mappings, n_gid_mappings;
+	struct oci_resources resources;
+	bool has_resources;
+	char *cgroups_path;
+	char **masked_paths;
+	size_t n_masked_paths;
+	char **readonly_paths;
+	size_t n_readonly_paths;
+	struct oci_seccomp seccomp;
+	bool has_seccomp;
+	const msgpack_object *sysctl; /* map string → string, or NULL */
+	char *rootfs_propagation;
+	char *mount_label;
+};
+
+struct oci_spec {
+	char *oci_version;
+	struct oci_process process;
+	bool has_process;
+	struct oci_root root;
+	bool has_root;
+	char *hostname;
+	char *domainname;
+	struct oci_mount *mounts;
+	size_t n_mounts;
+	struct oci_linux linux_; /* "linux" is a predefined macro in GNU C */
+	bool has_linux;
+	const msgpack_object *annotations; /* map string → string, or NULL */
+};
+
+/* Decodes and validates (process.args non-empty, cwd absolute, root.path
+ * present, namespace types known). Errors name the field:
+ * "spec.process.args: expected array of strings". */
+int oci_spec_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_spec *out,
+		    struct cv_error *err);
+
+/* Resources alone (for `cvisor update --resources F`: the
+ * LinuxResources JSON object). */
+int oci_resources_decode(const msgpack_object *obj, msgpack_zone *zone,
+			 struct oci_resources *out, struct cv_error *err);
+
+/* CLONE_NEW* flag for an OCI namespace type, 0 if unknown. */
+int oci_namespace_flag(const char *type);
+
+/* Annotation lookup; NULL if absent. */
+const char *oci_annotation(const struct oci_spec *spec, const char *key, msgpack_zone *zone);

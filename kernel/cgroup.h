@@ -1,0 +1,61 @@
+#pragma once
+/* One cgroup per container. Membership, freeze, kill and events through the
+ * unified (v2) hierarchy, which works even where every controller lives in
+ * v1 (these hybrid hosts); the spec's resource limits on whichever hierarchy
+ * has the controller (v2 if it lists it in cgroup.controllers, else v1).
+ * Paths are relative to each hierarchy's root ("cvisor/sb1/web"). */
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "core/err.h"
+#include "core/spec.h"
+
+#define CGROUP_V1_MAX 8
+
+struct cgroup {
+	char *path;                       /* relative path, owned */
+	int v2_dirfd;                     /* O_DIRECTORY of the v2 node (CLONE_INTO_CGROUP), or -1 */
+	int v1_procs_fd[CGROUP_V1_MAX];   /* O_WRONLY|O_CLOEXEC cgroup.procs of each v1 node we made */
+	int n_v1;
+};
+
+/* Where the unified hierarchy is mounted ("/sys/fs/cgroup/unified" on hybrid
+ * hosts, "/sys/fs/cgroup" on pure v2), or NULL if none. */
+const char *cgroup_v2_root(void);
+
+/* mkdir -p the node in the v2 hierarchy and in the v1 hierarchies of the
+ * controllers cvisor uses (memory, pids, cpu, cpuacct, freezer), apply the
+ * resources (may be NULL), open the fds. On failure nothing is left behind. */
+int cgroup_create(struct cgroup *cg, const char *path, const struct oci_resources *res,
+		  struct cv_error *err);
+/* Applies resources to an existing cgroup (`cvisor update`). */
+int cgroup_update(const struct cgroup *cg, const struct oci_resources *res, struct cv_error *err);
+
+/* In a freshly cloned child before it drops privileges: writes "0" to every
+ * v1 cgroup.procs fd, joining the v1 nodes (CLONE_INTO_CGROUP only placed it
+ * in v2). Async-signal-safe; returns 0 or -errno. */
+int cgroup_join_self_v1(const struct cgroup *cg);
+
+/* Host PIDs of every process in the node (v2 cgroup.procs). *pids is
+ * malloc'd, the caller frees it. */
+int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n, struct cv_error *err);
+/* SIGKILL everything in the node (v2 cgroup.kill; falls back to signalling
+ * each pid of cgroup.procs when cgroup.kill is missing). */
+int cgroup_kill(const struct cgroup *cg, struct cv_error *err);
+/* Signals every process of the node. */
+int cgroup_signal_all(const struct cgroup *cg, int signo, struct cv_error *err);
+int cgroup_freeze(const struct cgroup *cg, bool frozen, struct cv_error *err);
+/* Opens cgroup.events of the v2 node (for an inotify/ev watcher), or -1. */
+int cgroup_events_fd(const struct cgroup *cg, struct cv_error *err);
+/* Memory usage in bytes (v1 memory.usage_in_bytes or v2 memory.current). */
+int cgroup_memory_usage(const struct cgroup *cg, uint64_t *bytes, struct cv_error *err);
+
+/* Closes the fds and frees the path; leaves the nodes in place. */
+void cgroup_close(struct cgroup *cg);
+/* rmdir the node in every hierarchy (processes must be gone; retries briefly
+ * on EBUSY), then cgroup_close(). */
+int cgroup_destroy(struct cgroup *cg, struct cv_error *err);
+/* rmdir by relative path in every hierarchy, deepest first, for `cvisor
+ * delete` when boot is gone. Kills what is left (v2 cgroup.kill) first.
+ * Missing nodes are not an error. */
+int cgroup_remove_path(const char *path, struct cv_error *err);

@@ -1,0 +1,23 @@
+#pragma once
+/* The sandbox: the boot process's model of its containers and tasks. */
+#include <stddef.h>
+
+#include "core/err.h"
+
+/* Everything `cvisor boot` is handed by `cvisor create`. */
+struct boot_args {
+	const char *id;         /* sandbox ID = root container ID */
+	const char *root_dir;   /* --root (state dir is <root_dir>/<id>) */
+	const char *bundle;     /* absolute bundle path */
+	int ctl_fd;             /* bound, not listening control socket; taken */
+	int sync_fd;            /* write end of the sync pipe; taken (one byte when created) */
+	const void *spec;       /* msgpack form of config.json */
+	size_t spec_len;
+	int stdio[3];           /* the root container's stdio (borrowed; boot keeps them) */
+};
+
+/* Creates the root container, writes the sync byte, serves the control
+ * socket until the root container's init ends. Returns the init's wait
+ * status (>= 0), or -1 with err set if the sandbox could not be created
+ * (then no sync byte was written). */
+int sandbox_boot(const struct boot_args *a, struct cv_error *err);

@@ -1,0 +1,12 @@
+#pragma once
+/* The spec's linux.seccomp profile compiled with libseccomp. */
+#include <seccomp.h>
+
+#include "core/err.h"
+#include "core/spec.h"
+
+/* Builds (does not load) a filter. Errors name the field:
+ * "spec.linux.seccomp.syscalls[3].action: unknown action \"SCMP_ACT_FOO\"".
+ * Unknown syscall names are skipped (as runc does) but unknown actions,
+ * operators and architectures are errors. The caller releases *out. */
+int seccomp_spec_build(const struct oci_seccomp *s, scmp_filter_ctx *out, struct cv_error *err);

@@ -1,0 +1,91 @@
+#pragma once
+/* Creating native processes for containers.
+ *
+ * Protocol with a child (over a SOCK_SEQPACKET socketpair; the child's end
+ * is close-on-exec, so EOF after release means execve succeeded):
+ *   child → boot: struct spawn_report {SPAWN_READY}  (init only: set up, waiting)
+ *   boot → child: one byte                            (init only: release → execve)
+ *   child → boot: struct spawn_report {SPAWN_ERROR, errno, text}, then _exit(127)
+ * Nothing here blocks except where said; the caller watches ctl_fd with an
+ * ev_io and calls spawn_read_report() when it is readable. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/err.h"
+#include "core/spec.h"
+#include "kernel/caps.h"
+#include "kernel/cgroup.h"
+
+enum spawn_report_type { SPAWN_READY = 1, SPAWN_ERROR = 2 };
+
+struct spawn_report {
+	int type;
+	int err_no;
+	char text[CV_ERROR_MAX];
+};
+
+struct spawned {
+	pid_t pid;  /* host PID; the process is a direct child of the caller */
+	int pidfd;  /* caller owns */
+	int ctl_fd; /* caller owns: parent end of the socketpair (non-blocking, CLOEXEC) */
+};
+
+struct spawn_init_args {
+	const struct oci_spec *spec;
+	const char *bundle;        /* absolute; root.path is relative to it */
+	int stdio[3];              /* borrowed; become fds 0,1,2 */
+	const struct cgroup *cg;   /* v2 node for CLONE_INTO_CGROUP, v1 fds to join */
+};
+
+/* clone3(CLONE_PIDFD | the spec's CLONE_NEW* | CLONE_INTO_CGROUP) a
+ * container init. The child: joins v1 cgroups, joins namespaces given by
+ * path, setsid, mounts (rootfs, spec mounts, /dev nodes, devpts), pivot_root,
+ * masked and read-only paths, hostname, sysctl, rlimits, user/groups,
+ * capabilities, no_new_privs, seccomp, cwd; reports SPAWN_READY and waits for
+ * the release byte, then execve (PATH lookup from the spec env). */
+int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
+			 struct cv_error *err);
+
+struct spawn_exec_args {
+	int init_pidfd;           /* the container's init: setns(pidfd, ns_flags) */
+	int ns_flags;             /* exactly the CLONE_NEW* the runtime created */
+	const struct cgroup *cg;  /* container cgroup */
+	const struct oci_spec *spec; /* container spec: seccomp, rlimits, nnp default */
+	const char *filename;     /* may be NULL/"" → argv[0] */
+	char *const *argv;        /* NULL-terminated, non-empty */
+	char *const *envv;        /* NULL-terminated, already de-duplicated; HOME is added here if absent */
+	const char *cwd;          /* absolute; NULL → "/" */
+	uint32_t uid, gid;
+	const uint32_t *extra_gids;
+	size_t n_extra_gids;
+	bool has_caps;            /* false: uid 0 gets all, others none; bounding = all */
+	struct cap_sets caps;
+	bool no_new_privs;
+	const int *fds;           /* fds[i] becomes guest fd guest_fds[i]; borrowed */
+	const int *guest_fds;
+	size_t nfds;
+	int exec_fd;              /* -1, or run this file (execveat AT_EMPTY_PATH) */
+	bool stdio_is_pty;        /* lowest of guest 0-2 is the controlling tty for all three */
+};
+
+/* Runs a new process inside a running container: an intermediate process
+ * joins the v1 cgroups and setns(init_pidfd, ns_flags), then
+ * clone3(CLONE_PARENT|CLONE_PIDFD|CLONE_INTO_CGROUP) so the target is a
+ * direct child of the caller; guest fds 0-2 not covered are /dev/null;
+ * umask 022; resolves the binary (PATH from envv, relative to cwd) and
+ * HOME from the container's /etc/passwd; execve. Errors before execve come
+ * back through ctl_fd as SPAWN_ERROR. Blocks only for the intermediate's
+ * short life (it exits right after the clone). */
+int spawn_exec(const struct spawn_exec_args *a, struct spawned *out, struct cv_error *err);
+
+/* Reads one report. Returns 1 (SPAWN_READY), 0 (EOF: execve happened, or
+ * the child died without a word — check the pidfd), -1 with err holding the
+ * child's message and errno (SPAWN_ERROR or a read failure), or -2 if
+ * nothing is there yet (EAGAIN). */
+int spawn_read_report(int ctl_fd, struct cv_error *err);
+/* Lets a SPAWN_READY init proceed to execve. */
+int spawn_release(int ctl_fd, struct cv_error *err);
+
+/* Namespace flags (CLONE_NEW*) the spec asks the runtime to create. */
+int spawn_ns_flags(const struct oci_spec *spec);

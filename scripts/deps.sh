@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what cvisor needs to build, test and demo on Debian 12, only if
+# something is missing (apt-get needs root).
+set -eu
+need=()
+for p in build-essential pkg-config libev-dev libmsgpack-dev libseccomp-dev liblz4-dev \
+	libjson-c-dev busybox-static python3 python3-msgpack python3-pytest iproute2; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	echo "deps: installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
