@@ -5,6 +5,8 @@
  * has the controller (v2 if it lists it in cgroup.controllers, else v1).
  * Paths are relative to each hierarchy's root ("cvisor/sb1/web"). */
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/err.h"
@@ -22,6 +24,16 @@ struct cgroup {
 /* Where the unified hierarchy is mounted ("/sys/fs/cgroup/unified" on hybrid
  * hosts, "/sys/fs/cgroup" on pure v2), or NULL if none. */
 const char *cgroup_v2_root(void);
+
+/* The sandbox's cgroup path (relative): from the root spec's
+ * linux.cgroupsPath when it is absolute ("/a/b" → "a/b"); systemd-style
+ * "slice:prefix:name" → "<slice>/<prefix>-<name>.scope"; otherwise
+ * "cvisor/<sandbox_id>". Containers live in "<sandbox path>/<cid>". */
+int cgroup_sandbox_path(const char *cgroups_path, const char *sandbox_id, char *out, size_t n,
+			struct cv_error *err);
+
+/* Opens an existing node (no mkdir, no limits), e.g. for `cvisor update`. */
+int cgroup_open(struct cgroup *cg, const char *path, struct cv_error *err);
 
 /* mkdir -p the node in the v2 hierarchy and in the v1 hierarchies of the
  * controllers cvisor uses (memory, pids, cpu, cpuacct, freezer), apply the

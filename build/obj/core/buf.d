@@ -1,0 +1,2 @@
+build/obj/core/buf.o: core/buf.c core/buf.h
+core/buf.h:

@@ -1,0 +1,69 @@
+/* Containers of the sandbox: registry and runtime state. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel/model.h"
+
+struct container *sandbox_find_container(struct sandbox *sb, const char *id)
+{
+	if (!id)
+		return NULL;
+	list_for_each(n, &sb->containers) {
+		struct container *c = container_of(n, struct container, link);
+		if (strcmp(c->id, id) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+struct container *container_new(struct sandbox *sb, const char *id, msgpack_zone *zone,
+				struct cv_error *err)
+{
+	struct container *c = calloc(1, sizeof(*c));
+	if (!c || !(c->id = strdup(id))) {
+		free(c);
+		cv_errf(err, ENOMEM, "creating container \"%s\"", id);
+		return NULL;
+	}
+	c->sb = sb;
+	c->zone = zone;
+	c->cg.v2_dirfd = -1;
+	list_init(&c->tasks);
+	list_add_tail(&sb->containers, &c->link);
+	return c;
+}
+
+void container_free(struct container *c)
+{
+	while (!list_empty(&c->tasks))
+		task_free(container_of(list_first(&c->tasks), struct task, link));
+	if (c->init)
+		task_free(c->init);
+	if (c->cg_made) {
+		struct cv_error err;
+		if (cgroup_destroy(&c->cg, &err) < 0)
+			cgroup_close(&c->cg);
+	}
+	if (c->zone)
+		msgpack_zone_free(c->zone);
+	list_del(&c->link);
+	free(c->id);
+	free(c);
+}
+
+int container_runtime_state(const struct container *c)
+{
+	if (!c || !c->init)
+		return 3;
+	switch (c->init->state) {
+	case TASK_CREATED:
+	case TASK_STARTING:
+		return c->init->start_failed ? 3 : 1;
+	case TASK_RUNNING:
+		return 2;
+	case TASK_EXITED:
+		return 3;
+	}
+	return 0;
+}

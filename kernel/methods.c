@@ -1,0 +1,24 @@
+/* The method table: seed names → handlers (DESIGN §4). */
+#include "kernel/methods.h"
+
+static const struct rpc_method methods[] = {
+	{ "containerManager.ContainerRuntimeState", cm_runtime_state },
+	{ "containerManager.ExecuteAsync", cm_execute_async },
+	{ "containerManager.Processes", cm_processes },
+	{ "containerManager.Signal", cm_signal },
+	{ "containerManager.StartRoot", cm_start_root },
+	{ "containerManager.Wait", cm_wait },
+	{ "containerManager.WaitPID", cm_wait_pid },
+	{ "Lifecycle.Pause", lifecycle_pause },
+	{ "Lifecycle.Resume", lifecycle_resume },
+};
+
+const struct rpc_method *methods_table(void)
+{
+	return methods;
+}
+
+size_t methods_count(void)
+{
+	return sizeof(methods) / sizeof(methods[0]);
+}

@@ -1,0 +1,19 @@
+#pragma once
+/* The control methods the sandbox serves (DESIGN §4). */
+#include <stddef.h>
+
+#include "rpc/server.h"
+
+const struct rpc_method *methods_table(void);
+size_t methods_count(void);
+
+/* Handlers, one file per job. */
+void cm_start_root(struct rpc_call *call, const msgpack_object *arg);
+void cm_runtime_state(struct rpc_call *call, const msgpack_object *arg);
+void cm_execute_async(struct rpc_call *call, const msgpack_object *arg);
+void cm_wait(struct rpc_call *call, const msgpack_object *arg);
+void cm_wait_pid(struct rpc_call *call, const msgpack_object *arg);
+void cm_signal(struct rpc_call *call, const msgpack_object *arg);
+void cm_processes(struct rpc_call *call, const msgpack_object *arg);
+void lifecycle_pause(struct rpc_call *call, const msgpack_object *arg);
+void lifecycle_resume(struct rpc_call *call, const msgpack_object *arg);

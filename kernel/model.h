@@ -1,0 +1,111 @@
+#pragma once
+/* The sandbox's model of its containers and tasks (DESIGN §3, §5).
+ *
+ * Ownership: the sandbox owns its containers (list), a container owns its
+ * tasks (list) and its spec zone; a task owns its pidfd and report fd. A
+ * task is freed by task_release_if_done() once it has exited, nobody waits
+ * on it and the exec registry no longer holds it. */
+#include <ev.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "core/cont.h"
+#include "core/err.h"
+#include "core/list.h"
+#include "core/spec.h"
+#include "kernel/cgroup.h"
+
+struct rpc_server;
+struct sandbox;
+struct container;
+
+enum task_state {
+	TASK_CREATED,  /* init set up, waiting for the release byte */
+	TASK_STARTING, /* released / spawned, waiting for the exec handshake */
+	TASK_RUNNING,  /* execve succeeded */
+	TASK_EXITED,   /* reaped; status valid */
+};
+
+struct task {
+	struct list_node link; /* container->tasks */
+	struct container *c;
+	pid_t host_pid;
+	pid_t ns_pid;          /* PID in the sandbox root PID namespace */
+	int pidfd;             /* -1 once reaped */
+	ev_io pid_w;
+	int ctl_fd;            /* spawn report channel, -1 once done */
+	ev_io ctl_w;
+	enum task_state state;
+	int status;            /* wait status once TASK_EXITED */
+	int refs;              /* parked calls that will read this task */
+	bool is_init;
+	bool in_registry;      /* exec registry: WaitPID consumes it */
+	bool start_failed;
+	bool has_tty;
+	struct cv_error start_err;
+	struct waitq started;  /* StartRoot / ExecuteAsync: exec handshake done */
+	struct waitq exited;   /* Wait / WaitPID */
+};
+
+struct container {
+	struct list_node link; /* sandbox->containers */
+	struct sandbox *sb;
+	char *id;
+	msgpack_zone *zone;    /* holds the spec */
+	struct oci_spec spec;
+	struct cgroup cg;
+	bool cg_made;
+	int ns_flags;          /* CLONE_NEW* created for it */
+	struct task *init;
+	struct list_head tasks; /* every task but init */
+};
+
+struct sandbox {
+	char *id;
+	char *bundle;
+	struct container *root;
+	struct list_head containers;
+	struct rpc_server *rpc;
+	int sigfd;
+	ev_io sig_w;
+	ev_timer drain_w;      /* after the root init ended: flush replies, then stop */
+	int drain_ticks;
+	bool ended;
+	bool started;          /* StartRoot accepted */
+	int pause_count;
+	int root_ns_index;     /* index into NSpid of the sandbox root PID namespace */
+	char cg_path[512];     /* the sandbox's cgroup path */
+};
+
+/* container.c */
+struct container *sandbox_find_container(struct sandbox *sb, const char *id);
+struct container *container_new(struct sandbox *sb, const char *id, msgpack_zone *zone,
+				struct cv_error *err);
+void container_free(struct container *c);
+/* 0 invalid, 1 creating, 2 running, 3 stopped (SEED-REFERENCE §4.17). */
+int container_runtime_state(const struct container *c);
+
+/* task.c */
+struct task *task_new(struct container *c, pid_t host_pid, int pidfd, int ctl_fd, bool is_init);
+/* Starts watching the pidfd (exit) and the report fd (exec handshake). */
+void task_watch(struct task *t);
+struct task *container_find_task(struct container *c, pid_t ns_pid, bool registry_only);
+void task_release_if_done(struct task *t);
+/* A parked call holds a reference so the task outlives the wake-up. */
+static inline void task_ref(struct task *t) { t->refs++; }
+void task_unref(struct task *t);
+void task_free(struct task *t);
+/* Called by task.c when the root init ended (sandbox.c). */
+void sandbox_root_exited(struct sandbox *sb, int status);
+
+/* pidns.c: PIDs in the sandbox root PID namespace. */
+int pidns_init(struct sandbox *sb, struct cv_error *err);
+/* -1 if the process is gone or not in the sandbox's namespace. */
+pid_t pidns_to_root(const struct sandbox *sb, pid_t host_pid);
+/* Finds a live process of the sandbox by root-namespace PID; *owner is the
+ * container whose cgroup holds it. Returns the host PID or -1. */
+pid_t pidns_find(struct sandbox *sb, pid_t ns_pid, struct container **owner);
+
+/* Wait status → uint32 as the seed returns it. */
+int wait_status_from_siginfo(const siginfo_t *si);

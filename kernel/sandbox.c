@@ -1,0 +1,267 @@
+/* The boot process: creates the root container, serves the control socket
+ * on one libev loop, forwards host signals to the root container, and ends
+ * with the root init's wait status (DESIGN §1, SEED-REFERENCE §1). */
+#include "kernel/sandbox.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/loop.h"
+#include "kernel/methods.h"
+#include "kernel/model.h"
+#include "kernel/spawn.h"
+#include "rpc/server.h"
+
+/* Signals the sandbox forwards to the root container, as runsc does. */
+static const int forwarded_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+					 SIGWINCH, SIGCONT };
+
+/* Seconds the root init may take to report that it is set up. */
+#define INIT_SETUP_TIMEOUT_MS 30000
+/* After the root init ends, how long replies may take to drain (10 ms ticks). */
+#define DRAIN_TICKS_MAX 100
+
+static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct sandbox *sb = container_of(w, struct sandbox, sig_w);
+	struct signalfd_siginfo si;
+	while (read(sb->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		struct task *init = sb->root ? sb->root->init : NULL;
+		if (!init || init->pidfd < 0)
+			continue;
+		LOG(LL_INFO, "forwarding signal %u to the root container", si.ssi_signo);
+		if (syscall(SYS_pidfd_send_signal, init->pidfd, (int)si.ssi_signo, NULL, 0) < 0)
+			LOG(LL_WARN, "forwarding signal %u: %s", si.ssi_signo, strerror(errno));
+	}
+}
+
+static int signals_setup(struct sandbox *sb, struct cv_error *err)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+		sigaddset(&set, forwarded_signals[i]);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return cv_errf(err, errno, "blocking signals");
+	sb->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sb->sigfd < 0)
+		return cv_errf(err, errno, "signalfd");
+	signal(SIGPIPE, SIG_IGN);
+	ev_io_init(&sb->sig_w, on_signal, sb->sigfd, EV_READ);
+	ev_io_start(core_loop(), &sb->sig_w);
+	return 0;
+}
+
+static void on_drain(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct sandbox *sb = container_of(w, struct sandbox, drain_w);
+	if (rpc_server_pending_output(sb->rpc) == 0 || ++sb->drain_ticks >= DRAIN_TICKS_MAX) {
+		ev_timer_stop(loop, w);
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+void sandbox_root_exited(struct sandbox *sb, int status)
+{
+	if (sb->ended)
+		return;
+	sb->ended = true;
+	LOG(LL_INFO, "root container exited with status 0x%x; the sandbox ends", status);
+	/* No new calls; replies already produced (Wait) are flushed first. The
+	 * first tick runs after the woken continuations had their turn. */
+	rpc_server_stop_listening(sb->rpc);
+	ev_timer_init(&sb->drain_w, on_drain, 0.01, 0.01);
+	ev_timer_start(core_loop(), &sb->drain_w);
+}
+
+/* Blocks (before serving anything) until the root init reports that its
+ * namespaces, cgroup and mounts are set up. */
+static int wait_init_ready(struct task *t, struct cv_error *err)
+{
+	struct pollfd p = { .fd = t->ctl_fd, .events = POLLIN };
+	for (;;) {
+		int r = poll(&p, 1, INIT_SETUP_TIMEOUT_MS);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return cv_errf(err, errno, "waiting for the root container");
+		if (r == 0)
+			return cv_errf(err, 0, "the root container did not finish its set-up within %d s",
+				       INIT_SETUP_TIMEOUT_MS / 1000);
+		r = spawn_read_report(t->ctl_fd, err);
+		if (r == -2)
+			continue;
+		if (r == 1)
+			return 0;
+		if (r == 0)
+			return cv_errf(err, 0, "the root container's init exited during set-up");
+		return -1;
+	}
+}
+
+static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_error *err)
+{
+	msgpack_zone *zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
+	if (!zone)
+		return cv_errf(err, ENOMEM, "allocating the spec");
+	msgpack_object obj;
+	size_t off = 0;
+	if (msgpack_unpack((const char *)a->spec, a->spec_len, &off, zone, &obj) !=
+	    MSGPACK_UNPACK_SUCCESS) {
+		msgpack_zone_free(zone);
+		return cv_errf(err, 0, "the spec handed to boot is not valid msgpack");
+	}
+	struct container *c = container_new(sb, a->id, zone, err);
+	if (!c) {
+		msgpack_zone_free(zone);
+		return -1;
+	}
+	sb->root = c;
+	if (oci_spec_decode(&obj, zone, &c->spec, err) < 0)
+		return -1;
+	c->ns_flags = spawn_ns_flags(&c->spec);
+	if (pidns_init(sb, err) < 0)
+		return -1;
+
+	const char *cgp = c->spec.has_linux ? c->spec.linux_.cgroups_path : NULL;
+	if (cgroup_sandbox_path(cgp, sb->id, sb->cg_path, sizeof(sb->cg_path), err) < 0)
+		return -1;
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", sb->cg_path, c->id);
+	const struct oci_resources *res =
+		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
+	if (cgroup_create(&c->cg, path, res, err) < 0)
+		return -1;
+	c->cg_made = true;
+
+	struct spawn_init_args sa = {
+		.spec = &c->spec,
+		.bundle = a->bundle,
+		.stdio = { a->stdio[0], a->stdio[1], a->stdio[2] },
+		.cg = &c->cg,
+	};
+	struct spawned sp;
+	if (spawn_container_init(&sa, &sp, err) < 0)
+		return -1;
+	c->init = task_new(c, sp.pid, sp.pidfd, sp.ctl_fd, true);
+	if (!c->init) {
+		kill(sp.pid, SIGKILL);
+		close(sp.pidfd);
+		close(sp.ctl_fd);
+		return cv_errf(err, ENOMEM, "tracking the root init");
+	}
+	if (wait_init_ready(c->init, err) < 0)
+		return -1;
+	c->init->ns_pid = pidns_to_root(sb, sp.pid);
+	c->init->has_tty = c->spec.process.terminal;
+	task_watch(c->init);
+	return 0;
+}
+
+static void sandbox_free(struct sandbox *sb)
+{
+	if (sb->rpc)
+		rpc_server_free(sb->rpc);
+	/* Whatever is left of the containers dies with the sandbox. */
+	list_for_each(n, &sb->containers) {
+		struct container *c = container_of(n, struct container, link);
+		if (c->init && c->init->pidfd >= 0)
+			syscall(SYS_pidfd_send_signal, c->init->pidfd, SIGKILL, NULL, 0);
+		if (c->cg_made) {
+			struct cv_error err;
+			cgroup_kill(&c->cg, &err);
+		}
+		if (c->init && c->init->pidfd >= 0) {
+			siginfo_t si;
+			waitid((idtype_t)P_PIDFD, (id_t)c->init->pidfd, &si, WEXITED | __WALL);
+		}
+	}
+	while (!list_empty(&sb->containers))
+		container_free(container_of(list_first(&sb->containers), struct container, link));
+	if (sb->sigfd >= 0) {
+		ev_io_stop(core_loop(), &sb->sig_w);
+		close(sb->sigfd);
+	}
+	free(sb->id);
+	free(sb->bundle);
+	free(sb);
+}
+
+static void report_failure(int sync_fd, const struct cv_error *err)
+{
+	/* Anything but a single 0 byte is an error message for `create`. */
+	const char *msg = err->msg[0] ? err->msg : "sandbox creation failed";
+	size_t len = strlen(msg);
+	ssize_t w = write(sync_fd, msg, len);
+	(void)w;
+}
+
+int sandbox_boot(const struct boot_args *a, struct cv_error *err)
+{
+	int status = -1;
+	struct sandbox *sb = calloc(1, sizeof(*sb));
+	if (!sb) {
+		cv_errf(err, ENOMEM, "allocating the sandbox");
+		report_failure(a->sync_fd, err);
+		close(a->sync_fd);
+		close(a->ctl_fd);
+		return -1;
+	}
+	sb->sigfd = -1;
+	list_init(&sb->containers);
+	sb->id = strdup(a->id);
+	sb->bundle = strdup(a->bundle);
+	int ctl_fd = a->ctl_fd;
+
+	if (!sb->id || !sb->bundle) {
+		cv_errf(err, ENOMEM, "allocating the sandbox");
+		goto fail;
+	}
+	if (core_loop_init(err) < 0 || signals_setup(sb, err) < 0)
+		goto fail;
+	if (create_root(sb, a, err) < 0)
+		goto fail;
+
+	struct rpc_limits limits;
+	rpc_limits_default(&limits);
+	sb->rpc = rpc_server_new(core_loop(), ctl_fd, methods_table(), methods_count(), &limits, sb,
+				 err);
+	ctl_fd = -1; /* taken by rpc_server_new, even on failure */
+	if (!sb->rpc)
+		goto fail;
+
+	static const char created = 0;
+	if (write(a->sync_fd, &created, 1) != 1)
+		LOG(LL_WARN, "writing the sync byte: %s", strerror(errno));
+	close(a->sync_fd);
+	LOG(LL_INFO, "sandbox %s created (root init host pid %d)", sb->id, sb->root->init->host_pid);
+
+	ev_run(core_loop(), 0);
+
+	status = sb->root->init->state == TASK_EXITED ? sb->root->init->status : (SIGKILL);
+	sandbox_free(sb);
+	core_loop_destroy();
+	return status;
+
+fail:
+	LOG(LL_ERROR, "creating sandbox %s: %s", a->id, err->msg);
+	report_failure(a->sync_fd, err);
+	close(a->sync_fd);
+	if (ctl_fd >= 0)
+		close(ctl_fd);
+	sandbox_free(sb);
+	core_loop_destroy();
+	return -1;
+}

@@ -1,0 +1,179 @@
+/* Tasks: host processes the sandbox started (container inits and exec'd
+ * processes), advanced by platform events: the report fd (exec handshake)
+ * and the pidfd (exit → waitid(P_PIDFD)). */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/loop.h"
+#include "kernel/model.h"
+#include "kernel/spawn.h"
+
+int wait_status_from_siginfo(const siginfo_t *si)
+{
+	switch (si->si_code) {
+	case CLD_EXITED:
+		return (si->si_status & 0xff) << 8;
+	case CLD_KILLED:
+		return si->si_status & 0x7f;
+	case CLD_DUMPED:
+		return (si->si_status & 0x7f) | 0x80;
+	default:
+		return 0;
+	}
+}
+
+static void ctl_close(struct task *t)
+{
+	if (t->ctl_fd < 0)
+		return;
+	ev_io_stop(core_loop(), &t->ctl_w);
+	close(t->ctl_fd);
+	t->ctl_fd = -1;
+}
+
+/* The exec handshake: READY (init set up), EOF (execve happened) or an
+ * error report from the child. */
+static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct task *t = container_of(w, struct task, ctl_w);
+	struct cv_error err;
+	cv_error_reset(&err);
+	int r = spawn_read_report(t->ctl_fd, &err);
+	if (r == -2)
+		return;
+	if (r == 1) {
+		/* READY: the init waits for StartRoot's release byte. */
+		return;
+	}
+	ctl_close(t);
+	if (r == 0) {
+		if (t->state != TASK_EXITED)
+			t->state = TASK_RUNNING;
+		LOG(LL_DEBUG, "task %d (ns %d) of %s: execve done", t->host_pid, t->ns_pid, t->c->id);
+		waitq_wake_all(&t->started, 0);
+	} else {
+		t->start_failed = true;
+		t->start_err = err;
+		LOG(LL_INFO, "task %d of %s failed to start: %s", t->host_pid, t->c->id, err.msg);
+		waitq_wake_all(&t->started, -1);
+	}
+}
+
+static void on_pidfd(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	struct task *t = container_of(w, struct task, pid_w);
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid((idtype_t)P_PIDFD, (id_t)t->pidfd, &si, WEXITED | WNOHANG | __WALL) < 0) {
+		LOG(LL_WARN, "waitid on task %d: %s", t->host_pid, strerror(errno));
+		if (errno != ECHILD)
+			return;
+		si.si_code = CLD_KILLED;
+		si.si_status = SIGKILL;
+	} else if (si.si_pid == 0) {
+		return; /* not yet */
+	}
+	ev_io_stop(loop, &t->pid_w);
+	close(t->pidfd);
+	t->pidfd = -1;
+	t->status = wait_status_from_siginfo(&si);
+	t->state = TASK_EXITED;
+	LOG(LL_DEBUG, "task %d (ns %d) of %s exited, status 0x%x", t->host_pid, t->ns_pid,
+	    t->c->id, t->status);
+	/* A process that died before its handshake ended has not started. */
+	if (t->ctl_fd >= 0) {
+		struct cv_error err;
+		cv_error_reset(&err);
+		int r = spawn_read_report(t->ctl_fd, &err);
+		ctl_close(t);
+		if (r < 0 && r != -2) {
+			t->start_failed = true;
+			t->start_err = err;
+			waitq_wake_all(&t->started, -1);
+		} else {
+			waitq_wake_all(&t->started, 0);
+		}
+	}
+	waitq_wake_all(&t->exited, 0);
+	if (t->is_init && t->c == t->c->sb->root)
+		sandbox_root_exited(t->c->sb, t->status);
+	task_release_if_done(t);
+}
+
+struct task *task_new(struct container *c, pid_t host_pid, int pidfd, int ctl_fd, bool is_init)
+{
+	struct task *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->c = c;
+	t->host_pid = host_pid;
+	t->pidfd = pidfd;
+	t->ctl_fd = ctl_fd;
+	t->is_init = is_init;
+	t->state = is_init ? TASK_CREATED : TASK_STARTING;
+	t->ns_pid = pidns_to_root(c->sb, host_pid);
+	waitq_init(&t->started, "exec handshake");
+	waitq_init(&t->exited, "task exit");
+	list_node_init(&t->link);
+	if (!is_init)
+		list_add_tail(&c->tasks, &t->link);
+	return t;
+}
+
+void task_watch(struct task *t)
+{
+	ev_io_init(&t->pid_w, on_pidfd, t->pidfd, EV_READ);
+	ev_io_start(core_loop(), &t->pid_w);
+	if (t->ctl_fd >= 0) {
+		ev_io_init(&t->ctl_w, on_ctl, t->ctl_fd, EV_READ);
+		ev_io_start(core_loop(), &t->ctl_w);
+	}
+}
+
+struct task *container_find_task(struct container *c, pid_t ns_pid, bool registry_only)
+{
+	list_for_each(n, &c->tasks) {
+		struct task *t = container_of(n, struct task, link);
+		if (t->ns_pid == ns_pid && (!registry_only || t->in_registry))
+			return t;
+	}
+	return NULL;
+}
+
+void task_release_if_done(struct task *t)
+{
+	if (t->is_init || t->state != TASK_EXITED || t->in_registry)
+		return;
+	if (t->refs > 0)
+		return;
+	task_free(t);
+}
+
+void task_unref(struct task *t)
+{
+	t->refs--;
+	task_release_if_done(t);
+}
+
+void task_free(struct task *t)
+{
+	ctl_close(t);
+	if (t->pidfd >= 0) {
+		ev_io_stop(core_loop(), &t->pid_w);
+		close(t->pidfd);
+		t->pidfd = -1;
+	}
+	if (list_node_linked(&t->link))
+		list_del(&t->link);
+	/* Anyone still parked is answered with an error by its owner's cancel
+	 * path; the waitqs must be empty by now. */
+	free(t);
+}
