@@ -27,14 +27,25 @@ int cv_error_wrap(struct cv_error *err, const char *fmt, ...)
 	if (!err)
 		return -1;
 	char prefix[CV_ERROR_MAX];
-	char old[CV_ERROR_MAX];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	int n = vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
-	memcpy(old, err->msg, sizeof(old));
-	old[sizeof(old) - 1] = '\0';
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	if (n < 0)
+		return -1;
+	size_t plen = strlen(prefix);
+	size_t old = strnlen(err->msg, sizeof(err->msg) - 1);
+	/* "<prefix>: <old>", truncated to the buffer. */
+	if (plen + 2 >= sizeof(err->msg))
+		plen = sizeof(err->msg) - 3;
+	size_t keep = sizeof(err->msg) - 1 - plen - 2;
+	if (old > keep)
+		old = keep;
+	memmove(err->msg + plen + 2, err->msg, old);
+	memcpy(err->msg, prefix, plen);
+	err->msg[plen] = ':';
+	err->msg[plen + 1] = ' ';
+	err->msg[plen + 2 + old] = '\0';
 	return -1;
 }
 
