@@ -1,0 +1,419 @@
+#!/usr/bin/python3
+"""cvisor benchmarks against baselines, side by side in one run.
+
+Usage (as root; `make bench` does this):
+  bench.py --bin build/cvisor --bundle test/fixtures/busybox \
+           --raw build/raw_pingpong --rpc build/rpc_bench [--out bench]
+
+Prints one table and writes <out>/results.json and <out>/results.svg.
+bench/README.md explains every number. A baseline that cannot run (crun or
+runc missing and not installable) is reported as "n/a" with the reason; the
+benchmark of cvisor itself still runs.
+"""
+import argparse
+import copy
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+RUN_ITERS = 20
+EXEC_ITERS_CVISOR = 200
+EXEC_ITERS_CRUN = 50
+RTT_CALLS = 5000
+PIPE_CALLS = 50000
+PIPE_DEPTH = 64
+
+TARGETS = {
+    "rpc_rtt_ratio": 1.5,
+    "run_ratio_crun": 1.0,
+    "exec_ratio_crun": 0.25,
+    "boot_rss_mib": 2.0,
+}
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def run(argv, timeout=120, check=True, **kw):
+    kw.setdefault("stdin", subprocess.DEVNULL)
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    p = subprocess.run(argv, timeout=timeout, text=True, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}: "
+                           f"{(p.stderr or p.stdout or '').strip()[:300]}")
+    return p
+
+
+def timed(argv, timeout=60):
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=timeout, text=True)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}: {p.stderr.strip()[:300]}")
+    return dt
+
+
+def pct(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * q))]
+
+
+def json_line(p):
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def make_bundle(fixture, dest, args):
+    with open(os.path.join(fixture, "config.json")) as f:
+        cfg = json.load(f)
+    cfg = copy.deepcopy(cfg)
+    cfg.setdefault("root", {})["path"] = os.path.join(os.path.abspath(fixture), "rootfs")
+    cfg["process"]["args"] = args
+    cfg["process"]["terminal"] = False
+    os.makedirs(dest, exist_ok=True)
+    with open(os.path.join(dest, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    return dest
+
+
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+# ---------------------------------------------------------------- baselines
+
+def ensure_runtime(name):
+    path = shutil.which(name)
+    if path:
+        return path, None
+    log(f"{name} is not installed; installing it with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    p = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", name],
+                       env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, timeout=600)
+    if p.returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=600)
+        p = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", name],
+                           env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, timeout=600)
+    path = shutil.which(name)
+    if not path:
+        return None, f"not installed (apt-get install {name} failed: {p.stderr.strip()[:200]})"
+    return path, None
+
+
+def hugetlb_bound_to_v1():
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if parts[2] == "cgroup" and "hugetlb" in parts[3].split(","):
+                return True
+    return False
+
+
+def prepare_crun_hybrid():
+    """crun 1.8 refuses hybrid hosts whose v2 hierarchy could take hugetlb
+    (PLATFORM-NOTES §9); binding hugetlb to a v1 hierarchy satisfies it.
+    Returns the mount point if this run mounted it (to undo), else None."""
+    if not os.path.isdir("/sys/fs/cgroup/unified") or hugetlb_bound_to_v1():
+        return None
+    mnt = "/sys/fs/cgroup/hugetlb"
+    os.makedirs(mnt, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", mnt],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        log(f"could not mount the hugetlb v1 hierarchy for crun: {p.stderr.strip()}")
+        return None
+    print(f"bench: mounted the hugetlb cgroup v1 hierarchy at {mnt} so that crun 1.8 accepts "
+          f"this hybrid-cgroup host (unmounted at the end)", flush=True)
+    return mnt
+
+
+# ---------------------------------------------------------------- the bench
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.bin = os.path.abspath(a.bin)
+        self.fixture = os.path.abspath(a.bundle)
+        self.tmp = tempfile.mkdtemp(prefix="cvb", dir="/tmp")
+        self.root = os.path.join(self.tmp, "cvisor")
+        self.crun_root = os.path.join(self.tmp, "crun")
+        self.runc_root = os.path.join(self.tmp, "runc")
+        self.res = {"machine": {"nproc": os.cpu_count(), "kernel": os.uname().release}}
+        self.notes = []
+        self.b_true = make_bundle(self.fixture, os.path.join(self.tmp, "b-true"), ["/bin/true"])
+        self.b_sleep = make_bundle(self.fixture, os.path.join(self.tmp, "b-sleep"),
+                                   ["sleep", "100000"])
+        self.crun = self.runc = None
+        self.crun_ids = []
+        self.hugetlb_mnt = None
+
+    def cv(self, *args):
+        return [self.bin, "--root", self.root, *args]
+
+    # -- 1, 2, 4 (cvisor side), 5: one running sandbox
+    def sandbox_benches(self):
+        sid = "bench-" + secrets.token_hex(4)
+        pidfile = os.path.join(self.tmp, "boot.pid")
+        run(self.cv("create", "--bundle", self.fixture, "--pid-file", pidfile, sid),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            run(self.cv("start", sid))
+            boot = int(open(pidfile).read())
+            sock = os.path.join(self.root, sid, "control.sock")
+            time.sleep(0.3)
+            self.res["boot_rss_kib"] = vm_rss_kib(boot)
+
+            r = json_line(run([self.a.rpc, sock, sid, "rtt", str(RTT_CALLS)]))
+            self.res["rpc_rtt"] = r
+            raw = json_line(run([self.a.raw, "rtt", str(RTT_CALLS), str(r["req_bytes"]),
+                                 str(r["rep_bytes"])]))
+            self.res["raw_rtt"] = raw
+
+            self.res["rpc_pipe"] = json_line(run([self.a.rpc, sock, sid, "pipe", str(PIPE_CALLS),
+                                                  str(PIPE_DEPTH)]))
+            self.res["raw_pipe"] = json_line(run([self.a.raw, "pipe", str(PIPE_CALLS),
+                                                  str(PIPE_DEPTH), str(r["req_bytes"]),
+                                                  str(r["rep_bytes"])]))
+            self.res["rpc_exec"] = json_line(run([self.a.rpc, sock, sid, "exec",
+                                                  str(EXEC_ITERS_CVISOR)]))
+            self.res["boot_rss_after_kib"] = vm_rss_kib(boot)
+        finally:
+            run(self.cv("delete", "--force", sid), check=False)
+
+    # -- 3: run /bin/true, interleaved
+    def run_benches(self):
+        self.crun, why = ensure_runtime("crun")
+        if why:
+            self.notes.append(f"crun: {why}")
+        self.runc, why = ensure_runtime("runc")
+        if why:
+            self.notes.append(f"runc: {why}")
+        if self.crun:
+            self.hugetlb_mnt = prepare_crun_hybrid()
+
+        def cmd(rt, i):
+            cid = f"bt-{rt}-{i}-{secrets.token_hex(2)}"
+            if rt == "cvisor":
+                return self.cv("run", "--bundle", self.b_true, cid)
+            root = self.crun_root if rt == "crun" else self.runc_root
+            exe = self.crun if rt == "crun" else self.runc
+            return [exe, "--root", root, "run", "--bundle", self.b_true, cid]
+
+        runtimes = ["cvisor"] + [r for r in ("crun", "runc") if getattr(self, r)]
+        times = {r: [] for r in runtimes}
+        # One warm-up each (page cache, first cgroup creation), not counted.
+        for rt in list(runtimes):
+            try:
+                timed(cmd(rt, "warm"))
+            except Exception as e:  # a baseline that cannot run is reported, not fatal
+                self.notes.append(f"{rt} run failed: {e}")
+                runtimes.remove(rt)
+                del times[rt]
+        for i in range(RUN_ITERS):
+            for rt in runtimes:
+                times[rt].append(timed(cmd(rt, i)))
+        for rt, ts in times.items():
+            self.res[f"run_{rt}_ms"] = {"median": statistics.median(ts) * 1e3,
+                                        "p99": pct(ts, 0.99) * 1e3, "n": len(ts)}
+
+    # -- 4: crun exec
+    def crun_exec_bench(self):
+        if not self.crun:
+            return
+        cid = "bx-" + secrets.token_hex(3)
+        try:
+            run([self.crun, "--root", self.crun_root, "run", "-d", "--bundle", self.b_sleep, cid],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.crun_ids.append(cid)
+            ts = [timed([self.crun, "--root", self.crun_root, "exec", cid, "/bin/true"])
+                  for _ in range(EXEC_ITERS_CRUN)]
+            self.res["crun_exec_ms"] = {"median": statistics.median(ts) * 1e3,
+                                        "p99": pct(ts, 0.99) * 1e3, "n": len(ts)}
+        except Exception as e:
+            self.notes.append(f"crun exec failed: {e}")
+
+    def cleanup(self):
+        for cid in self.crun_ids:
+            run([self.crun, "--root", self.crun_root, "delete", "--force", cid], check=False)
+        if os.path.isdir(self.root):
+            for sid in os.listdir(self.root):
+                run(self.cv("delete", "--force", sid), check=False)
+        for rt, root in (("crun", self.crun_root), ("runc", self.runc_root)):
+            exe = getattr(self, rt)
+            if exe and os.path.isdir(root):
+                for cid in os.listdir(root):
+                    run([exe, "--root", root, "delete", "--force", cid], check=False)
+        if self.hugetlb_mnt:
+            p = subprocess.run(["umount", self.hugetlb_mnt], capture_output=True, text=True)
+            if p.returncode == 0:
+                try:
+                    os.rmdir(self.hugetlb_mnt)
+                except OSError:
+                    pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- report
+
+def rows(res):
+    """(metric, cvisor, baseline label, baseline, ratio, target, ok)"""
+    out = []
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    rr, raw = res.get("rpc_rtt"), res.get("raw_rtt")
+    if rr and raw:
+        for q in ("p50", "p99"):
+            r = ratio(rr[f"{q}_us"], raw[f"{q}_us"])
+            t = TARGETS["rpc_rtt_ratio"] if q == "p50" else None
+            out.append((f"RPC round trip {q} (us)", rr[f"{q}_us"], "raw unix ping-pong",
+                        raw[f"{q}_us"], r, t, None if t is None else r <= t))
+    rp, rawp = res.get("rpc_pipe"), res.get("raw_pipe")
+    if rp and rawp:
+        out.append((f"pipelined calls/s ({PIPE_DEPTH} in flight)", rp["calls_per_s"],
+                    "raw unix ping-pong", rawp["calls_per_s"],
+                    ratio(rp["calls_per_s"], rawp["calls_per_s"]), None, None))
+    crun = res.get("run_crun_ms", {}).get("median")
+    runc = res.get("run_runc_ms", {}).get("median")
+    cv = res.get("run_cvisor_ms", {}).get("median")
+    if cv is not None:
+        r = ratio(cv, crun)
+        out.append(("run /bin/true median (ms)", cv, "crun run", crun, r,
+                    TARGETS["run_ratio_crun"], None if r is None else r <= TARGETS["run_ratio_crun"]))
+        out.append(("run /bin/true median (ms)", cv, "runc run", runc, ratio(cv, runc), None, None))
+    ex = res.get("rpc_exec")
+    if ex:
+        cx = res.get("crun_exec_ms", {}).get("median")
+        ms = ex["p50_us"] / 1e3
+        r = ratio(ms, cx)
+        out.append(("exec /bin/true p50 (ms)", ms, "crun exec", cx, r, TARGETS["exec_ratio_crun"],
+                    None if r is None else r <= TARGETS["exec_ratio_crun"]))
+        out.append(("exec /bin/true p99 (ms)", ex["p99_us"] / 1e3, "", None, None, None, None))
+    if "boot_rss_kib" in res:
+        mib = res["boot_rss_kib"] / 1024
+        out.append(("boot RSS, idle sandbox (MiB)", mib, "", None, None, TARGETS["boot_rss_mib"],
+                    mib <= TARGETS["boot_rss_mib"]))
+    if "boot_rss_after_kib" in res:
+        out.append(("boot RSS after the benches (MiB)", res["boot_rss_after_kib"] / 1024, "", None,
+                    None, None, None))
+    return out
+
+
+def fmt(v):
+    if v is None:
+        return "n/a"
+    if v >= 1000:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def print_table(table, notes):
+    hdr = ("metric", "cvisor", "baseline", "value", "ratio", "target", "")
+    lines = [hdr]
+    for m, v, bl, bv, r, t, ok in table:
+        lines.append((m, fmt(v), bl or "-", fmt(bv) if bl else "-",
+                      fmt(r) if r is not None else "-", f"<= {t}" if t is not None else "-",
+                      "" if ok is None else ("ok" if ok else "MISSED")))
+    w = [max(len(row[i]) for row in lines) for i in range(len(hdr))]
+    for i, row in enumerate(lines):
+        print("  ".join(c.ljust(w[j]) if j in (0, 2) else c.rjust(w[j])
+                        for j, c in enumerate(row)).rstrip())
+        if i == 0:
+            print("  ".join("-" * x for x in w))
+    for n in notes:
+        print(f"note: {n}")
+
+
+def esc(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_svg(path, table):
+    """Horizontal bars, one pair per comparison, each pair scaled to its max."""
+    pairs = [(m, v, bl, bv, r) for m, v, bl, bv, r, t, ok in table if v is not None]
+    W, left, barw, rowh = 900, 330, 440, 54
+    H = 60 + rowh * len(pairs) + 20
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+         f'font-family="sans-serif" font-size="12">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         '<text x="10" y="24" font-size="16" font-weight="bold">cvisor vs baselines '
+         '(shorter is better except calls/s)</text>',
+         '<rect x="10" y="34" width="12" height="10" fill="#2b6cb0"/>'
+         '<text x="26" y="43">cvisor</text>'
+         '<rect x="90" y="34" width="12" height="10" fill="#a0aec0"/>'
+         '<text x="106" y="43">baseline</text>']
+    y = 60
+    for m, v, bl, bv, r in pairs:
+        top = max(v, bv or 0) or 1
+        o.append(f'<text x="10" y="{y + 14}">{esc(m)}</text>')
+        if bl:
+            o.append(f'<text x="10" y="{y + 32}" fill="#555">vs {esc(bl)}'
+                     f'{"" if r is None else f"  (ratio {fmt(r)})"}</text>')
+        o.append(f'<rect x="{left}" y="{y + 4}" width="{max(1, barw * v / top):.1f}" '
+                 f'height="14" fill="#2b6cb0"/>')
+        o.append(f'<text x="{left + barw * v / top + 6:.1f}" y="{y + 15}">{fmt(v)}</text>')
+        if bl:
+            bw = barw * (bv or 0) / top
+            o.append(f'<rect x="{left}" y="{y + 22}" width="{max(1, bw):.1f}" height="14" '
+                     f'fill="#a0aec0"/>')
+            o.append(f'<text x="{left + bw + 6:.1f}" y="{y + 33}">{fmt(bv)}</text>')
+        y += rowh
+    o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--rpc", required=True)
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (namespaces, cgroups)")
+    b = Bench(a)
+    failed = False
+    try:
+        for step in (b.sandbox_benches, b.run_benches, b.crun_exec_bench):
+            try:
+                log(f"running {step.__name__}")
+                step()
+            except Exception as e:
+                failed = True
+                b.notes.append(f"{step.__name__} failed: {e}")
+    finally:
+        b.cleanup()
+    table = rows(b.res)
+    b.res["table"] = [dict(zip(("metric", "cvisor", "baseline", "baseline_value", "ratio",
+                                "target", "ok"), r)) for r in table]
+    b.res["notes"] = b.notes
+    print_table(table, b.notes)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(b.res, f, indent=1)
+    write_svg(os.path.join(a.out, "results.svg"), table)
+    print(f"wrote {os.path.join(a.out, 'results.json')} and {os.path.join(a.out, 'results.svg')}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+#pragma once
+/* Shared helpers of the CLI verbs: global flags, the sandbox directory and
+ * its state.json, container IDs, signal names, wait-status and runtime-state
+ * mapping, small file helpers, and the JSON → msgpack converter (json_mp.c).
+ * Nothing here talks to a sandbox; cmd/conn.c does. */
+#include <json-c/json.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "core/err.h"
+
+#define CLI_VERSION "0.1.0"
+#define CLI_OCI_VERSION "1.0.2"
+#define CLI_DEFAULT_ROOT "/run/cvisor"
+#define CLI_ID_MAX 128
+
+/* Global flags (given before the verb). root and log are absolute paths
+ * (main makes them so) because boot runs with the bundle as its cwd. */
+struct cli_globals {
+	const char *root;       /* --root, default CLI_DEFAULT_ROOT */
+	const char *log;        /* --log or NULL */
+	const char *log_format; /* "text" or "json" */
+	bool debug;
+};
+extern struct cli_globals cli_g;
+
+struct cli_command;
+typedef int (*cli_verb_fn)(const struct cli_command *cmd, int argc, char **argv);
+
+/* One entry of main.c's commands[] table. A verb returns the process exit
+ * code; argv[0] is the verb's name. */
+struct cli_command {
+	const char *name;
+	cli_verb_fn fn;
+	const char *usage; /* "create [flags] ID" plus flag lines; NULL for hidden verbs */
+};
+
+/* Prints "cvisor: <msg>" on stderr and, with --log-format json and --log,
+ * appends {"level":"error","msg":...,"time":...} to the log file (podman
+ * reads it). Returns 1, the CLI's failure exit code. */
+int cli_fail(const struct cv_error *err);
+int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a verb's usage on stdout; returns 0. */
+int cli_usage(const struct cli_command *cmd);
+/* getopt error text for the verb ("create: unknown flag --x"); returns 1. */
+int cli_bad_flag(const struct cli_command *cmd, int argc, char **argv);
+
+/* [A-Za-z0-9][A-Za-z0-9_.-]{0,127}, else `invalid container id "x"`. */
+int cli_validate_id(const char *id, struct cv_error *err);
+
+/* "KILL", "SIGKILL", "sigkill", "9" → 9; else `unknown signal "X"`. */
+int cli_parse_signal(const char *s, int *signo, struct cv_error *err);
+/* "SIGKILL" for 9, NULL if unknown. */
+const char *cli_signal_name(int signo);
+
+/* wait(2) status → exit code: the exit status, or 128+signal. */
+int cli_exit_code(int wait_status);
+
+/* ContainerRuntimeState's integer (0 invalid, 1 creating, 2 running,
+ * 3 stopped) → OCI status ("created", "running", "paused", "stopped");
+ * paused only applies to running. */
+const char *cli_status_name(int64_t runtime_state, bool paused);
+
+/* $ROOT/<id>, $ROOT/<id>/<name>. Fail when the path does not fit. */
+int cli_sandbox_dir(const char *id, char *out, size_t n, struct cv_error *err);
+int cli_sandbox_file(const char *id, const char *name, char *out, size_t n,
+		     struct cv_error *err);
+
+/* RFC3339Nano in UTC of the current time ("2024-05-01T10:11:12.123456789Z",
+ * trailing zeros of the fraction dropped, as Go prints it). */
+void cli_now_rfc3339nano(char *out, size_t n);
+
+/* Reads a whole file (path "-" = stdin) into a NUL-terminated malloc'd
+ * buffer; the caller frees *data. */
+int cli_read_file(const char *path, char **data, size_t *len, struct cv_error *err);
+/* Writes data to path atomically: temp file in the same directory, fsync,
+ * rename, fsync of the directory. */
+int cli_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			  struct cv_error *err);
+/* Writes "<pid>" to a pid file atomically. */
+int cli_write_pid_file(const char *path, pid_t pid, struct cv_error *err);
+/* Parses JSON text; the caller puts the object. what names it in errors. */
+int cli_json_parse(const char *text, size_t len, const char *what, json_object **out,
+		   struct cv_error *err);
+/* Reads and parses a JSON file ("-" = stdin). */
+int cli_json_read(const char *path, json_object **out, struct cv_error *err);
+/* Prints like Go's json.MarshalIndent(v, "", "  ") followed by a newline. */
+void cli_json_print_pretty(FILE *f, json_object *j);
+/* Small typed getters: NULL / def when absent or of another type. */
+const char *cli_json_str(json_object *o, const char *key);
+int64_t cli_json_int(json_object *o, const char *key, int64_t def);
+bool cli_json_bool(json_object *o, const char *key, bool def);
+json_object *cli_json_get(json_object *o, const char *key, json_type type);
+
+/* $ROOT/<id>/state.json, written by create and pause/resume. */
+struct cli_state {
+	json_object *j; /* owns everything below */
+	const char *id, *bundle, *rootfs, *created, *cgroup_path;
+	pid_t pid; /* boot's pid */
+	bool paused;
+	json_object *annotations; /* map or NULL */
+};
+/* Missing → `container "ID" does not exist` with err->code = ENOENT. */
+int cli_state_load(const char *id, struct cli_state *st, struct cv_error *err);
+/* Writes st->j (after the caller changed it) back to state.json. */
+int cli_state_save(const char *id, json_object *j, struct cv_error *err);
+void cli_state_free(struct cli_state *st);
+
+/* Removes a directory tree (no symlink following). Missing is not an error. */
+int cli_remove_tree(const char *path, struct cv_error *err);
+
+/* The boot pid is alive and really is this sandbox's `cvisor ... boot ... ID`
+ * (guards against pid reuse after the sandbox died). */
+bool cli_boot_alive(pid_t pid, const char *id);
+
+/* JSON → msgpack (json_mp.c): object→map, array, string, integer (int64, or
+ * uint64 above INT64_MAX), double, bool, null. */
+int json_mp_pack(json_object *j, msgpack_packer *pk, struct cv_error *err);
+/* Parses text and appends its msgpack form to out. */
+int json_mp_convert(const char *text, size_t len, msgpack_sbuffer *out, struct cv_error *err);

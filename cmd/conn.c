@@ -1,0 +1,104 @@
+/* Control-socket helpers of the CLI (cmd/conn.h). */
+#include "cmd/conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct rpc_client *cli_connect(const char *id, struct cv_error *err)
+{
+	char path[PATH_MAX];
+	if (cli_sandbox_file(id, "control.sock", path, sizeof(path), err) < 0)
+		return NULL;
+	struct sockaddr_un sa;
+	if (strlen(path) < sizeof(sa.sun_path))
+		return rpc_client_connect(path, err);
+	/* Too long for sun_path: reach it through the directory's fd. */
+	char dir[PATH_MAX];
+	if (cli_sandbox_dir(id, dir, sizeof(dir), err) < 0)
+		return NULL;
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		cv_errf(err, errno, "opening %s", dir);
+		return NULL;
+	}
+	char short_path[64];
+	snprintf(short_path, sizeof(short_path), "/proc/self/fd/%d/control.sock", dfd);
+	struct rpc_client *c = rpc_client_connect(short_path, err);
+	close(dfd);
+	return c;
+}
+
+void cli_pack_str(msgpack_packer *pk, const char *s)
+{
+	size_t n = strlen(s);
+	msgpack_pack_str(pk, n);
+	msgpack_pack_str_body(pk, s, n);
+}
+
+int cli_result_int(const msgpack_object *o, const char *what, int64_t *out,
+		   struct cv_error *err)
+{
+	if (o && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)INT64_MAX) {
+		*out = (int64_t)o->via.u64;
+		return 0;
+	}
+	if (o && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		*out = o->via.i64;
+		return 0;
+	}
+	return cv_errf(err, 0, "%s: the sandbox replied with a non-integer result", what);
+}
+
+int cli_runtime_state(struct rpc_client *c, const char *id, int64_t *state,
+		      struct cv_error *err)
+{
+	const msgpack_object *res = NULL;
+	if (rpc_client_call_str(c, "containerManager.ContainerRuntimeState", id, &res, err) < 0)
+		return -1;
+	return cli_result_int(res, "containerManager.ContainerRuntimeState", state, err);
+}
+
+bool cli_wait_boot_gone(pid_t pid, const char *id, int ms)
+{
+	for (int waited = 0; cli_boot_alive(pid, id); waited += 10) {
+		if (waited >= ms)
+			return false;
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	}
+	return true;
+}
+
+int cli_status(const char *id, struct cli_state *st, int64_t *state, const char **status,
+	       struct cv_error *err)
+{
+	if (cli_state_load(id, st, err) < 0)
+		return -1;
+	struct cv_error cerr = { 0 };
+	struct rpc_client *c = cli_connect(id, &cerr);
+	if (!c) {
+		/* A sandbox whose root container ended stops listening, then
+		 * flushes its last replies and exits: give it that time. */
+		if (cli_wait_boot_gone(st->pid, id, CLI_BOOT_EXIT_WAIT_MS)) {
+			*state = 3;
+			*status = "stopped";
+			return 0;
+		}
+		cv_errf(err, 0, "container \"%s\": cannot reach its sandbox: %s", id, cerr.msg);
+		cli_state_free(st);
+		return -1;
+	}
+	int r = cli_runtime_state(c, id, state, err);
+	rpc_client_close(c);
+	if (r < 0) {
+		cli_state_free(st);
+		return -1;
+	}
+	*status = cli_status_name(*state, st->paused);
+	return 0;
+}

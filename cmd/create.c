@@ -1,0 +1,382 @@
+/* `cvisor create`: bind the control socket, start `cvisor boot`, wait for
+ * its sync byte, record state.json. Also used by `run`. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd/verbs.h"
+#include "kernel/cgroup.h"
+
+static int write_all_fd(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t k = write(fd, c, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		c += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* mkdir -p with the given mode for the components we create. */
+static int mkdir_p(const char *path, mode_t mode, struct cv_error *err)
+{
+	char buf[PATH_MAX];
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", path) >= sizeof(buf))
+		return cv_errf(err, ENAMETOOLONG, "creating %s", path);
+	for (char *p = buf + 1;; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+			*p = '\0';
+			if (mkdir(buf, mode) < 0 && errno != EEXIST)
+				return cv_errf(err, errno, "creating %s", buf);
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* The bound control socket in dirfd (mode 0600). Binds through
+ * /proc/self/fd/<dirfd> so long --root paths still fit in sun_path. */
+static int bind_control_socket(int dirfd, const char *dir, struct cv_error *err)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return cv_errf(err, errno, "creating the control socket");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", dir);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/control.sock", dirfd);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return cv_errf(err, e, "binding %s/control.sock", dir);
+	}
+	if (fchmodat(dirfd, "control.sock", 0600, 0) < 0) {
+		int e = errno;
+		close(fd);
+		return cv_errf(err, e, "chmod %s/control.sock", dir);
+	}
+	return fd; /* the caller owns it */
+}
+
+/* In the forked child: put the fds where boot expects them and exec it.
+ * Touches only the stack; never returns. */
+static void exec_boot(int ctl, int sync_w, int spec, int tty_slave, const char *bundle,
+		      const char *id)
+{
+	if (setsid() < 0)
+		_exit(127);
+	/* Move everything above 9 first so the dup2s below cannot clobber a
+	 * source that happens to sit on 3, 4 or 5. */
+	int a = fcntl(ctl, F_DUPFD, 10), b = fcntl(sync_w, F_DUPFD, 10),
+	    c = fcntl(spec, F_DUPFD, 10);
+	int s = tty_slave >= 0 ? fcntl(tty_slave, F_DUPFD, 10) : -1;
+	if (a < 0 || b < 0 || c < 0 || (tty_slave >= 0 && s < 0))
+		_exit(127);
+	if (s >= 0)
+		for (int i = 0; i < 3; i++)
+			if (dup2(s, i) < 0)
+				_exit(127);
+	if (dup2(a, 3) < 0 || dup2(b, 4) < 0 || dup2(c, 5) < 0)
+		_exit(127);
+	if (syscall(SYS_close_range, 6u, ~0u, 0u) < 0)
+		for (int fd = 6; fd < 1024; fd++)
+			close(fd);
+	/* The spec's root.path may be relative to the bundle. */
+	if (chdir(bundle) < 0)
+		_exit(127);
+	const char *argv[32];
+	int n = 0;
+	argv[n++] = "cvisor";
+	argv[n++] = "--root";
+	argv[n++] = cli_g.root;
+	if (cli_g.log) {
+		argv[n++] = "--log";
+		argv[n++] = cli_g.log;
+	}
+	argv[n++] = "--log-format";
+	argv[n++] = cli_g.log_format;
+	if (cli_g.debug)
+		argv[n++] = "--debug";
+	argv[n++] = "boot";
+	argv[n++] = "--ctl-fd";
+	argv[n++] = "3";
+	argv[n++] = "--sync-fd";
+	argv[n++] = "4";
+	argv[n++] = "--spec-fd";
+	argv[n++] = "5";
+	argv[n++] = "--bundle";
+	argv[n++] = bundle;
+	argv[n++] = id;
+	argv[n] = NULL;
+	execv("/proc/self/exe", (char *const *)argv);
+	_exit(127);
+}
+
+/* Reads boot's verdict: one 0 byte = created, text = its error, EOF = it
+ * died. */
+static int read_sync(int fd, const char *id, struct cv_error *err)
+{
+	char buf[CV_ERROR_MAX];
+	size_t n = 0;
+	for (;;) {
+		ssize_t k = read(fd, buf + n, sizeof(buf) - 1 - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return cv_errf(err, errno, "reading the sandbox's sync pipe");
+		if (k == 0)
+			break;
+		if (n == 0 && buf[0] == '\0')
+			return 0;
+		n += (size_t)k;
+		if (n == sizeof(buf) - 1)
+			break;
+	}
+	if (n == 0) {
+		char log[PATH_MAX];
+		if (cli_g.log)
+			snprintf(log, sizeof(log), "%s", cli_g.log);
+		else
+			snprintf(log, sizeof(log), "%s/%s/log", cli_g.root, id);
+		return cv_errf(err, 0, "sandbox process exited during boot; see %s", log);
+	}
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	return cv_errf(err, 0, "%s", buf);
+}
+
+static int write_state(const char *id, const char *bundle, const char *rootfs, pid_t pid,
+		       const char *cgroup_path, json_object *annotations, struct cv_error *err)
+{
+	char created[64];
+	cli_now_rfc3339nano(created, sizeof(created));
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "id", json_object_new_string(id));
+	json_object_object_add(j, "bundle", json_object_new_string(bundle));
+	json_object_object_add(j, "rootfs", json_object_new_string(rootfs));
+	json_object_object_add(j, "pid", json_object_new_int64(pid));
+	json_object_object_add(j, "created", json_object_new_string(created));
+	json_object_object_add(j, "cgroupPath", json_object_new_string(cgroup_path));
+	json_object_object_add(j, "paused", json_object_new_boolean(0));
+	if (annotations)
+		json_object_object_add(j, "annotations", json_object_get(annotations));
+	int r = cli_state_save(id, j, err);
+	json_object_put(j);
+	return r;
+}
+
+int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
+		   struct cv_error *err)
+{
+	if (cli_validate_id(id, err) < 0)
+		return -1;
+	char dir[PATH_MAX];
+	if (cli_sandbox_dir(id, dir, sizeof(dir), err) < 0)
+		return -1;
+	struct stat sb;
+	if (lstat(dir, &sb) == 0)
+		return cv_errf(err, 0, "container \"%s\" already exists", id);
+
+	char bundle[PATH_MAX];
+	const char *b = o->bundle && *o->bundle ? o->bundle : ".";
+	if (!realpath(b, bundle))
+		return cv_errf(err, errno, "bundle %s", b);
+	char cfg_path[PATH_MAX + 16];
+	snprintf(cfg_path, sizeof(cfg_path), "%s/config.json", bundle);
+
+	int r = -1, memfd = -1, dirfd = -1, ctl = -1, pipefd[2] = { -1, -1 };
+	int master = -1, slave = -1;
+	bool made_dir = false;
+	pid_t pid = -1;
+	char cg_path[512] = "";
+	json_object *spec = NULL;
+	msgpack_sbuffer sbuf;
+	msgpack_sbuffer_init(&sbuf);
+
+	if (cli_json_read(cfg_path, &spec, err) < 0)
+		goto out;
+	if (!spec || !json_object_is_type(spec, json_type_object)) {
+		cv_errf(err, 0, "%s: expected a JSON object", cfg_path);
+		goto out;
+	}
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+	if (json_mp_pack(spec, &pk, err) < 0) {
+		cv_error_wrap(err, "converting %s", cfg_path);
+		goto out;
+	}
+	json_object *process = cli_json_get(spec, "process", json_type_object);
+	json_object *linux_ = cli_json_get(spec, "linux", json_type_object);
+	json_object *root = cli_json_get(spec, "root", json_type_object);
+	bool terminal = cli_json_bool(process, "terminal", false);
+	if (terminal && !o->console_socket && !o->own_tty) {
+		cv_errf(err, 0, "--console-socket is required when process.terminal is true");
+		goto out;
+	}
+	if (terminal && !o->console_socket && !isatty(STDIN_FILENO)) {
+		cv_errf(err, 0, "process.terminal is true but stdin is not a terminal; use --console-socket or detach");
+		goto out;
+	}
+	if (cgroup_sandbox_path(cli_json_str(linux_, "cgroupsPath"), id, cg_path, sizeof(cg_path),
+				err) < 0)
+		goto out;
+	char rootfs[PATH_MAX * 2];
+	const char *rp = cli_json_str(root, "path");
+	if (!rp)
+		rp = "rootfs";
+	if (rp[0] == '/')
+		snprintf(rootfs, sizeof(rootfs), "%s", rp);
+	else
+		snprintf(rootfs, sizeof(rootfs), "%s/%s", bundle, rp);
+
+	memfd = memfd_create("cvisor-spec", MFD_CLOEXEC);
+	if (memfd < 0 || write_all_fd(memfd, sbuf.data, sbuf.size) < 0) {
+		cv_errf(err, errno, "writing the spec to a memfd");
+		goto out;
+	}
+
+	if (mkdir_p(cli_g.root, 0711, err) < 0)
+		goto out;
+	if (mkdir(dir, 0700) < 0) {
+		if (errno == EEXIST)
+			cv_errf(err, 0, "container \"%s\" already exists", id);
+		else
+			cv_errf(err, errno, "creating %s", dir);
+		goto out;
+	}
+	made_dir = true;
+	dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		cv_errf(err, errno, "opening %s", dir);
+		goto out;
+	}
+	ctl = bind_control_socket(dirfd, dir, err);
+	if (ctl < 0)
+		goto out;
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		cv_errf(err, errno, "creating the sync pipe");
+		goto out;
+	}
+	if (terminal && o->console_socket) {
+		char name[128];
+		if (tty_open_pair(&master, &slave, name, sizeof(name), err) < 0)
+			goto out;
+		if (tty_send_console(o->console_socket, master, name, err) < 0)
+			goto out;
+		/* The console socket's owner has its own copy now. */
+		close(master);
+		master = -1;
+	}
+
+	pid = fork();
+	if (pid < 0) {
+		cv_errf(err, errno, "starting the sandbox process");
+		goto out;
+	}
+	if (pid == 0)
+		exec_boot(ctl, pipefd[1], memfd, slave, bundle, id);
+	/* boot has its copies; ours would keep the pipe from reaching EOF. */
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	close(ctl);
+	ctl = -1;
+	if (read_sync(pipefd[0], id, err) < 0)
+		goto out;
+	if (write_state(id, bundle, rootfs, pid, cg_path,
+			cli_json_get(spec, "annotations", json_type_object), err) < 0)
+		goto out;
+	if (o->pid_file && cli_write_pid_file(o->pid_file, pid, err) < 0)
+		goto out;
+	*boot_pid = pid;
+	r = 0;
+out:
+	if (r < 0 && pid > 0) {
+		/* boot reported its failure (or died); make sure it is gone
+		 * before its directory is removed. */
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	if (r < 0 && made_dir) {
+		struct cv_error e2;
+		if (cg_path[0])
+			cgroup_remove_path(cg_path, &e2);
+		cli_remove_tree(dir, &e2);
+	}
+	const int fds[] = { memfd, dirfd, ctl, pipefd[0], pipefd[1], master, slave };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	json_object_put(spec);
+	msgpack_sbuffer_destroy(&sbuf);
+	return r;
+}
+
+int cmd_create(const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bundle", required_argument, 0, 'b' },
+		{ "pid-file", required_argument, 0, 'p' },
+		{ "console-socket", required_argument, 0, 'c' },
+		{ "no-pivot", no_argument, 0, 'N' },
+		{ "no-new-keyring", no_argument, 0, 'K' },
+		{ "preserve-fds", required_argument, 0, 'P' },
+		CLI_OPT_HELP,
+		{ 0, 0, 0, 0 },
+	};
+	struct create_opts o = { 0 };
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:b:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			o.bundle = optarg;
+			break;
+		case 'p':
+			o.pid_file = optarg;
+			break;
+		case 'c':
+			o.console_socket = optarg;
+			break;
+		case 'N':
+		case 'K':
+			break;
+		case 'P':
+			if (strcmp(optarg, "0") != 0)
+				return cli_failf("--preserve-fds is not supported by cvisor");
+			break;
+		case 'h':
+			return cli_usage(cmd);
+		default:
+			return cli_bad_flag(cmd, argc, argv);
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_failf("create needs exactly one container ID (see cvisor create --help)");
+	struct cv_error err = { 0 };
+	pid_t pid;
+	if (create_sandbox(argv[optind], &o, &pid, &err) < 0)
+		return cli_fail(&err);
+	return 0;
+}

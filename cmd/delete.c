@@ -1,0 +1,132 @@
+/* `cvisor delete`: kill the sandbox process, remove its cgroups and its
+ * directory under --root. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/conn.h"
+#include "cmd/verbs.h"
+#include "kernel/cgroup.h"
+
+#define KILL_WAIT_MS 5000
+
+/* SIGKILLs boot through a pidfd (no pid-reuse race once it is open) and
+ * waits up to KILL_WAIT_MS for it to die. */
+static int kill_boot(pid_t pid, const char *id, struct cv_error *err)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0) {
+		if (errno == ESRCH)
+			return 0;
+		return cv_errf(err, errno, "opening sandbox process %d", (int)pid);
+	}
+	/* Re-check after the pidfd pins the process: it is still our boot. */
+	if (!cli_boot_alive(pid, id)) {
+		close(pfd);
+		return 0;
+	}
+	if (syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH) {
+		int e = errno;
+		close(pfd);
+		return cv_errf(err, e, "killing sandbox process %d", (int)pid);
+	}
+	struct pollfd p = { .fd = pfd, .events = POLLIN };
+	int r;
+	do
+		r = poll(&p, 1, KILL_WAIT_MS);
+	while (r < 0 && errno == EINTR);
+	close(pfd);
+	if (r == 0)
+		return cv_errf(err, 0, "sandbox process %d did not exit within %d s of SIGKILL",
+			       (int)pid, KILL_WAIT_MS / 1000);
+	return 0;
+}
+
+int delete_sandbox(const char *id, bool force, struct cv_error *err)
+{
+	if (cli_validate_id(id, err) < 0)
+		return -1;
+	char dir[PATH_MAX];
+	if (cli_sandbox_dir(id, dir, sizeof(dir), err) < 0)
+		return -1;
+	struct stat sb;
+	if (lstat(dir, &sb) < 0) {
+		if (errno == ENOENT) {
+			if (force)
+				return 0;
+			return cv_errf(err, 0, "container \"%s\" does not exist", id);
+		}
+		return cv_errf(err, errno, "container \"%s\": %s", id, dir);
+	}
+
+	struct cli_state st;
+	int64_t state = 3;
+	const char *status = "stopped";
+	struct cv_error serr = { 0 };
+	if (cli_status(id, &st, &state, &status, &serr) < 0) {
+		/* A directory without a readable state.json is a create that
+		 * died half-way; force may also clear an unreachable sandbox. */
+		if (serr.code != ENOENT && !force)
+			return cv_errf(err, 0, "%s", serr.msg);
+		memset(&st, 0, sizeof(st));
+		if (cli_state_load(id, &st, &serr) < 0)
+			memset(&st, 0, sizeof(st));
+	} else if (!force && state == 2) {
+		cv_errf(err, 0, "cannot delete container \"%s\" that is not stopped: status is %s", id,
+			status);
+		cli_state_free(&st);
+		return -1;
+	}
+
+	int r = 0;
+	if (st.pid > 0 && kill_boot(st.pid, id, err) < 0)
+		r = -1;
+	if (r == 0 && st.cgroup_path && st.cgroup_path[0] &&
+	    cgroup_remove_path(st.cgroup_path, err) < 0)
+		r = cv_error_wrap(err, "removing the cgroups of container \"%s\"", id);
+	cli_state_free(&st);
+	if (r < 0)
+		return -1; /* keep the directory: a retry needs state.json */
+	char sock[PATH_MAX + 16];
+	snprintf(sock, sizeof(sock), "%s/control.sock", dir);
+	unlink(sock);
+	return cli_remove_tree(dir, err);
+}
+
+int cmd_delete(const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, 0, 'f' },
+		CLI_OPT_HELP,
+		{ 0, 0, 0, 0 },
+	};
+	bool force = false;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			force = true;
+			break;
+		case 'h':
+			return cli_usage(cmd);
+		default:
+			return cli_bad_flag(cmd, argc, argv);
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_failf("delete needs exactly one container ID");
+	struct cv_error err = { 0 };
+	if (delete_sandbox(argv[optind], force, &err) < 0)
+		return cli_fail(&err);
+	return 0;
+}

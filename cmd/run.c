@@ -1,0 +1,107 @@
+/* `cvisor run`: create + start; attached, it stays boot's parent, forwards
+ * signals to it, exits with the container's status and deletes the sandbox. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd/verbs.h"
+
+static volatile sig_atomic_t run_boot_pid;
+
+/* boot forwards these to the root container, as runsc does. */
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+
+static void forward(int sig)
+{
+	int saved = errno;
+	if (run_boot_pid > 0)
+		kill((pid_t)run_boot_pid, sig);
+	errno = saved;
+}
+
+int cmd_run(const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bundle", required_argument, 0, 'b' },
+		{ "pid-file", required_argument, 0, 'p' },
+		{ "console-socket", required_argument, 0, 'c' },
+		{ "detach", no_argument, 0, 'd' },
+		{ "keep", no_argument, 0, 'k' },
+		{ "no-pivot", no_argument, 0, 'N' },
+		{ "no-new-keyring", no_argument, 0, 'K' },
+		CLI_OPT_HELP,
+		{ 0, 0, 0, 0 },
+	};
+	struct create_opts o = { 0 };
+	bool detach = false, keep = false;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:b:dh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			o.bundle = optarg;
+			break;
+		case 'p':
+			o.pid_file = optarg;
+			break;
+		case 'c':
+			o.console_socket = optarg;
+			break;
+		case 'd':
+			detach = true;
+			break;
+		case 'k':
+			keep = true;
+			break;
+		case 'N':
+		case 'K':
+			break;
+		case 'h':
+			return cli_usage(cmd);
+		default:
+			return cli_bad_flag(cmd, argc, argv);
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_failf("run needs exactly one container ID (see cvisor run --help)");
+	const char *id = argv[optind];
+	o.own_tty = !detach;
+
+	/* Forward from the moment boot exists; the handler ignores pid 0. */
+	struct sigaction sa = { .sa_handler = forward };
+	sigemptyset(&sa.sa_mask);
+	if (!detach)
+		for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+			sigaction(forwarded[i], &sa, NULL);
+
+	struct cv_error err = { 0 };
+	pid_t pid;
+	if (create_sandbox(id, &o, &pid, &err) < 0)
+		return cli_fail(&err);
+	run_boot_pid = pid;
+	if (start_container(id, &err) < 0) {
+		struct cv_error e2;
+		delete_sandbox(id, true, &e2);
+		return cli_fail(&err);
+	}
+	if (detach)
+		return 0;
+
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			cv_errf(&err, errno, "waiting for sandbox process %d", (int)pid);
+			return cli_fail(&err);
+		}
+	}
+	run_boot_pid = 0;
+	int code = cli_exit_code(status);
+	if (!keep && delete_sandbox(id, true, &err) < 0)
+		cli_fail(&err);
+	return code;
+}

@@ -1,0 +1,56 @@
+#pragma once
+/* The CLI verbs (one file each, dispatched from main.c's commands[]) and
+ * the pieces several verbs share. */
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "cmd/cli.h"
+#include "core/err.h"
+
+int cmd_create(const struct cli_command *cmd, int argc, char **argv);
+int cmd_start(const struct cli_command *cmd, int argc, char **argv);
+int cmd_run(const struct cli_command *cmd, int argc, char **argv);
+int cmd_exec(const struct cli_command *cmd, int argc, char **argv);
+int cmd_kill(const struct cli_command *cmd, int argc, char **argv);
+int cmd_delete(const struct cli_command *cmd, int argc, char **argv);
+int cmd_state(const struct cli_command *cmd, int argc, char **argv);
+int cmd_list(const struct cli_command *cmd, int argc, char **argv);
+int cmd_ps(const struct cli_command *cmd, int argc, char **argv);
+int cmd_wait(const struct cli_command *cmd, int argc, char **argv);
+int cmd_pause(const struct cli_command *cmd, int argc, char **argv);
+int cmd_resume(const struct cli_command *cmd, int argc, char **argv);
+int cmd_update(const struct cli_command *cmd, int argc, char **argv);
+int cmd_spec(const struct cli_command *cmd, int argc, char **argv);
+int cmd_features(const struct cli_command *cmd, int argc, char **argv);
+int cmd_boot(const struct cli_command *cmd, int argc, char **argv);
+
+/* Name of the file where boot leaves the root init's wait status when the
+ * sandbox ends, so that `wait` works after boot is gone. */
+#define CLI_EXIT_STATUS_FILE "exit_status"
+
+struct create_opts {
+	const char *bundle;         /* default: the cwd */
+	const char *pid_file;       /* or NULL */
+	const char *console_socket; /* or NULL */
+	bool own_tty;               /* process.terminal without a console socket: use our tty (run) */
+};
+
+/* create: spawns boot (a child of this process) and returns once the root
+ * container is created; writes state.json and the pid file. */
+int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
+		   struct cv_error *err);
+/* start: ContainerRuntimeState must be created, then StartRoot. */
+int start_container(const char *id, struct cv_error *err);
+/* delete: kill boot, remove cgroups and the sandbox directory. Without
+ * force a running container is refused. */
+int delete_sandbox(const char *id, bool force, struct cv_error *err);
+
+/* Ptys (cmd/tty.c). */
+/* Opens a pty pair; the caller owns both fds. name receives the slave's path. */
+int tty_open_pair(int *master, int *slave, char *name, size_t name_len, struct cv_error *err);
+/* Sends the master over the unix socket at path with SCM_RIGHTS (runc's
+ * console-socket protocol: the payload is the pty's name). */
+int tty_send_console(const char *path, int master, const char *name, struct cv_error *err);
+
+/* Common getopt plumbing: every verb accepts -h/--help. */
+#define CLI_OPT_HELP { "help", no_argument, 0, 'h' }

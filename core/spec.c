@@ -1,0 +1,318 @@
+/* The OCI runtime spec decoded through mpk field tables (see core/spec.h),
+ * then validated. Keys are the OCI JSON names; nested schema names never
+ * show in errors (the decoder replaces them by the parent path), so errors
+ * read "spec.linux.resources.memory.limit: expected integer, got string". */
+#include "core/spec.h"
+
+#include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/mpk.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Plain field. */
+#define F(key, kind, type, member, flags) \
+	{ key, kind, offsetof(type, member), MPK_NONE, MPK_NONE, flags, NULL }
+/* Field with a has_* flag. */
+#define FH(key, kind, type, member, has) \
+	{ key, kind, offsetof(type, member), MPK_NONE, offsetof(type, has), 0, NULL }
+/* Vector with its count. */
+#define FV(key, kind, type, member, count) \
+	{ key, kind, offsetof(type, member), offsetof(type, count), MPK_NONE, 0, NULL }
+/* Nested struct with a has_* flag. */
+#define FS(key, type, member, has, sub) \
+	{ key, MPK_STRUCT, offsetof(type, member), MPK_NONE, offsetof(type, has), 0, sub }
+/* Array of structs. */
+#define FSV(key, type, member, count, sub) \
+	{ key, MPK_STRUCTV, offsetof(type, member), offsetof(type, count), MPK_NONE, 0, sub }
+#define SCHEMA(var, name, type, fields) \
+	static const struct mpk_schema var = { name, sizeof(type), fields, NELEMS(fields) }
+
+/* process */
+static const struct mpk_field user_fields[] = {
+	F("uid", MPK_U32, struct oci_user, uid, 0),
+	F("gid", MPK_U32, struct oci_user, gid, 0),
+	FH("umask", MPK_U32, struct oci_user, umask, has_umask),
+	FV("additionalGids", MPK_U32V, struct oci_user, additional_gids, n_additional_gids),
+	F("username", MPK_STR, struct oci_user, username, 0),
+};
+SCHEMA(user_schema, "User", struct oci_user, user_fields);
+
+static const struct mpk_field caps_fields[] = {
+	FV("bounding", MPK_STRV, struct oci_capabilities, bounding, n_bounding),
+	FV("effective", MPK_STRV, struct oci_capabilities, effective, n_effective),
+	FV("inheritable", MPK_STRV, struct oci_capabilities, inheritable, n_inheritable),
+	FV("permitted", MPK_STRV, struct oci_capabilities, permitted, n_permitted),
+	FV("ambient", MPK_STRV, struct oci_capabilities, ambient, n_ambient),
+};
+SCHEMA(caps_schema, "Capabilities", struct oci_capabilities, caps_fields);
+
+static const struct mpk_field rlimit_fields[] = {
+	F("type", MPK_STR, struct oci_rlimit, type, MPK_REQUIRED),
+	F("hard", MPK_U64, struct oci_rlimit, hard, 0),
+	F("soft", MPK_U64, struct oci_rlimit, soft, 0),
+};
+SCHEMA(rlimit_schema, "Rlimit", struct oci_rlimit, rlimit_fields);
+
+static const struct mpk_field process_fields[] = {
+	F("terminal", MPK_BOOL, struct oci_process, terminal, 0),
+	{ "user", MPK_STRUCT, offsetof(struct oci_process, user), MPK_NONE, MPK_NONE, 0,
+	  &user_schema },
+	FV("args", MPK_STRV, struct oci_process, args, n_args),
+	FV("env", MPK_STRV, struct oci_process, env, n_env),
+	F("cwd", MPK_STR, struct oci_process, cwd, 0),
+	FS("capabilities", struct oci_process, capabilities, has_capabilities, &caps_schema),
+	FSV("rlimits", struct oci_process, rlimits, n_rlimits, &rlimit_schema),
+	F("noNewPrivileges", MPK_BOOL, struct oci_process, no_new_privileges, 0),
+	FH("oomScoreAdj", MPK_I32, struct oci_process, oom_score_adj, has_oom_score_adj),
+	F("apparmorProfile", MPK_STR, struct oci_process, apparmor_profile, 0),
+};
+SCHEMA(process_schema, "Process", struct oci_process, process_fields);
+
+static const struct mpk_field root_fields[] = {
+	F("path", MPK_STR, struct oci_root, path, 0),
+	F("readonly", MPK_BOOL, struct oci_root, readonly, 0),
+};
+SCHEMA(root_schema, "Root", struct oci_root, root_fields);
+
+static const struct mpk_field mount_fields[] = {
+	F("destination", MPK_STR, struct oci_mount, destination, MPK_REQUIRED),
+	F("type", MPK_STR, struct oci_mount, type, 0),
+	F("source", MPK_STR, struct oci_mount, source, 0),
+	FV("options", MPK_STRV, struct oci_mount, options, n_options),
+};
+SCHEMA(mount_schema, "Mount", struct oci_mount, mount_fields);
+
+/* linux */
+static const struct mpk_field ns_fields[] = {
+	F("type", MPK_STR, struct oci_namespace, type, MPK_REQUIRED),
+	F("path", MPK_STR, struct oci_namespace, path, 0),
+};
+SCHEMA(ns_schema, "Namespace", struct oci_namespace, ns_fields);
+
+static const struct mpk_field idmap_fields[] = {
+	F("containerID", MPK_U32, struct oci_id_mapping, container_id, 0),
+	F("hostID", MPK_U32, struct oci_id_mapping, host_id, 0),
+	F("size", MPK_U32, struct oci_id_mapping, size, 0),
+};
+SCHEMA(idmap_schema, "IDMapping", struct oci_id_mapping, idmap_fields);
+
+static const struct mpk_field memory_fields[] = {
+	FH("limit", MPK_I64, struct oci_memory, limit, has_limit),
+	FH("reservation", MPK_I64, struct oci_memory, reservation, has_reservation),
+	FH("swap", MPK_I64, struct oci_memory, swap, has_swap),
+};
+SCHEMA(memory_schema, "Memory", struct oci_memory, memory_fields);
+
+static const struct mpk_field cpu_fields[] = {
+	FH("shares", MPK_U64, struct oci_cpu, shares, has_shares),
+	FH("quota", MPK_I64, struct oci_cpu, quota, has_quota),
+	FH("period", MPK_U64, struct oci_cpu, period, has_period),
+	F("cpus", MPK_STR, struct oci_cpu, cpus, 0),
+	F("mems", MPK_STR, struct oci_cpu, mems, 0),
+};
+SCHEMA(cpu_schema, "CPU", struct oci_cpu, cpu_fields);
+
+static const struct mpk_field pids_fields[] = {
+	FH("limit", MPK_I64, struct oci_pids, limit, has_limit),
+};
+SCHEMA(pids_schema, "Pids", struct oci_pids, pids_fields);
+
+static const struct mpk_field resources_fields[] = {
+	FS("memory", struct oci_resources, memory, has_memory, &memory_schema),
+	FS("cpu", struct oci_resources, cpu, has_cpu, &cpu_schema),
+	FS("pids", struct oci_resources, pids, has_pids, &pids_schema),
+};
+/* Named "resources": the top-level name of `cvisor update --resources F`. */
+SCHEMA(resources_schema, "resources", struct oci_resources, resources_fields);
+
+static const struct mpk_field sarg_fields[] = {
+	F("index", MPK_U32, struct oci_seccomp_arg, index, 0),
+	F("value", MPK_U64, struct oci_seccomp_arg, value, 0),
+	F("valueTwo", MPK_U64, struct oci_seccomp_arg, value_two, 0),
+	F("op", MPK_STR, struct oci_seccomp_arg, op, MPK_REQUIRED),
+};
+SCHEMA(sarg_schema, "Arg", struct oci_seccomp_arg, sarg_fields);
+
+static const struct mpk_field syscall_fields[] = {
+	FV("names", MPK_STRV, struct oci_seccomp_syscall, names, n_names),
+	F("action", MPK_STR, struct oci_seccomp_syscall, action, MPK_REQUIRED),
+	FH("errnoRet", MPK_U32, struct oci_seccomp_syscall, errno_ret, has_errno_ret),
+	FSV("args", struct oci_seccomp_syscall, args, n_args, &sarg_schema),
+};
+SCHEMA(syscall_schema, "Syscall", struct oci_seccomp_syscall, syscall_fields);
+
+static const struct mpk_field seccomp_fields[] = {
+	F("defaultAction", MPK_STR, struct oci_seccomp, default_action, 0),
+	FH("defaultErrnoRet", MPK_U32, struct oci_seccomp, default_errno_ret, has_default_errno_ret),
+	FV("architectures", MPK_STRV, struct oci_seccomp, architectures, n_architectures),
+	FV("flags", MPK_STRV, struct oci_seccomp, flags, n_flags),
+	FSV("syscalls", struct oci_seccomp, syscalls, n_syscalls, &syscall_schema),
+};
+SCHEMA(seccomp_schema, "Seccomp", struct oci_seccomp, seccomp_fields);
+
+static const struct mpk_field linux_fields[] = {
+	FSV("namespaces", struct oci_linux, namespaces, n_namespaces, &ns_schema),
+	FSV("uidMappings", struct oci_linux, uid_mappings, n_uid_mappings, &idmap_schema),
+	FSV("gidMappings", struct oci_linux, gid_mappings, n_gid_mappings, &idmap_schema),
+	FS("resources", struct oci_linux, resources, has_resources, &resources_schema),
+	F("cgroupsPath", MPK_STR, struct oci_linux, cgroups_path, 0),
+	FV("maskedPaths", MPK_STRV, struct oci_linux, masked_paths, n_masked_paths),
+	FV("readonlyPaths", MPK_STRV, struct oci_linux, readonly_paths, n_readonly_paths),
+	FS("seccomp", struct oci_linux, seccomp, has_seccomp, &seccomp_schema),
+	F("sysctl", MPK_OBJ, struct oci_linux, sysctl, 0),
+	F("rootfsPropagation", MPK_STR, struct oci_linux, rootfs_propagation, 0),
+	F("mountLabel", MPK_STR, struct oci_linux, mount_label, 0),
+};
+SCHEMA(linux_schema, "Linux", struct oci_linux, linux_fields);
+
+static const struct mpk_field spec_fields[] = {
+	F("ociVersion", MPK_STR, struct oci_spec, oci_version, 0),
+	FS("process", struct oci_spec, process, has_process, &process_schema),
+	FS("root", struct oci_spec, root, has_root, &root_schema),
+	F("hostname", MPK_STR, struct oci_spec, hostname, 0),
+	F("domainname", MPK_STR, struct oci_spec, domainname, 0),
+	FSV("mounts", struct oci_spec, mounts, n_mounts, &mount_schema),
+	FS("linux", struct oci_spec, linux_, has_linux, &linux_schema),
+	F("annotations", MPK_OBJ, struct oci_spec, annotations, 0),
+};
+SCHEMA(spec_schema, "spec", struct oci_spec, spec_fields);
+
+static const struct {
+	const char *name;
+	int flag;
+} namespaces[] = {
+	{ "pid", CLONE_NEWPID },     { "network", CLONE_NEWNET }, { "mount", CLONE_NEWNS },
+	{ "ipc", CLONE_NEWIPC },     { "uts", CLONE_NEWUTS },     { "user", CLONE_NEWUSER },
+	{ "cgroup", CLONE_NEWCGROUP }, { "time", CLONE_NEWTIME },
+};
+
+static const char *const rlimit_names[] = {
+	"RLIMIT_AS",     "RLIMIT_CORE",   "RLIMIT_CPU",    "RLIMIT_DATA",   "RLIMIT_FSIZE",
+	"RLIMIT_LOCKS",  "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE",
+	"RLIMIT_NPROC",  "RLIMIT_RSS",    "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING",
+	"RLIMIT_STACK",
+};
+
+int oci_namespace_flag(const char *type)
+{
+	if (!type)
+		return 0;
+	for (size_t i = 0; i < NELEMS(namespaces); i++)
+		if (strcmp(namespaces[i].name, type) == 0)
+			return namespaces[i].flag;
+	return 0;
+}
+
+/* A map of string → string (sysctl, annotations); NUL bytes refused since
+ * the values end up in C strings. */
+static int check_string_map(const msgpack_object *m, const char *path, struct cv_error *err)
+{
+	if (!m)
+		return 0;
+	if (m->type != MSGPACK_OBJECT_MAP)
+		return cv_errf(err, 0, "%s: expected map, got %s", path, mpk_type_name(m->type));
+	for (uint32_t i = 0; i < m->via.map.size; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key, *v = &m->via.map.ptr[i].val;
+		if (k->type != MSGPACK_OBJECT_STR)
+			return cv_errf(err, 0, "%s: keys must be strings, got %s", path,
+				       mpk_type_name(k->type));
+		if (v->type != MSGPACK_OBJECT_STR)
+			return cv_errf(err, 0, "%s[\"%.*s\"]: expected string, got %s", path,
+				       (int)k->via.str.size, k->via.str.ptr, mpk_type_name(v->type));
+		if ((v->via.str.size && memchr(v->via.str.ptr, '\0', v->via.str.size)) ||
+		    (k->via.str.size && memchr(k->via.str.ptr, '\0', k->via.str.size)))
+			return cv_errf(err, 0, "%s[\"%.*s\"]: string contains a NUL byte", path,
+				       (int)k->via.str.size, k->via.str.ptr);
+	}
+	return 0;
+}
+
+static int validate_process(const struct oci_process *p, struct cv_error *err)
+{
+	if (p->n_args == 0)
+		return cv_errf(err, 0, "spec.process.args: must not be empty");
+	if (p->cwd && p->cwd[0] != '/')
+		return cv_errf(err, 0, "spec.process.cwd: must be an absolute path");
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		bool known = false;
+		for (size_t k = 0; k < NELEMS(rlimit_names) && !known; k++)
+			known = strcmp(p->rlimits[i].type, rlimit_names[k]) == 0;
+		if (!known)
+			return cv_errf(err, 0, "spec.process.rlimits[%zu].type: unknown rlimit \"%s\"", i,
+				       p->rlimits[i].type);
+	}
+	return 0;
+}
+
+static int validate_linux(const struct oci_linux *l, struct cv_error *err)
+{
+	int seen = 0;
+	for (size_t i = 0; i < l->n_namespaces; i++) {
+		const char *t = l->namespaces[i].type;
+		int flag = oci_namespace_flag(t);
+		if (!flag)
+			return cv_errf(err, 0, "spec.linux.namespaces[%zu].type: unknown namespace type \"%s\"",
+				       i, t);
+		if (seen & flag)
+			return cv_errf(err, 0, "spec.linux.namespaces[%zu].type: namespace \"%s\" is listed twice",
+				       i, t);
+		seen |= flag;
+	}
+	return check_string_map(l->sysctl, "spec.linux.sysctl", err);
+}
+
+int oci_spec_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_spec *out,
+		    struct cv_error *err)
+{
+	if (mpk_decode(obj, &spec_schema, out, zone, err) < 0)
+		return -1;
+	if (!out->has_process)
+		return cv_errf(err, 0, "spec.process: missing");
+	if (validate_process(&out->process, err) < 0)
+		return -1;
+	if (!out->has_root || !out->root.path)
+		return cv_errf(err, 0, "spec.root.path: missing");
+	for (size_t i = 0; i < out->n_mounts; i++)
+		if (out->mounts[i].destination[0] != '/')
+			return cv_errf(err, 0, "spec.mounts[%zu].destination: must be an absolute path, got \"%s\"",
+				       i, out->mounts[i].destination);
+	if (out->has_linux && validate_linux(&out->linux_, err) < 0)
+		return -1;
+	return check_string_map(out->annotations, "spec.annotations", err);
+}
+
+int oci_resources_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_resources *out,
+			 struct cv_error *err)
+{
+	return mpk_decode(obj, &resources_schema, out, zone, err);
+}
+
+const char *oci_annotation(const struct oci_spec *spec, const char *key, msgpack_zone *zone)
+{
+	const msgpack_object *m = spec ? spec->annotations : NULL;
+	if (!m || m->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	size_t klen = strlen(key);
+	const msgpack_object *v = NULL;
+	/* Annotation keys are case-sensitive (unlike struct fields); last wins. */
+	for (uint32_t i = 0; i < m->via.map.size; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
+		    memcmp(k->via.str.ptr, key, klen) == 0)
+			v = &m->via.map.ptr[i].val;
+	}
+	if (!v || v->type != MSGPACK_OBJECT_STR)
+		return NULL;
+	char *s;
+	if (mpk_decode_str(v, key, zone, &s, NULL) < 0)
+		return NULL;
+	return s;
+}

@@ -1,0 +1,257 @@
+/* The container init child, from clone3 to execve (kernel/spawn.h): the
+ * order of the steps follows runc's, and every failure travels back to the
+ * controller as SPAWN_ERROR before _exit(127). */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kernel/spawn_internal.h"
+
+/* Fds of the child are moved at or above this before stdio is dup'ed onto
+ * 0-2, so no source is overwritten by an earlier dup2. */
+#define CHILD_HIGH_FD 10
+
+static int join_ns_paths(const struct oci_spec *spec, struct cv_error *err)
+{
+	static const struct {
+		const char *type;
+		int flag;
+	} t[] = {
+		{ "network", CLONE_NEWNET }, { "mount", CLONE_NEWNS },      { "ipc", CLONE_NEWIPC },
+		{ "uts", CLONE_NEWUTS },     { "cgroup", CLONE_NEWCGROUP }, { "time", CLONE_NEWTIME },
+	};
+	if (!spec->has_linux)
+		return 0;
+	for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
+		const struct oci_namespace *ns = &spec->linux_.namespaces[i];
+		if (!ns->path || !*ns->path || !ns->type)
+			continue;
+		int flag = 0;
+		for (size_t j = 0; j < sizeof(t) / sizeof(t[0]); j++)
+			if (strcmp(t[j].type, ns->type) == 0)
+				flag = t[j].flag;
+		if (!flag)
+			return cv_errf(err, 0, "joining the %s namespace %s is not supported", ns->type,
+				       ns->path);
+		int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return cv_errf(err, errno, "opening the %s namespace %s", ns->type, ns->path);
+		int r = setns(fd, flag);
+		int e = errno;
+		close(fd);
+		if (r < 0)
+			return cv_errf(err, e, "joining the %s namespace %s", ns->type, ns->path);
+	}
+	return 0;
+}
+
+/* stdio[i] → fd i; -1 means /dev/null (the host's: we have not pivoted). */
+static int setup_stdio(const int stdio[3], int *ctl_fd, struct cv_error *err)
+{
+	int *c = ctl_fd;
+	if ((*c = child_move_fd_above(*c, CHILD_HIGH_FD, err)) < 0)
+		return -1;
+	int hi[3];
+	for (int i = 0; i < 3; i++) {
+		int src = stdio[i];
+		hi[i] = src >= 0 ? fcntl(src, F_DUPFD_CLOEXEC, CHILD_HIGH_FD)
+				 : open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (hi[i] < 0)
+			return cv_errf(err, errno, "preparing the container's stdio fd %d (from %d)", i,
+				       src);
+	}
+	for (int i = 0; i < 3; i++) {
+		if (dup2(hi[i], i) < 0)
+			return cv_errf(err, errno, "installing the container's stdio fd %d", i);
+		close(hi[i]);
+	}
+	return 0;
+}
+
+static int write_file(const char *path, const char *val, struct cv_error *err)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cv_errf(err, errno, "opening %s", path);
+	size_t l = strlen(val);
+	ssize_t n = write(fd, val, l);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return cv_errf(err, e, "writing \"%s\" to %s", val, path);
+	if ((size_t)n != l)
+		return cv_errf(err, EIO, "writing \"%s\" to %s: short write", val, path);
+	return 0;
+}
+
+static int set_sysctls(const msgpack_object *map, struct cv_error *err)
+{
+	if (!map || map->type != MSGPACK_OBJECT_MAP)
+		return 0;
+	for (uint32_t i = 0; i < map->via.map.size; i++) {
+		const msgpack_object *k = &map->via.map.ptr[i].key, *v = &map->via.map.ptr[i].val;
+		if (k->type != MSGPACK_OBJECT_STR || v->type != MSGPACK_OBJECT_STR)
+			return cv_errf(err, 0, "spec.linux.sysctl: keys and values must be strings");
+		char path[512] = "/proc/sys/";
+		size_t pl = strlen(path);
+		uint32_t kl = k->via.str.size;
+		if (kl == 0 || pl + kl >= sizeof(path))
+			return cv_errf(err, 0, "spec.linux.sysctl: invalid key");
+		for (uint32_t j = 0; j < kl; j++) {
+			char ch = k->via.str.ptr[j];
+			if (ch == '/' || ch == '\0')
+				return cv_errf(err, 0, "spec.linux.sysctl: invalid key \"%.*s\"", (int)kl,
+					       k->via.str.ptr);
+			path[pl + j] = ch == '.' ? '/' : ch;
+		}
+		path[pl + kl] = '\0';
+		if (strstr(path, "//") || path[pl] == '/' || path[pl + kl - 1] == '/')
+			return cv_errf(err, 0, "spec.linux.sysctl: invalid key \"%.*s\"", (int)kl,
+				       k->via.str.ptr);
+		char val[512];
+		snprintf(val, sizeof(val), "%.*s", (int)v->via.str.size, v->via.str.ptr);
+		if (write_file(path, val, err) < 0)
+			return cv_error_wrap(err, "spec.linux.sysctl[\"%.*s\"]", (int)kl, k->via.str.ptr);
+	}
+	return 0;
+}
+
+static int set_names(const struct oci_spec *spec, struct cv_error *err)
+{
+	if (spec->hostname && *spec->hostname &&
+	    sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+		return cv_errf(err, errno, "setting the hostname to \"%s\"", spec->hostname);
+	if (spec->domainname && *spec->domainname &&
+	    setdomainname(spec->domainname, strlen(spec->domainname)) < 0)
+		return cv_errf(err, errno, "setting the domain name to \"%s\"", spec->domainname);
+	return 0;
+}
+
+/* Everything up to SPAWN_READY. */
+static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, int *ctl_fd,
+		 scmp_filter_ctx *filter, struct cv_error *err)
+{
+	const struct oci_spec *spec = a->spec;
+	const struct oci_process *proc = &spec->process;
+
+	/* The sandbox's death kills its containers, as in runsc. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return cv_errf(err, errno, "setting the parent-death signal");
+	/* In a new pid namespace getppid() is 0: EOF on the ctl socket covers
+	 * that case instead. */
+	pid_t pp = getppid();
+	if (pp != 0 && pp != parent)
+		_exit(1);
+	if (a->cg) {
+		int r = cgroup_join_self_v1(a->cg);
+		if (r < 0)
+			return cv_errf(err, -r, "joining the container's v1 cgroups (%s)",
+				       a->cg->path ? a->cg->path : "?");
+	}
+	if (join_ns_paths(spec, err) < 0)
+		return -1;
+	if (setsid() < 0)
+		return cv_errf(err, errno, "creating a session for the container");
+	if (setup_stdio(a->stdio, ctl_fd, err) < 0)
+		return -1;
+	if (proc->terminal && ioctl(0, TIOCSCTTY, 0) < 0)
+		return cv_errf(err, errno, "making the console the controlling terminal");
+
+	if (child_setup_rootfs(spec, a->bundle, a->cg, err) < 0)
+		return -1;
+
+	if (((spec->hostname && *spec->hostname) || (spec->domainname && *spec->domainname)) &&
+	    !(ns_flags & CLONE_NEWUTS)) {
+		/* A joined UTS namespace (by path) is also the container's own. */
+		bool joined = false;
+		for (size_t i = 0; spec->has_linux && i < spec->linux_.n_namespaces; i++)
+			if (spec->linux_.namespaces[i].type &&
+			    strcmp(spec->linux_.namespaces[i].type, "uts") == 0)
+				joined = true;
+		if (!joined)
+			return cv_errf(err, 0, "spec.hostname requires a new UTS namespace");
+	}
+	if (set_names(spec, err) < 0)
+		return -1;
+	if (spec->has_linux && set_sysctls(spec->linux_.sysctl, err) < 0)
+		return -1;
+	if (child_set_rlimits(proc->rlimits, proc->n_rlimits, err) < 0)
+		return -1;
+	if (proc->has_oom_score_adj) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", proc->oom_score_adj);
+		if (write_file("/proc/self/oom_score_adj", v, err) < 0)
+			return cv_error_wrap(err, "spec.process.oomScoreAdj");
+	}
+	umask(proc->user.has_umask ? (mode_t)proc->user.umask : 022);
+
+	struct cap_sets caps;
+	memset(&caps, 0, sizeof(caps));
+	if (proc->has_capabilities && caps_from_spec(&proc->capabilities, &caps, err) < 0)
+		return -1;
+	if (child_seccomp_build(spec, proc->no_new_privileges, filter, err) < 0)
+		return -1;
+	/* Without no_new_privs the filter must go in while CAP_SYS_ADMIN is
+	 * still held (runc's order); with it, as late as possible. */
+	if (!proc->no_new_privileges && child_seccomp_load(filter, err) < 0)
+		return -1;
+
+	if (child_switch_user(proc->user.uid, proc->user.gid, proc->user.additional_gids,
+			      proc->user.n_additional_gids, err) < 0)
+		return -1;
+	if (caps_apply(&caps, err) < 0)
+		return -1;
+	if (proc->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return cv_errf(err, errno, "setting no_new_privs");
+	const char *cwd = proc->cwd && *proc->cwd ? proc->cwd : "/";
+	if (chdir(cwd) < 0)
+		return cv_errf(err, errno, "changing directory to \"%s\" (spec.process.cwd)", cwd);
+	return 0;
+}
+
+void child_init_main(const struct spawn_init_args *a, int ns_flags, pid_t parent, int ctl_fd)
+{
+	struct cv_error err;
+	cv_error_reset(&err);
+	scmp_filter_ctx filter = NULL;
+	if (setup(a, ns_flags, parent, &ctl_fd, &filter, &err) < 0)
+		spawn_child_fail(ctl_fd, &err);
+	if (spawn_send_report(ctl_fd, SPAWN_READY, NULL) < 0)
+		_exit(127);
+	char b;
+	ssize_t n;
+	do
+		n = recv(ctl_fd, &b, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		_exit(0); /* the controller is gone: leave without a word */
+
+	int keep[] = { ctl_fd };
+	child_close_fds_except(keep, 1);
+	const struct oci_process *proc = &a->spec->process;
+	/* The spec's arrays are counted, execve wants NULL-terminated ones. */
+	char *argv[proc->n_args + 1], *envp[proc->n_env + 1];
+	for (size_t i = 0; i < proc->n_args; i++)
+		argv[i] = proc->args[i];
+	argv[proc->n_args] = NULL;
+	for (size_t i = 0; i < proc->n_env; i++)
+		envp[i] = proc->env[i];
+	envp[proc->n_env] = NULL;
+	char path[4096];
+	const char *cwd = proc->cwd && *proc->cwd ? proc->cwd : "/";
+	if (child_resolve_exe(argv[0], envp, cwd, path, sizeof(path), &err) < 0)
+		spawn_child_fail(ctl_fd, &err);
+	if (child_seccomp_load(&filter, &err) < 0)
+		spawn_child_fail(ctl_fd, &err);
+	execve(path, argv, envp);
+	cv_errf(&err, errno, "executing \"%s\"", path);
+	spawn_child_fail(ctl_fd, &err);
+}

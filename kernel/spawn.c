@@ -1,0 +1,341 @@
+/* Creating container processes: raw clone3, the report/release protocol
+ * over a SOCK_SEQPACKET socketpair, and exec into a running container via
+ * a short-lived intermediate (kernel/spawn.h). The code that runs in the
+ * children lives in kernel/child_*.c. */
+#include "kernel/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/cleanup.h"
+#include "kernel/spawn_internal.h"
+
+/* OCI namespace type → CLONE_NEW* (user is handled apart: refused). */
+static const struct {
+	const char *type;
+	int flag;
+} ns_table[] = {
+	{ "pid", CLONE_NEWPID },   { "network", CLONE_NEWNET },     { "mount", CLONE_NEWNS },
+	{ "ipc", CLONE_NEWIPC },   { "uts", CLONE_NEWUTS },         { "cgroup", CLONE_NEWCGROUP },
+	{ "time", CLONE_NEWTIME },
+};
+
+static int ns_flag(const char *type)
+{
+	for (size_t i = 0; i < sizeof(ns_table) / sizeof(ns_table[0]); i++)
+		if (strcmp(ns_table[i].type, type) == 0)
+			return ns_table[i].flag;
+	return 0;
+}
+
+int spawn_ns_flags(const struct oci_spec *spec)
+{
+	int flags = 0;
+	if (!spec->has_linux)
+		return 0;
+	for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
+		const struct oci_namespace *ns = &spec->linux_.namespaces[i];
+		if (ns->type && (!ns->path || !*ns->path))
+			flags |= ns_flag(ns->type);
+	}
+	return flags;
+}
+
+pid_t spawn_clone3(uint64_t flags, int *pidfd, int cgroup_fd, int exit_signal)
+{
+	struct clone_args ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = flags;
+	if (flags & CLONE_PIDFD)
+		ca.pidfd = (uint64_t)(uintptr_t)pidfd;
+	if (flags & CLONE_INTO_CGROUP)
+		ca.cgroup = (uint64_t)cgroup_fd;
+	ca.exit_signal = (uint64_t)exit_signal;
+	return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
+int spawn_send_report(int ctl_fd, int type, const struct cv_error *err)
+{
+	struct spawn_report rep;
+	memset(&rep, 0, offsetof(struct spawn_report, text) + 1);
+	rep.type = type;
+	size_t len = offsetof(struct spawn_report, text) + 1;
+	if (err) {
+		rep.err_no = err->code;
+		size_t tl = strnlen(err->msg, sizeof(rep.text) - 1);
+		memcpy(rep.text, err->msg, tl);
+		rep.text[tl] = '\0';
+		len = offsetof(struct spawn_report, text) + tl + 1;
+	}
+	ssize_t n;
+	do
+		n = send(ctl_fd, &rep, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+void spawn_child_fail(int ctl_fd, const struct cv_error *err)
+{
+	struct cv_error fallback;
+	if (!err || !cv_error_is_set(err)) {
+		cv_errf(&fallback, 0, "setting up the container process failed for an unknown reason");
+		err = &fallback;
+	}
+	spawn_send_report(ctl_fd, SPAWN_ERROR, err);
+	_exit(127);
+}
+
+int spawn_read_report(int ctl_fd, struct cv_error *err)
+{
+	struct spawn_report rep;
+	ssize_t n;
+	do
+		n = recv(ctl_fd, &rep, sizeof(rep), MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -2;
+		/* The child died with our release byte unread: no word from it. */
+		if (errno == ECONNRESET)
+			return 0;
+		return cv_errf(err, errno, "reading the container process's set-up report");
+	}
+	if (n == 0)
+		return 0;
+	if ((size_t)n < offsetof(struct spawn_report, text))
+		return cv_errf(err, 0, "the container process sent a truncated report (%zd bytes)", n);
+	if (rep.type == SPAWN_READY)
+		return 1;
+	if (rep.type != SPAWN_ERROR)
+		return cv_errf(err, 0, "the container process sent an unknown report type %d", rep.type);
+	size_t tl = (size_t)n - offsetof(struct spawn_report, text);
+	if (tl >= sizeof(rep.text))
+		tl = sizeof(rep.text) - 1;
+	rep.text[tl] = '\0';
+	cv_errf(err, 0, "%s", rep.text[0] ? rep.text : "the container process failed before execve");
+	if (err)
+		err->code = rep.err_no;
+	return -1;
+}
+
+int spawn_release(int ctl_fd, struct cv_error *err)
+{
+	char b = 1;
+	ssize_t n;
+	do
+		n = send(ctl_fd, &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n == 1)
+		return 0;
+	if (n < 0 && (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN))
+		return cv_errf(err, errno, "releasing the container's init: it has already exited");
+	return cv_errf(err, n < 0 ? errno : EIO, "releasing the container's init");
+}
+
+/* What the init child cannot do, said before cloning anything. */
+static int check_init_spec(const struct oci_spec *spec, struct cv_error *err)
+{
+	if (!spec->has_process || spec->process.n_args == 0 || !spec->process.args)
+		return cv_errf(err, 0, "spec.process.args: the container needs a command to run");
+	bool uts = false, mnt = false;
+	if (spec->has_linux) {
+		for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
+			const struct oci_namespace *ns = &spec->linux_.namespaces[i];
+			const char *t = ns->type ? ns->type : "";
+			bool has_path = ns->path && *ns->path;
+			if (strcmp(t, "user") == 0)
+				return cv_errf(err, 0, "user namespaces are not supported by cvisor yet "
+						       "(spec.linux.namespaces)");
+			if (strcmp(t, "pid") == 0 && has_path)
+				return cv_errf(err, 0, "spec.linux.namespaces: joining an existing pid "
+						       "namespace (\"%s\") is not supported yet", ns->path);
+			if (!ns_flag(t))
+				return cv_errf(err, 0, "spec.linux.namespaces: unknown namespace type \"%s\"",
+					       t);
+			if (strcmp(t, "uts") == 0)
+				uts = true;
+			if (strcmp(t, "mount") == 0)
+				mnt = true;
+		}
+	}
+	if (!mnt)
+		return cv_errf(err, 0, "spec.linux.namespaces: a mount namespace is required (the "
+				       "container's mounts and pivot_root would otherwise change the host)");
+	if (((spec->hostname && *spec->hostname) || (spec->domainname && *spec->domainname)) && !uts)
+		return cv_errf(err, 0, "spec.hostname requires a new UTS namespace");
+	if (!spec->has_root || !spec->root.path || !*spec->root.path)
+		return cv_errf(err, 0, "spec.root.path: the container needs a root filesystem");
+	return 0;
+}
+
+int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
+			 struct cv_error *err)
+{
+	int flags = spawn_ns_flags(a->spec);
+	if (check_init_spec(a->spec, err) < 0)
+		return -1;
+
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return cv_errf(err, errno, "creating the container's set-up socket");
+	/* The parent's end only: the child's end is a separate file and stays
+	 * blocking, so the child can wait for the release byte. */
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return cv_errf(err, e, "making the container's set-up socket non-blocking");
+	}
+
+	uint64_t cflags = CLONE_PIDFD | (uint64_t)(unsigned)flags;
+	int cgfd = -1;
+	if (a->cg && a->cg->v2_dirfd >= 0) {
+		cflags |= CLONE_INTO_CGROUP;
+		cgfd = a->cg->v2_dirfd;
+	}
+	pid_t parent = getpid();
+	int pidfd = -1;
+	pid_t pid = spawn_clone3(cflags, &pidfd, cgfd, SIGCHLD);
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return cv_errf(err, e, "creating the container's init process (clone3)");
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_init_main(a, flags, parent, sv[1]);
+	}
+	close(sv[1]);
+	/* Ownership of pidfd and sv[0] passes to the caller. */
+	out->pid = pid;
+	out->pidfd = pidfd;
+	out->ctl_fd = sv[0];
+	return 0;
+}
+
+/* The intermediate: joins the container's cgroups and namespaces, clones
+ * the target as a sibling (a direct child of boot), tells boot its pid. */
+__attribute__((noreturn)) static void intermediate_main(const struct spawn_exec_args *a,
+							int ctl_fd, int pid_wfd)
+{
+	struct cv_error e;
+	cv_error_reset(&e);
+	if (a->cg) {
+		int r = cgroup_join_self_v1(a->cg);
+		if (r < 0) {
+			cv_errf(&e, -r, "joining the container's v1 cgroups (%s)",
+				a->cg->path ? a->cg->path : "?");
+			spawn_child_fail(ctl_fd, &e);
+		}
+	}
+	/* setns(pidfd, 0) is EINVAL: with no namespaces of its own the
+	 * container shares the host's and there is nothing to join. */
+	if (a->ns_flags && setns(a->init_pidfd, a->ns_flags) < 0) {
+		cv_errf(&e, errno, "joining the container's namespaces (flags %#x)", a->ns_flags);
+		spawn_child_fail(ctl_fd, &e);
+	}
+	uint64_t cflags = CLONE_PARENT;
+	int cgfd = -1;
+	if (a->cg && a->cg->v2_dirfd >= 0) {
+		cflags |= CLONE_INTO_CGROUP;
+		cgfd = a->cg->v2_dirfd;
+	}
+	/* With CLONE_PARENT clone3 wants exit_signal 0 and takes ours
+	 * (SIGCHLD): the target's exit is reported to boot, which reaps it. */
+	pid_t pid = spawn_clone3(cflags, NULL, cgfd, 0);
+	if (pid < 0) {
+		cv_errf(&e, errno, "creating the process in the container (clone3)");
+		spawn_child_fail(ctl_fd, &e);
+	}
+	if (pid == 0) {
+		close(pid_wfd);
+		child_exec_main(a, ctl_fd);
+	}
+	/* The intermediate is still in boot's pid namespace (setns of a pid
+	 * namespace only applies to children), so this pid is the host's. */
+	ssize_t n;
+	do
+		n = write(pid_wfd, &pid, sizeof(pid));
+	while (n < 0 && errno == EINTR);
+	_exit(n == (ssize_t)sizeof(pid) ? 0 : 1);
+}
+
+int spawn_exec(const struct spawn_exec_args *a, struct spawned *out, struct cv_error *err)
+{
+	if (!a->argv || !a->argv[0])
+		return cv_errf(err, 0, "argv must not be empty");
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return cv_errf(err, errno, "creating the exec set-up socket");
+	cleanup_close int ctl_child = sv[1];
+	cleanup_close int ctl = sv[0];
+	if (fcntl(ctl, F_SETFL, O_NONBLOCK) < 0)
+		return cv_errf(err, errno, "making the exec set-up socket non-blocking");
+	int pp[2];
+	if (pipe2(pp, O_CLOEXEC) < 0)
+		return cv_errf(err, errno, "creating the exec pid pipe");
+	cleanup_close int prd = pp[0];
+	cleanup_close int pwr = pp[1];
+
+	pid_t mid = spawn_clone3(0, NULL, -1, SIGCHLD);
+	if (mid < 0)
+		return cv_errf(err, errno, "forking the exec intermediate process");
+	if (mid == 0) {
+		close(ctl);
+		close(prd);
+		intermediate_main(a, ctl_child, pwr);
+	}
+	close(steal_fd(&pwr));
+	close(steal_fd(&ctl_child));
+
+	pid_t pid = -1;
+	size_t got = 0;
+	while (got < sizeof(pid)) {
+		ssize_t n = read(prd, (char *)&pid + got, sizeof(pid) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	int status = 0;
+	while (waitpid(mid, &status, __WALL) < 0 && errno == EINTR)
+		;
+	if (got != sizeof(pid)) {
+		/* The intermediate failed; its report (if any) is already queued. */
+		int r = spawn_read_report(ctl, err);
+		if (r == -1)
+			return -1;
+		if (WIFSIGNALED(status))
+			return cv_errf(err, 0, "the exec intermediate process was killed by signal %d",
+				       WTERMSIG(status));
+		return cv_errf(err, 0, "the exec intermediate process exited with status %d "
+				       "without creating the process",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	/* The target is our child, so it stays (at worst as a zombie) until we
+	 * reap it: pidfd_open cannot race with pid reuse. */
+	int pidfd = pidfd_open(pid, 0);
+	if (pidfd < 0) {
+		int e = errno;
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+		return cv_errf(err, e, "opening a pidfd for the new process %d", pid);
+	}
+	out->pid = pid;
+	out->pidfd = pidfd;
+	out->ctl_fd = steal_fd(&ctl); /* the caller owns pidfd and ctl_fd */
+	return 0;
+}

@@ -1,0 +1,251 @@
+/* Blocking MessagePack-RPC client for the CLI (rpc/client.h). One call at
+ * a time; replies for other msgids are skipped. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "rpc/client.h"
+#include "rpc/rpc_internal.h"
+
+struct rpc_client {
+	int fd; /* owned */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint32_t next_id;
+	msgpack_unpacker up;
+	msgpack_unpacked last; /* the last reply; its zone holds *result */
+};
+
+struct rpc_client *rpc_client_connect(const char *socket_path, struct cv_error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(socket_path) >= sizeof(sa.sun_path)) {
+		cv_errf(err, ENAMETOOLONG, "connecting to %s", socket_path);
+		return NULL;
+	}
+	strcpy(sa.sun_path, socket_path);
+	struct rpc_client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		cv_errf(err, ENOMEM, "connecting to %s", socket_path);
+		return NULL;
+	}
+	strcpy(c->path, socket_path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		cv_errf(err, errno, "connecting to %s", socket_path);
+		free(c);
+		return NULL;
+	}
+	int r;
+	do {
+		r = connect(c->fd, (struct sockaddr *)&sa, sizeof(sa));
+	} while (r < 0 && errno == EINTR);
+	if (r < 0 && errno != EISCONN) {
+		cv_errf(err, errno, "connecting to %s", socket_path);
+		close(c->fd);
+		free(c);
+		return NULL;
+	}
+	if (!msgpack_unpacker_init(&c->up, RPC_READ_CHUNK)) {
+		cv_errf(err, ENOMEM, "connecting to %s", socket_path);
+		close(c->fd);
+		free(c);
+		return NULL;
+	}
+	msgpack_unpacked_init(&c->last);
+	c->next_id = 1;
+	return c;
+}
+
+void rpc_client_close(struct rpc_client *c)
+{
+	if (!c)
+		return;
+	msgpack_unpacked_destroy(&c->last);
+	msgpack_unpacker_destroy(&c->up);
+	close(c->fd);
+	free(c);
+}
+
+/* Sends all of data; fds go with the first sendmsg. */
+static int send_all(struct rpc_client *c, const char *method, const char *data, size_t len,
+		    const int *fds, size_t nfds, struct cv_error *err)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * RPC_MAX_FILES)];
+		struct cmsghdr align;
+	} ctl;
+	size_t off = 0;
+	while (off < len) {
+		struct iovec iov = { .iov_base = (void *)(data + off), .iov_len = len - off };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		if (nfds > 0) {
+			mh.msg_control = ctl.buf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+			memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+		}
+		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return cv_errf(err, errno, "sending %s to the sandbox at %s", method, c->path);
+		}
+		nfds = 0; /* the kernel took them with the first bytes */
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+static void close_fds(int *fds, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		close(fds[i]);
+	*n = 0;
+}
+
+/* Reads until the reply with msgid arrives; stores it in c->last. */
+static int recv_reply(struct rpc_client *c, const char *method, uint32_t msgid, int *fds_out,
+		      size_t *nfds, size_t max_fds_out, struct cv_error *err)
+{
+	for (;;) {
+		msgpack_unpacked_destroy(&c->last);
+		msgpack_unpacked_init(&c->last);
+		msgpack_unpack_return r = msgpack_unpacker_next(&c->up, &c->last);
+		if (r == MSGPACK_UNPACK_SUCCESS) {
+			const msgpack_object *o = &c->last.data;
+			if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4 ||
+			    o->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+			    o->via.array.ptr[0].via.u64 != 1)
+				return cv_errf(err, 0, "malformed reply from the sandbox to %s",
+					       method);
+			const msgpack_object *id = &o->via.array.ptr[1];
+			if (id->type == MSGPACK_OBJECT_POSITIVE_INTEGER && id->via.u64 == msgid)
+				return 0;
+			if (id->type == MSGPACK_OBJECT_NIL &&
+			    o->via.array.ptr[2].type == MSGPACK_OBJECT_STR)
+				return 0; /* a connection-level error (limit, parse) */
+			continue;     /* someone else's reply */
+		}
+		if (r != MSGPACK_UNPACK_CONTINUE)
+			return cv_errf(err, 0, "malformed reply from the sandbox to %s", method);
+		if (msgpack_unpacker_message_size(&c->up) > 256u * 1024 * 1024)
+			return cv_errf(err, 0, "reply from the sandbox to %s is too large", method);
+		if (!msgpack_unpacker_reserve_buffer(&c->up, RPC_READ_CHUNK))
+			return cv_errf(err, ENOMEM, "reading the reply to %s", method);
+		union {
+			char buf[CMSG_SPACE(sizeof(int) * RPC_RECV_MAX_FDS)];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { .iov_base = msgpack_unpacker_buffer(&c->up),
+				     .iov_len = msgpack_unpacker_buffer_capacity(&c->up) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				     .msg_controllen = sizeof(ctl.buf) };
+		ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return cv_errf(err, errno, "reading the reply to %s", method);
+		}
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (fds_out && *nfds < max_fds_out)
+					fds_out[(*nfds)++] = fd;
+				else
+					close(fd); /* nowhere to put it */
+			}
+		}
+		if (n == 0)
+			return cv_errf(err, 0, "connection closed by the sandbox before replying to %s",
+				       method);
+		msgpack_unpacker_buffer_consumed(&c->up, (size_t)n);
+	}
+}
+
+int rpc_client_call(struct rpc_client *c, const char *method, const msgpack_sbuffer *arg,
+		    const int *fds, size_t nfds, const msgpack_object **result,
+		    int *fds_out, size_t *nfds_out, size_t max_fds_out, struct cv_error *err)
+{
+	size_t got = 0;
+	if (nfds_out)
+		*nfds_out = 0;
+	if (result)
+		*result = NULL;
+	if (nfds > RPC_MAX_FILES)
+		return cv_errf(err, 0, "too many files");
+	uint32_t id = c->next_id++;
+
+	/* [0, id, method, [arg]]: a msgpack array is its header followed by
+	 * its elements, so the caller's packed arg is appended as is. */
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_uint8(&pk, 0);
+	msgpack_pack_uint32(&pk, id);
+	size_t mlen = strlen(method);
+	msgpack_pack_str(&pk, mlen);
+	msgpack_pack_str_body(&pk, method, mlen);
+	msgpack_pack_array(&pk, 1);
+	if (arg && arg->size > 0)
+		msgpack_sbuffer_write(&sb, arg->data, arg->size);
+	else
+		msgpack_pack_nil(&pk);
+	int r = send_all(c, method, sb.data, sb.size, fds, nfds, err);
+	msgpack_sbuffer_destroy(&sb);
+	if (r < 0)
+		return r;
+
+	if (recv_reply(c, method, id, fds_out, &got, max_fds_out, err) < 0) {
+		close_fds(fds_out, &got);
+		return -1;
+	}
+	const msgpack_object *el = c->last.data.via.array.ptr;
+	if (el[2].type != MSGPACK_OBJECT_NIL) {
+		close_fds(fds_out, &got);
+		if (el[2].type == MSGPACK_OBJECT_STR)
+			return cv_errf(err, 0, "%.*s", (int)el[2].via.str.size, el[2].via.str.ptr);
+		return cv_errf(err, 0, "malformed error in the sandbox's reply to %s", method);
+	}
+	if (result)
+		*result = &el[3];
+	if (nfds_out)
+		*nfds_out = got;
+	else
+		close_fds(fds_out, &got);
+	return 0;
+}
+
+int rpc_client_call_str(struct rpc_client *c, const char *method, const char *s,
+			const msgpack_object **result, struct cv_error *err)
+{
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	size_t n = strlen(s);
+	msgpack_pack_str(&pk, n);
+	msgpack_pack_str_body(&pk, s, n);
+	int r = rpc_client_call(c, method, &sb, NULL, 0, result, NULL, NULL, 0, err);
+	msgpack_sbuffer_destroy(&sb);
+	return r;
+}
+
+int rpc_client_call_nil(struct rpc_client *c, const char *method, const msgpack_object **result,
+			struct cv_error *err)
+{
+	return rpc_client_call(c, method, NULL, NULL, 0, result, NULL, NULL, 0, err);
+}

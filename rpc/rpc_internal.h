@@ -1,0 +1,146 @@
+#pragma once
+/* Private to rpc/: the server, connection and call objects shared by
+ * server.c (listener), conn.c (one connection's bytes and fds) and call.c
+ * (the call object and replies). Nothing outside rpc/ includes this. */
+#include <ev.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/list.h"
+#include "rpc/server.h"
+
+/* Most fds one request may declare (the seed's urpc maxFiles). */
+#define RPC_MAX_FILES 128
+/* Control space of one recvmsg: the kernel's SCM_MAX_FD. */
+#define RPC_RECV_MAX_FDS 253
+/* Bytes reserved in the unpacker for one read. */
+#define RPC_READ_CHUNK (64 * 1024)
+/* Output backpressure: stop reading above HIGH, resume below LOW. */
+#define RPC_OUT_HIGH (4u * 1024 * 1024)
+#define RPC_OUT_LOW (1u * 1024 * 1024)
+/* Bytes written per EV_WRITE event, so one greedy reader cannot starve
+ * the others (Redis writeToClient's cap). */
+#define RPC_WRITE_CAP (1u * 1024 * 1024)
+/* Bytes of a message's head kept to find its msgid after an error. */
+#define RPC_HEAD_MAX 16
+
+/* Containers open at once in one message: msgpack-c's parser stack
+ * (MSGPACK_EMBED_STACK_SIZE); the effective max_depth is capped to it. */
+#define RPC_SCAN_MAX_DEPTH 32
+
+/* Resumable framer (scan.c): finds message boundaries and records each
+ * message's first bytes, size and depth without allocating. */
+struct rpc_scan {
+	uint64_t msg_bytes; /* bytes of the current message seen so far */
+	uint64_t skip;      /* payload bytes still to skip */
+	unsigned char hdr[9];
+	unsigned hdr_len, hdr_need;
+	unsigned depth;     /* open containers */
+	unsigned max_level; /* deepest item level seen (top level = 1) */
+	uint64_t left[RPC_SCAN_MAX_DEPTH]; /* items left in each open container */
+	unsigned char head[RPC_HEAD_MAX];  /* first bytes of the message */
+	size_t head_len;
+};
+
+enum rpc_scan_result {
+	RPC_SCAN_MORE,     /* all n bytes consumed, message incomplete */
+	RPC_SCAN_DONE,     /* a message ends after *used bytes */
+	RPC_SCAN_BAD,      /* not msgpack (byte 0xc1) */
+	RPC_SCAN_TOO_DEEP, /* more than RPC_SCAN_MAX_DEPTH open containers */
+};
+
+void rpc_scan_reset(struct rpc_scan *s);
+enum rpc_scan_result rpc_scan_feed(struct rpc_scan *s, const unsigned char *p, size_t n,
+				   size_t *used);
+/* msgid of a request from its first bytes, or -1 (conn.c). */
+int64_t rpc_head_msgid(const unsigned char *p, size_t len);
+
+struct rpc_server {
+	struct ev_loop *loop;
+	int listen_fd;  /* owned; -1 once stopped */
+	int reserve_fd; /* owned; /dev/null kept to survive EMFILE on accept */
+	ev_io accept_w;
+	ev_idle reap_w;              /* frees closed connections outside their callbacks */
+	const struct rpc_method *methods; /* borrowed; must outlive the server */
+	size_t nmethods;
+	struct rpc_limits lim;
+	void *ctx;
+	struct list_head conns; /* live connections */
+	struct list_head dead;  /* closed, waiting for reap_w */
+	unsigned nconns;        /* live ones */
+	int next_conn_id;
+};
+
+/* fds to send with the output byte at absolute stream position `pos`. */
+struct rpc_fdmark {
+	struct list_node link;
+	uint64_t pos;
+	size_t n;
+	int fds[]; /* owned until sent */
+};
+
+struct rpc_conn {
+	struct rpc_server *s;
+	struct list_node link; /* on s->conns or s->dead */
+	int fd;                /* owned */
+	int id;
+	ev_io rw, ww;
+	msgpack_unpacker up;
+
+	int *fdq; /* received fds not yet claimed, arrival order; owned */
+	size_t nfdq;
+
+	struct list_head calls; /* unanswered calls */
+	unsigned ninflight;
+
+	struct buf out;
+	uint64_t out_written;      /* absolute count of bytes sent */
+	struct list_head fdmarks;  /* struct rpc_fdmark, by pos */
+
+	struct rpc_scan scan;
+	size_t unscanned; /* bytes at the tail of the unpacker's buffer not yet framed */
+
+	bool closing;          /* on s->dead; no more I/O */
+	bool close_after_flush; /* stream unusable: stop reading, flush, close */
+	bool read_paused;      /* backpressure */
+};
+
+struct rpc_call {
+	struct list_node link; /* on conn->calls */
+	struct rpc_conn *conn;
+	uint64_t msgid;
+	const char *method;   /* the method table's name (static) */
+	msgpack_zone *zone;   /* owned: the decoded request */
+	int files[RPC_MAX_FILES]; /* owned unless -1 (taken) */
+	size_t nfiles;
+	void (*cancel_fn)(struct rpc_call *call, void *data);
+	void *cancel_data;
+	msgpack_sbuffer result; /* rpc_result_packer's output */
+	msgpack_packer pk;
+	bool answered;
+};
+
+/* conn.c */
+struct rpc_conn *rpc_conn_new(struct rpc_server *s, int fd);
+/* Marks the connection closed (stops its I/O) and schedules its teardown
+ * from the server's idle hook; safe inside the connection's callbacks. */
+void rpc_conn_close(struct rpc_conn *c, const char *why);
+/* Cancels calls, closes fds and frees c (which must be marked closing).
+ * Never call it from a callback of c. */
+void rpc_conn_destroy(struct rpc_conn *c);
+/* Appends an encoded reply (and fds to send with its first byte, whose
+ * ownership passes to the connection) and tries to write it. */
+void rpc_conn_send(struct rpc_conn *c, const char *data, size_t len, const int *fds,
+		   size_t nfds);
+size_t rpc_conn_pending(const struct rpc_conn *c);
+
+/* call.c */
+struct rpc_call *rpc_call_new(struct rpc_conn *c, uint64_t msgid, const char *method,
+			      msgpack_zone *zone, int *files, size_t nfiles);
+/* Runs the cancel hook and frees the call (connection going away). */
+void rpc_call_cancel(struct rpc_call *call);
+/* Packs [1, msgid, errmsg, nil]; msgid < 0 packs nil. */
+void rpc_pack_error(msgpack_sbuffer *sb, int64_t msgid, const char *msg);

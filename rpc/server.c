@@ -1,0 +1,194 @@
+/* MessagePack-RPC server: the listener, the connection limit and the
+ * server's lifetime (rpc/server.h). Connections live in conn.c, calls in
+ * call.c. */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "rpc/rpc_internal.h"
+
+void rpc_limits_default(struct rpc_limits *l)
+{
+	l->max_message = 16u * 1024 * 1024;
+	l->max_depth = 32;
+	l->max_inflight = 1024;
+	l->max_conns = 256;
+	l->max_fds_queued = 256;
+}
+
+static int open_reserve_fd(void)
+{
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* Over the connection limit: tell the client why, then hang up. The reply
+ * is tiny and the socket is fresh, so one non-blocking send suffices. */
+static void refuse_conn(struct rpc_server *s, int fd)
+{
+	char msg[64];
+	snprintf(msg, sizeof(msg), "too many connections (limit %u)", s->lim.max_conns);
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	rpc_pack_error(&sb, -1, msg);
+	ssize_t n;
+	do {
+		n = send(fd, sb.data, sb.size, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	msgpack_sbuffer_destroy(&sb);
+	close(fd);
+	LOG(LL_WARN, "rpc: refused a connection: %s", msg);
+}
+
+/* Out of fds: give the reserve back to the kernel, accept the pending
+ * connection and close it at once (so the level-triggered watcher stops
+ * firing), then take the reserve again. */
+static void shed_on_emfile(struct rpc_server *s)
+{
+	if (s->reserve_fd >= 0) {
+		close(s->reserve_fd);
+		s->reserve_fd = -1;
+	}
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd >= 0)
+		close(fd);
+	s->reserve_fd = open_reserve_fd();
+	LOG(LL_WARN, "rpc: out of file descriptors, dropped a new connection");
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct rpc_server *s = container_of(w, struct rpc_server, accept_w);
+	/* A bounded batch per event keeps the other watchers served. */
+	for (int i = 0; i < 64 && s->listen_fd >= 0; i++) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE)
+				shed_on_emfile(s);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK)
+				LOG(LL_WARN, "rpc: accept on the control socket failed: %s",
+				    strerror(errno));
+			return;
+		}
+		if (s->nconns >= s->lim.max_conns) {
+			refuse_conn(s, fd);
+			continue;
+		}
+		rpc_conn_new(s, fd); /* takes fd, closes it on failure */
+	}
+}
+
+static void reap_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	(void)revents;
+	struct rpc_server *s = container_of(w, struct rpc_server, reap_w);
+	/* Destroying a connection runs cancel hooks, which may close more
+	 * connections: take them one at a time from the head. */
+	while (!list_empty(&s->dead)) {
+		struct rpc_conn *c = container_of(list_first(&s->dead), struct rpc_conn, link);
+		rpc_conn_destroy(c);
+	}
+	ev_idle_stop(loop, w);
+}
+
+struct rpc_server *rpc_server_new(struct ev_loop *loop, int listen_fd,
+				  const struct rpc_method *methods, size_t nmethods,
+				  const struct rpc_limits *limits, void *ctx, struct cv_error *err)
+{
+	struct rpc_server *s = calloc(1, sizeof(*s));
+	if (!s) {
+		close(listen_fd);
+		cv_errf(err, ENOMEM, "allocating the RPC server");
+		return NULL;
+	}
+	s->loop = loop;
+	s->listen_fd = listen_fd;
+	s->methods = methods;
+	s->nmethods = nmethods;
+	if (limits)
+		s->lim = *limits;
+	else
+		rpc_limits_default(&s->lim);
+	/* msgpack-c cannot parse deeper messages at all. */
+	if (s->lim.max_depth > RPC_SCAN_MAX_DEPTH)
+		s->lim.max_depth = RPC_SCAN_MAX_DEPTH;
+	s->ctx = ctx;
+	list_init(&s->conns);
+	list_init(&s->dead);
+	s->next_conn_id = 1;
+
+	int fl = fcntl(listen_fd, F_GETFL);
+	if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		cv_errf(err, errno, "making the control socket non-blocking");
+		goto fail;
+	}
+	if (listen(listen_fd, 128) < 0) {
+		cv_errf(err, errno, "listening on the control socket");
+		goto fail;
+	}
+	s->reserve_fd = open_reserve_fd();
+	if (s->reserve_fd < 0) {
+		cv_errf(err, errno, "opening /dev/null as the reserve fd");
+		goto fail;
+	}
+	ev_io_init(&s->accept_w, accept_cb, listen_fd, EV_READ);
+	ev_io_start(loop, &s->accept_w);
+	ev_idle_init(&s->reap_w, reap_cb);
+	/* Highest priority so that a busy loop still frees closed conns. */
+	ev_set_priority(&s->reap_w, EV_MAXPRI);
+	return s;
+fail:
+	close(listen_fd);
+	free(s);
+	return NULL;
+}
+
+void rpc_server_stop_listening(struct rpc_server *s)
+{
+	if (s->listen_fd < 0)
+		return;
+	ev_io_stop(s->loop, &s->accept_w);
+	close(s->listen_fd);
+	s->listen_fd = -1;
+}
+
+void rpc_server_free(struct rpc_server *s)
+{
+	if (!s)
+		return;
+	rpc_server_stop_listening(s);
+	while (!list_empty(&s->conns)) {
+		struct rpc_conn *c = container_of(list_first(&s->conns), struct rpc_conn, link);
+		rpc_conn_close(c, "server shutting down");
+	}
+	while (!list_empty(&s->dead)) {
+		struct rpc_conn *c = container_of(list_first(&s->dead), struct rpc_conn, link);
+		rpc_conn_destroy(c);
+	}
+	ev_idle_stop(s->loop, &s->reap_w);
+	if (s->reserve_fd >= 0)
+		close(s->reserve_fd);
+	free(s);
+}
+
+size_t rpc_server_pending_output(const struct rpc_server *s)
+{
+	size_t n = 0;
+	list_for_each(pos, &s->conns)
+		n += rpc_conn_pending(container_of(pos, struct rpc_conn, link));
+	return n;
+}
+
+unsigned rpc_server_nconns(const struct rpc_server *s)
+{
+	return s->nconns;
+}

@@ -1,0 +1,57 @@
+# libFuzzer targets (run from the top directory: `make fuzz`, which is
+# `make -f test/fuzz/fuzz.mk`).
+#   make -f test/fuzz/fuzz.mk            replay the corpora, then fuzz each target
+#                                        for FUZZ_TIME seconds (default 60)
+#   make -f test/fuzz/fuzz.mk replay     only replay the corpora (no libFuzzer; for CI)
+#
+# Each target test/fuzz/fuzz_<name>.c is built twice into build-fuzz/:
+#   fuzz_<name>    clang -fsanitize=fuzzer,address,undefined
+#   replay_<name>  the same file with -DFUZZ_REPLAY_MAIN (its own main() runs
+#                  every corpus file), ASan+UBSan, no libFuzzer needed
+# Seeds live in test/fuzz/corpus/<name>/ (read-only); new inputs found while
+# fuzzing go to build-fuzz/corpus/<name>/.
+SHELL := /bin/bash
+FUZZ_CC ?= clang
+REPLAY_CC ?= $(FUZZ_CC)
+OUT := build-fuzz
+FUZZ_TIME ?= 60
+
+MSGPACK_CFLAGS := $(shell pkg-config --cflags msgpack 2>/dev/null)
+MSGPACK_LIBS := $(shell pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)
+CFLAGS_F := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined $(MSGPACK_CFLAGS)
+
+TARGETS := rpc
+# Sources each target links (besides its own file).
+SRC_rpc := rpc/server.c rpc/conn.c rpc/call.c rpc/scan.c core/err.c core/log.c core/loop.c core/buf.c
+LIBS_rpc := $(MSGPACK_LIBS) -lev
+
+.PHONY: all build replay run
+# Lets the prerequisites name each target's SRC_<name>.
+.SECONDEXPANSION:
+all: replay run
+
+build: $(TARGETS:%=$(OUT)/fuzz_%) $(TARGETS:%=$(OUT)/replay_%)
+
+$(OUT)/fuzz_%: test/fuzz/fuzz_%.c $$(SRC_$$*)
+	@mkdir -p $(OUT)
+	$(FUZZ_CC) $(CFLAGS_F) -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC_$*) $(LIBS_$*)
+
+$(OUT)/replay_%: test/fuzz/fuzz_%.c $$(SRC_$$*)
+	@mkdir -p $(OUT)
+	$(REPLAY_CC) $(CFLAGS_F) -DFUZZ_REPLAY_MAIN -fsanitize=address,undefined -o $@ $< \
+		$(SRC_$*) $(LIBS_$*)
+
+replay: $(TARGETS:%=$(OUT)/replay_%)
+	@set -e; for t in $(TARGETS); do \
+		./$(OUT)/replay_$$t test/fuzz/corpus/$$t $$(ls -d $(OUT)/corpus/$$t 2>/dev/null); \
+	done
+
+run: $(TARGETS:%=$(OUT)/fuzz_%)
+	@set -e; for t in $(TARGETS); do \
+		mkdir -p $(OUT)/corpus/$$t; \
+		./$(OUT)/fuzz_$$t -max_total_time=$(FUZZ_TIME) -max_len=16384 \
+			-artifact_prefix=$(OUT)/ \
+			$(OUT)/corpus/$$t test/fuzz/corpus/$$t; \
+	done
+

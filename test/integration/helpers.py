@@ -1,0 +1,380 @@
+"""Shared helpers for the cvisor integration tests.
+
+The tests drive a real `cvisor` binary (CVISOR_BIN) on the busybox bundle
+(CVISOR_BUNDLE). Everything is time-bound: a hang must fail a test, never
+hang CI.
+"""
+import copy
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import msgpack
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "rpc", "python"))
+
+TIMEOUT = 10.0  # seconds, for every socket operation
+CLI_TIMEOUT = 30.0  # seconds, for every CLI invocation
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CGROUP_CTRLS = ("memory", "pids", "cpu", "freezer")
+
+M_STATE = "containerManager.ContainerRuntimeState"
+M_START = "containerManager.StartRoot"
+M_EXEC = "containerManager.ExecuteAsync"
+M_WAIT = "containerManager.Wait"
+M_WAITPID = "containerManager.WaitPID"
+M_SIGNAL = "containerManager.Signal"
+M_PROCS = "containerManager.Processes"
+
+
+def client_module():
+    import cvisor_client  # rpc/python, written by the RPC owner
+
+    return cvisor_client
+
+
+def new_id():
+    return "tst-" + secrets.token_hex(4)
+
+
+def wait_until(pred, timeout=TIMEOUT, step=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def pid_alive(pid):
+    """True while /proc/<pid> exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def vm_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
+
+
+def children(pid):
+    out = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def nspid(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("NSpid:"):
+                return [int(x) for x in line.split()[1:]]
+    return []
+
+
+def cgroup_paths(sid):
+    paths = [f"/sys/fs/cgroup/unified/cvisor/{sid}"]
+    paths += [f"/sys/fs/cgroup/{c}/cvisor/{sid}" for c in CGROUP_CTRLS]
+    return paths
+
+
+def status_of(code=0, sig=0):
+    return (code << 8) | sig
+
+
+# --------------------------------------------------------------------------
+# A raw connection: our own framing, independent of the client under test,
+# for hostile input and for the exact byte-level behaviour of the server.
+
+
+class Closed(Exception):
+    """The server closed the connection."""
+
+
+class RawConn:
+    def __init__(self, path, timeout=TIMEOUT):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape",
+                                         strict_map_key=False)
+        self.msgid = 100
+
+    def send(self, data, fds=()):
+        fds = list(fds)
+        if fds:
+            anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                    b"".join(int(fd).to_bytes(4, sys.byteorder, signed=True) for fd in fds))]
+            n = self.sock.sendmsg([data], anc)
+        else:
+            n = 0
+        if n < len(data):
+            self.sock.sendall(data[n:])
+
+    def request(self, method, arg=None, fds=()):
+        self.msgid += 1
+        self.send(msgpack.packb([0, self.msgid, method, [arg]], use_bin_type=True), fds)
+        return self.msgid
+
+    def recv(self):
+        """Next message, or raises Closed on EOF/reset, socket.timeout on a hang."""
+        while True:
+            for msg in self.unpacker:
+                return msg
+            try:
+                data = self.sock.recv(1 << 16)
+            except (ConnectionResetError, BrokenPipeError) as e:
+                raise Closed(str(e)) from e
+            if not data:
+                raise Closed("EOF")
+            self.unpacker.feed(data)
+
+    def recv_reply(self, msgid):
+        msg = self.recv()
+        assert isinstance(msg, list) and len(msg) == 4 and msg[0] == 1, msg
+        assert msg[1] == msgid, f"reply for msgid {msg[1]}, expected {msgid}: {msg}"
+        return msg[2], msg[3]
+
+    def call(self, method, arg=None, fds=()):
+        err, res = self.recv_reply(self.request(method, arg, fds))
+        if err is not None:
+            raise RuntimeError(err)
+        return res
+
+    def expect_closed(self, timeout=TIMEOUT):
+        """Drain until EOF; fails if the server keeps the connection open."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(1 << 16)
+                if not data:
+                    return
+        except (ConnectionResetError, BrokenPipeError):
+            return
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+# --------------------------------------------------------------------------
+# CLI and sandboxes
+
+
+class Cli:
+    def __init__(self, binary, root):
+        self.binary = binary
+        self.root = root
+
+    def argv(self, *args):
+        return [self.binary, "--root", self.root, *map(str, args)]
+
+    def run(self, *args, check=False, timeout=CLI_TIMEOUT, **kw):
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.run(self.argv(*args), timeout=timeout, text=True, **kw)
+        if check and p.returncode != 0:
+            raise AssertionError(f"cvisor {' '.join(map(str, args))} exited {p.returncode}: "
+                                 f"stdout={p.stdout!r} stderr={p.stderr!r}")
+        return p
+
+    def detached(self, *args, check=True, timeout=CLI_TIMEOUT):
+        """Runs a command whose children keep the stdio (create, run -d, exec -d):
+        the output goes to a file so the call returns when the CLI does."""
+        log = os.path.join(self.root, f".cli-{secrets.token_hex(3)}.log")
+        with open(log, "w+") as f:
+            p = subprocess.run(self.argv(*args), stdin=subprocess.DEVNULL, stdout=f, stderr=f,
+                               timeout=timeout)
+            f.seek(0)
+            out = f.read()
+        os.unlink(log)
+        if check and p.returncode != 0:
+            raise AssertionError(f"cvisor {' '.join(map(str, args))} exited {p.returncode}: {out}")
+        return p.returncode, out
+
+
+def fixture_config(bundle_dir):
+    with open(os.path.join(bundle_dir, "config.json")) as f:
+        return json.load(f)
+
+
+def make_bundle(fixture_dir, dest, args=None, **overrides):
+    """A bundle in `dest` sharing the fixture's rootfs (absolute root.path),
+    with process.args replaced by `args` and top-level keys overridden
+    (`process=` is merged into the process object instead)."""
+    cfg = copy.deepcopy(fixture_config(fixture_dir))
+    cfg.setdefault("root", {})["path"] = os.path.join(os.path.abspath(fixture_dir), "rootfs")
+    if args is not None:
+        cfg["process"]["args"] = list(args)
+    for k, v in overrides.items():
+        if k == "process":
+            cfg["process"].update(v)
+        else:
+            cfg[k] = v
+    os.makedirs(dest, exist_ok=True)
+    with open(os.path.join(dest, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    return dest
+
+
+class Sandbox:
+    def __init__(self, cli, bundle, sid=None):
+        self.cli = cli
+        self.root = cli.root
+        self.bundle = bundle
+        self.id = sid or new_id()
+        self.dir = os.path.join(self.root, self.id)
+        self.sock = os.path.join(self.dir, "control.sock")
+        self.boot_pid = None
+        self._init_host_pid = None
+        self._clients = []
+
+    # -- lifecycle through the CLI
+    def create(self):
+        pidfile = os.path.join(self.root, f".{self.id}.pid")
+        self.cli.detached("create", "--bundle", self.bundle, "--pid-file", pidfile, self.id)
+        with open(pidfile) as f:
+            self.boot_pid = int(f.read().strip())
+        os.unlink(pidfile)
+        return self
+
+    def start(self):
+        self.cli.run("start", self.id, check=True)
+        return self
+
+    def delete(self, force=True):
+        args = ["delete"] + (["--force"] if force else []) + [self.id]
+        return self.cli.run(*args)
+
+    def state(self):
+        p = self.cli.run("state", self.id, check=True)
+        return json.loads(p.stdout)
+
+    # -- RPC
+    def client(self):
+        c = client_module().Client(self.sock)
+        for attr in ("sock", "_sock", "socket"):
+            s = getattr(c, attr, None)
+            if isinstance(s, socket.socket):
+                s.settimeout(TIMEOUT)
+        self._clients.append(c)
+        return c
+
+    def raw(self):
+        return RawConn(self.sock)
+
+    def call(self, method, arg=None, fds=()):
+        with self.raw() as r:
+            return r.call(method, arg, fds)
+
+    def exec(self, argv, env=(), cwd="/", uid=0, gid=0, conn=None, stdin_fd=None):
+        """ExecuteAsync with stdin /dev/null (or stdin_fd) and stdout+stderr a
+        pipe. Returns (pid, reader file of the pipe)."""
+        r, w = os.pipe()
+        null = os.open("/dev/null", os.O_RDONLY) if stdin_fd is None else os.dup(stdin_fd)
+        try:
+            arg = exec_args(self.id, argv, env=env, cwd=cwd, uid=uid, gid=gid,
+                            guest_fds=[0, 1, 2])
+            own = conn is None
+            conn = conn or self.raw()
+            try:
+                pid = conn.call(M_EXEC, arg, fds=[null, w, w])
+            finally:
+                if own:
+                    conn.close()
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+            os.close(null)
+        return pid, os.fdopen(r, "rb")
+
+    def run_exec(self, argv, **kw):
+        """exec + WaitPID: returns (wait status, output bytes)."""
+        with self.raw() as conn:
+            pid, out = self.exec(argv, conn=conn, **kw)
+            with out:
+                status = conn.call(M_WAITPID, {"PID": pid, "CID": self.id})
+                data = out.read()
+        return status, data
+
+    def init_host_pid(self):
+        """The host PID of the root container's init: the boot's child whose
+        innermost NSpid is 1."""
+        if self._init_host_pid is None:
+            for c in children(self.boot_pid):
+                try:
+                    ns = nspid(c)
+                except FileNotFoundError:
+                    continue
+                if len(ns) > 1 and ns[-1] == 1:
+                    self._init_host_pid = c
+        return self._init_host_pid
+
+    def cleanup(self):
+        for c in self._clients:
+            try:
+                c.close()
+            except Exception:
+                pass
+        if os.path.exists(self.dir):
+            try:
+                self.delete(force=True)
+            except subprocess.TimeoutExpired:
+                pass
+        # Last resort for a wedged sandbox: the boot we created, by its pid.
+        for pid in (self.boot_pid, self._init_host_pid):
+            if pid and pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def exec_args(cid, argv, env=(), cwd="/", uid=0, gid=0, guest_fds=(), files=None, **extra):
+    arg = {
+        "filename": "",
+        "argv": list(argv),
+        "envv": [PATH_ENV, *env],
+        "wd": cwd,
+        "KUID": uid,
+        "KGID": gid,
+        "ExtraKGIDs": [],
+        "Capabilities": None,
+        "StdioIsPty": False,
+        "GuestFDs": list(guest_fds),
+        "ContainerID": cid,
+        "Files": len(guest_fds) if files is None else files,
+    }
+    arg.update(extra)
+    return arg

@@ -1,0 +1,341 @@
+/* Unit tests for kernel/cgroup.c on the real host (needs root): create a
+ * node with limits, join it from a child, list, freeze, kill, destroy. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kernel/cgroup.h"
+#include "test/unit/unit.h"
+
+static bool read_file(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t r = read(fd, buf, n - 1);
+	close(fd);
+	if (r < 0)
+		return false;
+	buf[r] = '\0';
+	return true;
+}
+
+static bool exists(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0;
+}
+
+/* Mount point of the v1 hierarchy carrying `ctrl`, or NULL. */
+static const char *v1_mnt(const char *ctrl, char *out, size_t n)
+{
+	const char *cands[] = { "%s", "cpu,cpuacct", "cpuacct,cpu" };
+	for (size_t i = 0; i < 3; i++) {
+		char name[64], p[256];
+		snprintf(name, sizeof(name), cands[i], ctrl);
+		if (i > 0 && strcmp(ctrl, "cpu") != 0)
+			break;
+		snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/cgroup.procs", name);
+		if (exists(p)) {
+			snprintf(out, n, "/sys/fs/cgroup/%s", name);
+			return out;
+		}
+	}
+	return NULL;
+}
+
+TEST(test_sandbox_path)
+{
+	char out[256];
+	struct cv_error err;
+	CHECK(cgroup_sandbox_path(NULL, "sb1", out, sizeof(out), &err) == 0);
+	CHECK_STR(out, "cvisor/sb1");
+	CHECK(cgroup_sandbox_path("", "sb1", out, sizeof(out), &err) == 0);
+	CHECK_STR(out, "cvisor/sb1");
+	CHECK(cgroup_sandbox_path("/a/b", "sb1", out, sizeof(out), &err) == 0);
+	CHECK_STR(out, "a/b");
+	CHECK(cgroup_sandbox_path("//a/b/", "sb1", out, sizeof(out), &err) == 0);
+	CHECK_STR(out, "a/b");
+	CHECK(cgroup_sandbox_path("machine.slice:libpod:abc", "sb1", out, sizeof(out), &err) == 0);
+	CHECK_STR(out, "machine.slice/libpod-abc.scope");
+	CHECK(cgroup_sandbox_path("relative/path", "sb1", out, sizeof(out), &err) == 0);
+	CHECK_STR(out, "cvisor/sb1");
+	CHECK(cgroup_sandbox_path("a:b", "sb1", out, sizeof(out), &err) < 0);
+	CHECK(strstr(err.msg, "expected \"slice:prefix:name\"") != NULL);
+	CHECK(cgroup_sandbox_path("/a/../b", "sb1", out, sizeof(out), &err) < 0);
+	CHECK(strstr(err.msg, "\"..\"") != NULL);
+	CHECK(cgroup_sandbox_path("/", "sb1", out, sizeof(out), &err) < 0);
+	CHECK(cgroup_sandbox_path(NULL, "sb1", out, 5, &err) < 0);
+}
+
+TEST(test_v2_root)
+{
+	const char *v2 = cgroup_v2_root();
+	CHECK(v2 != NULL);
+	if (v2) {
+		char p[256];
+		snprintf(p, sizeof(p), "%s/cgroup.procs", v2);
+		CHECK(exists(p));
+	}
+}
+
+/* Waits (bounded) until cgroup.events says "frozen <want>". */
+static bool wait_frozen(const struct cgroup *cg, int want)
+{
+	char needle[16];
+	snprintf(needle, sizeof(needle), "frozen %d", want);
+	for (int i = 0; i < 2000; i++) {
+		struct cv_error err;
+		int fd = cgroup_events_fd(cg, &err);
+		if (fd < 0)
+			return false;
+		char buf[256];
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			if (strstr(buf, needle))
+				return true;
+		}
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+TEST(test_lifecycle)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "  (skipped: needs root)\n");
+		return;
+	}
+	char path[128];
+	snprintf(path, sizeof(path), "cvisor-unit/%d", (int)getpid());
+	struct oci_resources res = { 0 };
+	res.has_pids = true;
+	res.pids.has_limit = true;
+	res.pids.limit = 10;
+	res.has_memory = true;
+	res.memory.has_limit = true;
+	res.memory.limit = 64 << 20;
+	struct cgroup cg;
+	struct cv_error err;
+	int r = cgroup_create(&cg, path, &res, &err);
+	CHECK(r == 0);
+	if (r < 0) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return;
+	}
+	const char *v2 = cgroup_v2_root();
+	CHECK(cg.v2_dirfd >= 0);
+	char mem[256], pids[256], p[512], buf[4096];
+	bool v1 = v1_mnt("memory", mem, sizeof(mem)) && v1_mnt("pids", pids, sizeof(pids));
+	if (v1) {
+		CHECK(cg.n_v1 >= 4); /* memory, pids, cpu(acct), freezer */
+		snprintf(p, sizeof(p), "%s/%s/pids.max", pids, path);
+		CHECK(read_file(p, buf, sizeof(buf)) && strcmp(buf, "10\n") == 0);
+		snprintf(p, sizeof(p), "%s/%s/memory.limit_in_bytes", mem, path);
+		CHECK(read_file(p, buf, sizeof(buf)) && strcmp(buf, "67108864\n") == 0);
+	} else {
+		snprintf(p, sizeof(p), "%s/%s/pids.max", v2, path);
+		CHECK(read_file(p, buf, sizeof(buf)) && strcmp(buf, "10\n") == 0);
+		snprintf(p, sizeof(p), "%s/%s/memory.max", v2, path);
+		CHECK(read_file(p, buf, sizeof(buf)) && strcmp(buf, "67108864\n") == 0);
+	}
+
+	/* An update with a bad value names the file. */
+	struct oci_resources bad = { 0 };
+	bad.has_cpu = true;
+	bad.cpu.has_quota = true;
+	bad.cpu.quota = 1; /* below the kernel's 1 ms minimum */
+	CHECK(cgroup_update(&cg, &bad, &err) < 0);
+	CHECK(strstr(err.msg, "writing \"1\" to ") && strstr(err.msg, path) &&
+	      strstr(err.msg, ": Invalid argument"));
+
+	/* A child joins the v1 nodes itself, the v2 node through cgroup.procs. */
+	int sync[2];
+	CHECK(pipe(sync) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sync[0]);
+		int jr = cgroup_join_self_v1(&cg);
+		char c = jr == 0 ? 'y' : 'n';
+		if (write(sync[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(sync[1]);
+	char c = 0;
+	CHECK(read(sync[0], &c, 1) == 1 && c == 'y');
+	close(sync[0]);
+	if (v1) {
+		snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)pid);
+		char want[256];
+		snprintf(want, sizeof(want), ":memory:/%s\n", path);
+		CHECK(read_file(p, buf, sizeof(buf)) && strstr(buf, want));
+		snprintf(want, sizeof(want), ":pids:/%s\n", path);
+		CHECK(strstr(buf, want) != NULL);
+	}
+	snprintf(p, sizeof(p), "%s/%s/cgroup.procs", v2, path);
+	FILE *f = fopen(p, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fprintf(f, "%d", (int)pid);
+		CHECK(fclose(f) == 0);
+	}
+	pid_t *list = NULL;
+	size_t n = 0;
+	CHECK(cgroup_pids(&cg, &list, &n, &err) == 0);
+	CHECK(n == 1 && list && list[0] == pid);
+	free(list);
+
+	uint64_t usage = 0;
+	CHECK(cgroup_memory_usage(&cg, &usage, &err) == 0);
+	CHECK(usage > 0);
+
+	CHECK(cgroup_freeze(&cg, true, &err) == 0);
+	CHECK(wait_frozen(&cg, 1));
+	CHECK(cgroup_freeze(&cg, false, &err) == 0);
+	CHECK(wait_frozen(&cg, 0));
+
+	CHECK(cgroup_kill(&cg, &err) == 0);
+	int st = 0;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
+	CHECK(cgroup_destroy(&cg, &err) == 0);
+	CHECK(cg.path == NULL && cg.v2_dirfd == -1 && cg.n_v1 == 0);
+	snprintf(p, sizeof(p), "%s/%s", v2, path);
+	CHECK(!exists(p));
+	if (v1) {
+		snprintf(p, sizeof(p), "%s/%s", mem, path);
+		CHECK(!exists(p));
+		snprintf(p, sizeof(p), "%s/%s", pids, path);
+		CHECK(!exists(p));
+	}
+	CHECK(cgroup_remove_path("cvisor-unit", &err) == 0 || errno == EBUSY);
+}
+
+/* A bad limit fails the creation and leaves nothing behind. */
+TEST(test_create_failure_cleans_up)
+{
+	if (geteuid() != 0)
+		return;
+	char path[128], p[512];
+	snprintf(path, sizeof(path), "cvisor-unit-fail-%d/ctr", (int)getpid());
+	struct oci_resources res = { 0 };
+	res.has_cpu = true;
+	res.cpu.has_quota = true;
+	res.cpu.quota = 1;
+	struct cgroup cg;
+	struct cv_error err;
+	CHECK(cgroup_create(&cg, path, &res, &err) < 0);
+	CHECK(strstr(err.msg, "Invalid argument") != NULL);
+	CHECK(cg.path == NULL && cg.v2_dirfd == -1);
+	snprintf(p, sizeof(p), "%s/cvisor-unit-fail-%d", cgroup_v2_root(), (int)getpid());
+	CHECK(!exists(p));
+	char mem[256];
+	if (v1_mnt("memory", mem, sizeof(mem))) {
+		snprintf(p, sizeof(p), "%s/cvisor-unit-fail-%d", mem, (int)getpid());
+		CHECK(!exists(p));
+	}
+	CHECK(cgroup_create(&cg, "a/../b", NULL, &err) < 0);
+	CHECK(strstr(err.msg, "\"..\"") != NULL);
+}
+
+/* remove_path kills what is left and removes child nodes depth-first. */
+TEST(test_remove_path_tree)
+{
+	if (geteuid() != 0)
+		return;
+	char sb[128], ctr[160], p[512];
+	snprintf(sb, sizeof(sb), "cvisor-unit-rm-%d", (int)getpid());
+	snprintf(ctr, sizeof(ctr), "%s/web", sb);
+	struct cgroup cg;
+	struct cv_error err;
+	CHECK(cgroup_create(&cg, ctr, NULL, &err) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	snprintf(p, sizeof(p), "%s/%s/cgroup.procs", cgroup_v2_root(), ctr);
+	FILE *f = fopen(p, "w");
+	if (f) {
+		fprintf(f, "%d", (int)pid);
+		fclose(f);
+	}
+	cgroup_close(&cg);
+	struct cgroup op;
+	CHECK(cgroup_open(&op, ctr, &err) == 0);
+	CHECK(op.v2_dirfd >= 0);
+	cgroup_close(&op);
+
+	CHECK(cgroup_remove_path(sb, &err) == 0);
+	int st = 0;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	snprintf(p, sizeof(p), "%s/%s", cgroup_v2_root(), sb);
+	CHECK(!exists(p));
+	char mem[256];
+	if (v1_mnt("memory", mem, sizeof(mem))) {
+		snprintf(p, sizeof(p), "%s/%s", mem, sb);
+		CHECK(!exists(p));
+	}
+	/* Missing nodes are fine; opening one is not. */
+	CHECK(cgroup_remove_path(sb, &err) == 0);
+	CHECK(cgroup_open(&op, ctr, &err) < 0);
+}
+
+/* cpus/mems make a v1 cpuset node whose mems are inherited, so a task can join. */
+TEST(test_cpuset)
+{
+	char cs[256];
+	if (geteuid() != 0 || !v1_mnt("cpuset", cs, sizeof(cs)))
+		return;
+	char path[128], p[512], buf[256];
+	snprintf(path, sizeof(path), "cvisor-unit-cs-%d/ctr", (int)getpid());
+	struct oci_resources res = { 0 };
+	res.has_cpu = true;
+	res.cpu.cpus = "0";
+	res.cpu.has_shares = true;
+	res.cpu.shares = 256;
+	struct cgroup cg;
+	struct cv_error err;
+	int r = cgroup_create(&cg, path, &res, &err);
+	CHECK(r == 0);
+	if (r < 0) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return;
+	}
+	snprintf(p, sizeof(p), "%s/%s/cpuset.cpus", cs, path);
+	CHECK(read_file(p, buf, sizeof(buf)) && strcmp(buf, "0\n") == 0);
+	snprintf(p, sizeof(p), "%s/%s/cpuset.mems", cs, path);
+	CHECK(read_file(p, buf, sizeof(buf)) && buf[0] != '\n');
+	char cpu[256];
+	if (v1_mnt("cpu", cpu, sizeof(cpu))) {
+		snprintf(p, sizeof(p), "%s/%s/cpu.shares", cpu, path);
+		CHECK(read_file(p, buf, sizeof(buf)) && strcmp(buf, "256\n") == 0);
+	}
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(cgroup_join_self_v1(&cg) == 0 ? 0 : 1);
+	int st = 0;
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(cgroup_destroy(&cg, &err) == 0);
+	snprintf(p, sizeof(p), "cvisor-unit-cs-%d", (int)getpid());
+	CHECK(cgroup_remove_path(p, &err) == 0);
+	snprintf(p, sizeof(p), "%s/cvisor-unit-cs-%d", cs, (int)getpid());
+	CHECK(!exists(p));
+}
+
+UNIT_MAIN(test_sandbox_path, test_v2_root, test_lifecycle, test_create_failure_cleans_up,
+	  test_remove_path_tree, test_cpuset)
