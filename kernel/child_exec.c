@@ -116,6 +116,7 @@ static int setup(const struct spawn_exec_args *a, int *ctl_fd, int *exec_fd, cha
 	/* Our parent is boot (CLONE_PARENT): die with it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return cv_errf(err, errno, "setting the parent-death signal");
+	child_reset_signals();
 	if (map_fds(a, ctl_fd, exec_fd, err) < 0)
 		return -1;
 	if (setsid() < 0)

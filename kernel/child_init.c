@@ -145,6 +145,7 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	/* The sandbox's death kills its containers, as in runsc. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		return cv_errf(err, errno, "setting the parent-death signal");
+	child_reset_signals();
 	/* In a new pid namespace getppid() is 0: EOF on the ctl socket covers
 	 * that case instead. */
 	pid_t pp = getppid();

@@ -1,6 +1,7 @@
 /* Process attributes set in a cloned child before execve, shared by the
  * container init (child_init.c) and exec targets (child_exec.c): rlimits,
  * the uid/gid switch, seccomp, executable lookup, fd hygiene, HOME. */
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -293,4 +294,19 @@ void child_home_for_uid(uint32_t uid, char *out, size_t out_len)
 		break;
 	}
 	fclose(f);
+}
+
+void child_reset_signals(void)
+{
+	/* Boot blocks the signals it reads through its signalfd and ignores
+	 * SIGPIPE; both survive execve, so a container would never see SIGTERM
+	 * and would get EPIPE instead of SIGPIPE. Start it clean, as runc does. */
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		signal(sig, SIG_DFL);
+	}
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }

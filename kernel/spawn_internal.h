@@ -73,6 +73,8 @@ int child_resolve_exe(const char *name, char *const *envv, const char *cwd, char
 		      size_t out_len, struct cv_error *err);
 /* Closes every fd >= 3 except those in keep (any order, -1 ignored). */
 void child_close_fds_except(const int *keep, size_t n);
+/* Default dispositions and an empty signal mask (boot blocks several). */
+void child_reset_signals(void);
 /* Moves fd to a number >= min (close-on-exec), closing the old one. */
 int child_move_fd_above(int fd, int min, struct cv_error *err);
 /* The home directory of uid in /etc/passwd (as seen from the current

@@ -459,10 +459,21 @@ static void process_input(struct rpc_conn *c)
 			break;
 		}
 		uint64_t size = c->scan.msg_bytes;
+		bool too_deep = c->scan.too_deep;
 		rpc_scan_reset(&c->scan);
 		if (size > max) {
 			fail_too_large(c, head_id);
 			return;
+		}
+		if (too_deep && c->up.parsed == 0) {
+			/* msgpack-c cannot parse it, but the framer knows where it
+			 * ends: skip its bytes unparsed, answer, keep the stream. */
+			char msg[96];
+			snprintf(msg, sizeof(msg), "invalid message: nesting deeper than %u",
+				 c->s->lim.max_depth);
+			c->up.off += (size_t)size;
+			send_error(c, head_id, msg);
+			continue;
 		}
 		size_t off0 = c->up.off, parsed0 = c->up.parsed;
 		msgpack_unpacked res;
@@ -608,6 +619,7 @@ void rpc_conn_destroy(struct rpc_conn *c)
 		free(m);
 	}
 	close(c->fd);
+	rpc_scan_reset(&c->scan);
 	msgpack_unpacker_destroy(&c->up);
 	buf_free(&c->out);
 	LOG(LL_DEBUG, "rpc: conn %d freed", c->id);

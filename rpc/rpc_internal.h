@@ -30,6 +30,10 @@
 /* Containers open at once in one message: msgpack-c's parser stack
  * (MSGPACK_EMBED_STACK_SIZE); the effective max_depth is capped to it. */
 #define RPC_SCAN_MAX_DEPTH 32
+/* Deeper messages are still framed (so the stream stays in sync and the
+ * connection can be kept) up to this many open containers; the extra
+ * levels live in a heap array freed with the message. */
+#define RPC_SCAN_HARD_DEPTH 4096
 
 /* Resumable framer (scan.c): finds message boundaries and records each
  * message's first bytes, size and depth without allocating. */
@@ -41,6 +45,9 @@ struct rpc_scan {
 	unsigned depth;     /* open containers */
 	unsigned max_level; /* deepest item level seen (top level = 1) */
 	uint64_t left[RPC_SCAN_MAX_DEPTH]; /* items left in each open container */
+	uint64_t *deep;     /* levels beyond RPC_SCAN_MAX_DEPTH (malloc'd), or NULL */
+	unsigned deep_cap;
+	bool too_deep;      /* more than RPC_SCAN_MAX_DEPTH containers were open at once */
 	unsigned char head[RPC_HEAD_MAX];  /* first bytes of the message */
 	size_t head_len;
 };
@@ -49,9 +56,10 @@ enum rpc_scan_result {
 	RPC_SCAN_MORE,     /* all n bytes consumed, message incomplete */
 	RPC_SCAN_DONE,     /* a message ends after *used bytes */
 	RPC_SCAN_BAD,      /* not msgpack (byte 0xc1) */
-	RPC_SCAN_TOO_DEEP, /* more than RPC_SCAN_MAX_DEPTH open containers */
+	RPC_SCAN_TOO_DEEP, /* more than RPC_SCAN_HARD_DEPTH open containers (or no memory) */
 };
 
+/* Also frees the overflow stack: call it when a connection goes away. */
 void rpc_scan_reset(struct rpc_scan *s);
 enum rpc_scan_result rpc_scan_feed(struct rpc_scan *s, const unsigned char *p, size_t n,
 				   size_t *used);

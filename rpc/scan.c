@@ -8,13 +8,42 @@
  * is buffered every declared element is backed by at least one real byte,
  * so what msgpack-c allocates is proportional to the bytes received and
  * bounded by the message size limit. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "rpc/rpc_internal.h"
 
 void rpc_scan_reset(struct rpc_scan *s)
 {
+	free(s->deep);
 	memset(s, 0, sizeof(*s));
+}
+
+/* Items left in open container number i (0-based). */
+static uint64_t *left_at(struct rpc_scan *s, unsigned i)
+{
+	return i < RPC_SCAN_MAX_DEPTH ? &s->left[i] : &s->deep[i - RPC_SCAN_MAX_DEPTH];
+}
+
+/* Opens one more container level; false when it cannot be tracked. */
+static bool push_level(struct rpc_scan *s, uint64_t count)
+{
+	if (s->depth >= RPC_SCAN_HARD_DEPTH)
+		return false;
+	if (s->depth >= RPC_SCAN_MAX_DEPTH) {
+		unsigned k = s->depth - RPC_SCAN_MAX_DEPTH;
+		if (k >= s->deep_cap) {
+			unsigned cap = s->deep_cap ? s->deep_cap * 2 : 64;
+			uint64_t *d = realloc(s->deep, cap * sizeof(*d));
+			if (!d)
+				return false;
+			s->deep = d;
+			s->deep_cap = cap;
+		}
+		s->too_deep = true;
+	}
+	*left_at(s, s->depth++) = count;
+	return true;
 }
 
 /* Bytes of the header that starts with t (t included), 0 if t is never
@@ -53,7 +82,7 @@ static bool item_done(struct rpc_scan *s)
 	for (;;) {
 		if (s->depth == 0)
 			return true;
-		if (--s->left[s->depth - 1] > 0)
+		if (--*left_at(s, s->depth - 1) > 0)
 			return false;
 		s->depth--; /* the container itself is complete */
 	}
@@ -133,9 +162,8 @@ enum rpc_scan_result rpc_scan_feed(struct rpc_scan *s, const unsigned char *p, s
 			}
 		}
 		if (container && count > 0) {
-			if (s->depth >= RPC_SCAN_MAX_DEPTH)
+			if (!push_level(s, count))
 				return RPC_SCAN_TOO_DEEP;
-			s->left[s->depth++] = count;
 			continue;
 		}
 		if (payload > 0) {
