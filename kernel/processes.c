@@ -244,7 +244,8 @@ void cm_processes(struct rpc_call *call, const msgpack_object *arg)
 		}
 		free(pids);
 	}
-	qsort(procs, n, sizeof(*procs), cmp_proc);
+	if (n > 1)
+		qsort(procs, n, sizeof(*procs), cmp_proc);
 	long hz = sysconf(_SC_CLK_TCK);
 	if (hz <= 0)
 		hz = 100;

@@ -65,11 +65,13 @@ def test_processes_sees_workload_children(running_sandbox):
         pid, out = sb.exec(["sh", "-c", "sleep 30 & echo started; wait"], conn=conn)
         with out:
             assert out.readline() == b"started\n"
-            procs = sb.call(M_PROCS, sb.id)
-            by_pid = {p["pid"]: p for p in procs}
-            assert pid in by_pid, procs
-            kids = [p for p in procs if p["ppid"] == pid]
-            assert [k["cmd"] for k in kids] == ["sleep"], procs
+            # The forked child may not have exec'd sleep yet: poll.
+            def sleeping_kid():
+                procs = sb.call(M_PROCS, sb.id)
+                kids = [p for p in procs if p["ppid"] == pid]
+                return procs if [k["cmd"] for k in kids] == ["sleep"] else None
+            procs = helpers.wait_until(sleeping_kid, timeout=5, what="the child to exec sleep")
+            assert pid in {p["pid"] for p in procs}, procs
             sb.call(M_SIGNAL, {"CID": sb.id, "Signo": 9, "PID": 0, "Mode": 1})
 
 

@@ -910,7 +910,7 @@ TEST(test_scan_split_anywhere)
 	msgpack_sbuffer_write(&r.sb, "\x01", 1); /* the start of the next message */
 	size_t total = r.sb.size - 1;
 	for (size_t cut = 0; cut <= total; cut++) {
-		struct rpc_scan sc;
+		struct rpc_scan sc = { 0 };
 		rpc_scan_reset(&sc);
 		size_t used = 0, used2 = 0;
 		enum rpc_scan_result a =
@@ -924,7 +924,7 @@ TEST(test_scan_split_anywhere)
 		CHECK(rpc_head_msgid(sc.head, sc.head_len) == 4000000000LL);
 	}
 	msgpack_sbuffer_destroy(&r.sb);
-	struct rpc_scan sc;
+	struct rpc_scan sc = { 0 };
 	rpc_scan_reset(&sc);
 	size_t used;
 	CHECK(rpc_scan_feed(&sc, (const unsigned char *)"\x92\x01\xc1", 3, &used) == RPC_SCAN_BAD);
