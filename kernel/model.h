@@ -70,6 +70,7 @@ struct sandbox {
 	int sigfd;
 	ev_io sig_w;
 	ev_timer drain_w;      /* after the root init ended: flush replies, then stop */
+	struct cont drain_k;   /* first drain check, after the woken waiters ran */
 	int drain_ticks;
 	bool ended;
 	bool started;          /* StartRoot accepted */

@@ -73,17 +73,31 @@ static void on_drain(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/* Runs after the continuations woken by the root init's exit (Wait
+ * replies) had their turn: they were scheduled first. Replies are written
+ * at once when the socket takes them, so usually nothing is left. */
+static void drain_first(struct cont *k, int err)
+{
+	(void)err;
+	struct sandbox *sb = container_of(k, struct sandbox, drain_k);
+	if (rpc_server_pending_output(sb->rpc) == 0) {
+		ev_break(core_loop(), EVBREAK_ALL);
+		return;
+	}
+	ev_timer_init(&sb->drain_w, on_drain, 0.01, 0.01);
+	ev_timer_start(core_loop(), &sb->drain_w);
+}
+
 void sandbox_root_exited(struct sandbox *sb, int status)
 {
 	if (sb->ended)
 		return;
 	sb->ended = true;
 	LOG(LL_INFO, "root container exited with status 0x%x; the sandbox ends", status);
-	/* No new calls; replies already produced (Wait) are flushed first. The
-	 * first tick runs after the woken continuations had their turn. */
+	/* No new calls; replies already due (Wait) are flushed first. */
 	rpc_server_stop_listening(sb->rpc);
-	ev_timer_init(&sb->drain_w, on_drain, 0.01, 0.01);
-	ev_timer_start(core_loop(), &sb->drain_w);
+	cont_init(&sb->drain_k, drain_first, "sandbox end: flush replies");
+	cont_post(&sb->drain_k, 0);
 }
 
 /* Blocks (before serving anything) until the root init reports that its
