@@ -734,6 +734,17 @@ int cgroup_join_self_v1(const struct cgroup *cg)
 	return 0;
 }
 
+int cgroup_place_v1(const struct cgroup *cg, pid_t pid, struct cv_error *err)
+{
+	char buf[24];
+	int len = snprintf(buf, sizeof(buf), "%d", (int)pid);
+	for (int i = 0; i < cg->n_v1; i++)
+		if (write(cg->v1_procs_fd[i], buf, (size_t)len) < 0)
+			return cv_errf(err, errno, "moving process %d into the v1 cgroups of %s",
+				       (int)pid, cg->path ? cg->path : "?");
+	return 0;
+}
+
 /* ---- processes ---- */
 
 /* The directory whose cgroup.procs lists the members: v2, else the first

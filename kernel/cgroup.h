@@ -45,8 +45,14 @@ int cgroup_update(const struct cgroup *cg, const struct oci_resources *res, stru
 
 /* In a freshly cloned child before it drops privileges: writes "0" to every
  * v1 cgroup.procs fd, joining the v1 nodes (CLONE_INTO_CGROUP only placed it
- * in v2). Async-signal-safe; returns 0 or -errno. */
+ * in v2). Async-signal-safe; returns 0 or -errno. Used for exec; a new init is
+ * placed from outside with cgroup_place_v1(). */
 int cgroup_join_self_v1(const struct cgroup *cg);
+
+/* From outside: moves pid into every v1 node. A v1 migration waits for an
+ * RCU grace period (5-15 ms on these VMs), so boot does it while the new
+ * init sets up its mounts, instead of the init doing it first. */
+int cgroup_place_v1(const struct cgroup *cg, pid_t pid, struct cv_error *err);
 
 /* Host PIDs of every process in the node (v2 cgroup.procs). *pids is
  * malloc'd, the caller frees it. */

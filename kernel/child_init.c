@@ -151,12 +151,8 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	pid_t pp = getppid();
 	if (pp != 0 && pp != parent)
 		_exit(1);
-	if (a->cg) {
-		int r = cgroup_join_self_v1(a->cg);
-		if (r < 0)
-			return cv_errf(err, -r, "joining the container's v1 cgroups (%s)",
-				       a->cg->path ? a->cg->path : "?");
-	}
+	/* The v1 cgroups are joined from outside by boot, concurrently with
+	 * this set-up (cgroup_place_v1), and before boot reads SPAWN_READY. */
 	if (join_ns_paths(spec, err) < 0)
 		return -1;
 	if (setsid() < 0)

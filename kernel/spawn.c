@@ -217,6 +217,18 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 		child_init_main(a, flags, parent, sv[1]);
 	}
 	close(sv[1]);
+	/* Overlaps the v1 migration's grace period with the child's set-up;
+	 * the caller reads SPAWN_READY only after this returned, so the init
+	 * is in every v1 node before it is released to execve. */
+	/* ESRCH: the child already failed; its report says why. */
+	if (a->cg && cgroup_place_v1(a->cg, pid, err) < 0 && err->code != ESRCH) {
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL);
+		close(pidfd);
+		close(sv[0]);
+		return -1;
+	}
 	/* Ownership of pidfd and sv[0] passes to the caller. */
 	out->pid = pid;
 	out->pidfd = pidfd;
