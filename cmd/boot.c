@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "cmd/verbs.h"
@@ -164,6 +165,9 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		.spec_len = spec_len,
 		.stdio = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO },
 	};
+	/* Started through /proc/self/exe, the process would be called "exe"
+	 * in ps and top; name it for what it is. */
+	prctl(PR_SET_NAME, "cvisor-boot", 0, 0, 0);
 	int status = sandbox_boot(&a, &err);
 	free(spec);
 	if (status < 0)

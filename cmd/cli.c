@@ -309,7 +309,7 @@ int cli_read_file(const char *path, char **data, size_t *len, struct cv_error *e
 	return 0;
 }
 
-static int write_all(int fd, const void *p, size_t n)
+int cli_write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;
 	while (n) {
@@ -337,7 +337,7 @@ int cli_write_file_atomic(const char *path, const void *data, size_t len, mode_t
 	 * (tmpfs) by default; the rename keeps readers from seeing a partial
 	 * file, which is what matters (runc and crun do the same). An fsync
 	 * here cost 2-5 ms per `cvisor run` on a disk-backed --root. */
-	if (write_all(fd, data, len) < 0) {
+	if (cli_write_all(fd, data, len) < 0) {
 		int e = errno;
 		close(fd);
 		unlink(tmp);

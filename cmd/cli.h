@@ -79,6 +79,9 @@ void cli_now_rfc3339nano(char *out, size_t n);
 int cli_read_file(const char *path, char **data, size_t *len, struct cv_error *err);
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory. */
+/* write(2) until done; retries EINTR. 0, or -1 with errno. */
+int cli_write_all(int fd, const void *p, size_t n);
+
 int cli_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			  struct cv_error *err);
 /* Writes "<pid>" to a pid file atomically. */

@@ -19,21 +19,6 @@
 #include "cmd/verbs.h"
 #include "kernel/cgroup.h"
 
-static int write_all_fd(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n) {
-		ssize_t k = write(fd, c, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -1;
-		c += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 /* mkdir -p with the given mode for the components we create. */
 static int mkdir_p(const char *path, mode_t mode, struct cv_error *err)
 {
@@ -251,7 +236,7 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 		snprintf(rootfs, sizeof(rootfs), "%s/%s", bundle, rp);
 
 	memfd = memfd_create("cvisor-spec", MFD_CLOEXEC);
-	if (memfd < 0 || write_all_fd(memfd, sbuf.data, sbuf.size) < 0) {
+	if (memfd < 0 || cli_write_all(memfd, sbuf.data, sbuf.size) < 0) {
 		cv_errf(err, errno, "writing the spec to a memfd");
 		goto out;
 	}

@@ -362,21 +362,6 @@ static void forward_signal(const char *id, int32_t pid, int signo, bool tty)
 	rpc_client_close(c);
 }
 
-static int write_full(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n) {
-		ssize_t k = write(fd, c, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -1;
-		c += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 /* A helper's report on a pipe: 'S' + int wait status, 'O' (started), or
  * 'E' + message. */
 static void report(int fd, char tag, const void *body, size_t len)
@@ -386,7 +371,7 @@ static void report(int fd, char tag, const void *body, size_t len)
 	if (len > CV_ERROR_MAX)
 		len = CV_ERROR_MAX;
 	memcpy(buf + 1, body, len);
-	write_full(fd, buf, 1 + len);
+	cli_write_all(fd, buf, 1 + len);
 }
 
 static int read_report(int fd, char *tag, char *body, size_t cap, size_t *len)
@@ -424,7 +409,7 @@ static bool pump(int from, int to)
 		return true;
 	if (n <= 0)
 		return false;
-	return write_full(to, buf, (size_t)n) == 0;
+	return cli_write_all(to, buf, (size_t)n) == 0;
 }
 
 /* Attached exec: a forked helper does the blocking WaitPID on connection c
@@ -511,7 +496,7 @@ static int attach(struct rpc_client *c, const char *id, int32_t pid, int master)
 		char buf[16384];
 		ssize_t n;
 		while ((n = read(master, buf, sizeof(buf))) > 0)
-			if (write_full(STDOUT_FILENO, buf, (size_t)n) < 0)
+			if (cli_write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
 				break;
 	}
 	if (raw)

@@ -21,10 +21,8 @@ void cm_start_root(struct rpc_call *call, const msgpack_object *arg)
 	cv_error_reset(&err);
 	char *cid = NULL;
 	/* As in runsc the cid is only logged, but it must be a string. */
-	if (mpk_decode_str(arg, "cid", rpc_call_zone(call), &cid, &err) < 0) {
-		rpc_fail_err(call, &err);
+	if (arg_string(call, arg, &cid) < 0)
 		return;
-	}
 	struct task *init = sb->root->init;
 	if (sb->started || init->state != TASK_CREATED) {
 		rpc_fail(call, "sandbox is not in created state, cannot start root container: state=%s",
@@ -44,13 +42,9 @@ void cm_start_root(struct rpc_call *call, const msgpack_object *arg)
 void cm_runtime_state(struct rpc_call *call, const msgpack_object *arg)
 {
 	struct sandbox *sb = rpc_call_ctx(call);
-	struct cv_error err;
-	cv_error_reset(&err);
 	char *cid = NULL;
-	if (mpk_decode_str(arg, "cid", rpc_call_zone(call), &cid, &err) < 0) {
-		rpc_fail_err(call, &err);
+	if (arg_string(call, arg, &cid) < 0)
 		return;
-	}
 	/* An unknown cid reports Stopped (SEED-REFERENCE §4.17). */
 	rpc_reply_int(call, container_runtime_state(sandbox_find_container(sb, cid)));
 }

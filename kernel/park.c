@@ -49,19 +49,25 @@ int park_call(struct rpc_call *call, struct task *t, struct waitq *q, park_done_
 	return 0;
 }
 
-struct container *arg_container(struct rpc_call *call, const msgpack_object *arg, char **cid)
+int arg_string(struct rpc_call *call, const msgpack_object *arg, char **out)
 {
-	struct sandbox *sb = rpc_call_ctx(call);
 	struct cv_error err;
 	cv_error_reset(&err);
-	char *id = NULL;
-	if (mpk_decode_str(arg, "cid", rpc_call_zone(call), &id, &err) < 0) {
+	if (mpk_decode_str(arg, "cid", rpc_call_zone(call), out, &err) < 0) {
 		rpc_fail_err(call, &err);
-		return NULL;
+		return -1;
 	}
+	return 0;
+}
+
+struct container *arg_container(struct rpc_call *call, const msgpack_object *arg, char **cid)
+{
+	char *id = NULL;
+	if (arg_string(call, arg, &id) < 0)
+		return NULL;
 	if (cid)
 		*cid = id;
-	struct container *c = sandbox_find_container(sb, id);
+	struct container *c = sandbox_find_container(rpc_call_ctx(call), id);
 	if (!c)
 		rpc_fail(call, "container \"%s\" not found", id);
 	return c;

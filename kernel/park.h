@@ -13,6 +13,10 @@ typedef void (*park_done_fn)(struct rpc_call *call, struct task *t, int err);
 int park_call(struct rpc_call *call, struct task *t, struct waitq *q, park_done_fn done,
 	      const char *what);
 
+/* Decodes a lone string argument (a container ID); answers the call with
+ * the error and returns -1 if it is not a string. */
+int arg_string(struct rpc_call *call, const msgpack_object *arg, char **out);
+
 /* Looks up the container named by a string argument; answers the call
  * with the error and returns NULL if the argument is bad or unknown. */
 struct container *arg_container(struct rpc_call *call, const msgpack_object *arg, char **cid);

@@ -11,6 +11,7 @@
 #include "core/mpk.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
+#include "kernel/procfs.h"
 
 struct proc_info {
 	pid_t host_pid, pid, ppid, pgid;
@@ -22,47 +23,25 @@ struct proc_info {
 	size_t nthreads;
 };
 
-/* Parses /proc/<pid>/stat; returns -1 if the process is gone. */
+/* Fills p from /proc/<pid>/stat; returns -1 if the process is gone. */
 static int read_stat(pid_t pid, struct proc_info *p, pid_t *host_ppid, pid_t *host_pgid)
 {
-	char path[64], buf[2048];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
+	struct proc_stat st;
+	if (procfs_read_stat(pid, &st) < 0)
 		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *l = strchr(buf, '('), *r = strrchr(buf, ')');
-	if (!l || !r || r < l)
-		return -1;
-	size_t cl = (size_t)(r - l - 1);
-	if (cl >= sizeof(p->comm))
-		cl = sizeof(p->comm) - 1;
-	memcpy(p->comm, l + 1, cl);
-	p->comm[cl] = '\0';
-	char state;
-	int ppid, pgrp, session, tty_nr;
-	unsigned long long utime, stime, starttime;
-	/* Fields 3.. : state ppid pgrp session tty_nr tpgid flags minflt cminflt
-	 * majflt cmajflt utime stime cutime cstime priority nice num_threads
-	 * itrealvalue starttime */
-	if (sscanf(r + 2,
-		   "%c %d %d %d %d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu",
-		   &state, &ppid, &pgrp, &session, &tty_nr, &utime, &stime, &starttime) != 8)
-		return -1;
-	*host_ppid = ppid;
-	*host_pgid = pgrp;
-	p->utime = utime;
-	p->stime = stime;
-	p->starttime = starttime;
-	if (tty_nr == 0)
+	snprintf(p->comm, sizeof(p->comm), "%s", st.comm);
+	*host_ppid = st.ppid;
+	*host_pgid = st.pgrp;
+	p->utime = st.utime;
+	p->stime = st.stime;
+	p->starttime = st.starttime;
+	dev_t tty = (dev_t)st.tty_nr;
+	if (st.tty_nr == 0)
 		snprintf(p->tty, sizeof(p->tty), "?");
-	else if (major((dev_t)tty_nr) >= 136 && major((dev_t)tty_nr) <= 143)
-		snprintf(p->tty, sizeof(p->tty), "pts/%u",
-			 (major((dev_t)tty_nr) - 136) * 256 + minor((dev_t)tty_nr));
+	else if (major(tty) >= 136 && major(tty) <= 143)
+		snprintf(p->tty, sizeof(p->tty), "pts/%u", (major(tty) - 136) * 256 + minor(tty));
 	else
-		snprintf(p->tty, sizeof(p->tty), "tty%u", minor((dev_t)tty_nr));
+		snprintf(p->tty, sizeof(p->tty), "tty%u", minor(tty));
 	return 0;
 }
 
@@ -199,10 +178,8 @@ void cm_processes(struct rpc_call *call, const msgpack_object *arg)
 	struct cv_error err;
 	cv_error_reset(&err);
 	char *cid = NULL;
-	if (mpk_decode_str(arg, "cid", rpc_call_zone(call), &cid, &err) < 0) {
-		rpc_fail_err(call, &err);
+	if (arg_string(call, arg, &cid) < 0)
 		return;
-	}
 	/* Never fails on an unknown cid (runsc walks its process table);
 	 * an empty cid means every container. */
 	size_t n = 0, cap = 0;

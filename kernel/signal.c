@@ -13,6 +13,7 @@
 #include "core/mpk.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
+#include "kernel/procfs.h"
 
 enum signal_mode {
 	DELIVER_TO_PROCESS = 0,
@@ -45,29 +46,6 @@ static int task_signal(struct task *t, int signo, struct cv_error *err)
 	if (syscall(SYS_pidfd_send_signal, t->pidfd, signo, NULL, 0) < 0)
 		return cv_errf(err, errno, "sending signal %d", signo);
 	return 0;
-}
-
-/* Reads a numeric field of /proc/<pid>/stat (1-based, as in proc(5)). */
-static long proc_stat_field(pid_t pid, int field)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')'); /* comm may contain spaces */
-	if (!p)
-		return -1;
-	p += 2; /* field 3 starts here */
-	for (int i = 3; i < field && p; i++) {
-		p = strchr(p, ' ');
-		if (p)
-			p++;
-	}
-	return p ? strtol(p, NULL, 10) : -1;
 }
 
 static int signal_process(struct sandbox *sb, struct container *c, const struct signal_args *a,
@@ -127,7 +105,10 @@ static int signal_foreground(struct container *c, const struct signal_args *a, s
 		return cv_errf(err, 0, "no TTY attached");
 	/* tpgid: the foreground process group of the task's terminal, as a
 	 * host PID (we read /proc from the host's namespace). */
-	long pgrp = t->state == TASK_EXITED ? -1 : proc_stat_field(t->host_pid, 8);
+	struct proc_stat st;
+	long pgrp = -1;
+	if (t->state != TASK_EXITED && procfs_read_stat(t->host_pid, &st) == 0)
+		pgrp = st.tpgid;
 	if (pgrp <= 0) {
 		LOG(LL_WARN, "no foreground process group for the TTY of %d; signalling it directly",
 		    t->host_pid);
@@ -155,7 +136,8 @@ static int signal_group(struct sandbox *sb, struct container *c, const struct si
 		if (!k->cg_made || cgroup_pids(&k->cg, &pids, &np, &e) < 0)
 			continue;
 		for (size_t i = 0; i < np; i++) {
-			long pg = proc_stat_field(pids[i], 5);
+			struct proc_stat st;
+			long pg = procfs_read_stat(pids[i], &st) == 0 ? st.pgrp : -1;
 			if (pg <= 0 || pidns_to_root(sb, (pid_t)pg) != a->pid)
 				continue;
 			found = true;
