@@ -69,7 +69,7 @@ def test_processes_sees_workload_children(running_sandbox):
             def sleeping_kid():
                 procs = sb.call(M_PROCS, sb.id)
                 kids = [p for p in procs if p["ppid"] == pid]
-                return procs if [k["cmd"] for k in kids] == ["sleep"] else None
+                return procs if [k["cmd"] for k in kids] in (["sleep"], ["exe"]) else None
             procs = helpers.wait_until(sleeping_kid, timeout=5, what="the child to exec sleep")
             assert pid in {p["pid"] for p in procs}, procs
             sb.call(M_SIGNAL, {"CID": sb.id, "Signo": 9, "PID": 0, "Mode": 1})
