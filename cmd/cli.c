@@ -309,6 +309,24 @@ int cli_read_file(const char *path, char **data, size_t *len, struct cv_error *e
 	return 0;
 }
 
+int cli_parse_pid_flag(const char *arg, long *out)
+{
+	char *end;
+	errno = 0;
+	long pid = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || pid <= 0 || pid > INT32_MAX)
+		return cli_failf("--pid must be a positive process ID, got \"%s\"", arg);
+	*out = pid;
+	return 0;
+}
+
+int cli_check_format(const char *format)
+{
+	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)
+		return cli_failf("invalid format option \"%s\": expected table or json", format);
+	return 0;
+}
+
 int cli_write_all(int fd, const void *p, size_t n)
 {
 	const char *c = p;

@@ -79,6 +79,12 @@ void cli_now_rfc3339nano(char *out, size_t n);
 int cli_read_file(const char *path, char **data, size_t *len, struct cv_error *err);
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory. */
+/* --pid N: a positive PID that fits int32. 0, or the CLI failure code
+ * after printing the error. */
+int cli_parse_pid_flag(const char *arg, long *out);
+/* --format: "table" or "json". 0, or the CLI failure code. */
+int cli_check_format(const char *format);
+
 /* write(2) until done; retries EINTR. 0, or -1 with errno. */
 int cli_write_all(int fd, const void *p, size_t n);
 

@@ -30,11 +30,9 @@ int cmd_kill(const struct cli_command *cmd, int argc, char **argv)
 			all = true;
 			break;
 		case 'p': {
-			char *end;
-			errno = 0;
-			pid = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || pid <= 0 || pid > INT32_MAX)
-				return cli_failf("--pid must be a positive process ID, got \"%s\"", optarg);
+			int r = cli_parse_pid_flag(optarg, &pid);
+			if (r != 0)
+				return r;
 			break;
 		}
 		case 'h':

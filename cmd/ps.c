@@ -69,8 +69,9 @@ int cmd_ps(const struct cli_command *cmd, int argc, char **argv)
 			return cli_bad_flag(cmd, argc, argv);
 		}
 	}
-	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)
-		return cli_failf("invalid format option \"%s\": expected table or json", format);
+	int fr = cli_check_format(format);
+	if (fr != 0)
+		return fr;
 	if (optind + 1 != argc)
 		return cli_failf("ps needs exactly one container ID");
 	const char *id = argv[optind];

@@ -153,8 +153,9 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 			return cli_bad_flag(cmd, argc, argv);
 		}
 	}
-	if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)
-		return cli_failf("invalid format option \"%s\": expected table or json", format);
+	int fr = cli_check_format(format);
+	if (fr != 0)
+		return fr;
 	if (optind != argc)
 		return cli_failf("list takes no arguments");
 

@@ -44,11 +44,9 @@ int cmd_wait(const struct cli_command *cmd, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': {
-			char *end;
-			errno = 0;
-			pid = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || pid <= 0 || pid > INT32_MAX)
-				return cli_failf("--pid must be a positive process ID, got \"%s\"", optarg);
+			int r = cli_parse_pid_flag(optarg, &pid);
+			if (r != 0)
+				return r;
 			break;
 		}
 		case 'h':
