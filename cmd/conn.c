@@ -1,6 +1,8 @@
 /* Control-socket helpers of the CLI (cmd/conn.h). */
 #include "cmd/conn.h"
 
+#include "core/mpk.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -34,11 +36,27 @@ struct rpc_client *cli_connect(const char *id, struct cv_error *err)
 	return c;
 }
 
-void cli_pack_str(msgpack_packer *pk, const char *s)
+int cli_signal(struct rpc_client *c, const char *id, int signo, int32_t pid, int mode,
+	       struct cv_error *err)
 {
-	size_t n = strlen(s);
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 4);
+	mpk_pack_key(&pk, "CID");
+	mpk_pack_str(&pk, id);
+	mpk_pack_key(&pk, "Signo");
+	msgpack_pack_int32(&pk, signo);
+	mpk_pack_key(&pk, "PID");
+	msgpack_pack_int32(&pk, pid);
+	mpk_pack_key(&pk, "Mode");
+	msgpack_pack_int(&pk, mode);
+	const msgpack_object *res;
+	int r = rpc_client_call(c, "containerManager.Signal", &sb, NULL, 0, &res, NULL, NULL, 0,
+				err);
+	msgpack_sbuffer_destroy(&sb);
+	return r;
 }
 
 int cli_result_int(const msgpack_object *o, const char *what, int64_t *out,

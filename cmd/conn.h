@@ -7,6 +7,7 @@
 
 #include "cmd/cli.h"
 #include "core/err.h"
+#include "core/mpk.h"
 #include "rpc/client.h"
 
 /* Connects to $ROOT/<id>/control.sock (through /proc/self/fd when the path
@@ -33,5 +34,10 @@ int cli_status(const char *id, struct cli_state *st, int64_t *state, const char 
 int cli_result_int(const msgpack_object *o, const char *what, int64_t *out,
 		   struct cv_error *err);
 
-/* Packs a C string (msgpack str). */
-void cli_pack_str(msgpack_packer *pk, const char *s);
+/* Signal modes of containerManager.Signal (SEED-REFERENCE §4.8). */
+enum { SIGNAL_PROCESS = 0, SIGNAL_ALL = 1, SIGNAL_FOREGROUND = 2, SIGNAL_GROUP = 3 };
+
+/* containerManager.Signal {CID, Signo, PID, Mode}; the server's error
+ * comes back verbatim. */
+int cli_signal(struct rpc_client *c, const char *id, int signo, int32_t pid, int mode,
+	       struct cv_error *err);

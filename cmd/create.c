@@ -317,15 +317,34 @@ out:
 	return r;
 }
 
+int create_parse_flag(int c, const char *arg, struct create_opts *o, int *rc)
+{
+	switch (c) {
+	case 'b':
+		o->bundle = arg;
+		return 1;
+	case 'p':
+		o->pid_file = arg;
+		return 1;
+	case 'c':
+		o->console_socket = arg;
+		return 1;
+	case 'N':
+	case 'K':
+		return 1; /* accepted for runc compatibility; nothing to do */
+	case 'P':
+		if (strcmp(arg, "0") != 0)
+			*rc = cli_failf("--preserve-fds is not supported by cvisor");
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int cmd_create(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "bundle", required_argument, 0, 'b' },
-		{ "pid-file", required_argument, 0, 'p' },
-		{ "console-socket", required_argument, 0, 'c' },
-		{ "no-pivot", no_argument, 0, 'N' },
-		{ "no-new-keyring", no_argument, 0, 'K' },
-		{ "preserve-fds", required_argument, 0, 'P' },
+		CREATE_OPTS,
 		CLI_OPT_HELP,
 		{ 0, 0, 0, 0 },
 	};
@@ -334,23 +353,13 @@ int cmd_create(const struct cli_command *cmd, int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:b:h", opts, NULL)) != -1) {
+		int rc = 0;
+		if (create_parse_flag(c, optarg, &o, &rc)) {
+			if (rc != 0)
+				return rc;
+			continue;
+		}
 		switch (c) {
-		case 'b':
-			o.bundle = optarg;
-			break;
-		case 'p':
-			o.pid_file = optarg;
-			break;
-		case 'c':
-			o.console_socket = optarg;
-			break;
-		case 'N':
-		case 'K':
-			break;
-		case 'P':
-			if (strcmp(optarg, "0") != 0)
-				return cli_failf("--preserve-fds is not supported by cvisor");
-			break;
 		case 'h':
 			return cli_usage(cmd);
 		default:

@@ -22,9 +22,6 @@
 
 #define EXEC_MAX_LIST 1024
 
-/* Signal modes of containerManager.Signal. */
-enum { SIGNAL_PROCESS = 0, SIGNAL_FOREGROUND = 2 };
-
 /* The process to run, gathered from the spec, --process and the flags.
  * Strings point into json objects owned by `struct exec_ctx` or into argv. */
 struct exec_proc {
@@ -230,63 +227,63 @@ static void pack_strv(msgpack_packer *pk, const char *const *v, size_t n)
 {
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++)
-		cli_pack_str(pk, v[i]);
+		mpk_pack_str(pk, v[i]);
 }
 
 static void pack_exec_args(msgpack_packer *pk, const struct exec_proc *p, const char *id)
 {
 	msgpack_pack_map(pk, 14);
-	cli_pack_str(pk, "filename");
-	cli_pack_str(pk, "");
-	cli_pack_str(pk, "argv");
+	mpk_pack_str(pk, "filename");
+	mpk_pack_str(pk, "");
+	mpk_pack_str(pk, "argv");
 	pack_strv(pk, p->argv, p->argc);
-	cli_pack_str(pk, "envv");
+	mpk_pack_str(pk, "envv");
 	pack_strv(pk, p->envv, p->envc);
-	cli_pack_str(pk, "wd");
-	cli_pack_str(pk, p->cwd);
-	cli_pack_str(pk, "KUID");
+	mpk_pack_str(pk, "wd");
+	mpk_pack_str(pk, p->cwd);
+	mpk_pack_str(pk, "KUID");
 	msgpack_pack_uint32(pk, p->uid);
-	cli_pack_str(pk, "KGID");
+	mpk_pack_str(pk, "KGID");
 	msgpack_pack_uint32(pk, p->gid);
-	cli_pack_str(pk, "ExtraKGIDs");
+	mpk_pack_str(pk, "ExtraKGIDs");
 	msgpack_pack_array(pk, p->n_gids);
 	for (size_t i = 0; i < p->n_gids; i++)
 		msgpack_pack_uint32(pk, p->gids[i]);
-	cli_pack_str(pk, "Capabilities");
+	mpk_pack_str(pk, "Capabilities");
 	if (!p->has_caps) {
 		msgpack_pack_nil(pk);
 	} else {
 		msgpack_pack_map(pk, 5);
-		cli_pack_str(pk, "PermittedCaps");
+		mpk_pack_str(pk, "PermittedCaps");
 		msgpack_pack_uint64(pk, p->caps.permitted);
-		cli_pack_str(pk, "InheritableCaps");
+		mpk_pack_str(pk, "InheritableCaps");
 		msgpack_pack_uint64(pk, p->caps.inheritable);
-		cli_pack_str(pk, "EffectiveCaps");
+		mpk_pack_str(pk, "EffectiveCaps");
 		msgpack_pack_uint64(pk, p->caps.effective);
-		cli_pack_str(pk, "BoundingCaps");
+		mpk_pack_str(pk, "BoundingCaps");
 		msgpack_pack_uint64(pk, p->caps.bounding);
-		cli_pack_str(pk, "AmbientCaps");
+		mpk_pack_str(pk, "AmbientCaps");
 		msgpack_pack_uint64(pk, p->caps.ambient);
 	}
-	cli_pack_str(pk, "NoNewPrivileges");
+	mpk_pack_str(pk, "NoNewPrivileges");
 	if (p->no_new_privs)
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
-	cli_pack_str(pk, "StdioIsPty");
+	mpk_pack_str(pk, "StdioIsPty");
 	if (p->terminal)
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
-	cli_pack_str(pk, "GuestFDs");
+	mpk_pack_str(pk, "GuestFDs");
 	msgpack_pack_array(pk, 3);
 	for (int i = 0; i < 3; i++)
 		msgpack_pack_int(pk, i);
-	cli_pack_str(pk, "ContainerID");
-	cli_pack_str(pk, id);
-	cli_pack_str(pk, "Files");
+	mpk_pack_str(pk, "ContainerID");
+	mpk_pack_str(pk, id);
+	mpk_pack_str(pk, "Files");
 	msgpack_pack_int(pk, 3);
-	cli_pack_str(pk, "SupportTTYs");
+	mpk_pack_str(pk, "SupportTTYs");
 	msgpack_pack_false(pk);
 }
 
@@ -321,10 +318,10 @@ static int wait_pid(struct rpc_client *c, const char *id, int32_t pid, int *stat
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, 2);
-	cli_pack_str(&pk, "PID");
+	mpk_pack_str(&pk, "PID");
 	msgpack_pack_int32(&pk, pid);
-	cli_pack_str(&pk, "CID");
-	cli_pack_str(&pk, id);
+	mpk_pack_str(&pk, "CID");
+	mpk_pack_str(&pk, id);
 	const msgpack_object *res;
 	int r = rpc_client_call(c, "containerManager.WaitPID", &sb, NULL, 0, &res, NULL, NULL, 0, err);
 	msgpack_sbuffer_destroy(&sb);
@@ -343,22 +340,7 @@ static void forward_signal(const char *id, int32_t pid, int signo, bool tty)
 	struct rpc_client *c = cli_connect(id, &err);
 	if (!c)
 		return;
-	msgpack_sbuffer sb;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 4);
-	cli_pack_str(&pk, "CID");
-	cli_pack_str(&pk, id);
-	cli_pack_str(&pk, "Signo");
-	msgpack_pack_int32(&pk, signo);
-	cli_pack_str(&pk, "PID");
-	msgpack_pack_int32(&pk, pid);
-	cli_pack_str(&pk, "Mode");
-	msgpack_pack_int(&pk, tty ? SIGNAL_FOREGROUND : SIGNAL_PROCESS);
-	const msgpack_object *res;
-	rpc_client_call(c, "containerManager.Signal", &sb, NULL, 0, &res, NULL, NULL, 0, &err);
-	msgpack_sbuffer_destroy(&sb);
+	cli_signal(c, id, signo, pid, tty ? SIGNAL_FOREGROUND : SIGNAL_PROCESS, &err);
 	rpc_client_close(c);
 }
 

@@ -8,9 +8,6 @@
 #include "cmd/conn.h"
 #include "cmd/verbs.h"
 
-/* Signal modes of containerManager.Signal. */
-enum { SIGNAL_PROCESS = 0, SIGNAL_ALL = 1 };
-
 int cmd_kill(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -62,23 +59,7 @@ int cmd_kill(const struct cli_command *cmd, int argc, char **argv)
 			return cli_failf("container \"%s\" is not running", id);
 		return cli_fail(&err);
 	}
-	msgpack_sbuffer sb;
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 4);
-	cli_pack_str(&pk, "CID");
-	cli_pack_str(&pk, id);
-	cli_pack_str(&pk, "Signo");
-	msgpack_pack_int32(&pk, signo);
-	cli_pack_str(&pk, "PID");
-	msgpack_pack_int32(&pk, (int32_t)pid);
-	cli_pack_str(&pk, "Mode");
-	msgpack_pack_int(&pk, all ? SIGNAL_ALL : SIGNAL_PROCESS);
-	const msgpack_object *res;
-	int r = rpc_client_call(cl, "containerManager.Signal", &sb, NULL, 0, &res, NULL, NULL, 0,
-				&err);
-	msgpack_sbuffer_destroy(&sb);
+	int r = cli_signal(cl, id, signo, (int32_t)pid, all ? SIGNAL_ALL : SIGNAL_PROCESS, &err);
 	rpc_client_close(cl);
 	return r < 0 ? cli_fail(&err) : 0;
 }

@@ -26,13 +26,9 @@ static void forward(int sig)
 int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "bundle", required_argument, 0, 'b' },
-		{ "pid-file", required_argument, 0, 'p' },
-		{ "console-socket", required_argument, 0, 'c' },
+		CREATE_OPTS,
 		{ "detach", no_argument, 0, 'd' },
 		{ "keep", no_argument, 0, 'k' },
-		{ "no-pivot", no_argument, 0, 'N' },
-		{ "no-new-keyring", no_argument, 0, 'K' },
 		CLI_OPT_HELP,
 		{ 0, 0, 0, 0 },
 	};
@@ -42,24 +38,18 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:b:dh", opts, NULL)) != -1) {
+		int rc = 0;
+		if (create_parse_flag(c, optarg, &o, &rc)) {
+			if (rc != 0)
+				return rc;
+			continue;
+		}
 		switch (c) {
-		case 'b':
-			o.bundle = optarg;
-			break;
-		case 'p':
-			o.pid_file = optarg;
-			break;
-		case 'c':
-			o.console_socket = optarg;
-			break;
 		case 'd':
 			detach = true;
 			break;
 		case 'k':
 			keep = true;
-			break;
-		case 'N':
-		case 'K':
 			break;
 		case 'h':
 			return cli_usage(cmd);

@@ -35,6 +35,18 @@ struct create_opts {
 	bool own_tty;               /* process.terminal without a console socket: use our tty (run) */
 };
 
+/* The flags `create` and `run` share, as getopt_long entries, and their
+ * parser: returns 1 when c was one of them (with *rc set non-zero if its
+ * value is refused), 0 when it was not. */
+#define CREATE_OPTS                                                 \
+	{ "bundle", required_argument, 0, 'b' },                    \
+	{ "pid-file", required_argument, 0, 'p' },                  \
+	{ "console-socket", required_argument, 0, 'c' },            \
+	{ "no-pivot", no_argument, 0, 'N' },                        \
+	{ "no-new-keyring", no_argument, 0, 'K' },                  \
+	{ "preserve-fds", required_argument, 0, 'P' }
+int create_parse_flag(int c, const char *arg, struct create_opts *o, int *rc);
+
 /* create: spawns boot (a child of this process) and returns once the root
  * container is created; writes state.json and the pid file. */
 int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,

@@ -82,10 +82,10 @@ int cmd_wait(const struct cli_command *cmd, int argc, char **argv)
 			msgpack_packer pk;
 			msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 			msgpack_pack_map(&pk, 2);
-			cli_pack_str(&pk, "PID");
+			mpk_pack_str(&pk, "PID");
 			msgpack_pack_int32(&pk, (int32_t)pid);
-			cli_pack_str(&pk, "CID");
-			cli_pack_str(&pk, id);
+			mpk_pack_str(&pk, "CID");
+			mpk_pack_str(&pk, id);
 			r = rpc_client_call(cl, "containerManager.WaitPID", &sb, NULL, 0, &res, NULL,
 					    NULL, 0, &err);
 			msgpack_sbuffer_destroy(&sb);
