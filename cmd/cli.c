@@ -539,6 +539,8 @@ int cli_state_load(const char *id, struct cli_state *st, struct cv_error *err)
 	st->created = cli_json_str(j, "created");
 	st->cgroup_path = cli_json_str(j, "cgroupPath");
 	st->pid = (pid_t)cli_json_int(j, "pid", 0);
+	/* State files from before the pid contract have only "pid" (boot). */
+	st->boot_pid = (pid_t)cli_json_int(j, "bootPid", st->pid);
 	st->paused = cli_json_bool(j, "paused", false);
 	st->annotations = cli_json_get(j, "annotations", json_type_object);
 	if (!st->id)

@@ -109,7 +109,8 @@ json_object *cli_json_get(json_object *o, const char *key, json_type type);
 struct cli_state {
 	json_object *j; /* owns everything below */
 	const char *id, *bundle, *rootfs, *created, *cgroup_path;
-	pid_t pid; /* boot's pid */
+	pid_t pid;      /* the root container init's host pid (OCI state "pid") */
+	pid_t boot_pid; /* the sandbox's boot process */
 	bool paused;
 	json_object *annotations; /* map or NULL */
 };

@@ -102,7 +102,7 @@ int cli_status(const char *id, struct cli_state *st, int64_t *state, const char 
 	if (!c) {
 		/* A sandbox whose root container ended stops listening, then
 		 * flushes its last replies and exits: give it that time. */
-		if (cli_wait_boot_gone(st->pid, id, CLI_BOOT_EXIT_WAIT_MS)) {
+		if (cli_wait_boot_gone(st->boot_pid, id, CLI_BOOT_EXIT_WAIT_MS)) {
 			*state = 3;
 			*status = "stopped";
 			return 0;

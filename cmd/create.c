@@ -152,6 +152,7 @@ static int read_sync(int fd, const char *id, struct cv_error *err)
 }
 
 static int write_state(const char *id, const char *bundle, const char *rootfs, pid_t pid,
+		       pid_t boot_pid,
 		       const char *cgroup_path, json_object *annotations, struct cv_error *err)
 {
 	char created[64];
@@ -161,6 +162,7 @@ static int write_state(const char *id, const char *bundle, const char *rootfs, p
 	json_object_object_add(j, "bundle", json_object_new_string(bundle));
 	json_object_object_add(j, "rootfs", json_object_new_string(rootfs));
 	json_object_object_add(j, "pid", json_object_new_int64(pid));
+	json_object_object_add(j, "bootPid", json_object_new_int64(boot_pid));
 	json_object_object_add(j, "created", json_object_new_string(created));
 	json_object_object_add(j, "cgroupPath", json_object_new_string(cgroup_path));
 	json_object_object_add(j, "paused", json_object_new_boolean(0));
@@ -288,7 +290,7 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	ctl = -1;
 	if (read_sync(pipefd[0], id, err) < 0)
 		goto out;
-	if (write_state(id, bundle, rootfs, pid, cg_path,
+	if (write_state(id, bundle, rootfs, pid, pid, cg_path,
 			cli_json_get(spec, "annotations", json_type_object), err) < 0)
 		goto out;
 	if (o->pid_file && cli_write_pid_file(o->pid_file, pid, err) < 0)

@@ -87,7 +87,7 @@ int delete_sandbox(const char *id, bool force, struct cv_error *err)
 	}
 
 	int r = 0;
-	if (st.pid > 0 && kill_boot(st.pid, id, err) < 0)
+	if (st.boot_pid > 0 && kill_boot(st.boot_pid, id, err) < 0)
 		r = -1;
 	if (r == 0 && st.cgroup_path && st.cgroup_path[0] &&
 	    cgroup_remove_path(st.cgroup_path, err) < 0)

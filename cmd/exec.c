@@ -682,7 +682,7 @@ int cmd_exec(const struct cli_command *cmd, int argc, char **argv)
 
 	cl = cli_connect(id, &err);
 	if (!cl) {
-		if (!cli_boot_alive(st.pid, id))
+		if (!cli_boot_alive(st.boot_pid, id))
 			cv_errf(&err, 0, "cannot exec in container \"%s\": status is stopped", id);
 		goto fail;
 	}

@@ -64,7 +64,7 @@ int cmd_wait(const struct cli_command *cmd, int argc, char **argv)
 	struct cli_state st;
 	if (cli_state_load(id, &st, &err) < 0)
 		return cli_fail(&err);
-	pid_t boot = st.pid;
+	pid_t boot = st.boot_pid;
 	cli_state_free(&st);
 
 	int status = 0;
