@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/mount.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -63,6 +64,34 @@ static int bind_control_socket(int dirfd, const char *dir, struct cv_error *err)
 	return fd; /* the caller owns it */
 }
 
+/* Execs this binary from a read-only, detached bind mount of itself. Boot
+ * and every process it forks (container inits, exec helpers) then map a
+ * file whose /proc/<pid>/exe can be opened but never written: a container
+ * process that gets hold of it (for instance by making an exec run a
+ * `#!/proc/self/exe` script) cannot overwrite the host's binary, the
+ * CVE-2019-5736 pattern. Costs one open_tree and one mount_setattr, no copy.
+ * Reports failures on fd report (boot's sync pipe). Never returns. */
+__attribute__((noreturn)) static void exec_self_readonly(char *const *argv, int report)
+{
+	const char *what = "cloning a mount of /proc/self/exe";
+	int mfd = (int)syscall(SYS_open_tree, AT_FDCWD, "/proc/self/exe",
+			       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (mfd >= 0) {
+		struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+						       MOUNT_ATTR_NODEV };
+		what = "making the mount of the cvisor binary read-only";
+		if (syscall(SYS_mount_setattr, mfd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) == 0) {
+			what = "executing the read-only cvisor binary";
+			syscall(SYS_execveat, mfd, "", argv, environ, AT_EMPTY_PATH);
+		}
+	}
+	char msg[256];
+	int len = snprintf(msg, sizeof(msg), "%s: %s", what, strerror(errno));
+	if (len > 0 && write(report, msg, (size_t)len) < 0)
+		_exit(127);
+	_exit(127);
+}
+
 /* In the forked child: put the fds where boot expects them and exec it.
  * Touches only the stack; never returns. */
 static void exec_boot(int ctl, int sync_w, int spec, int tty_slave, const char *bundle,
@@ -113,13 +142,13 @@ static void exec_boot(int ctl, int sync_w, int spec, int tty_slave, const char *
 	argv[n++] = bundle;
 	argv[n++] = id;
 	argv[n] = NULL;
-	execv("/proc/self/exe", (char *const *)argv);
-	_exit(127);
+	exec_self_readonly((char *const *)argv, 4);
 }
 
-/* Reads boot's verdict: one 0 byte = created, text = its error, EOF = it
- * died. */
-static int read_sync(int fd, const char *id, struct cv_error *err)
+/* Reads boot's verdict: a 0 byte and the init's host pid = created, text =
+ * its error, EOF = it died. The init holds a copy of the pipe until its
+ * execve, so success cannot wait for EOF. */
+static int read_sync(int fd, const char *id, pid_t *init_pid, struct cv_error *err)
 {
 	char buf[CV_ERROR_MAX];
 	size_t n = 0;
@@ -131,12 +160,19 @@ static int read_sync(int fd, const char *id, struct cv_error *err)
 			return cv_errf(err, errno, "reading the sandbox's sync pipe");
 		if (k == 0)
 			break;
-		if (n == 0 && buf[0] == '\0')
-			return 0;
 		n += (size_t)k;
+		if (buf[0] == '\0' && n >= 1 + sizeof(pid_t)) {
+			memcpy(init_pid, buf + 1, sizeof(pid_t));
+			if (*init_pid <= 0)
+				return cv_errf(err, 0, "the sandbox reported an invalid init pid %d",
+					       (int)*init_pid);
+			return 0;
+		}
 		if (n == sizeof(buf) - 1)
 			break;
 	}
+	if (n > 0 && buf[0] == '\0')
+		return cv_errf(err, 0, "the sandbox's sync message was cut short (%zu bytes)", n);
 	if (n == 0) {
 		char log[PATH_MAX];
 		if (cli_g.log)
@@ -174,7 +210,7 @@ static int write_state(const char *id, const char *bundle, const char *rootfs, p
 }
 
 int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
-		   struct cv_error *err)
+		   pid_t *init_pid, struct cv_error *err)
 {
 	if (cli_validate_id(id, err) < 0)
 		return -1;
@@ -195,7 +231,7 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	int r = -1, memfd = -1, dirfd = -1, ctl = -1, pipefd[2] = { -1, -1 };
 	int master = -1, slave = -1;
 	bool made_dir = false;
-	pid_t pid = -1;
+	pid_t pid = -1, init = -1;
 	char cg_path[512] = "";
 	json_object *spec = NULL;
 	msgpack_sbuffer sbuf;
@@ -288,14 +324,15 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	pipefd[1] = -1;
 	close(ctl);
 	ctl = -1;
-	if (read_sync(pipefd[0], id, err) < 0)
+	if (read_sync(pipefd[0], id, &init, err) < 0)
 		goto out;
-	if (write_state(id, bundle, rootfs, pid, pid, cg_path,
+	if (write_state(id, bundle, rootfs, init, pid, cg_path,
 			cli_json_get(spec, "annotations", json_type_object), err) < 0)
 		goto out;
-	if (o->pid_file && cli_write_pid_file(o->pid_file, pid, err) < 0)
+	if (o->pid_file && cli_write_pid_file(o->pid_file, init, err) < 0)
 		goto out;
 	*boot_pid = pid;
+	*init_pid = init;
 	r = 0;
 out:
 	if (r < 0 && pid > 0) {
@@ -303,6 +340,11 @@ out:
 		 * before its directory is removed. */
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
+		/* An init that boot started before failing is our child too. */
+		if (init > 0)
+			kill(init, SIGKILL);
+		while (waitpid(-1, NULL, __WALL | WNOHANG) > 0)
+			;
 	}
 	if (r < 0 && made_dir) {
 		struct cv_error e2;
@@ -371,8 +413,8 @@ int cmd_create(const struct cli_command *cmd, int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_failf("create needs exactly one container ID (see cvisor create --help)");
 	struct cv_error err = { 0 };
-	pid_t pid;
-	if (create_sandbox(argv[optind], &o, &pid, &err) < 0)
+	pid_t pid, init;
+	if (create_sandbox(argv[optind], &o, &pid, &init, &err) < 0)
 		return cli_fail(&err);
 	return 0;
 }

@@ -1,5 +1,6 @@
-/* `cvisor run`: create + start; attached, it stays boot's parent, forwards
- * signals to it, exits with the container's status and deletes the sandbox. */
+/* `cvisor run`: create + start; attached, it stays the parent of boot and of
+ * the container's init (CLONE_PARENT), forwards signals to the init as runc
+ * does, reaps it, exits with its status and deletes the sandbox. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -10,16 +11,16 @@
 
 #include "cmd/verbs.h"
 
-static volatile sig_atomic_t run_boot_pid;
+static volatile sig_atomic_t run_init_pid;
 
-/* boot forwards these to the root container, as runsc does. */
+/* Forwarded to the container's init, as runc does. */
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
 
 static void forward(int sig)
 {
 	int saved = errno;
-	if (run_boot_pid > 0)
-		kill((pid_t)run_boot_pid, sig);
+	if (run_init_pid > 0)
+		kill((pid_t)run_init_pid, sig);
 	errno = saved;
 }
 
@@ -70,10 +71,10 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 			sigaction(forwarded[i], &sa, NULL);
 
 	struct cv_error err = { 0 };
-	pid_t pid;
-	if (create_sandbox(id, &o, &pid, &err) < 0)
+	pid_t pid, init;
+	if (create_sandbox(id, &o, &pid, &init, &err) < 0)
 		return cli_fail(&err);
-	run_boot_pid = pid;
+	run_init_pid = init;
 	if (start_container(id, &err) < 0) {
 		struct cv_error e2;
 		delete_sandbox(id, true, &e2);
@@ -82,14 +83,18 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 	if (detach)
 		return 0;
 
+	/* The init is ours to reap; boot learns its status from the pidfd
+	 * once it is reaped, then ends too. */
 	int status = 0;
-	while (waitpid(pid, &status, 0) < 0) {
+	while (waitpid(init, &status, __WALL) < 0) {
 		if (errno != EINTR) {
-			cv_errf(&err, errno, "waiting for sandbox process %d", (int)pid);
+			cv_errf(&err, errno, "waiting for the container's init %d", (int)init);
 			return cli_fail(&err);
 		}
 	}
-	run_boot_pid = 0;
+	run_init_pid = 0;
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
 	int code = cli_exit_code(status);
 	if (!keep && delete_sandbox(id, true, &err) < 0)
 		cli_fail(&err);

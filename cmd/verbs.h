@@ -48,9 +48,12 @@ struct create_opts {
 int create_parse_flag(int c, const char *arg, struct create_opts *o, int *rc);
 
 /* create: spawns boot (a child of this process) and returns once the root
- * container is created; writes state.json and the pid file. */
+ * container is created; writes state.json and the pid file. The root
+ * container's init is a child of this process too (CLONE_PARENT): its host
+ * pid is what engines see (--pid-file, state.pid), and whoever is this
+ * process's subreaper reaps it once this process exits. */
 int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
-		   struct cv_error *err);
+		   pid_t *init_pid, struct cv_error *err);
 /* start: ContainerRuntimeState must be created, then StartRoot. */
 int start_container(const char *id, struct cv_error *err);
 /* delete: kill boot, remove cgroups and the sandbox directory. Without

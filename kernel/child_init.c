@@ -142,15 +142,11 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	const struct oci_spec *spec = a->spec;
 	const struct oci_process *proc = &spec->process;
 
-	/* The sandbox's death kills its containers, as in runsc. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
-		return cv_errf(err, errno, "setting the parent-death signal");
+	/* No parent-death signal: the parent is the engine (CLONE_PARENT), as
+	 * for runc's init. If boot dies before the release, the ctl socket's
+	 * EOF ends this process (child_init_main). */
+	(void)parent;
 	child_reset_signals();
-	/* In a new pid namespace getppid() is 0: EOF on the ctl socket covers
-	 * that case instead. */
-	pid_t pp = getppid();
-	if (pp != 0 && pp != parent)
-		_exit(1);
 	/* The v1 cgroups are joined from outside by boot, concurrently with
 	 * this set-up (cgroup_place_v1), and before boot reads SPAWN_READY. */
 	if (join_ns_paths(spec, err) < 0)

@@ -40,10 +40,15 @@ struct task {
 	int status;            /* wait status once TASK_EXITED */
 	int refs;              /* parked calls that will read this task */
 	bool is_init;
+	bool foreign_parent;   /* not boot's child (CLONE_PARENT): exit_source gives the status */
+	bool status_unknown;   /* exited, but the status could not be learned (exit_err says why) */
+	ev_timer exit_retry_w; /* the status is not readable yet: ask again */
+	int exit_retries;
 	bool in_registry;      /* exec registry: WaitPID consumes it */
 	bool start_failed;
 	bool has_tty;
 	struct cv_error start_err;
+	char *exit_err;        /* set with status_unknown */
 	struct waitq started;  /* StartRoot / ExecuteAsync: exec handshake done */
 	struct waitq exited;   /* Wait / WaitPID */
 };

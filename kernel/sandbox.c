@@ -4,6 +4,8 @@
 #include "kernel/sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "kernel/exit_source.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
 #include "kernel/spawn.h"
@@ -176,11 +179,29 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 		close(sp.ctl_fd);
 		return cv_errf(err, ENOMEM, "tracking the root init");
 	}
+	c->init->foreign_parent = true;
+	if (exit_source_watch(sp.pid, err) < 0)
+		return -1;
 	if (wait_init_ready(c->init, err) < 0)
 		return -1;
 	c->init->ns_pid = pidns_to_root(sb, sp.pid);
 	c->init->has_tty = c->spec.process.terminal;
 	task_watch(c->init);
+	return 0;
+}
+
+static int release_caller_stdio(struct cv_error *err)
+{
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (nul < 0)
+		return cv_errf(err, errno, "opening /dev/null");
+	for (int fd = 0; fd <= 2; fd++)
+		if (dup2(nul, fd) < 0) {
+			int e = errno;
+			close(nul);
+			return cv_errf(err, e, "closing the caller's stdio");
+		}
+	close(nul);
 	return 0;
 }
 
@@ -197,9 +218,12 @@ static void sandbox_free(struct sandbox *sb)
 			struct cv_error err;
 			cgroup_kill(&c->cg, &err);
 		}
+		/* The init is the engine's child: wait (bounded) until it has
+		 * died, without reaping it. */
 		if (c->init && c->init->pidfd >= 0) {
-			siginfo_t si;
-			waitid((idtype_t)P_PIDFD, (id_t)c->init->pidfd, &si, WEXITED | __WALL);
+			struct pollfd p = { .fd = c->init->pidfd, .events = POLLIN };
+			while (poll(&p, 1, 1000) < 0 && errno == EINTR)
+				;
 		}
 	}
 	while (!list_empty(&sb->containers))
@@ -208,6 +232,7 @@ static void sandbox_free(struct sandbox *sb)
 		ev_io_stop(core_loop(), &sb->sig_w);
 		close(sb->sigfd);
 	}
+	exit_source_close();
 	free(sb->id);
 	free(sb->bundle);
 	free(sb);
@@ -243,9 +268,21 @@ int sandbox_boot(const struct boot_args *a, struct cv_error *err)
 		cv_errf(err, ENOMEM, "allocating the sandbox");
 		goto fail;
 	}
-	if (core_loop_init(err) < 0 || signals_setup(sb, err) < 0)
+	/* Every process boot places in a container's namespaces is forked from
+	 * it and, until its execve, still maps boot's binary: non-dumpable, a
+	 * process of the container cannot open its /proc/<pid>/exe, mem or fds
+	 * (the CVE-2019-5736 pattern; execve of the workload resets it). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		cv_errf(err, errno, "making the sandbox process non-dumpable");
+		goto fail;
+	}
+	if (core_loop_init(err) < 0 || signals_setup(sb, err) < 0 || exit_source_init(err) < 0)
 		goto fail;
 	if (create_root(sb, a, err) < 0)
+		goto fail;
+	/* The init has its copies of the caller's stdio; boot's would keep a
+	 * reader of `run -d`'s output from ever seeing EOF. */
+	if (release_caller_stdio(err) < 0)
 		goto fail;
 
 	struct rpc_limits limits;
@@ -256,9 +293,12 @@ int sandbox_boot(const struct boot_args *a, struct cv_error *err)
 	if (!sb->rpc)
 		goto fail;
 
-	static const char created = 0;
-	if (write(a->sync_fd, &created, 1) != 1)
-		LOG(LL_WARN, "writing the sync byte: %s", strerror(errno));
+	/* A 0 byte then the init's host pid: create reports that pid to the
+	 * engine (--pid-file, state.pid). One write, below PIPE_BUF: atomic. */
+	char created[1 + sizeof(pid_t)] = { 0 };
+	memcpy(created + 1, &sb->root->init->host_pid, sizeof(pid_t));
+	if (write(a->sync_fd, created, sizeof(created)) != (ssize_t)sizeof(created))
+		LOG(LL_WARN, "writing the sync message: %s", strerror(errno));
 	close(a->sync_fd);
 	LOG(LL_INFO, "sandbox %s created (root init host pid %d)", sb->id, sb->root->init->host_pid);
 

@@ -197,7 +197,11 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 		return cv_errf(err, e, "making the container's set-up socket non-blocking");
 	}
 
-	uint64_t cflags = CLONE_PIDFD | (uint64_t)(unsigned)flags;
+	/* CLONE_PARENT: the init is a child of boot's parent (the create/run
+	 * CLI, then the engine's subreaper), which reaps it as it reaps runc's
+	 * init; boot learns its status through the pidfd (kernel/exit_source.h).
+	 * clone3 wants exit_signal 0 with CLONE_PARENT and uses boot's own. */
+	uint64_t cflags = CLONE_PIDFD | CLONE_PARENT | (uint64_t)(unsigned)flags;
 	int cgfd = -1;
 	if (a->cg && a->cg->v2_dirfd >= 0) {
 		cflags |= CLONE_INTO_CGROUP;
@@ -205,7 +209,7 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	}
 	pid_t parent = getpid();
 	int pidfd = -1;
-	pid_t pid = spawn_clone3(cflags, &pidfd, cgfd, SIGCHLD);
+	pid_t pid = spawn_clone3(cflags, &pidfd, cgfd, 0);
 	if (pid < 0) {
 		int e = errno;
 		close(sv[0]);
@@ -222,9 +226,8 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	 * is in every v1 node before it is released to execve. */
 	/* ESRCH: the child already failed; its report says why. */
 	if (a->cg && cgroup_place_v1(a->cg, pid, err) < 0 && err->code != ESRCH) {
+		/* Not our child: its parent reaps it. */
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-		siginfo_t si;
-		waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL);
 		close(pidfd);
 		close(sv[0]);
 		return -1;

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "kernel/exit_source.h"
 #include "kernel/model.h"
 #include "kernel/spawn.h"
 
@@ -66,25 +67,21 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static void on_pidfd(struct ev_loop *loop, ev_io *w, int revents)
+/* Exit statuses of a foreign-parent task may take a moment to become
+ * readable (the zombie is being torn down); ask again this often, this
+ * many times, before saying it is unknown. */
+#define EXIT_RETRY_S 0.005
+#define EXIT_RETRIES_MAX 400
+
+static void task_exited(struct ev_loop *loop, struct task *t, int status)
 {
-	(void)revents;
-	struct task *t = container_of(w, struct task, pid_w);
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	if (waitid((idtype_t)P_PIDFD, (id_t)t->pidfd, &si, WEXITED | WNOHANG | __WALL) < 0) {
-		LOG(LL_WARN, "waitid on task %d: %s", t->host_pid, strerror(errno));
-		if (errno != ECHILD)
-			return;
-		si.si_code = CLD_KILLED;
-		si.si_status = SIGKILL;
-	} else if (si.si_pid == 0) {
-		return; /* not yet */
-	}
 	ev_io_stop(loop, &t->pid_w);
+	ev_timer_stop(loop, &t->exit_retry_w);
+	if (t->foreign_parent)
+		exit_source_unwatch(t->host_pid);
 	close(t->pidfd);
 	t->pidfd = -1;
-	t->status = wait_status_from_siginfo(&si);
+	t->status = status;
 	t->state = TASK_EXITED;
 	LOG(LL_DEBUG, "task %d (ns %d) of %s exited, status 0x%x", t->host_pid, t->ns_pid,
 	    t->c->id, t->status);
@@ -108,6 +105,65 @@ static void on_pidfd(struct ev_loop *loop, ev_io *w, int revents)
 	task_release_if_done(t);
 }
 
+/* A task whose parent is the engine (or the CLI): the status comes from
+ * exit_source. Returns true when the task has been completed. */
+static bool foreign_exit(struct ev_loop *loop, struct task *t)
+{
+	struct cv_error err;
+	cv_error_reset(&err);
+	int status = 0;
+	int r = exit_source_status(t->pidfd, t->host_pid, &status, &err);
+	if (r == 0 && ++t->exit_retries < EXIT_RETRIES_MAX) {
+		/* The pidfd stays readable: wait on the timer instead. */
+		ev_io_stop(loop, &t->pid_w);
+		ev_timer_start(loop, &t->exit_retry_w);
+		return false;
+	}
+	if (r <= 0) {
+		if (r == 0)
+			cv_errf(&err, 0, "the exit status of process %d could not be read (%s)",
+				t->host_pid, exit_source_name());
+		LOG(LL_WARN, "task %d of %s: %s", t->host_pid, t->c->id, err.msg);
+		t->status_unknown = true;
+		free(t->exit_err);
+		t->exit_err = strdup(err.msg);
+		/* Nothing better is known: it is gone. */
+		status = SIGKILL;
+	}
+	task_exited(loop, t, status);
+	return true;
+}
+
+static void on_exit_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	struct task *t = container_of(w, struct task, exit_retry_w);
+	ev_timer_stop(loop, w);
+	foreign_exit(loop, t);
+}
+
+static void on_pidfd(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	struct task *t = container_of(w, struct task, pid_w);
+	if (t->foreign_parent) {
+		foreign_exit(loop, t);
+		return;
+	}
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid((idtype_t)P_PIDFD, (id_t)t->pidfd, &si, WEXITED | WNOHANG | __WALL) < 0) {
+		LOG(LL_WARN, "waitid on task %d: %s", t->host_pid, strerror(errno));
+		if (errno != ECHILD)
+			return;
+		si.si_code = CLD_KILLED;
+		si.si_status = SIGKILL;
+	} else if (si.si_pid == 0) {
+		return; /* not yet */
+	}
+	task_exited(loop, t, wait_status_from_siginfo(&si));
+}
+
 struct task *task_new(struct container *c, pid_t host_pid, int pidfd, int ctl_fd, bool is_init)
 {
 	struct task *t = calloc(1, sizeof(*t));
@@ -120,6 +176,7 @@ struct task *task_new(struct container *c, pid_t host_pid, int pidfd, int ctl_fd
 	t->is_init = is_init;
 	t->state = is_init ? TASK_CREATED : TASK_STARTING;
 	t->ns_pid = pidns_to_root(c->sb, host_pid);
+	ev_timer_init(&t->exit_retry_w, on_exit_retry, EXIT_RETRY_S, 0.);
 	waitq_init(&t->started, "exec handshake");
 	waitq_init(&t->exited, "task exit");
 	list_node_init(&t->link);
@@ -168,9 +225,13 @@ void task_free(struct task *t)
 	ctl_close(t);
 	if (t->pidfd >= 0) {
 		ev_io_stop(core_loop(), &t->pid_w);
+		ev_timer_stop(core_loop(), &t->exit_retry_w);
+		if (t->foreign_parent)
+			exit_source_unwatch(t->host_pid);
 		close(t->pidfd);
 		t->pidfd = -1;
 	}
+	free(t->exit_err);
 	if (list_node_linked(&t->link))
 		list_del(&t->link);
 	/* Anyone still parked is answered with an error by its owner's cancel

@@ -23,14 +23,17 @@ static const struct mpk_schema wait_pid_schema = {
 static void reply_status(struct rpc_call *call, struct task *t, int err)
 {
 	(void)err;
-	rpc_reply_uint(call, (uint32_t)t->status);
+	if (t->status_unknown)
+		rpc_fail(call, "%s", t->exit_err ? t->exit_err : "the exit status is unknown");
+	else
+		rpc_reply_uint(call, (uint32_t)t->status);
 }
 
 /* Answers now if t has exited, else parks the call on its exit. */
 static void wait_task(struct rpc_call *call, struct task *t, const char *what)
 {
 	if (t->state == TASK_EXITED) {
-		rpc_reply_uint(call, (uint32_t)t->status);
+		reply_status(call, t, 0);
 		task_release_if_done(t);
 		return;
 	}

@@ -262,9 +262,13 @@ class Sandbox:
     def create(self):
         pidfile = os.path.join(self.root, f".{self.id}.pid")
         self.cli.detached("create", "--bundle", self.bundle, "--pid-file", pidfile, self.id)
+        # --pid-file names the container's init (the engine contract, as
+        # runc); the boot process is recorded apart in state.json.
         with open(pidfile) as f:
-            self.boot_pid = int(f.read().strip())
+            self._init_host_pid = int(f.read().strip())
         os.unlink(pidfile)
+        with open(os.path.join(self.dir, "state.json")) as f:
+            self.boot_pid = int(json.load(f)["bootPid"])
         return self
 
     def start(self):
@@ -329,16 +333,7 @@ class Sandbox:
         return status, data
 
     def init_host_pid(self):
-        """The host PID of the root container's init: the boot's child whose
-        innermost NSpid is 1."""
-        if self._init_host_pid is None:
-            for c in children(self.boot_pid):
-                try:
-                    ns = nspid(c)
-                except FileNotFoundError:
-                    continue
-                if len(ns) > 1 and ns[-1] == 1:
-                    self._init_host_pid = c
+        """The host PID of the root container's init, as --pid-file gave it."""
         return self._init_host_pid
 
     def cleanup(self):

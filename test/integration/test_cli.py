@@ -153,7 +153,7 @@ def test_state_fields(cli, sandbox):
     st = sandbox.state()
     assert st["id"] == sandbox.id
     assert st["status"] == "created"
-    assert st["pid"] == sandbox.boot_pid
+    assert st["pid"] == sandbox.init_host_pid()
     assert os.path.realpath(st["bundle"]) == os.path.realpath(sandbox.bundle)
     assert "ociVersion" in st
     sandbox.start()
