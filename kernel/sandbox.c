@@ -300,7 +300,8 @@ int sandbox_boot(const struct boot_args *a, struct cv_error *err)
 	if (write(a->sync_fd, created, sizeof(created)) != (ssize_t)sizeof(created))
 		LOG(LL_WARN, "writing the sync message: %s", strerror(errno));
 	close(a->sync_fd);
-	LOG(LL_INFO, "sandbox %s created (root init host pid %d)", sb->id, sb->root->init->host_pid);
+	LOG(LL_INFO, "sandbox %s created (root init host pid %d; exit statuses from %s)", sb->id,
+	    sb->root->init->host_pid, exit_source_name());
 
 	ev_run(core_loop(), 0);
 

@@ -4,7 +4,9 @@ The tests drive a real `cvisor` binary (CVISOR_BIN) on the busybox bundle
 (CVISOR_BUNDLE). Everything is time-bound: a hang must fail a test, never
 hang CI.
 """
+import contextlib
 import copy
+import ctypes
 import json
 import os
 import secrets
@@ -12,7 +14,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import weakref
+
 
 import msgpack
 
@@ -37,6 +42,74 @@ def client_module():
     import cvisor_client  # rpc/python, written by the RPC owner
 
     return cvisor_client
+
+
+# Container inits are spawned with CLONE_PARENT: they are children of the
+# `cvisor create` CLI and, once it exits, of its subreaper, as with runc
+# under conmon or the containerd shim. The test process plays the engine:
+# it is the subreaper and promptly reaps the processes it adopts (PID 1 of
+# this machine does not reap orphans; and a pid namespace's init cannot
+# finish exiting while a zombie of its namespace waits to be reaped).
+# Children that subprocess.Popen started are left to Popen: the lock keeps
+# the reaper from seeing one before it is registered.
+_PR_SET_CHILD_SUBREAPER = 36
+_popens = weakref.WeakSet()
+_reaper_lock = threading.RLock()
+_popen_init = subprocess.Popen.__init__
+
+
+def _tracked_popen_init(self, *a, **kw):
+    with _reaper_lock:
+        _popen_init(self, *a, **kw)
+        _popens.add(self)
+
+
+def _reap_adopted_locked():
+    mine = os.getpid()
+    owned = {p.pid for p in list(_popens) if p.returncode is None}
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in owned:
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == mine:
+            try:
+                os.waitpid(int(name), os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def reap_adopted():
+    """Reaps zombie children that no subprocess.Popen owns (adopted inits)."""
+    with _reaper_lock:
+        _reap_adopted_locked()
+
+
+@contextlib.contextmanager
+def reaper_paused():
+    """Adopted processes stay zombies inside this block (an engine that has
+    not reaped yet)."""
+    with _reaper_lock:
+        yield
+
+
+def _reaper():
+    while True:
+        time.sleep(0.05)
+        try:
+            reap_adopted()
+        except Exception:  # never let the reaper die with a test's error
+            pass
+
+
+def start_reaper():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    subprocess.Popen.__init__ = _tracked_popen_init
+    threading.Thread(target=_reaper, name="reaper", daemon=True).start()
 
 
 def new_id():
