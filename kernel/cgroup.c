@@ -841,11 +841,55 @@ static int kill_loop(const char *dir, struct cv_error *err)
 	return cv_errf(err, 0, "processes of cgroup %s kept appearing while being killed", dir);
 }
 
+/* v2 cgroup.kill (Linux 5.14+) kills atomically, forks included. */
+static bool has_cgroup_kill(const char *dir)
+{
+	return lay.v2[0] && file_exists(dir, "cgroup.kill") && strncmp(dir, lay.v2, strlen(lay.v2)) == 0;
+}
+
 static int kill_dir(const char *dir, struct cv_error *err)
 {
-	if (lay.v2[0] && file_exists(dir, "cgroup.kill") && strncmp(dir, lay.v2, strlen(lay.v2)) == 0)
+	if (has_cgroup_kill(dir))
 		return write_str(dir, "cgroup.kill", "1", err);
 	return kill_loop(dir, err);
+}
+
+/* Where the node's freezer is: v2 cgroup.freeze when the unified hierarchy
+ * has it, else the v1 freezer hierarchy (freezer.state). */
+static int freezer_dir(const struct cgroup *cg, char *dir, size_t n, bool *v2, const char *what,
+		       struct cv_error *err)
+{
+	detect();
+	if (lay.v2[0]) {
+		node_dir(dir, n, lay.v2, cg->path);
+		if (file_exists(dir, "cgroup.freeze")) {
+			*v2 = true;
+			return 0;
+		}
+	}
+	int w = where(C_FREEZER);
+	if (w < 0)
+		return cv_errf(err, 0, "cannot %s cgroup \"%s\": no freezer on this host", what,
+			       cg->path);
+	node_dir(dir, n, w == WHERE_V2 ? lay.v2 : lay.v1[w].mnt, cg->path);
+	*v2 = false;
+	return 0;
+}
+
+int cgroup_freeze_requested(const struct cgroup *cg, bool *frozen, struct cv_error *err)
+{
+	char dir[CG_PATH_MAX], buf[32];
+	bool v2;
+	*frozen = false;
+	if (freezer_dir(cg, dir, sizeof(dir), &v2, "inspect", err) < 0)
+		return -1;
+	const char *file = v2 ? "cgroup.freeze" : "freezer.state";
+	ssize_t r = read_small(dir, file, buf, sizeof(buf));
+	if (r < 0)
+		return cv_errf(err, (int)-r, "reading %s/%s", dir, file);
+	/* v1 says FREEZING while the freeze is under way: asked for all the same. */
+	*frozen = v2 ? buf[0] == '1' : strncmp(buf, "THAWED", 6) != 0;
+	return 0;
 }
 
 int cgroup_kill(const struct cgroup *cg, struct cv_error *err)
@@ -853,23 +897,38 @@ int cgroup_kill(const struct cgroup *cg, struct cv_error *err)
 	char dir[CG_PATH_MAX];
 	if (procs_dir(cg->path, dir, sizeof(dir), err) < 0)
 		return -1;
-	return kill_dir(dir, err);
+	if (has_cgroup_kill(dir))
+		return write_str(dir, "cgroup.kill", "1", err); /* passes a v2 freeze */
+	/* A v1-frozen task does not act on SIGKILL until thawed (the v2 freezer
+	 * lets fatal signals through): queue SIGKILL to every member while the
+	 * node stays frozen, so nothing forks past it, then thaw, as runc does.
+	 * The members die before running any of their own code again. */
+	char fdir[CG_PATH_MAX];
+	bool v2 = false, frozen = false;
+	struct cv_error ferr;
+	if (freezer_dir(cg, fdir, sizeof(fdir), &v2, "kill", &ferr) == 0 && !v2 &&
+	    cgroup_freeze_requested(cg, &frozen, &ferr) == 0 && frozen) {
+		pid_t *pids;
+		size_t n;
+		if (read_pids(dir, &pids, &n, err) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			kill(pids[i], SIGKILL);
+		free(pids);
+		if (write_str(fdir, "freezer.state", "THAWED", err) < 0)
+			return -1;
+	}
+	return kill_loop(dir, err);
 }
 
 int cgroup_freeze(const struct cgroup *cg, bool frozen, struct cv_error *err)
 {
 	char dir[CG_PATH_MAX];
-	detect();
-	if (lay.v2[0]) {
-		node_dir(dir, sizeof(dir), lay.v2, cg->path);
-		if (file_exists(dir, "cgroup.freeze"))
-			return write_str(dir, "cgroup.freeze", frozen ? "1" : "0", err);
-	}
-	int w = where(C_FREEZER);
-	if (w < 0)
-		return cv_errf(err, 0, "cannot %s cgroup \"%s\": no freezer on this host",
-			       frozen ? "freeze" : "thaw", cg->path);
-	node_dir(dir, sizeof(dir), w == WHERE_V2 ? lay.v2 : lay.v1[w].mnt, cg->path);
+	bool v2;
+	if (freezer_dir(cg, dir, sizeof(dir), &v2, frozen ? "freeze" : "thaw", err) < 0)
+		return -1;
+	if (v2)
+		return write_str(dir, "cgroup.freeze", frozen ? "1" : "0", err);
 	return write_str(dir, "freezer.state", frozen ? "FROZEN" : "THAWED", err);
 }
 

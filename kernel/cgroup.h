@@ -58,11 +58,19 @@ int cgroup_place_v1(const struct cgroup *cg, pid_t pid, struct cv_error *err);
  * malloc'd, the caller frees it. */
 int cgroup_pids(const struct cgroup *cg, pid_t **pids, size_t *n, struct cv_error *err);
 /* SIGKILL everything in the node (v2 cgroup.kill; falls back to signalling
- * each pid of cgroup.procs when cgroup.kill is missing). */
+ * each pid of cgroup.procs when cgroup.kill is missing). Works on a frozen
+ * node: the v2 freezer lets SIGKILL through; a v1-frozen node is thawed once
+ * SIGKILL is queued to every member, or the members would never die. */
 int cgroup_kill(const struct cgroup *cg, struct cv_error *err);
-/* Signals every process of the node. */
+/* Signals every process of the node. In a frozen node the signals stay
+ * queued until the node is thawed. */
 int cgroup_signal_all(const struct cgroup *cg, int signo, struct cv_error *err);
+/* Freezes or thaws the node: v2 cgroup.freeze where it exists, else the v1
+ * freezer. Asynchronous on v2: cgroup.events says when it is done. */
 int cgroup_freeze(const struct cgroup *cg, bool frozen, struct cv_error *err);
+/* *frozen = whether a freeze is asked for (cgroup.freeze is 1, or the v1
+ * freezer.state is FROZEN or FREEZING), done or under way. */
+int cgroup_freeze_requested(const struct cgroup *cg, bool *frozen, struct cv_error *err);
 /* Opens cgroup.events of the v2 node (for an inotify/ev watcher), or -1. */
 int cgroup_events_fd(const struct cgroup *cg, struct cv_error *err);
 /* Memory usage in bytes (v1 memory.usage_in_bytes or v2 memory.current). */

@@ -1,6 +1,7 @@
 /* containerManager.Signal (SEED-REFERENCE §4.8): four delivery modes, PIDs
  * in the sandbox root PID namespace. */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -48,19 +49,66 @@ static int task_signal(struct task *t, int signo, struct cv_error *err)
 	return 0;
 }
 
+/* Whether the signal's default action ends a process (terminate or dump
+ * core), as opposed to ignore, stop or continue. */
+static bool default_ends_process(int signo)
+{
+	switch (signo) {
+	case 0:
+	case SIGCHLD:
+	case SIGCONT:
+	case SIGURG:
+	case SIGWINCH:
+	case SIGSTOP:
+	case SIGTSTP:
+	case SIGTTIN:
+	case SIGTTOU:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* The init of a created container waits before execve in cvisor's own code
+ * with default dispositions: nothing of the workload runs yet, so a signal
+ * takes its default action, as the waiting `runc init` dies of it and the
+ * container goes to stopped. But the kernel drops every signal except
+ * SIGKILL and SIGSTOP sent to a PID namespace's init that has no handler for
+ * it, even from the parent namespace: where the default action would end
+ * the process, the init of a new PID namespace gets SIGKILL instead (so
+ * Wait-ers and the boot's exit status see signal 9). */
+static int signal_created_init(struct container *c, int signo, struct cv_error *err)
+{
+	int sig = signo;
+	if (sig != SIGKILL && (c->ns_flags & CLONE_NEWPID) && default_ends_process(sig)) {
+		LOG(LL_INFO, "signal %d to the created init of %s: it would be dropped, killing it",
+		    signo, c->id);
+		sig = SIGKILL;
+	}
+	return task_signal(c->init, sig, err);
+}
+
+/* The container's init in any state: created (waiting before execve),
+ * starting, running. */
+static int signal_init(struct container *c, int signo, struct cv_error *err)
+{
+	if (!c->init)
+		return cv_errf(err, 0, "container \"%s\" not started", c->id);
+	if (c->init->state == TASK_CREATED)
+		return signal_created_init(c, signo, err);
+	return task_signal(c->init, signo, err);
+}
+
 static int signal_process(struct sandbox *sb, struct container *c, const struct signal_args *a,
 			  struct cv_error *err)
 {
-	if (a->pid == 0) {
-		if (!c->init || c->init->state == TASK_CREATED)
-			return cv_errf(err, 0, "container \"%s\" not started", c->id);
-		return task_signal(c->init, a->signo, err);
-	}
+	if (a->pid == 0)
+		return signal_init(c, a->signo, err);
 	struct task *t = container_find_task(c, a->pid, false);
 	if (t && t->state != TASK_EXITED)
 		return task_signal(t, a->signo, err);
 	if (c->init && c->init->ns_pid == a->pid && c->init->state != TASK_EXITED)
-		return task_signal(c->init, a->signo, err);
+		return signal_init(c, a->signo, err);
 	struct container *owner = NULL;
 	pid_t host = pidns_find(sb, a->pid, &owner);
 	if (host < 0)
@@ -75,17 +123,25 @@ static int signal_process(struct sandbox *sb, struct container *c, const struct 
 
 static int signal_all(struct container *c, int signo, struct cv_error *err)
 {
-	if (!c->init || c->init->state == TASK_CREATED || !c->cg_made)
+	if (!c->init || !c->cg_made)
 		return cv_errf(err, 0, "container \"%s\" not started", c->id);
+	/* Before start the init is the only process of its cgroup. */
+	if (c->init->state == TASK_CREATED)
+		return signal_created_init(c, signo, err);
 	if (signo == SIGKILL)
-		return cgroup_kill(&c->cg, err);
+		return cgroup_kill(&c->cg, err); /* kills a paused container too */
 	/* Freeze so that no process forks past the signal, as runsc pauses its
-	 * kernel; SIGKILL passes a frozen cgroup, other signals are queued. */
+	 * kernel; the signals are queued to the frozen processes. A container
+	 * that is paused (or being paused) stays frozen: its processes get the
+	 * signals on Resume, as with runc. */
 	struct cv_error ferr;
-	bool frozen = cgroup_freeze(&c->cg, true, &ferr) == 0;
+	bool paused = c->sb->pause_count > 0;
+	if (!paused && cgroup_freeze_requested(&c->cg, &paused, &ferr) < 0)
+		paused = false; /* no freezer: then freezing below fails too */
+	bool froze = !paused && cgroup_freeze(&c->cg, true, &ferr) == 0;
 	int r = cgroup_signal_all(&c->cg, signo, err);
-	if (frozen)
-		cgroup_freeze(&c->cg, false, &ferr);
+	if (froze && cgroup_freeze(&c->cg, false, &ferr) < 0)
+		LOG(LL_WARN, "thawing %s after signalling it: %s", c->id, ferr.msg);
 	return r;
 }
 

@@ -1,6 +1,7 @@
 /* Unit tests for kernel/cgroup.c on the real host (needs root): create a
  * node with limits, join it from a child, list, freeze, kill, destroy. */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -337,5 +338,96 @@ TEST(test_cpuset)
 	CHECK(!exists(p));
 }
 
+/* Shared pending signals (ShdPnd) of pid, from /proc. */
+static unsigned long long shd_pending(pid_t pid)
+{
+	char p[64], buf[4096];
+	snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
+	if (!read_file(p, buf, sizeof(buf)))
+		return 0;
+	const char *l = strstr(buf, "ShdPnd:");
+	return l ? strtoull(l + 7, NULL, 16) : 0;
+}
+
+static int usr1_pipe = -1;
+static void on_usr1(int sig)
+{
+	(void)sig;
+	char c = 'u';
+	if (write(usr1_pipe, &c, 1) != 1)
+		_exit(3);
+}
+
+/* Signals to a frozen node stay queued until the thaw (what `kill --all` of
+ * a paused container relies on); SIGKILL ends a frozen node. */
+TEST(test_frozen_node_signals)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "  (skipped: needs root)\n");
+		return;
+	}
+	char path[128], p[512];
+	snprintf(path, sizeof(path), "cvisor-unit-frz/%d", (int)getpid());
+	struct cgroup cg;
+	struct cv_error err;
+	int r = cgroup_create(&cg, path, NULL, &err);
+	CHECK(r == 0);
+	if (r < 0) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return;
+	}
+	int sync[2], got[2];
+	CHECK(pipe(sync) == 0 && pipe(got) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sync[0]);
+		close(got[0]);
+		usr1_pipe = got[1];
+		signal(SIGUSR1, on_usr1);
+		char c = cgroup_join_self_v1(&cg) == 0 ? 'y' : 'n';
+		if (write(sync[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(sync[1]);
+	close(got[1]);
+	char c = 0;
+	CHECK(read(sync[0], &c, 1) == 1 && c == 'y');
+	close(sync[0]);
+	snprintf(p, sizeof(p), "%s/%s/cgroup.procs", cgroup_v2_root(), path);
+	FILE *f = fopen(p, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fprintf(f, "%d", (int)pid);
+		CHECK(fclose(f) == 0);
+	}
+
+	bool frozen = true;
+	CHECK(cgroup_freeze_requested(&cg, &frozen, &err) == 0 && !frozen);
+	CHECK(cgroup_freeze(&cg, true, &err) == 0);
+	CHECK(cgroup_freeze_requested(&cg, &frozen, &err) == 0 && frozen);
+	CHECK(wait_frozen(&cg, 1));
+	CHECK(cgroup_signal_all(&cg, SIGUSR1, &err) == 0);
+	/* Queued, not handled: pending in the frozen process, nothing written. */
+	CHECK(shd_pending(pid) & (1ULL << (SIGUSR1 - 1)));
+	struct pollfd pf = { .fd = got[0], .events = POLLIN };
+	CHECK(poll(&pf, 1, 0) == 0);
+	CHECK(cgroup_freeze(&cg, false, &err) == 0);
+	CHECK(cgroup_freeze_requested(&cg, &frozen, &err) == 0 && !frozen);
+	CHECK(poll(&pf, 1, 10000) == 1 && read(got[0], &c, 1) == 1 && c == 'u');
+	close(got[0]);
+
+	CHECK(cgroup_freeze(&cg, true, &err) == 0);
+	CHECK(wait_frozen(&cg, 1));
+	CHECK(cgroup_kill(&cg, &err) == 0);
+	int st = 0;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	CHECK(cgroup_freeze(&cg, false, &err) == 0);
+	CHECK(cgroup_destroy(&cg, &err) == 0);
+	CHECK(cgroup_remove_path("cvisor-unit-frz", &err) == 0 || errno == EBUSY);
+}
+
 UNIT_MAIN(test_sandbox_path, test_v2_root, test_lifecycle, test_create_failure_cleans_up,
-	  test_remove_path_tree, test_cpuset)
+	  test_remove_path_tree, test_cpuset, test_frozen_node_signals)
