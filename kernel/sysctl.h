@@ -1,0 +1,17 @@
+#pragma once
+/* spec.linux.sysctl: which keys a container may set, and setting them in
+ * its init. Only namespaced sysctls are accepted, and only when the
+ * container has the matching namespace of its own (created, or joined by
+ * path), as runc does; anything else would change the host. */
+#include "core/err.h"
+#include "core/spec.h"
+
+/* Checks every key of spec.linux.sysctl without writing anything:
+ * "spec.linux.sysctl: \"kernel.printk_ratelimit\" is not namespaced:
+ * refusing to change the host". Pure; callable in the parent. */
+int sysctl_check(const struct oci_spec *spec, struct cv_error *err);
+
+/* In the init child, after pivot_root (the container's /proc): checks all
+ * keys first, then writes each value to /proc/sys, refusing a /proc/sys
+ * file that is not on procfs. */
+int sysctl_apply(const struct oci_spec *spec, struct cv_error *err);
