@@ -275,9 +275,15 @@ static int open_passwd(void)
 		.flags = (uint64_t)flags,
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
-	int fd = (int)syscall(SYS_openat2, AT_FDCWD, "/etc/passwd", &how, sizeof(how));
+	/* RESOLVE_IN_ROOT is relative to dirfd, not to the process's root:
+	 * hand it "/" itself (the working directory is the exec's cwd). */
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -1;
+	int fd = (int)syscall(SYS_openat2, root, "etc/passwd", &how, sizeof(how));
 	if (fd < 0 && (errno == ENOSYS || errno == EPERM))
-		fd = openat(AT_FDCWD, "/etc/passwd", flags);
+		fd = openat(root, "etc/passwd", flags);
+	close(root);
 	return fd;
 }
 

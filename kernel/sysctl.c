@@ -69,8 +69,8 @@ static int check_key(const char *k, size_t kl, int own, struct cv_error *err)
 			continue;
 		if (!(own & namespaced[i].ns))
 			return cv_errf(err, 0,
-				       "spec.linux.sysctl: \"%.*s\" needs a %s namespace of the container's "
-				       "own (spec.linux.namespaces): refusing to change the host's",
+				       "spec.linux.sysctl: \"%.*s\" needs the container's own %s namespace "
+				       "(spec.linux.namespaces): refusing to change the host's",
 				       (int)kl, k, namespaced[i].ns_name);
 		return 0;
 	}
@@ -105,11 +105,17 @@ static int open_sysctl(const char *path, struct cv_error *err)
 		.flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS,
 	};
-	int fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	/* RESOLVE_IN_ROOT is relative to dirfd: give it "/" itself. */
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return cv_errf(err, errno, "opening the container's root");
+	int fd = (int)syscall(SYS_openat2, root, path + 1, &how, sizeof(how));
 	if (fd < 0 && errno == ENOSYS)
-		fd = openat(AT_FDCWD, path, (int)how.flags);
+		fd = openat(root, path + 1, (int)how.flags);
+	int e = errno;
+	close(root);
 	if (fd < 0)
-		return cv_errf(err, errno, "opening %s", path);
+		return cv_errf(err, e, "opening %s", path);
 	struct statfs sf;
 	if (fstatfs(fd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) {
 		close(fd);
