@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <linux/mount.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -96,33 +97,71 @@ int sysctl_check(const struct oci_spec *spec, struct cv_error *err)
 	return 0;
 }
 
-/* /proc/sys/<key with '.' → '/'>, opened for writing only if it is a
- * procfs file reached without symlinks: the rootfs comes from the bundle
- * and a /proc that is not procfs would turn the write into anything. */
-static int open_sysctl(const char *path, struct cv_error *err)
+/* A procfs of our own, mounted nowhere (the new mount API): the container's
+ * /proc/sys is read-only by then (spec.linux.readonlyPaths, applied with
+ * the mounts, as docker and podman configure it), and its /proc comes
+ * from the bundle's rootfs and spec. /proc/sys resolves net, ipc and uts
+ * entries by the writer's namespaces, which are the container's. -1 when
+ * the kernel has no fsopen (before 5.2). */
+static int private_proc(void)
+{
+	int fs = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -1;
+	int mnt = -1;
+	if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+		mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
+	close(fs);
+	return mnt;
+}
+
+/* Opens "sys/<key path>" for writing beneath dirfd without symlinks, and
+ * only if it is a procfs file: with the container's /proc (the fallback)
+ * a /proc that is not procfs would turn the write into anything. */
+static int open_sysctl(int dirfd, const char *rel, struct cv_error *err)
 {
 	struct open_how how = {
 		.flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
 	};
-	/* RESOLVE_IN_ROOT is relative to dirfd: give it "/" itself. */
-	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		return cv_errf(err, errno, "opening the container's root");
-	int fd = (int)syscall(SYS_openat2, root, path + 1, &how, sizeof(how));
+	int fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
 	if (fd < 0 && errno == ENOSYS)
-		fd = openat(root, path + 1, (int)how.flags);
-	int e = errno;
-	close(root);
+		fd = openat(dirfd, rel, (int)how.flags);
 	if (fd < 0)
-		return cv_errf(err, e, "opening %s", path);
+		return cv_errf(err, errno, "opening /proc/%s", rel);
 	struct statfs sf;
 	if (fstatfs(fd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) {
 		close(fd);
-		return cv_errf(err, EXDEV, "%s is not on procfs (spec.mounts must mount proc on /proc)",
-			       path);
+		return cv_errf(err, EXDEV, "/proc/%s is not on procfs", rel);
 	}
 	return fd;
+}
+
+static int write_one(int dirfd, const msgpack_object *k, const msgpack_object *v,
+		     struct cv_error *err)
+{
+	uint32_t kl = k->via.str.size;
+	char rel[SYSCTL_PATH_MAX] = "sys/";
+	size_t pl = strlen(rel);
+	for (uint32_t j = 0; j < kl; j++) /* length checked by sysctl_check */
+		rel[pl + j] = k->via.str.ptr[j] == '.' ? '/' : k->via.str.ptr[j];
+	rel[pl + kl] = '\0';
+	int fd = open_sysctl(dirfd, rel, err);
+	if (fd < 0)
+		return -1;
+	ssize_t n;
+	do
+		n = write(fd, v->via.str.ptr, v->via.str.size);
+	while (n < 0 && errno == EINTR);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return cv_errf(err, e, "writing \"%.*s\" to /proc/%s", (int)v->via.str.size,
+			       v->via.str.ptr, rel);
+	if ((size_t)n != v->via.str.size)
+		return cv_errf(err, EIO, "writing \"%.*s\" to /proc/%s: short write",
+			       (int)v->via.str.size, v->via.str.ptr, rel);
+	return 0;
 }
 
 int sysctl_apply(const struct oci_spec *spec, struct cv_error *err)
@@ -130,34 +169,21 @@ int sysctl_apply(const struct oci_spec *spec, struct cv_error *err)
 	/* All keys first: a refused one must not follow written ones. */
 	if (sysctl_check(spec, err) < 0)
 		return -1;
-	if (!spec->has_linux || !spec->linux_.sysctl)
+	if (!spec->has_linux || !spec->linux_.sysctl || spec->linux_.sysctl->via.map.size == 0)
 		return 0;
+	int dirfd = private_proc();
+	if (dirfd < 0) /* no new mount API: the container's /proc */
+		dirfd = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dirfd < 0)
+		return cv_errf(err, errno, "opening a procfs for spec.linux.sysctl");
 	const msgpack_object *map = spec->linux_.sysctl;
-	for (uint32_t i = 0; i < map->via.map.size; i++) {
+	int r = 0;
+	for (uint32_t i = 0; i < map->via.map.size && r == 0; i++) {
 		const msgpack_object *k = &map->via.map.ptr[i].key, *v = &map->via.map.ptr[i].val;
-		uint32_t kl = k->via.str.size;
-		char path[SYSCTL_PATH_MAX] = "/proc/sys/";
-		size_t pl = strlen(path);
-		for (uint32_t j = 0; j < kl; j++)
-			path[pl + j] = k->via.str.ptr[j] == '.' ? '/' : k->via.str.ptr[j];
-		path[pl + kl] = '\0';
-		int fd = open_sysctl(path, err);
-		ssize_t n = -1;
-		if (fd >= 0) {
-			do
-				n = write(fd, v->via.str.ptr, v->via.str.size);
-			while (n < 0 && errno == EINTR);
-			int e = errno;
-			close(fd);
-			if (n < 0)
-				cv_errf(err, e, "writing \"%.*s\" to %s", (int)v->via.str.size,
-					v->via.str.ptr, path);
-			else if ((size_t)n != v->via.str.size)
-				cv_errf(err, EIO, "writing \"%.*s\" to %s: short write",
-					(int)v->via.str.size, v->via.str.ptr, path);
-		}
-		if (fd < 0 || n < 0 || (size_t)n != v->via.str.size)
-			return cv_error_wrap(err, "spec.linux.sysctl[\"%.*s\"]", (int)kl, k->via.str.ptr);
+		if (write_one(dirfd, k, v, err) < 0)
+			r = cv_error_wrap(err, "spec.linux.sysctl[\"%.*s\"]", (int)k->via.str.size,
+					  k->via.str.ptr);
 	}
-	return 0;
+	close(dirfd);
+	return r;
 }
