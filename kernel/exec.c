@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -76,10 +77,19 @@ static const struct mpk_field exec_fields[] = {
 static const struct mpk_schema exec_schema = { "ExecArgs", sizeof(struct exec_args), exec_fields,
 					       sizeof(exec_fields) / sizeof(exec_fields[0]) };
 
-/* FNV-1a over an env key (the bytes before '='). */
+/* FNV-1a over an env key (the bytes before '='), its basis mixed with random
+ * bytes (once per process) so that a client cannot precompute
+ * keys that all collide and make the dedupe quadratic again. */
 static uint32_t env_key_hash(const char *s, size_t len)
 {
-	uint32_t h = 2166136261u;
+	static uint32_t seed;
+	static bool seeded;
+	if (!seeded) {
+		if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+			seed = 0; /* still correct, only predictable */
+		seeded = true;
+	}
+	uint32_t h = 2166136261u ^ seed;
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ (unsigned char)s[i]) * 16777619u;
 	return h;
