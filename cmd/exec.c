@@ -216,6 +216,10 @@ static int build_proc(const struct exec_flags *f, json_object *spec, json_object
 		p->caps.permitted |= bit;
 		p->has_caps = true;
 	}
+	/* Always sent, empty when neither config.json's process nor --process
+	 * names any: the process gets exactly these sets (runc and crun), and
+	 * the sandbox gives a request without Capabilities none either. */
+	p->has_caps = true;
 	if (f->no_new_privs)
 		p->no_new_privs = true;
 	if (f->tty)

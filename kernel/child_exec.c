@@ -4,7 +4,6 @@
  * limits, credentials, seccomp filter and binary. */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,24 +89,17 @@ static int map_fds(const struct spawn_exec_args *a, int *ctl_fd, int *exec_fd,
 	return 0;
 }
 
+/* runc and crun: a process gets exactly the capabilities it asks for. The
+ * CLI sends the container's sets (config.json) or --process's; a request
+ * without Capabilities gets none at all, bounding included, whatever its
+ * uid. (Handing uid 0 everything boot holds let a container mount a cgroup
+ * v1 hierarchy and have the host run its release_agent as root.) */
 static void exec_caps(const struct spawn_exec_args *a, struct cap_sets *c)
 {
-	if (a->has_caps) {
+	if (a->has_caps)
 		*c = a->caps;
-		return;
-	}
-	/* runsc: uid 0 gets everything, anyone else nothing; bounding is full.
-	 * "Everything" is what boot itself holds: on hosts where root lacks a
-	 * capability (CAP_SYS_RESOURCE here) asking for it makes capset fail. */
-	memset(c, 0, sizeof(*c));
-	uint64_t held = caps_all();
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
-	struct __user_cap_data_struct d[2];
-	if (syscall(SYS_capget, &h, d) == 0)
-		held &= (uint64_t)d[0].permitted | ((uint64_t)d[1].permitted << 32);
-	c->bounding = caps_all();
-	if (a->uid == 0)
-		c->permitted = c->effective = held;
+	else
+		memset(c, 0, sizeof(*c));
 }
 
 static int setup(const struct spawn_exec_args *a, int *ctl_fd, int *exec_fd, char ***envp_out,
@@ -132,30 +124,6 @@ static int setup(const struct spawn_exec_args *a, int *ctl_fd, int *exec_fd, cha
 	if (chdir(cwd) < 0)
 		return cv_errf(err, errno, "changing directory to \"%s\"", cwd);
 
-	size_t n_env = 0;
-	bool has_home = false;
-	for (char *const *e = a->envv; e && *e; e++, n_env++)
-		if (strncmp(*e, "HOME=", 5) == 0)
-			has_home = true;
-	/* Lives until execve: this process image is replaced or exits. */
-	char **envp = calloc(n_env + 2, sizeof(char *));
-	if (!envp)
-		return cv_errf(err, ENOMEM, "building the environment");
-	for (size_t i = 0; i < n_env; i++)
-		envp[i] = a->envv[i];
-	if (!has_home) {
-		char home[1024];
-		child_home_for_uid(a->uid, home, sizeof(home));
-		size_t l = strlen(home) + 6;
-		char *h = malloc(l);
-		if (!h)
-			return cv_errf(err, ENOMEM, "building the environment");
-		snprintf(h, l, "HOME=%s", home);
-		envp[n_env++] = h;
-	}
-	envp[n_env] = NULL;
-	*envp_out = envp;
-
 	if (child_seccomp_build(spec, a->no_new_privs, filter, err) < 0)
 		return -1;
 	if (!a->no_new_privs && child_seccomp_load(filter, err) < 0)
@@ -168,6 +136,33 @@ static int setup(const struct spawn_exec_args *a, int *ctl_fd, int *exec_fd, cha
 		return -1;
 	if (a->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return cv_errf(err, errno, "setting no_new_privs");
+
+	size_t n_env = 0;
+	bool has_home = false;
+	for (char *const *e = a->envv; e && *e; e++, n_env++)
+		if (strncmp(*e, "HOME=", 5) == 0)
+			has_home = true;
+	/* Lives until execve: this process image is replaced or exits. */
+	char **envp = calloc(n_env + 2, sizeof(char *));
+	if (!envp)
+		return cv_errf(err, ENOMEM, "building the environment");
+	for (size_t i = 0; i < n_env; i++)
+		envp[i] = a->envv[i];
+	if (!has_home) {
+		/* Only now, with the target's credentials: /etc/passwd is the
+		 * container's file and may be a FIFO or a link to /dev/zero. */
+		char home[1024];
+		child_home_for_uid(a->uid, home, sizeof(home));
+		size_t l = strlen(home) + 6;
+		char *h = malloc(l);
+		if (!h)
+			return cv_errf(err, ENOMEM, "building the environment");
+		snprintf(h, l, "HOME=%s", home);
+		envp[n_env++] = h;
+	}
+	envp[n_env] = NULL;
+	*envp_out = envp;
+
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kernel/spawn_internal.h"
+#include "kernel/sysctl.h"
 
 /* Fds of the child are moved at or above this before stdio is dup'ed onto
  * 0-2, so no source is overwritten by an earlier dup2. */
@@ -92,38 +93,6 @@ static int write_file(const char *path, const char *val, struct cv_error *err)
 	return 0;
 }
 
-static int set_sysctls(const msgpack_object *map, struct cv_error *err)
-{
-	if (!map || map->type != MSGPACK_OBJECT_MAP)
-		return 0;
-	for (uint32_t i = 0; i < map->via.map.size; i++) {
-		const msgpack_object *k = &map->via.map.ptr[i].key, *v = &map->via.map.ptr[i].val;
-		if (k->type != MSGPACK_OBJECT_STR || v->type != MSGPACK_OBJECT_STR)
-			return cv_errf(err, 0, "spec.linux.sysctl: keys and values must be strings");
-		char path[512] = "/proc/sys/";
-		size_t pl = strlen(path);
-		uint32_t kl = k->via.str.size;
-		if (kl == 0 || pl + kl >= sizeof(path))
-			return cv_errf(err, 0, "spec.linux.sysctl: invalid key");
-		for (uint32_t j = 0; j < kl; j++) {
-			char ch = k->via.str.ptr[j];
-			if (ch == '/' || ch == '\0')
-				return cv_errf(err, 0, "spec.linux.sysctl: invalid key \"%.*s\"", (int)kl,
-					       k->via.str.ptr);
-			path[pl + j] = ch == '.' ? '/' : ch;
-		}
-		path[pl + kl] = '\0';
-		if (strstr(path, "//") || path[pl] == '/' || path[pl + kl - 1] == '/')
-			return cv_errf(err, 0, "spec.linux.sysctl: invalid key \"%.*s\"", (int)kl,
-				       k->via.str.ptr);
-		char val[512];
-		snprintf(val, sizeof(val), "%.*s", (int)v->via.str.size, v->via.str.ptr);
-		if (write_file(path, val, err) < 0)
-			return cv_error_wrap(err, "spec.linux.sysctl[\"%.*s\"]", (int)kl, k->via.str.ptr);
-	}
-	return 0;
-}
-
 static int set_names(const struct oci_spec *spec, struct cv_error *err)
 {
 	if (spec->hostname && *spec->hostname &&
@@ -174,7 +143,7 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	}
 	if (set_names(spec, err) < 0)
 		return -1;
-	if (spec->has_linux && set_sysctls(spec->linux_.sysctl, err) < 0)
+	if (sysctl_apply(spec, err) < 0)
 		return -1;
 	if (child_set_rlimits(proc->rlimits, proc->n_rlimits, err) < 0)
 		return -1;

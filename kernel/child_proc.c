@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,39 +262,109 @@ int child_move_fd_above(int fd, int min, struct cv_error *err)
 	return nfd;
 }
 
+/* Opens the container's /etc/passwd for the HOME lookup without trusting
+ * it: no symlink as the last component, no magic links, resolution held
+ * inside the current root (the container's, after setns), non-blocking so
+ * a FIFO cannot park us. ENOSYS/EPERM from openat2 (an old kernel, or a
+ * seccomp profile that refuses it with an errno) fall back to openat with
+ * the same flags: after setns "/" is the container root anyway. */
+static int open_passwd(void)
+{
+	const int flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	struct open_how how = {
+		.flags = (uint64_t)flags,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	/* RESOLVE_IN_ROOT is relative to dirfd, not to the process's root:
+	 * hand it "/" itself (the working directory is the exec's cwd). */
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -1;
+	int fd = (int)syscall(SYS_openat2, root, "etc/passwd", &how, sizeof(how));
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+		fd = openat(root, "etc/passwd", flags);
+	close(root);
+	return fd;
+}
+
+/* One passwd line (NUL-terminated, no newline): true and the home in out
+ * when its uid field is uid. */
+static bool passwd_line_home(char *line, uint32_t uid, char *out, size_t out_len)
+{
+	/* name:password:uid:gid:gecos:home:shell */
+	char *field[7];
+	size_t nf = 0;
+	field[nf++] = line;
+	for (char *s = line; *s && nf < 7; s++) {
+		if (*s == ':') {
+			*s = '\0';
+			field[nf++] = s + 1;
+		}
+	}
+	if (nf < 6)
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long u = strtoul(field[2], &end, 10);
+	if (errno || end == field[2] || *end || u != uid)
+		return false;
+	char *home = field[5];
+	home[strcspn(home, ":")] = '\0';
+	if (*home)
+		snprintf(out, out_len, "%s", home);
+	return true;
+}
+
 void child_home_for_uid(uint32_t uid, char *out, size_t out_len)
 {
 	snprintf(out, out_len, "/");
-	FILE *f = fopen("/etc/passwd", "re");
-	if (!f)
+	int fd = open_passwd();
+	if (fd < 0)
 		return;
-	char line[1024];
-	while (fgets(line, sizeof(line), f)) {
-		/* name:password:uid:gid:gecos:home:shell */
-		char *field[7];
-		size_t nf = 0;
-		char *s = line;
-		field[nf++] = s;
-		for (; *s && nf < 7; s++) {
-			if (*s == ':') {
-				*s = '\0';
-				field[nf++] = s + 1;
-			}
-		}
-		if (nf < 6)
-			continue;
-		char *end;
-		errno = 0;
-		unsigned long u = strtoul(field[2], &end, 10);
-		if (errno || end == field[2] || *end || u != uid)
-			continue;
-		char *home = field[5];
-		home[strcspn(home, ":\n")] = '\0';
-		if (*home)
-			snprintf(out, out_len, "%s", home);
-		break;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CHILD_PASSWD_MAX) {
+		close(fd);
+		return;
 	}
-	fclose(f);
+	/* Streamed through a small buffer; the total read is capped too, since
+	 * st_size says nothing for files like those of procfs. Lines longer
+	 * than the buffer are skipped. */
+	char buf[4096];
+	size_t have = 0, total = 0;
+	bool skipping = false, found = false;
+	while (!found && total < CHILD_PASSWD_MAX) {
+		size_t want = sizeof(buf) - 1 - have;
+		if (want > CHILD_PASSWD_MAX - total)
+			want = CHILD_PASSWD_MAX - total;
+		ssize_t n = read(fd, buf + have, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* A last line without a newline still counts. */
+			if (have && !skipping) {
+				buf[have] = '\0';
+				passwd_line_home(buf, uid, out, out_len);
+			}
+			break;
+		}
+		total += (size_t)n;
+		have += (size_t)n;
+		char *line = buf, *nl;
+		while (!found && (nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			*nl = '\0';
+			if (!skipping)
+				found = passwd_line_home(line, uid, out, out_len);
+			skipping = false;
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1) {
+			have = 0; /* an over-long line: drop it up to its newline */
+			skipping = true;
+		}
+	}
+	close(fd);
 }
 
 void child_reset_signals(void)

@@ -59,7 +59,7 @@ struct spawn_exec_args {
 	uint32_t uid, gid;
 	const uint32_t *extra_gids;
 	size_t n_extra_gids;
-	bool has_caps;            /* false: uid 0 gets all, others none; bounding = all */
+	bool has_caps;            /* false: no capabilities at all, bounding set included */
 	struct cap_sets caps;
 	bool no_new_privs;
 	const int *fds;           /* fds[i] becomes guest fd guest_fds[i]; borrowed */

@@ -78,7 +78,10 @@ void child_reset_signals(void);
 /* Moves fd to a number >= min (close-on-exec), closing the old one. */
 int child_move_fd_above(int fd, int min, struct cv_error *err);
 /* The home directory of uid in /etc/passwd (as seen from the current
- * root); "/" when there is none. */
+ * root); "/" when there is none or the file is not a regular file of at
+ * most CHILD_PASSWD_MAX bytes (as runc falls back). The file is the
+ * container's: call only with the target's credentials. */
+#define CHILD_PASSWD_MAX (1 << 20)
 void child_home_for_uid(uint32_t uid, char *out, size_t out_len);
 
 /* --- kernel/child_init.c and kernel/child_exec.c --- */

@@ -20,6 +20,8 @@
 
 #include "kernel/spawn.h"
 #include "kernel/spawn_internal.h"
+#include "kernel/sysctl.h"
+#include "test/unit/mpk_fixture.h"
 #include "test/unit/unit.h"
 
 static char tmpdir[] = "/tmp/cvisor-spawn-XXXXXX";
@@ -199,6 +201,61 @@ TEST(test_ns_flags)
 	CHECK(spawn_ns_flags(&s) & CLONE_NEWCGROUP);
 	s.has_linux = false;
 	CHECK(spawn_ns_flags(&s) == 0);
+}
+
+/* sysctl_check: namespaced keys only, and only with the namespace. */
+static int sysctl_case(struct oci_spec *s, const char *json, struct cv_error *err)
+{
+	struct fx f;
+	fx_json(&f, json);
+	s->linux_.sysctl = &f.obj;
+	cv_error_reset(err);
+	int r = sysctl_check(s, err);
+	s->linux_.sysctl = NULL;
+	fx_end(&f);
+	return r;
+}
+
+TEST(test_sysctl_check)
+{
+	struct oci_spec s;
+	make_spec(&s, args_exit3, 3); /* pid, mount, uts, ipc, network */
+	struct cv_error err;
+	CHECK(sysctl_case(&s, "{\"net.ipv4.ip_forward\":\"1\",\"kernel.msgmax\":\"8192\","
+			      "\"kernel.shm_rmid_forced\":\"1\",\"fs.mqueue.msg_max\":\"10\","
+			      "\"kernel.hostname\":\"x\",\"kernel.sem\":\"1 2 3 4\"}",
+			  &err) == 0);
+	CHECK(sysctl_case(&s, "{\"kernel.printk_ratelimit\":\"7\"}", &err) < 0);
+	CHECK_STR(err.msg, "spec.linux.sysctl: \"kernel.printk_ratelimit\" is not namespaced: "
+			   "refusing to change the host");
+	CHECK(sysctl_case(&s, "{\"net.ipv4.ip_forward\":\"1\",\"kernel.core_pattern\":\"|/x\"}",
+			  &err) < 0);
+	CHECK(strstr(err.msg, "\"kernel.core_pattern\" is not namespaced") != NULL);
+	/* Near misses of the lists are not namespaced. */
+	CHECK(sysctl_case(&s, "{\"kernel.msgmax2\":\"1\"}", &err) < 0);
+	CHECK(sysctl_case(&s, "{\"fs.mqueue\":\"1\"}", &err) < 0);
+	CHECK(sysctl_case(&s, "{\"netfilter.x\":\"1\"}", &err) < 0);
+	CHECK(sysctl_case(&s, "{\"net\":\"1\"}", &err) < 0);
+	/* Malformed keys. */
+	CHECK(sysctl_case(&s, "{\"net/ipv4/ip_forward\":\"1\"}", &err) < 0);
+	CHECK(strstr(err.msg, "invalid key") != NULL);
+	CHECK(sysctl_case(&s, "{\"net..ipv4\":\"1\"}", &err) < 0);
+	CHECK(sysctl_case(&s, "{\".net.ipv4\":\"1\"}", &err) < 0);
+	CHECK(sysctl_case(&s, "{\"net.ipv4.\":\"1\"}", &err) < 0);
+	CHECK(sysctl_case(&s, "{\"\":\"1\"}", &err) < 0);
+	/* A joined namespace (by path) is the container's own too. */
+	s.linux_.namespaces[4].path = "/proc/1/ns/net";
+	CHECK(sysctl_case(&s, "{\"net.ipv4.ip_forward\":\"1\"}", &err) == 0);
+	/* Without the namespace: refused, naming the key and the namespace. */
+	s.linux_.n_namespaces = 2; /* pid, mount */
+	CHECK(sysctl_case(&s, "{\"net.ipv4.ip_forward\":\"1\"}", &err) < 0);
+	CHECK_STR(err.msg, "spec.linux.sysctl: \"net.ipv4.ip_forward\" needs the container's own "
+			   "network namespace (spec.linux.namespaces): refusing to change the host's");
+	CHECK(sysctl_case(&s, "{\"kernel.shmmax\":\"1\"}", &err) < 0);
+	CHECK(strstr(err.msg, "own ipc namespace") != NULL);
+	CHECK(sysctl_case(&s, "{\"kernel.domainname\":\"x\"}", &err) < 0);
+	CHECK(strstr(err.msg, "own uts namespace") != NULL);
+	CHECK(sysctl_case(&s, "{}", &err) == 0);
 }
 
 TEST(test_mount_options)
@@ -652,15 +709,17 @@ TEST(test_exec)
 	CHECK(code == 7);
 	CHECK_STR(out, "");
 
-	/* Capabilities without ExecArgs.Capabilities: root all, others none. */
-	char *argv7[] = { "sh", "-c", "grep CapEff /proc/self/status", NULL };
+	/* Without ExecArgs.Capabilities no capabilities at all, uid 0 too
+	 * (runc with a process lacking them); the bounding set is empty. */
+	char *argv7[] = { "sh", "-c", "grep -E 'Cap(Eff|Prm|Bnd)' /proc/self/status", NULL };
 	code = run_exec(&r, argv7, env_default, "/", 0, out, sizeof(out), &err);
 	CHECK(code == 0);
-	CHECK(strstr(out, "CapEff:\t0000000000000000") == NULL);
-	CHECK(strstr(out, "CapEff:\t000001fffeffffff") || strstr(out, "CapEff:\t000001ffffffffff"));
+	CHECK_STR(out, "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
+		       "CapBnd:\t0000000000000000\n");
 	code = run_exec(&r, argv7, env_default, "/", 1000, out, sizeof(out), &err);
 	CHECK(code == 0);
-	CHECK_STR(out, "CapEff:\t0000000000000000\n");
+	CHECK_STR(out, "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
+		       "CapBnd:\t0000000000000000\n");
 
 	/* The exec joined the container's v2 node and its v1 nodes. */
 	char *argv8[] = { "cat", "/proc/self/cgroup", NULL };
@@ -838,7 +897,7 @@ TEST(test_teardown)
 	CHECK(access(tmpdir, F_OK) < 0);
 }
 
-UNIT_MAIN(test_setup, test_ns_flags, test_mount_options, test_resolve_exe, test_report_protocol,
+UNIT_MAIN(test_setup, test_ns_flags, test_sysctl_check, test_mount_options, test_resolve_exe, test_report_protocol,
 	  test_init_exit_status, test_init_missing_binary, test_init_hostname_and_mounts,
 	  test_init_readonly_masked, test_init_refusals, test_init_user_caps, test_init_seccomp, test_exec, test_exec_fd_table, test_exec_pty,
 	  test_teardown)
