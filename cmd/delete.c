@@ -118,6 +118,14 @@ int delete_sandbox(const char *id, bool force, struct cv_error *err)
 	bool has_cg = st.cgroup_path && st.cgroup_path[0];
 	if (has_cg && kill_cgroup(st.cgroup_path, err) < 0)
 		r = cv_error_wrap(err, "killing the processes of container \"%s\"", id);
+	/* Without cgroup.kill (no unified hierarchy) the kill above only
+	 * reaches the sandbox node's own members: also the root container's
+	 * node, "<sandbox cgroup>/<id>". */
+	char node[PATH_MAX];
+	if (r == 0 && has_cg &&
+	    (size_t)snprintf(node, sizeof(node), "%s/%s", st.cgroup_path, id) < sizeof(node) &&
+	    kill_cgroup(node, err) < 0)
+		r = cv_error_wrap(err, "killing the processes of container \"%s\"", id);
 	if (r == 0 && st.boot_pid > 0 && kill_boot(st.boot_pid, id, err) < 0)
 		r = -1;
 	if (r == 0 && has_cg && cgroup_remove_path(st.cgroup_path, err) < 0)
