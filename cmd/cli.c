@@ -2,6 +2,8 @@
  * tested on its own (test/unit/test_cli.c). */
 #include "cmd/cli.h"
 
+#include "core/utf8.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,30 +40,39 @@ static void append_json_log(const char *msg)
 	json_object_object_add(o, "level", json_object_new_string("error"));
 	json_object_object_add(o, "msg", json_object_new_string(msg));
 	json_object_object_add(o, "time", json_object_new_string(now));
-	const char *line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-								 JSON_C_TO_STRING_NOSLASHESCAPE);
-	int fd = open(cli_g.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	/* The message may quote container data: cli_json_print escapes it. */
+	char *line = NULL;
+	size_t n = 0;
+	FILE *mf = open_memstream(&line, &n);
+	if (mf) {
+		cli_json_print(mf, o, false);
+		fputc('\n', mf);
+		if (fclose(mf) != 0) {
+			free(line);
+			line = NULL;
+		}
+	}
+	int fd = line ? open(cli_g.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600) : -1;
 	if (fd >= 0) {
 		/* One write so concurrent writers do not interleave within a line. */
-		size_t n = strlen(line);
-		char *buf = malloc(n + 2);
-		if (buf) {
-			memcpy(buf, line, n);
-			buf[n] = '\n';
-			if (write(fd, buf, n + 1) < 0) {
-				/* Nothing better to do: stderr already has the message. */
-			}
-			free(buf);
+		if (write(fd, line, n) < 0) {
+			/* Nothing better to do: stderr already has the message. */
 		}
 		close(fd);
 	}
+	free(line);
 	json_object_put(o);
 }
 
 int cli_fail(const struct cv_error *err)
 {
 	const char *msg = err->msg[0] ? err->msg : "unknown error";
-	fprintf(stderr, "cvisor: %s\n", msg);
+	/* Messages quote IDs, paths, bundle fields and the sandbox's errors
+	 * (which quote the container's): escaped, one line, whatever they
+	 * hold. */
+	char *safe = cli_escape_dup(msg);
+	fprintf(stderr, "cvisor: %s\n", safe ? safe : "(error message lost: out of memory)");
+	free(safe);
 	append_json_log(msg);
 	return 1;
 }
@@ -436,52 +447,64 @@ int cli_json_read(const char *path, json_object **out, struct cv_error *err)
 	return r;
 }
 
-static void indent(FILE *f, int level)
+/* Newline and indentation before an element (pretty only). */
+static void indent(FILE *f, bool pretty, int level)
 {
+	if (!pretty)
+		return;
+	fputc('\n', f);
 	for (int i = 0; i < level; i++)
 		fputs("  ", f);
 }
 
-static void print_pretty(FILE *f, json_object *j, int level)
+static void print_json(FILE *f, json_object *j, bool pretty, int level)
 {
 	json_type t = j ? json_object_get_type(j) : json_type_null;
 	if (t == json_type_object && json_object_object_length(j) > 0) {
-		fputs("{\n", f);
-		int i = 0, n = json_object_object_length(j);
+		fputc('{', f);
+		int i = 0;
 		json_object_object_foreach(j, key, val)
 		{
-			json_object *k = json_object_new_string(key);
-			indent(f, level + 1);
-			fprintf(f, "%s: ", json_object_to_json_string_ext(
-						   k, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-			json_object_put(k);
-			print_pretty(f, val, level + 1);
-			fputs(++i < n ? ",\n" : "\n", f);
+			if (i++)
+				fputc(',', f);
+			indent(f, pretty, level + 1);
+			cli_json_write_str(f, key, strlen(key));
+			fputs(pretty ? ": " : ":", f);
+			print_json(f, val, pretty, level + 1);
 		}
-		indent(f, level);
+		indent(f, pretty, level);
 		fputc('}', f);
 	} else if (t == json_type_array && json_object_array_length(j) > 0) {
-		fputs("[\n", f);
+		fputc('[', f);
 		size_t n = json_object_array_length(j);
 		for (size_t i = 0; i < n; i++) {
-			indent(f, level + 1);
-			print_pretty(f, json_object_array_get_idx(j, i), level + 1);
-			fputs(i + 1 < n ? ",\n" : "\n", f);
+			if (i)
+				fputc(',', f);
+			indent(f, pretty, level + 1);
+			print_json(f, json_object_array_get_idx(j, i), pretty, level + 1);
 		}
-		indent(f, level);
+		indent(f, pretty, level);
 		fputc(']', f);
+	} else if (t == json_type_string) {
+		cli_json_write_str(f, json_object_get_string(j), (size_t)json_object_get_string_len(j));
 	} else if (!j) {
 		fputs("null", f);
 	} else {
+		/* Numbers, booleans, empty objects and arrays: nothing to escape. */
 		fputs(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
 								JSON_C_TO_STRING_NOSLASHESCAPE),
 		      f);
 	}
 }
 
+void cli_json_print(FILE *f, json_object *j, bool pretty)
+{
+	print_json(f, j, pretty, 0);
+}
+
 void cli_json_print_pretty(FILE *f, json_object *j)
 {
-	print_pretty(f, j, 0);
+	print_json(f, j, true, 0);
 	fputc('\n', f);
 }
 
@@ -510,6 +533,128 @@ bool cli_json_bool(json_object *o, const char *key, bool def)
 {
 	json_object *v = cli_json_get(o, key, json_type_boolean);
 	return v ? json_object_get_boolean(v) : def;
+}
+
+/* ---- text a container or a bundle controls -------------------------------- */
+
+/* One character of s as it must appear on a terminal: into piece (room for
+ * 8), its length returned; *used = bytes of s consumed. */
+static size_t escape_one(const unsigned char *s, size_t n, char *piece, size_t *used)
+{
+	uint32_t cp;
+	size_t k = utf8_decode(s, n, &cp);
+	if (k == 0) {
+		*used = 1;
+		return (size_t)snprintf(piece, 8, "\\x%02x", s[0]);
+	}
+	*used = k;
+	switch (cp) {
+	case '\t':
+		return (size_t)snprintf(piece, 8, "\\t");
+	case '\n':
+		return (size_t)snprintf(piece, 8, "\\n");
+	case '\r':
+		return (size_t)snprintf(piece, 8, "\\r");
+	case '\\':
+		return (size_t)snprintf(piece, 8, "\\\\");
+	default:
+		break;
+	}
+	if (cp < 0x20 || cp == 0x7f)
+		return (size_t)snprintf(piece, 8, "\\x%02x", (unsigned)cp);
+	if (cp >= 0x80 && cp <= 0x9f)
+		return (size_t)snprintf(piece, 8, "\\u%04x", (unsigned)cp);
+	memcpy(piece, s, k);
+	return k;
+}
+
+size_t cli_escape(const char *s, size_t n, char *out, size_t cap)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t need = 0, w = 0;
+	bool full = false;
+	for (size_t i = 0; i < n;) {
+		char piece[8];
+		size_t used;
+		size_t len = escape_one(u + i, n - i, piece, &used);
+		/* The output is a prefix of the whole: after the first piece
+		 * that does not fit, none does. */
+		if (!full && w + len < cap) {
+			memcpy(out + w, piece, len);
+			w += len;
+		} else {
+			full = true;
+		}
+		need += len;
+		i += used;
+	}
+	if (cap > 0)
+		out[w] = '\0';
+	return need;
+}
+
+char *cli_escape_dup(const char *s)
+{
+	size_t n = strlen(s);
+	size_t need = cli_escape(s, n, NULL, 0);
+	char *out = malloc(need + 1);
+	if (out)
+		cli_escape(s, n, out, need + 1);
+	return out; /* the caller frees it */
+}
+
+size_t cli_text_width(const char *s)
+{
+	size_t w = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			w++;
+	return w;
+}
+
+void cli_json_write_str(FILE *f, const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	fputc('"', f);
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t k = utf8_decode(u + i, n - i, &cp);
+		if (k == 0) {
+			fputs("\\ufffd", f);
+			i++;
+			continue;
+		}
+		switch (cp) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\b':
+			fputs("\\b", f);
+			break;
+		case '\f':
+			fputs("\\f", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		default:
+			if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+				fprintf(f, "\\u%04x", (unsigned)cp);
+			else
+				fwrite(s + i, 1, k, f);
+		}
+		i += k;
+	}
+	fputc('"', f);
 }
 
 /* ---- state.json ----------------------------------------------------------- */

@@ -97,13 +97,41 @@ int cli_json_parse(const char *text, size_t len, const char *what, json_object *
 		   struct cv_error *err);
 /* Reads and parses a JSON file ("-" = stdin). */
 int cli_json_read(const char *path, json_object **out, struct cv_error *err);
-/* Prints like Go's json.MarshalIndent(v, "", "  ") followed by a newline. */
+/* cli_json_print(pretty) followed by a newline. */
 void cli_json_print_pretty(FILE *f, json_object *j);
 /* Small typed getters: NULL / def when absent or of another type. */
 const char *cli_json_str(json_object *o, const char *key);
 int64_t cli_json_int(json_object *o, const char *key, int64_t def);
 bool cli_json_bool(json_object *o, const char *key, bool def);
 json_object *cli_json_get(json_object *o, const char *key, json_type type);
+
+/* ---- text a container or a bundle controls ------------------------------
+ * Process names, bundle strings and server messages may hold bytes that a
+ * terminal acts on (ESC sequences clear the screen or set its title, BEL,
+ * 8-bit C1 CSI) or that are not UTF-8. Everything the CLI prints from them
+ * goes through these. */
+
+/* Escapes s (n bytes) for a terminal: tab, newline and carriage return as
+ * \t \n \r, the other C0 controls and DEL as \xNN, the C1 controls
+ * (U+0080-U+009F, UTF-8 encoded) as \u00NN, each byte that is not valid
+ * UTF-8 as \xNN, and the backslash as \\ so that escapes stay unambiguous.
+ * Printable ASCII and valid UTF-8 pass. Writes at most cap-1 bytes and a NUL
+ * (cap > 0), never cutting an escape or a character; returns the length the
+ * whole needs (like snprintf). */
+size_t cli_escape(const char *s, size_t n, char *out, size_t cap);
+/* cli_escape of a NUL-terminated string into a malloc'd one (the caller
+ * frees it); NULL when out of memory. */
+char *cli_escape_dup(const char *s);
+/* Columns taken by escaped (valid UTF-8) text: one per code point. */
+size_t cli_text_width(const char *s);
+
+/* Writes s (n bytes) as a JSON string literal that is valid UTF-8 (each bad
+ * byte as \ufffd, as Go's encoding/json does) and holds no control
+ * character: C0, DEL and C1 as \u00NN (\b \f \n \r \t for those). */
+void cli_json_write_str(FILE *f, const char *s, size_t n);
+/* Prints j: pretty like Go's json.MarshalIndent(v, "", "  "), else
+ * compact; strings (keys too) with cli_json_write_str. No newline. */
+void cli_json_print(FILE *f, json_object *j, bool pretty);
 
 /* $ROOT/<id>/state.json, written by create and pause/resume. */
 struct cli_state {

@@ -12,14 +12,31 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Methods whose reply comes when a process exits: no time bound. */
+static const char *const wait_methods[] = { "containerManager.Wait", "containerManager.WaitPID",
+					    NULL };
+
+static struct rpc_client *connect_path(const char *path, int ms, struct cv_error *err)
+{
+	struct rpc_client *c = rpc_client_connect_timeout(path, ms, err);
+	if (c)
+		rpc_client_set_timeout(c, ms, wait_methods);
+	return c;
+}
+
 struct rpc_client *cli_connect(const char *id, struct cv_error *err)
+{
+	return cli_connect_timeout(id, CLI_RPC_TIMEOUT_MS, err);
+}
+
+struct rpc_client *cli_connect_timeout(const char *id, int ms, struct cv_error *err)
 {
 	char path[PATH_MAX];
 	if (cli_sandbox_file(id, "control.sock", path, sizeof(path), err) < 0)
 		return NULL;
 	struct sockaddr_un sa;
 	if (strlen(path) < sizeof(sa.sun_path))
-		return rpc_client_connect(path, err);
+		return connect_path(path, ms, err);
 	/* Too long for sun_path: reach it through the directory's fd. */
 	char dir[PATH_MAX];
 	if (cli_sandbox_dir(id, dir, sizeof(dir), err) < 0)
@@ -31,7 +48,7 @@ struct rpc_client *cli_connect(const char *id, struct cv_error *err)
 	}
 	char short_path[64];
 	snprintf(short_path, sizeof(short_path), "/proc/self/fd/%d/control.sock", dfd);
-	struct rpc_client *c = rpc_client_connect(short_path, err);
+	struct rpc_client *c = connect_path(short_path, ms, err);
 	close(dfd);
 	return c;
 }
@@ -95,10 +112,34 @@ bool cli_wait_boot_gone(pid_t pid, const char *id, int ms)
 int cli_status(const char *id, struct cli_state *st, int64_t *state, const char **status,
 	       struct cv_error *err)
 {
+	return cli_status_within(id, CLI_RPC_TIMEOUT_MS, st, state, status, err);
+}
+
+/* err (from a timed-out connect or call) → "container "ID": its sandbox
+ * (pid N) does not answer: <what>", code ETIMEDOUT. */
+static int unresponsive(const char *id, pid_t boot, struct cv_error *err)
+{
+	struct cv_error inner = *err;
+	cv_errf(err, 0, "container \"%s\": its sandbox (pid %d) does not answer: %s", id, (int)boot,
+		inner.msg);
+	err->code = ETIMEDOUT;
+	return -1;
+}
+
+int cli_status_within(const char *id, int timeout_ms, struct cli_state *st, int64_t *state,
+		      const char **status, struct cv_error *err)
+{
 	if (cli_state_load(id, st, err) < 0)
 		return -1;
 	struct cv_error cerr = { 0 };
-	struct rpc_client *c = cli_connect(id, &cerr);
+	struct rpc_client *c = cli_connect_timeout(id, timeout_ms, &cerr);
+	if (!c && cerr.code == ETIMEDOUT) {
+		/* Listening but not accepting: alive and stuck. */
+		*err = cerr;
+		unresponsive(id, st->boot_pid, err);
+		cli_state_free(st);
+		return -1;
+	}
 	if (!c) {
 		/* A sandbox whose root container ended stops listening, then
 		 * flushes its last replies and exits: give it that time. */
@@ -114,6 +155,8 @@ int cli_status(const char *id, struct cli_state *st, int64_t *state, const char 
 	int r = cli_runtime_state(c, id, state, err);
 	rpc_client_close(c);
 	if (r < 0) {
+		if (err && err->code == ETIMEDOUT)
+			unresponsive(id, st->boot_pid, err);
 		cli_state_free(st);
 		return -1;
 	}

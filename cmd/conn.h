@@ -10,9 +10,22 @@
 #include "core/mpk.h"
 #include "rpc/client.h"
 
+/* Every CLI connection is time-bound so that a stuck sandbox (a stopped or
+ * wedged boot) cannot hang the CLI: the connect and each call must finish
+ * within this, except the calls that wait for a process to exit
+ * (containerManager.Wait and WaitPID), which wait as long as it runs. A
+ * healthy boot answers in microseconds. */
+#define CLI_RPC_TIMEOUT_MS 5000
+/* `list` asks every sandbox in turn: a shorter bound per sandbox keeps a
+ * few stuck ones from stalling the whole listing. */
+#define CLI_LIST_TIMEOUT_MS 2000
+
 /* Connects to $ROOT/<id>/control.sock (through /proc/self/fd when the path
- * does not fit in sun_path). The caller closes the client. */
+ * does not fit in sun_path) with CLI_RPC_TIMEOUT_MS as above. A timeout
+ * fails with err->code ETIMEDOUT. The caller closes the client. */
 struct rpc_client *cli_connect(const char *id, struct cv_error *err);
+/* The same with another bound (ms >= 0). */
+struct rpc_client *cli_connect_timeout(const char *id, int ms, struct cv_error *err);
 
 /* containerManager.ContainerRuntimeState(id) → 0..3. */
 int cli_runtime_state(struct rpc_client *c, const char *id, int64_t *state,
@@ -24,9 +37,14 @@ int cli_runtime_state(struct rpc_client *c, const char *id, int64_t *state,
 /* Waits up to ms for the boot process to be gone; true when it is. */
 bool cli_wait_boot_gone(pid_t pid, const char *id, int ms);
 
-/* Loads state.json and asks the sandbox for the container's state. When the
- * control socket cannot be reached and the boot process is gone, the
- * container is stopped (state 3, *status "stopped"). */
+/* Loads state.json and asks the sandbox for the container's state, within
+ * timeout_ms for the connect and for the call. When the control socket
+ * cannot be reached and the boot process is gone, the container is stopped
+ * (state 3, *status "stopped"). A sandbox that does not answer in time fails
+ * with err->code ETIMEDOUT. */
+int cli_status_within(const char *id, int timeout_ms, struct cli_state *st, int64_t *state,
+		      const char **status, struct cv_error *err);
+/* cli_status_within(CLI_RPC_TIMEOUT_MS). */
 int cli_status(const char *id, struct cli_state *st, int64_t *state, const char **status,
 	       struct cv_error *err);
 

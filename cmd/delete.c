@@ -1,5 +1,5 @@
-/* `cvisor delete`: kill the sandbox process, remove its cgroups and its
- * directory under --root. */
+/* `cvisor delete`: kill the container processes and the sandbox process,
+ * remove its cgroups and its directory under --root. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -50,6 +50,25 @@ static int kill_boot(pid_t pid, const char *id, struct cv_error *err)
 	return 0;
 }
 
+/* SIGKILLs every process of the sandbox's cgroup (cgroup.kill on the v2
+ * node, which takes the container nodes below it; else each pid of
+ * cgroup.procs). Needs nothing from boot, so it works when boot is stopped
+ * or wedged. A node that is already gone is fine. */
+static int kill_cgroup(const char *path, struct cv_error *err)
+{
+	struct cgroup cg;
+	struct cv_error oerr = { 0 };
+	if (cgroup_open(&cg, path, &oerr) < 0) {
+		if (oerr.code == ENOENT)
+			return 0;
+		*err = oerr;
+		return -1;
+	}
+	int r = cgroup_kill(&cg, err);
+	cgroup_close(&cg);
+	return r;
+}
+
 int delete_sandbox(const char *id, bool force, struct cv_error *err)
 {
 	if (cli_validate_id(id, err) < 0)
@@ -68,29 +87,48 @@ int delete_sandbox(const char *id, bool force, struct cv_error *err)
 	}
 
 	struct cli_state st;
-	int64_t state = 3;
-	const char *status = "stopped";
 	struct cv_error serr = { 0 };
-	if (cli_status(id, &st, &state, &status, &serr) < 0) {
-		/* A directory without a readable state.json is a create that
-		 * died half-way; force may also clear an unreachable sandbox. */
-		if (serr.code != ENOENT && !force)
-			return cv_errf(err, 0, "%s", serr.msg);
-		memset(&st, 0, sizeof(st));
+	if (force) {
+		/* --force does not ask the sandbox anything: its boot may be
+		 * stopped or wedged, and what follows works in any state. A
+		 * directory without a readable state.json is a create that died
+		 * half-way. */
 		if (cli_state_load(id, &st, &serr) < 0)
 			memset(&st, 0, sizeof(st));
-	} else if (!force && state == 2) {
-		cv_errf(err, 0, "cannot delete container \"%s\" that is not stopped: status is %s", id,
-			status);
-		cli_state_free(&st);
-		return -1;
+	} else {
+		int64_t state = 3;
+		const char *status = "stopped";
+		if (cli_status(id, &st, &state, &status, &serr) < 0) {
+			if (serr.code != ENOENT)
+				return cv_errf(err, 0, "%s", serr.msg);
+			memset(&st, 0, sizeof(st));
+		} else if (state == 2) {
+			cv_errf(err, 0, "cannot delete container \"%s\" that is not stopped: status is %s",
+				id, status);
+			cli_state_free(&st);
+			return -1;
+		}
 	}
 
+	/* The container processes first, through the cgroup: with boot
+	 * stopped, nothing else reaches them (boot's death does not kill
+	 * exec'd processes, which are its children outside the init's
+	 * reach). Then boot, which reaps them; then the empty cgroups. */
 	int r = 0;
-	if (st.boot_pid > 0 && kill_boot(st.boot_pid, id, err) < 0)
+	bool has_cg = st.cgroup_path && st.cgroup_path[0];
+	if (has_cg && kill_cgroup(st.cgroup_path, err) < 0)
+		r = cv_error_wrap(err, "killing the processes of container \"%s\"", id);
+	/* Without cgroup.kill (no unified hierarchy) the kill above only
+	 * reaches the sandbox node's own members: also the root container's
+	 * node, "<sandbox cgroup>/<id>". */
+	char node[PATH_MAX];
+	if (r == 0 && has_cg &&
+	    (size_t)snprintf(node, sizeof(node), "%s/%s", st.cgroup_path, id) < sizeof(node) &&
+	    kill_cgroup(node, err) < 0)
+		r = cv_error_wrap(err, "killing the processes of container \"%s\"", id);
+	if (r == 0 && st.boot_pid > 0 && kill_boot(st.boot_pid, id, err) < 0)
 		r = -1;
-	if (r == 0 && st.cgroup_path && st.cgroup_path[0] &&
-	    cgroup_remove_path(st.cgroup_path, err) < 0)
+	if (r == 0 && has_cg && cgroup_remove_path(st.cgroup_path, err) < 0)
 		r = cv_error_wrap(err, "removing the cgroups of container \"%s\"", id);
 	cli_state_free(&st);
 	if (r < 0)

@@ -31,6 +31,8 @@ static const msgpack_object *map_get(const msgpack_object *m, const char *key)
 	return NULL;
 }
 
+/* One table cell. Strings come from the container (cmd is whatever name a
+ * process gave itself): escaped, so no terminal control reaches stdout. */
 static void cell(const msgpack_object *o, char *out, size_t n)
 {
 	if (!o)
@@ -40,7 +42,7 @@ static void cell(const msgpack_object *o, char *out, size_t n)
 	else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
 		snprintf(out, n, "%" PRId64, o->via.i64);
 	else if (o->type == MSGPACK_OBJECT_STR)
-		snprintf(out, n, "%.*s", (int)o->via.str.size, o->via.str.ptr);
+		cli_escape(o->via.str.ptr, o->via.str.size, out, n);
 	else if (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)
 		snprintf(out, n, "%g", o->via.f64);
 	else
@@ -101,14 +103,23 @@ int cmd_ps(const struct cli_command *cmd, int argc, char **argv)
 	}
 
 	if (strcmp(format, "json") == 0) {
-		printf("[");
+		/* runc's form: the PIDs. Integers only, so the output is JSON
+		 * whatever the sandbox sent. */
+		json_object *arr = json_object_new_array();
 		for (size_t i = 0; i < n; i++) {
-			char buf[PS_CELL];
-			cell(map_get(&procs[i], "pid"), buf, sizeof(buf));
-			printf("%s%s", i ? "," : "", buf);
+			int64_t pid;
+			if (cli_result_int(map_get(&procs[i], "pid"), "containerManager.Processes", &pid,
+					   &err) < 0) {
+				json_object_put(arr);
+				rpc_client_close(cl);
+				return cli_fail(&err);
+			}
+			json_object_array_add(arr, json_object_new_int64(pid));
 		}
-		printf("]\n");
 		rpc_client_close(cl);
+		cli_json_print(stdout, arr, false);
+		putchar('\n');
+		json_object_put(arr);
 		return 0;
 	}
 
@@ -124,17 +135,18 @@ int cmd_ps(const struct cli_command *cmd, int argc, char **argv)
 		for (int k = 0; k < PS_COLS; k++)
 			cell(map_get(&procs[i], ps_keys[k]), cells[i + 1][k], PS_CELL);
 	rpc_client_close(cl);
+	/* Widths in columns (code points), as Go's tabwriter counts. */
 	size_t w[PS_COLS];
 	for (int k = 0; k < PS_COLS; k++) {
 		size_t m = 0;
 		for (size_t i = 0; i <= n; i++)
-			if (strlen(cells[i][k]) > m)
-				m = strlen(cells[i][k]);
+			if (cli_text_width(cells[i][k]) > m)
+				m = cli_text_width(cells[i][k]);
 		w[k] = m + 3 > 10 ? m + 3 : 10;
 	}
 	for (size_t i = 0; i <= n; i++) {
 		for (int k = 0; k < PS_COLS - 1; k++)
-			printf("%-*s", (int)w[k], cells[i][k]);
+			printf("%s%*s", cells[i][k], (int)(w[k] - cli_text_width(cells[i][k])), "");
 		printf("%s\n", cells[i][PS_COLS - 1]);
 	}
 	free(cells);

@@ -96,7 +96,8 @@ static int json_cmp(const void *a, const void *b)
 }
 
 /* Prints cells like Go's tabwriter(minwidth 12, padding 3): every column
- * but the last is padded to max(12, widest + 3). */
+ * but the last is padded to max(12, widest + 3) columns. The cells are
+ * escaped (cli_escape) when the rows are made. */
 static void print_table(struct row *rows, size_t n)
 {
 	static const char *const head[] = { "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER" };
@@ -106,8 +107,8 @@ static void print_table(struct row *rows, size_t n)
 		for (size_t i = 0; i < n; i++) {
 			const char *cells[] = { rows[i].id, rows[i].pid, rows[i].status, rows[i].bundle,
 						rows[i].created };
-			if (strlen(cells[k]) > m)
-				m = strlen(cells[k]);
+			if (cli_text_width(cells[k]) > m)
+				m = cli_text_width(cells[k]);
 		}
 		w[k] = m + 3 > 12 ? m + 3 : 12;
 	}
@@ -121,7 +122,7 @@ static void print_table(struct row *rows, size_t n)
 			memcpy(cells, tmp, sizeof(cells));
 		}
 		for (int k = 0; k < 5; k++)
-			printf("%-*s", (int)w[k], cells[k]);
+			printf("%s%*s", cells[k], (int)(w[k] - cli_text_width(cells[k])), "");
 		printf("%s\n", cells[5]);
 	}
 }
@@ -179,8 +180,12 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 		struct cli_state st;
 		int64_t state = 0;
 		const char *status = "unknown";
-		if (cli_status(e->d_name, &st, &state, &status, &err) < 0) {
-			/* Unreachable but alive: list it with what state.json says. */
+		if (cli_status_within(e->d_name, CLI_LIST_TIMEOUT_MS, &st, &state, &status, &err) <
+		    0) {
+			/* Alive but unreachable or stuck (did not answer within
+			 * CLI_LIST_TIMEOUT_MS): list it as "unknown" with what
+			 * state.json says, and go on with the others. The user
+			 * can still `delete --force` it. */
 			if (cli_state_load(e->d_name, &st, &err) < 0)
 				continue;
 			status = "unknown";
@@ -192,13 +197,14 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 		if (nr) {
 			rows = nr;
 			struct row *r = &rows[n++];
-			r->id = strdup(st.id);
+			/* state.json's strings come from the bundle: escaped. */
+			r->id = cli_escape_dup(st.id);
 			if (asprintf(&r->pid, "%d", state == 3 ? 0 : (int)st.pid) < 0)
 				r->pid = NULL;
 			r->status = strdup(status);
-			r->bundle = strdup(st.bundle);
-			r->created = strdup(st.created);
-			r->owner = strdup(owner);
+			r->bundle = cli_escape_dup(st.bundle);
+			r->created = cli_escape_dup(st.created);
+			r->owner = cli_escape_dup(owner);
 			if (!r->id || !r->pid || !r->status || !r->bundle || !r->created || !r->owner) {
 				free(r->id), free(r->pid), free(r->status), free(r->bundle),
 					free(r->created), free(r->owner);
@@ -217,8 +223,8 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 			printf("%s\n", rows[i].id);
 	} else if (strcmp(format, "json") == 0) {
 		/* runc prints null for an empty list; an array is friendlier. */
-		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
-									 JSON_C_TO_STRING_NOSLASHESCAPE));
+		cli_json_print(stdout, arr, false);
+		putchar('\n');
 	} else {
 		print_table(rows, n);
 	}

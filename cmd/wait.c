@@ -1,4 +1,6 @@
-/* `cvisor wait [--pid N] ID`: prints {"id":"ID","exitStatus":N}. */
+/* `cvisor wait [--pid N] ID`: prints {"id":"ID","exitStatus":N}. The
+ * connect is time-bound (cli_connect); Wait and WaitPID themselves are not:
+ * they answer when the process exits. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -70,8 +72,10 @@ int cmd_wait(const struct cli_command *cmd, int argc, char **argv)
 	int status = 0;
 	struct rpc_client *cl = cli_connect(id, &err);
 	if (!cl) {
-		/* Only the root container's status outlives boot. */
-		if (pid || recorded_status(id, boot, &status, &err) < 0)
+		/* Only the root container's status outlives boot. A connect
+		 * that timed out means boot is there but stuck: say so now
+		 * rather than wait for an exit that is not coming. */
+		if (pid || err.code == ETIMEDOUT || recorded_status(id, boot, &status, &err) < 0)
 			return cli_fail(&err);
 	} else {
 		const msgpack_object *res;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/mpk.h"
+#include "core/utf8.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
 #include "kernel/procfs.h"
@@ -16,7 +17,7 @@
 struct proc_info {
 	pid_t host_pid, pid, ppid, pgid;
 	uint32_t uid;
-	char comm[64];
+	char comm[64]; /* valid UTF-8: msgpack str must be (see read_stat) */
 	char tty[32];
 	unsigned long long utime, stime, starttime; /* clock ticks */
 	pid_t *threads;
@@ -29,7 +30,11 @@ static int read_stat(pid_t pid, struct proc_info *p, pid_t *host_ppid, pid_t *ho
 	struct proc_stat st;
 	if (procfs_read_stat(pid, &st) < 0)
 		return -1;
-	snprintf(p->comm, sizeof(p->comm), "%s", st.comm);
+	/* A process names itself (prctl, /proc/self/comm) with any bytes, and
+	 * comm is cut at 15 bytes, possibly inside a character: send valid
+	 * UTF-8, each bad byte as U+FFFD, so strict clients can decode it.
+	 * 15 bytes grow to at most 45, which fits. */
+	utf8_sanitize(st.comm, strlen(st.comm), p->comm, sizeof(p->comm));
 	*host_ppid = st.ppid;
 	*host_pgid = st.pgrp;
 	p->utime = st.utime;

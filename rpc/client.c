@@ -1,12 +1,15 @@
 /* Blocking MessagePack-RPC client for the CLI (rpc/client.h). One call at
  * a time; replies for other msgids are skipped. */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rpc/client.h"
@@ -18,9 +21,71 @@ struct rpc_client {
 	uint32_t next_id;
 	msgpack_unpacker up;
 	msgpack_unpacked last; /* the last reply; its zone holds *result */
+	int timeout_ms;        /* per call, < 0 = none */
+	const char *const *unbounded; /* methods exempt from timeout_ms */
+	bool broken;           /* a call timed out: the stream is out of step */
 };
 
-struct rpc_client *rpc_client_connect(const char *socket_path, struct cv_error *err)
+/* A call's deadline on CLOCK_MONOTONIC; ms < 0 means none. */
+struct deadline {
+	bool set;
+	struct timespec at;
+};
+
+static struct deadline deadline_in(int ms)
+{
+	struct deadline d = { .set = ms >= 0 };
+	if (d.set) {
+		clock_gettime(CLOCK_MONOTONIC, &d.at);
+		d.at.tv_sec += ms / 1000;
+		d.at.tv_nsec += (long)(ms % 1000) * 1000000L;
+		if (d.at.tv_nsec >= 1000000000L) {
+			d.at.tv_sec++;
+			d.at.tv_nsec -= 1000000000L;
+		}
+	}
+	return d;
+}
+
+/* Milliseconds left for poll(): -1 without a deadline, 0 once passed. */
+static int deadline_left(const struct deadline *d)
+{
+	if (!d->set)
+		return -1;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long ms = (long long)(d->at.tv_sec - now.tv_sec) * 1000 +
+		       (d->at.tv_nsec - now.tv_nsec) / 1000000;
+	if (ms <= 0)
+		return 0;
+	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+/* Waits until fd is ready for events or the deadline passes: 0, or -1
+ * with errno ETIMEDOUT (or poll's errno). */
+static int wait_ready(int fd, short events, const struct deadline *d)
+{
+	for (;;) {
+		int left = deadline_left(d);
+		if (left == 0 && d->set) {
+			/* One last non-blocking look: ready beats late. */
+			struct pollfd p = { .fd = fd, .events = events };
+			if (poll(&p, 1, 0) > 0)
+				return 0;
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		struct pollfd p = { .fd = fd, .events = events };
+		int r = poll(&p, 1, left);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static struct rpc_client *connect_to(const char *socket_path, int timeout_ms,
+				     struct cv_error *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(socket_path) >= sizeof(sa.sun_path)) {
@@ -40,12 +105,28 @@ struct rpc_client *rpc_client_connect(const char *socket_path, struct cv_error *
 		free(c);
 		return NULL;
 	}
+	c->timeout_ms = timeout_ms;
+	if (timeout_ms >= 0) {
+		/* A unix-socket connect waits for room in the listener's backlog
+		 * for at most SO_SNDTIMEO (0 would mean forever), then fails
+		 * with EAGAIN. Later sends poll with their own deadline. */
+		int ms = timeout_ms > 0 ? timeout_ms : 1;
+		struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+		setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	int r;
 	do {
 		r = connect(c->fd, (struct sockaddr *)&sa, sizeof(sa));
 	} while (r < 0 && errno == EINTR);
 	if (r < 0 && errno != EISCONN) {
-		cv_errf(err, errno, "connecting to %s", socket_path);
+		if (errno == EAGAIN && timeout_ms >= 0) {
+			cv_errf(err, 0, "connecting to %s: the sandbox did not accept within %d ms",
+				socket_path, timeout_ms);
+			if (err)
+				err->code = ETIMEDOUT;
+		} else {
+			cv_errf(err, errno, "connecting to %s", socket_path);
+		}
 		close(c->fd);
 		free(c);
 		return NULL;
@@ -61,6 +142,31 @@ struct rpc_client *rpc_client_connect(const char *socket_path, struct cv_error *
 	return c;
 }
 
+struct rpc_client *rpc_client_connect(const char *socket_path, struct cv_error *err)
+{
+	return connect_to(socket_path, -1, err);
+}
+
+struct rpc_client *rpc_client_connect_timeout(const char *socket_path, int timeout_ms,
+					      struct cv_error *err)
+{
+	return connect_to(socket_path, timeout_ms < 0 ? -1 : timeout_ms, err);
+}
+
+void rpc_client_set_timeout(struct rpc_client *c, int timeout_ms, const char *const *unbounded)
+{
+	c->timeout_ms = timeout_ms < 0 ? -1 : timeout_ms;
+	c->unbounded = unbounded;
+}
+
+static bool is_unbounded(const struct rpc_client *c, const char *method)
+{
+	for (const char *const *m = c->unbounded; m && *m; m++)
+		if (strcmp(*m, method) == 0)
+			return true;
+	return false;
+}
+
 void rpc_client_close(struct rpc_client *c)
 {
 	if (!c)
@@ -71,9 +177,20 @@ void rpc_client_close(struct rpc_client *c)
 	free(c);
 }
 
+/* The message says what timed out; the code tells callers it was time. */
+static int timed_out(struct rpc_client *c, const char *method, struct cv_error *err)
+{
+	c->broken = true;
+	cv_errf(err, 0, "the sandbox at %s did not answer %s within %d ms", c->path, method,
+		c->timeout_ms);
+	if (err)
+		err->code = ETIMEDOUT;
+	return -1;
+}
+
 /* Sends all of data; fds go with the first sendmsg. */
 static int send_all(struct rpc_client *c, const char *method, const char *data, size_t len,
-		    const int *fds, size_t nfds, struct cv_error *err)
+		    const int *fds, size_t nfds, const struct deadline *dl, struct cv_error *err)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * RPC_MAX_FILES)];
@@ -92,10 +209,14 @@ static int send_all(struct rpc_client *c, const char *method, const char *data, 
 			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 			memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 		}
-		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN && wait_ready(c->fd, POLLOUT, dl) == 0)
+				continue;
+			if (errno == ETIMEDOUT)
+				return timed_out(c, method, err);
 			return cv_errf(err, errno, "sending %s to the sandbox at %s", method, c->path);
 		}
 		nfds = 0; /* the kernel took them with the first bytes */
@@ -113,7 +234,8 @@ static void close_fds(int *fds, size_t *n)
 
 /* Reads until the reply with msgid arrives; stores it in c->last. */
 static int recv_reply(struct rpc_client *c, const char *method, uint32_t msgid, int *fds_out,
-		      size_t *nfds, size_t max_fds_out, struct cv_error *err)
+		      size_t *nfds, size_t max_fds_out, const struct deadline *dl,
+		      struct cv_error *err)
 {
 	for (;;) {
 		msgpack_unpacked_destroy(&c->last);
@@ -148,9 +270,14 @@ static int recv_reply(struct rpc_client *c, const char *method, uint32_t msgid, 
 				     .iov_len = msgpack_unpacker_buffer_capacity(&c->up) };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 				     .msg_controllen = sizeof(ctl.buf) };
-		ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (wait_ready(c->fd, POLLIN, dl) < 0) {
+			if (errno == ETIMEDOUT)
+				return timed_out(c, method, err);
+			return cv_errf(err, errno, "reading the reply to %s", method);
+		}
+		ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			return cv_errf(err, errno, "reading the reply to %s", method);
 		}
@@ -185,6 +312,14 @@ int rpc_client_call(struct rpc_client *c, const char *method, const msgpack_sbuf
 		*result = NULL;
 	if (nfds > RPC_MAX_FILES)
 		return cv_errf(err, 0, "too many files");
+	if (c->broken) {
+		cv_errf(err, 0, "not sending %s: the sandbox at %s stopped answering", method,
+			c->path);
+		if (err)
+			err->code = ETIMEDOUT;
+		return -1;
+	}
+	struct deadline dl = deadline_in(is_unbounded(c, method) ? -1 : c->timeout_ms);
 	uint32_t id = c->next_id++;
 
 	/* [0, id, method, [arg]]: a msgpack array is its header followed by
@@ -204,12 +339,12 @@ int rpc_client_call(struct rpc_client *c, const char *method, const msgpack_sbuf
 		msgpack_sbuffer_write(&sb, arg->data, arg->size);
 	else
 		msgpack_pack_nil(&pk);
-	int r = send_all(c, method, sb.data, sb.size, fds, nfds, err);
+	int r = send_all(c, method, sb.data, sb.size, fds, nfds, &dl, err);
 	msgpack_sbuffer_destroy(&sb);
 	if (r < 0)
 		return r;
 
-	if (recv_reply(c, method, id, fds_out, &got, max_fds_out, err) < 0) {
+	if (recv_reply(c, method, id, fds_out, &got, max_fds_out, &dl, err) < 0) {
 		close_fds(fds_out, &got);
 		return -1;
 	}

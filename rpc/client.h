@@ -8,7 +8,24 @@
 
 struct rpc_client;
 
+/* Connects without a time bound; calls are unbounded until
+ * rpc_client_set_timeout(). */
 struct rpc_client *rpc_client_connect(const char *socket_path, struct cv_error *err);
+
+/* Like rpc_client_connect, but the connect itself gives up after timeout_ms
+ * (a server that stopped accepting fills its listen backlog, and connect
+ * would then block forever) with ETIMEDOUT, and timeout_ms becomes the
+ * client's call timeout (see rpc_client_set_timeout, no unbounded methods). */
+struct rpc_client *rpc_client_connect_timeout(const char *socket_path, int timeout_ms,
+					      struct cv_error *err);
+
+/* Bounds every later call: the request must be sent and its reply read
+ * within timeout_ms (< 0: no bound), else the call fails with ETIMEDOUT.
+ * Calls to the methods named in `unbounded` (NULL-terminated; not copied,
+ * must outlive the client) are not bounded: they answer when a process
+ * exits. After a timeout the connection is out of step (a request may be
+ * half sent) and every later call fails at once. */
+void rpc_client_set_timeout(struct rpc_client *c, int timeout_ms, const char *const *unbounded);
 void rpc_client_close(struct rpc_client *c);
 
 /* The argument is packed by the caller into `arg` (exactly one msgpack

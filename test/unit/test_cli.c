@@ -1,5 +1,6 @@
 /* Unit tests for the CLI helpers: json_mp, signal names, container IDs,
- * wait-status and runtime-state mapping, state.json, pretty JSON.
+ * wait-status and runtime-state mapping, state.json, pretty JSON, escaping
+ * of container-controlled text and the UTF-8 helpers (core/utf8.c).
  * cmd/ is not part of libcvisor.a, so the two sources are included here. */
 #include <signal.h>
 #include <stdint.h>
@@ -237,6 +238,155 @@ TEST(test_rfc3339nano)
 		CHECK(t[strlen(t) - 2] != '0');
 }
 
+/* ---- core/utf8 ---- */
+
+TEST(test_utf8_decode)
+{
+	uint32_t cp = 0;
+	CHECK(utf8_decode((const unsigned char *)"A", 1, &cp) == 1 && cp == 'A');
+	CHECK(utf8_decode((const unsigned char *)"\xc3\xa9", 2, &cp) == 2 && cp == 0xE9);
+	CHECK(utf8_decode((const unsigned char *)"\xe2\x98\x83", 3, &cp) == 3 && cp == 0x2603);
+	CHECK(utf8_decode((const unsigned char *)"\xf0\x9f\x98\x80", 4, &cp) == 4 &&
+	      cp == 0x1F600);
+	CHECK(utf8_decode((const unsigned char *)"\xc2\x9b", 2, &cp) == 2 && cp == 0x9B);
+	/* Refused: stray continuation, bad leads, overlong, surrogate, too
+	 * large, truncated, a lead followed by ASCII. */
+	static const char *const bad[] = {
+		"\x80", "\xbf", "\xc0\xaf", "\xc1\xbf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf",
+		"\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+		"\xff", "\xfe", "\xe2\x98", "\xc3" "A",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(utf8_decode((const unsigned char *)bad[i], strlen(bad[i]), &cp) == 0);
+	/* n bounds the read: a valid sequence cut by n is refused. */
+	CHECK(utf8_decode((const unsigned char *)"\xe2\x98\x83", 2, &cp) == 0);
+}
+
+TEST(test_utf8_sanitize)
+{
+	char out[64];
+	/* Valid text is copied as is. */
+	CHECK(utf8_sanitize("h\xc3\xa9llo", 6, out, sizeof(out)) == 6);
+	CHECK_STR(out, "h\xc3\xa9llo");
+	/* One U+FFFD per bad byte. */
+	CHECK(utf8_sanitize("x\xff\xfey", 4, out, sizeof(out)) == 8);
+	CHECK_STR(out, "x\xef\xbf\xbd\xef\xbf\xbdy");
+	/* comm cut inside a character (15 bytes). */
+	CHECK(utf8_sanitize("abcdefghijklmn\xe2", 15, out, sizeof(out)) == 17);
+	CHECK_STR(out, "abcdefghijklmn\xef\xbf\xbd");
+	/* Truncation keeps whole characters and reports the full length. */
+	CHECK(utf8_sanitize("a\xff", 2, out, 3) == 4);
+	CHECK_STR(out, "a");
+	CHECK(utf8_sanitize("\xc3\xa9\xc3\xa9", 4, out, 4) == 4);
+	CHECK_STR(out, "\xc3\xa9");
+	/* The result is valid UTF-8 whatever the input. */
+	unsigned char all[256];
+	for (int i = 0; i < 256; i++)
+		all[i] = (unsigned char)(i ? i : 'z');
+	char big[1024];
+	size_t n = utf8_sanitize((const char *)all, sizeof(all), big, sizeof(big));
+	CHECK(n < sizeof(big) && strlen(big) == n);
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t k = utf8_decode((const unsigned char *)big + i, n - i, &cp);
+		CHECK(k > 0);
+		i += k ? k : 1;
+	}
+}
+
+/* ---- escaping for the terminal and JSON ---- */
+
+static char *escape(const char *s, size_t n)
+{
+	static char buf[512];
+	CHECK(cli_escape(s, n, buf, sizeof(buf)) < sizeof(buf));
+	return buf;
+}
+
+TEST(test_escape_terminal_controls)
+{
+	/* The attack of the issue: clear the screen, set the title, bell. */
+	const char *pwn = "\x1b[2J\x1b]0;PWNED\x07";
+	CHECK_STR(escape(pwn, strlen(pwn)), "\\x1b[2J\\x1b]0;PWNED\\x07");
+	CHECK_STR(escape("a\tb\nc\rd", 7), "a\\tb\\nc\\rd");
+	CHECK_STR(escape("del\x7f", 4), "del\\x7f");
+	CHECK_STR(escape("nul\0x", 5), "nul\\x00x");
+	/* C1 encoded (CSI U+009B) and raw (8-bit CSI, invalid UTF-8). */
+	CHECK_STR(escape("\xc2\x9b" "2J", 4), "\\u009b2J");
+	CHECK_STR(escape("\x9b" "2J", 3), "\\x9b2J");
+	CHECK_STR(escape("\xff\xfe", 2), "\\xff\\xfe");
+	/* Overlong ESC does not sneak through. */
+	CHECK_STR(escape("\xc0\x9b", 2), "\\xc0\\x9b");
+	/* The backslash is doubled so escapes are unambiguous. */
+	CHECK_STR(escape("a\\x1b", 5), "a\\\\x1b");
+	/* Printable text and valid UTF-8 pass (U+00A0 and up are not C1). */
+	CHECK_STR(escape("sleep h\xc3\xa9 \xe2\x98\x83 \xc2\xa0", 16),
+		  "sleep h\xc3\xa9 \xe2\x98\x83 \xc2\xa0");
+	/* Truncation never cuts an escape; the full length is reported. */
+	char small[6];
+	CHECK(cli_escape("ab\x1b", 3, small, sizeof(small)) == 6);
+	CHECK_STR(small, "ab");
+	CHECK(cli_escape("x", 1, NULL, 0) == 1);
+	char *d = cli_escape_dup("\x1b]0;t\x07");
+	CHECK_STR(d, "\\x1b]0;t\\x07");
+	free(d);
+	/* Widths count code points, as the tables pad by them. */
+	CHECK(cli_text_width("h\xc3\xa9\xe2\x98\x83") == 3);
+}
+
+static char *json_str(const char *s, size_t n)
+{
+	static char buf[512];
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	cli_json_write_str(f, s, n);
+	fclose(f);
+	snprintf(buf, sizeof(buf), "%s", out);
+	free(out);
+	return buf;
+}
+
+TEST(test_json_strings_escape_controls)
+{
+	CHECK_STR(json_str("a\"b\\c/d", 7), "\"a\\\"b\\\\c/d\"");
+	CHECK_STR(json_str("\b\f\n\r\t", 5), "\"\\b\\f\\n\\r\\t\"");
+	CHECK_STR(json_str("\x1b[2J\x07", 5), "\"\\u001b[2J\\u0007\"");
+	CHECK_STR(json_str("\x7f\xc2\x9b", 3), "\"\\u007f\\u009b\"");
+	/* Invalid UTF-8 becomes U+FFFD: JSON is Unicode text. */
+	CHECK_STR(json_str("x\xff\xfey", 4), "\"x\\ufffd\\ufffdy\"");
+	CHECK_STR(json_str("h\xc3\xa9\xe2\x98\x83", 6), "\"h\xc3\xa9\xe2\x98\x83\"");
+	/* Embedded NUL (json-c strings carry a length). */
+	CHECK_STR(json_str("a\0b", 3), "\"a\\u0000b\"");
+
+	/* Keys are escaped too, compact and pretty forms parse back. */
+	json_object *j = json_object_new_object();
+	json_object_object_add(j, "k\x1b", json_object_new_string("v\xc2\x9b"));
+	json_object *arr = json_object_new_array();
+	json_object_array_add(arr, json_object_new_int(1));
+	json_object_array_add(arr, json_object_new_string("\x07"));
+	json_object_object_add(j, "a", arr);
+	for (int pretty = 0; pretty < 2; pretty++) {
+		char *out = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&out, &len);
+		cli_json_print(f, j, pretty);
+		fclose(f);
+		if (!pretty)
+			CHECK_STR(out, "{\"k\\u001b\":\"v\\u009b\",\"a\":[1,\"\\u0007\"]}");
+		for (size_t i = 0; i < len; i++)
+			CHECK((unsigned char)out[i] >= 0x20 || out[i] == '\n');
+		json_object *back = NULL;
+		struct cv_error err = { 0 };
+		CHECK(cli_json_parse(out, len, "test", &back, &err) == 0);
+		CHECK_STR(cli_json_str(back, "k\x1b"), "v\xc2\x9b");
+		json_object_put(back);
+		free(out);
+	}
+	json_object_put(j);
+}
+
 UNIT_MAIN(test_json_mp_nested_and_numbers, test_json_mp_rejects_bad_json, test_signal_parsing,
 	  test_id_validation, test_exit_code_and_status, test_state_round_trip,
-	  test_pretty_print_like_go, test_rfc3339nano)
+	  test_pretty_print_like_go, test_rfc3339nano, test_utf8_decode, test_utf8_sanitize,
+	  test_escape_terminal_controls, test_json_strings_escape_controls)
