@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what cvisor needs to build, test and demo on Debian 12, only if
-# something is missing (apt-get needs root).
+# something is missing (apt-get needs root). podman, containerd (with ctr)
+# and runc are for the engine tests (test/integration/test_podman.py,
+# test_containerd.py): the engines drive cvisor, runc is the reference.
 set -eu
 need=()
 for p in build-essential pkg-config libev-dev libmsgpack-dev libseccomp-dev liblz4-dev \
-	libjson-c-dev busybox-static python3 python3-msgpack python3-pytest iproute2 clang; do
+	libjson-c-dev busybox-static python3 python3-msgpack python3-pytest iproute2 clang \
+	podman containerd runc; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
