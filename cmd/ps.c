@@ -7,6 +7,7 @@
 
 #include "cmd/conn.h"
 #include "cmd/verbs.h"
+#include "kernel/cgroup.h"
 
 #define PS_COLS 9
 #define PS_CELL 256
@@ -83,6 +84,9 @@ int cmd_ps(const struct cli_command *cmd, int argc, char **argv)
 	struct cli_state st;
 	if (cli_state_load(id, &st, &err) < 0)
 		return cli_fail(&err);
+	/* The container's own cgroup: its processes, by host pid. */
+	char cg_path[600];
+	snprintf(cg_path, sizeof(cg_path), "%s/%s", st.cgroup_path ? st.cgroup_path : "", id);
 	cli_state_free(&st);
 	struct rpc_client *cl = cli_connect(id, &err);
 	if (!cl)
@@ -103,20 +107,23 @@ int cmd_ps(const struct cli_command *cmd, int argc, char **argv)
 	}
 
 	if (strcmp(format, "json") == 0) {
-		/* runc's form: the PIDs. Integers only, so the output is JSON
-		 * whatever the sandbox sent. */
-		json_object *arr = json_object_new_array();
-		for (size_t i = 0; i < n; i++) {
-			int64_t pid;
-			if (cli_result_int(map_get(&procs[i], "pid"), "containerManager.Processes", &pid,
-					   &err) < 0) {
-				json_object_put(arr);
-				rpc_client_close(cl);
-				return cli_fail(&err);
-			}
-			json_object_array_add(arr, json_object_new_int64(pid));
-		}
+		/* runc's form, which the containerd shim reads: the host PIDs of
+		 * every process in the container's cgroup. The Processes call
+		 * above proved the container exists. */
 		rpc_client_close(cl);
+		struct cgroup cg;
+		pid_t *pids = NULL;
+		size_t np = 0;
+		if (cgroup_open(&cg, cg_path, &err) < 0)
+			return cli_fail(&err);
+		int r = cgroup_pids(&cg, &pids, &np, &err);
+		cgroup_close(&cg);
+		if (r < 0)
+			return cli_fail(&err);
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < np; i++)
+			json_object_array_add(arr, json_object_new_int64(pids[i]));
+		free(pids);
 		cli_json_print(stdout, arr, false);
 		putchar('\n');
 		json_object_put(arr);

@@ -104,6 +104,23 @@ static int set_names(const struct oci_spec *spec, struct cv_error *err)
 	return 0;
 }
 
+/* Waits until boot has placed this process in every cgroup hierarchy, then
+ * makes the container's cgroup namespace rooted there (while
+ * CAP_SYS_ADMIN is still held). */
+static int make_cgroup_ns(int ctl_fd, struct cv_error *err)
+{
+	char b;
+	ssize_t n;
+	do
+		n = recv(ctl_fd, &b, 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		_exit(0); /* the controller is gone */
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		return cv_errf(err, errno, "creating the container's cgroup namespace");
+	return 0;
+}
+
 /* Everything up to SPAWN_READY. */
 static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, int *ctl_fd,
 		 scmp_filter_ctx *filter, struct cv_error *err)
@@ -166,6 +183,8 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	if (!proc->no_new_privileges && child_seccomp_load(filter, err) < 0)
 		return -1;
 
+	if ((ns_flags & CLONE_NEWCGROUP) && make_cgroup_ns(*ctl_fd, err) < 0)
+		return -1;
 	if (child_switch_user(proc->user.uid, proc->user.gid, proc->user.additional_gids,
 			      proc->user.n_additional_gids, err) < 0)
 		return -1;

@@ -236,7 +236,7 @@ void cm_execute_async(struct rpc_call *call, const msgpack_object *arg)
 	}
 	struct spawn_exec_args sa = {
 		.init_pidfd = init->pidfd,
-		.ns_flags = c->ns_flags,
+		.ns_flags = c->join_flags,
 		.cg = &c->cg,
 		.spec = &sb->root->spec, /* rlimits from the root spec, as runsc */
 		.filename = ea.filename,

@@ -62,6 +62,7 @@ struct container {
 	struct cgroup cg;
 	bool cg_made;
 	int ns_flags;          /* CLONE_NEW* created for it */
+	int join_flags;        /* every namespace of its own, created or joined by path */
 	struct task *init;
 	struct list_head tasks; /* every task but init */
 };
@@ -107,6 +108,8 @@ void sandbox_root_exited(struct sandbox *sb, int status);
 
 /* pidns.c: PIDs in the sandbox root PID namespace. */
 int pidns_init(struct sandbox *sb, struct cv_error *err);
+/* The root pid namespace is the one host_pid (the root init) lives in. */
+int pidns_init_from(struct sandbox *sb, pid_t host_pid, struct cv_error *err);
 /* -1 if the process is gone or not in the sandbox's namespace. */
 pid_t pidns_to_root(const struct sandbox *sb, pid_t host_pid);
 /* Finds a live process of the sandbox by root-namespace PID; *owner is the

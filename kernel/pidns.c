@@ -55,6 +55,17 @@ int pidns_init(struct sandbox *sb, struct cv_error *err)
 	return 0;
 }
 
+int pidns_init_from(struct sandbox *sb, pid_t host_pid, struct cv_error *err)
+{
+	pid_t ids[NSPID_MAX];
+	int n = read_nspid(host_pid, ids, NSPID_MAX);
+	if (n <= 0)
+		return cv_errf(err, errno, "reading NSpid of the root container's init %d",
+			       (int)host_pid);
+	sb->root_ns_index = n - 1;
+	return 0;
+}
+
 pid_t pidns_to_root(const struct sandbox *sb, pid_t host_pid)
 {
 	pid_t ids[NSPID_MAX];

@@ -149,6 +149,7 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	if (oci_spec_decode(&obj, zone, &c->spec, err) < 0)
 		return -1;
 	c->ns_flags = spawn_ns_flags(&c->spec);
+	c->join_flags = spawn_ns_join_flags(&c->spec);
 	if (pidns_init(sb, err) < 0)
 		return -1;
 
@@ -183,6 +184,10 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	if (exit_source_watch(sp.pid, err) < 0)
 		return -1;
 	if (wait_init_ready(c->init, err) < 0)
+		return -1;
+	/* The sandbox's root pid namespace is the init's, however it got there
+	 * (new, joined by path, or the host's). */
+	if (pidns_init_from(sb, sp.pid, err) < 0)
 		return -1;
 	c->init->ns_pid = pidns_to_root(sb, sp.pid);
 	c->init->has_tty = c->spec.process.terminal;

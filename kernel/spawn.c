@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/log.h"
+#include "kernel/sysctl.h"
 #include "kernel/spawn_internal.h"
 
 /* OCI namespace type → CLONE_NEW* (user is handled apart: refused). */
@@ -156,9 +158,7 @@ static int check_init_spec(const struct oci_spec *spec, struct cv_error *err)
 			if (strcmp(t, "user") == 0)
 				return cv_errf(err, 0, "user namespaces are not supported by cvisor yet "
 						       "(spec.linux.namespaces)");
-			if (strcmp(t, "pid") == 0 && has_path)
-				return cv_errf(err, 0, "spec.linux.namespaces: joining an existing pid "
-						       "namespace (\"%s\") is not supported yet", ns->path);
+			(void)has_path;
 			if (!ns_flag(t))
 				return cv_errf(err, 0, "spec.linux.namespaces: unknown namespace type \"%s\"",
 					       t);
@@ -175,7 +175,72 @@ static int check_init_spec(const struct oci_spec *spec, struct cv_error *err)
 		return cv_errf(err, 0, "spec.hostname requires a new UTS namespace");
 	if (!spec->has_root || !spec->root.path || !*spec->root.path)
 		return cv_errf(err, 0, "spec.root.path: the container needs a root filesystem");
-	return 0;
+	/* Refused here, before anything exists; the child applies them. */
+	return sysctl_check(spec, err);
+}
+
+int spawn_ns_join_flags(const struct oci_spec *spec)
+{
+	int flags = 0;
+	if (!spec->has_linux)
+		return 0;
+	for (size_t i = 0; i < spec->linux_.n_namespaces; i++)
+		if (spec->linux_.namespaces[i].type)
+			flags |= ns_flag(spec->linux_.namespaces[i].type);
+	return flags;
+}
+
+/* The pid namespace a spec names by path, opened; -1 when it names none. */
+static int open_pid_ns_path(const struct oci_spec *spec, struct cv_error *err)
+{
+	for (size_t i = 0; spec->has_linux && i < spec->linux_.n_namespaces; i++) {
+		const struct oci_namespace *ns = &spec->linux_.namespaces[i];
+		if (!ns->type || strcmp(ns->type, "pid") != 0 || !ns->path || !*ns->path)
+			continue;
+		int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return cv_errf(err, errno, "opening the pid namespace %s", ns->path);
+		return fd;
+	}
+	return -2;
+}
+
+/* clone3 of the init, inside the pid namespace the spec names by path if
+ * any: a pid namespace applies to children only, so boot (single-threaded)
+ * enters it for the clone and returns to its own right after. */
+static pid_t clone_init(const struct oci_spec *spec, uint64_t cflags, int *pidfd, int cgfd,
+			struct cv_error *err)
+{
+	int target = open_pid_ns_path(spec, err);
+	if (target == -1)
+		return -1;
+	if (target < 0) {
+		pid_t pid = spawn_clone3(cflags, pidfd, cgfd, 0);
+		if (pid < 0)
+			cv_errf(err, errno, "creating the container's init process (clone3)");
+		return pid;
+	}
+	int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (own < 0) {
+		int e = errno;
+		close(target);
+		return cv_errf(err, e, "opening the sandbox's own pid namespace");
+	}
+	pid_t pid = -1;
+	if (setns(target, CLONE_NEWPID) < 0) {
+		cv_errf(err, errno, "joining the pid namespace given in spec.linux.namespaces");
+	} else {
+		pid = spawn_clone3(cflags, pidfd, cgfd, 0);
+		if (pid < 0)
+			cv_errf(err, errno, "creating the container's init process (clone3)");
+		if (pid != 0 && setns(own, CLONE_NEWPID) < 0)
+			LOG(LL_ERROR, "returning to the sandbox's pid namespace: %s", strerror(errno));
+	}
+	if (pid != 0) {
+		close(own);
+		close(target);
+	}
+	return pid;
 }
 
 int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
@@ -201,7 +266,10 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	 * CLI, then the engine's subreaper), which reaps it as it reaps runc's
 	 * init; boot learns its status through the pidfd (kernel/exit_source.h).
 	 * clone3 wants exit_signal 0 with CLONE_PARENT and uses boot's own. */
-	uint64_t cflags = CLONE_PIDFD | CLONE_PARENT | (uint64_t)(unsigned)flags;
+	/* The cgroup namespace is made by the child once boot has placed it in
+	 * every v1 hierarchy (after the release): made at clone time, its root
+	 * would be boot's v1 cgroups and the container would see /../<path>. */
+	uint64_t cflags = CLONE_PIDFD | CLONE_PARENT | (uint64_t)(unsigned)(flags & ~CLONE_NEWCGROUP);
 	int cgfd = -1;
 	if (a->cg && a->cg->v2_dirfd >= 0) {
 		cflags |= CLONE_INTO_CGROUP;
@@ -209,12 +277,11 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	}
 	pid_t parent = getpid();
 	int pidfd = -1;
-	pid_t pid = spawn_clone3(cflags, &pidfd, cgfd, 0);
+	pid_t pid = clone_init(a->spec, cflags, &pidfd, cgfd, err);
 	if (pid < 0) {
-		int e = errno;
 		close(sv[0]);
 		close(sv[1]);
-		return cv_errf(err, e, "creating the container's init process (clone3)");
+		return -1;
 	}
 	if (pid == 0) {
 		close(sv[0]);
@@ -232,6 +299,17 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 		close(sv[0]);
 		return -1;
 	}
+	/* Placed: the child may now make its cgroup namespace (see above).
+	 * Sent only when the child waits for it, or it would be taken for
+	 * the release. */
+	if ((flags & CLONE_NEWCGROUP) && spawn_release(sv[0], err) < 0 && err->code != EPIPE &&
+	    err->code != ECONNRESET) {
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		close(pidfd);
+		close(sv[0]);
+		return -1;
+	}
+	cv_error_reset(err);
 	/* Ownership of pidfd and sv[0] passes to the caller. */
 	out->pid = pid;
 	out->pidfd = pidfd;

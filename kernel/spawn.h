@@ -89,3 +89,6 @@ int spawn_release(int ctl_fd, struct cv_error *err);
 
 /* Namespace flags (CLONE_NEW*) the spec asks the runtime to create. */
 int spawn_ns_flags(const struct oci_spec *spec);
+/* Every namespace type the spec lists, created or joined by path (user
+ * excepted): what an exec must join to be where the init is. */
+int spawn_ns_join_flags(const struct oci_spec *spec);

@@ -71,11 +71,11 @@ def _reap_adopted_locked():
         if not name.isdigit() or int(name) in owned:
             continue
         try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        if fields[0] == "Z" and int(fields[1]) == mine:
+        if fields[0] == b"Z" and int(fields[1]) == mine:
             try:
                 os.waitpid(int(name), os.WNOHANG)
             except ChildProcessError:

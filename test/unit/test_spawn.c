@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kernel/exit_source.h"
 #include "kernel/spawn.h"
 #include "kernel/spawn_internal.h"
 #include "kernel/sysctl.h"
@@ -131,14 +132,47 @@ static int wait_report(int ctl, struct cv_error *err)
 	return -3;
 }
 
-/* Exit code of the process (128+sig when killed), reaped through the pidfd. */
+/* The pid a pidfd refers to ("Pid:" in its fdinfo). */
+static pid_t pidfd_pid(int pidfd)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	FILE *f = fopen(path, "re");
+	pid_t pid = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Pid: %d", &pid) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return pid;
+}
+
+/* Exit code of the process (128+sig when killed). Exec targets are our
+ * children and are reaped through the pidfd; inits (CLONE_PARENT) are our
+ * parent's, and their status comes from kernel/exit_source as in boot. */
 static int reap(int pidfd)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof(si));
-	if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL) < 0)
+	if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL) == 0)
+		return si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+	if (errno != ECHILD)
 		return -1;
-	return si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
+	pid_t pid = pidfd_pid(pidfd);
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	if (poll(&p, 1, 10000) != 1)
+		return -1;
+	for (int i = 0; i < 1000; i++) {
+		int st;
+		struct cv_error err;
+		int r = exit_source_status(pidfd, pid, &st, &err);
+		if (r < 0)
+			return -1;
+		if (r == 1)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		poll(NULL, 0, 5);
+	}
+	return -1;
 }
 
 static int spawn_init(struct oci_spec *spec, int out_fd, struct spawned *sp, struct cv_error *err)
@@ -468,9 +502,9 @@ TEST(test_init_refusals)
 	CHECK_STR(err.msg, "spec.hostname requires a new UTS namespace");
 
 	make_spec(&s, args_exit3, 3);
-	s.linux_.namespaces[0].path = "/proc/1/ns/pid";
+	s.linux_.namespaces[0].path = "/nonexistent/ns/pid";
 	CHECK(spawn_init(&s, 1, &sp, &err) < 0);
-	CHECK(strstr(err.msg, "joining an existing pid namespace") != NULL);
+	CHECK(strstr(err.msg, "opening the pid namespace /nonexistent/ns/pid") != NULL);
 
 	/* A mount escaping through "..". */
 	char *args[] = { "true", NULL };
