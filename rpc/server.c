@@ -76,8 +76,9 @@ static void refuse_conn(struct rpc_server *s, int fd)
 }
 
 /* The table is full: close the least recently active idle connection (no
- * call in flight, nothing half-received), else the least recently active
- * one stalled in the middle of a message with no call in flight. Idle or
+ * call in flight, nothing half-received, no reply unread), else the least
+ * recently active one with no call in flight that is stalled in the
+ * middle of a message or not reading its replies. Idle or
  * stalled clients cannot lock out everyone else (`cvisor state` included);
  * a connection waiting for a reply is never dropped. */
 static bool make_room(struct rpc_server *s)
@@ -87,10 +88,14 @@ static bool make_room(struct rpc_server *s)
 			struct rpc_conn *c = container_of(pos, struct rpc_conn, link);
 			if (!rpc_conn_evictable(c, stalled))
 				continue;
+			const char *state = "idle";
+			if (stalled)
+				state = c->scan.msg_bytes > 0 ? "stalled in a message"
+							      : "not reading its replies";
 			char why[128];
 			snprintf(why, sizeof(why),
 				 "connection closed: %s while the connection table was full (limit %u)",
-				 stalled ? "stalled in a message" : "idle", s->lim.max_conns);
+				 state, s->lim.max_conns);
 			rpc_conn_evict(c, why);
 			return true;
 		}
