@@ -2,7 +2,9 @@
 /* Parking an RPC call on a task's wait queue until an event (exec
  * handshake, exit) answers it. The call holds a task reference; if the
  * client disconnects first, the parked continuation is cancelled and the
- * reference dropped. */
+ * reference dropped. Nothing else: once the handler returns, the server
+ * frees the request (arg, zone, untaken files), so a done callback must
+ * work from the task alone, never from what was decoded from the arg. */
 #include "kernel/model.h"
 #include "rpc/server.h"
 

@@ -53,12 +53,32 @@ static void call_free(struct rpc_call *call)
 	struct rpc_conn *c = call->conn;
 	list_del(&call->link);
 	c->ninflight--;
+	if (c->dispatching == call)
+		c->dispatching = NULL;
 	for (size_t i = 0; i < call->nfiles; i++)
 		if (call->files[i] >= 0)
 			close(call->files[i]);
-	msgpack_zone_free(call->zone);
+	if (call->zone)
+		msgpack_zone_free(call->zone);
 	msgpack_sbuffer_destroy(&call->result);
 	free(call);
+}
+
+void rpc_call_release_request(struct rpc_call *call)
+{
+	/* msgpack-c's strings point into the connection's input buffer and
+	 * the zone holds a reference to it: a parked call would otherwise
+	 * keep a whole (up to max_message) buffer alive. */
+	if (call->zone) {
+		msgpack_zone_free(call->zone);
+		call->zone = NULL;
+	}
+	for (size_t i = 0; i < call->nfiles; i++) {
+		if (call->files[i] >= 0) {
+			close(call->files[i]);
+			call->files[i] = -1;
+		}
+	}
 }
 
 void rpc_call_cancel(struct rpc_call *call)
@@ -95,6 +115,9 @@ int rpc_call_conn_id(const struct rpc_call *call)
 
 msgpack_zone *rpc_call_zone(struct rpc_call *call)
 {
+	/* Released (the call waits): a small fresh zone, never the request. */
+	if (!call->zone)
+		call->zone = msgpack_zone_new(256);
 	return call->zone;
 }
 

@@ -15,23 +15,24 @@
 
 /* ---- fd queue --------------------------------------------------------- */
 
+/* Every queued fd is counted twice: against its connection's quota and
+ * against the server's budget. read_cb never lets the kernel install more
+ * than both allow (see fd_allowance), so pushing cannot overflow. */
 static void fdq_push(struct rpc_conn *c, int fd)
 {
-	if (c->nfdq >= c->s->lim.max_fds_queued) {
-		/* Over the bound: the request that needed it will fail with
-		 * the "declares N files but M arrived" error. */
-		LOG(LL_WARN, "rpc: conn %d: more than %u unclaimed fds queued, closing fd", c->id,
-		    c->s->lim.max_fds_queued);
-		close(fd);
+	if (c->nfdq >= c->s->fds_quota || c->s->nfds_queued >= c->s->fds_budget) {
+		close(fd); /* cannot happen: the control buffer was sized to fit */
 		return;
 	}
 	c->fdq[c->nfdq++] = fd;
+	c->s->nfds_queued++;
 }
 
 static void fdq_drop_all(struct rpc_conn *c)
 {
 	for (size_t i = 0; i < c->nfdq; i++)
 		close(c->fdq[i]);
+	c->s->nfds_queued -= (unsigned)c->nfdq;
 	c->nfdq = 0;
 }
 
@@ -42,9 +43,19 @@ static void fdq_take(struct rpc_conn *c, int *out, size_t n)
 	memcpy(out, c->fdq, n * sizeof(int));
 	memmove(c->fdq, c->fdq + n, (c->nfdq - n) * sizeof(int));
 	c->nfdq -= n;
+	c->s->nfds_queued -= (unsigned)n;
 }
 
 /* ---- output ----------------------------------------------------------- */
+
+/* Marks c as the most recently active connection (the eviction order). */
+static void conn_touch(struct rpc_conn *c)
+{
+	if (c->closing)
+		return;
+	list_del(&c->link);
+	list_add_tail(&c->s->conns, &c->link);
+}
 
 size_t rpc_conn_pending(const struct rpc_conn *c)
 {
@@ -125,6 +136,8 @@ static void conn_flush(struct rpc_conn *c)
 		buf_consume(&c->out, (size_t)n);
 		c->out_written += (uint64_t)n;
 		budget -= (size_t)n;
+		if (n > 0)
+			conn_touch(c);
 	}
 	if (c->closing)
 		return;
@@ -194,15 +207,36 @@ static void send_error(struct rpc_conn *c, int64_t msgid, const char *msg)
 	msgpack_sbuffer_destroy(&sb);
 }
 
-/* The stream cannot be resynchronised: answer, stop reading, flush, close. */
+/* The stream cannot be resynchronised: answer, stop reading, flush, close.
+ * Queued fds can no longer be claimed: they go at once, not at teardown. */
 static void fail_stream(struct rpc_conn *c, int64_t msgid, const char *msg)
 {
 	LOG(LL_INFO, "rpc: conn %d: %s; closing the connection", c->id, msg);
 	c->close_after_flush = true;
 	ev_io_stop(c->s->loop, &c->rw);
+	fdq_drop_all(c);
 	send_error(c, msgid, msg);
 	if (!c->closing && buf_pending(&c->out) == 0)
 		rpc_conn_close(c, msg);
+}
+
+void rpc_conn_evict(struct rpc_conn *c, const char *why)
+{
+	LOG(LL_WARN, "rpc: conn %d: %s", c->id, why);
+	fdq_drop_all(c);
+	/* The msgid of a half-received request, so its caller sees why. */
+	int64_t id = c->scan.msg_bytes > 0 ? rpc_head_msgid(c->scan.head, c->scan.head_len) : -1;
+	send_error(c, id, why); /* best effort: one non-blocking write */
+	rpc_conn_close(c, why);
+}
+
+bool rpc_conn_evictable(const struct rpc_conn *c, bool stalled)
+{
+	if (c->closing || c->ninflight > 0)
+		return false;
+	bool busy = c->scan.msg_bytes > 0 || c->unscanned > 0 || c->nfdq > 0 ||
+		    buf_pending(&c->out) > 0;
+	return stalled || c->close_after_flush || !busy;
 }
 
 /* ---- message checks --------------------------------------------------- */
@@ -366,8 +400,15 @@ static void handle_message(struct rpc_conn *c, const msgpack_object *o, msgpack_
 		goto fail;
 	}
 	/* The call owns zone and files now; it may be answered (and freed)
-	 * before fn returns. */
+	 * before fn returns, which clears c->dispatching. */
+	c->dispatching = call;
 	m->fn(call, arg);
+	if (c->dispatching) {
+		/* Parked: it keeps only what the handler copied, never the
+		 * request's bytes (up to max_message) or its unused fds. */
+		rpc_call_release_request(c->dispatching);
+		c->dispatching = NULL;
+	}
 	return;
 fail:
 	for (size_t i = 0; i < nfiles; i++)
@@ -435,7 +476,7 @@ static void process_input(struct rpc_conn *c)
 	size_t max = c->s->lim.max_message;
 	while (!c->closing && !c->close_after_flush) {
 		const unsigned char *p =
-			(const unsigned char *)c->up.buffer + c->up.used - c->unscanned;
+			(const unsigned char *)c->up->buffer + c->up->used - c->unscanned;
 		size_t used = 0;
 		enum rpc_scan_result r = rpc_scan_feed(&c->scan, p, c->unscanned, &used);
 		c->unscanned -= used;
@@ -465,21 +506,21 @@ static void process_input(struct rpc_conn *c)
 			fail_too_large(c, head_id);
 			return;
 		}
-		if (too_deep && c->up.parsed == 0) {
+		if (too_deep && c->up->parsed == 0) {
 			/* msgpack-c cannot parse it, but the framer knows where it
 			 * ends: skip its bytes unparsed, answer, keep the stream. */
 			char msg[96];
 			snprintf(msg, sizeof(msg), "invalid message: nesting deeper than %u",
 				 c->s->lim.max_depth);
-			c->up.off += (size_t)size;
+			c->up->off += (size_t)size;
 			send_error(c, head_id, msg);
 			continue;
 		}
-		size_t off0 = c->up.off, parsed0 = c->up.parsed;
+		size_t off0 = c->up->off, parsed0 = c->up->parsed;
 		msgpack_unpacked res;
 		msgpack_unpacked_init(&res);
-		msgpack_unpack_return ur = msgpack_unpacker_next(&c->up, &res);
-		if (ur != MSGPACK_UNPACK_SUCCESS || parsed0 + (c->up.off - off0) != size) {
+		msgpack_unpack_return ur = msgpack_unpacker_next(c->up, &res);
+		if (ur != MSGPACK_UNPACK_SUCCESS || parsed0 + (c->up->off - off0) != size) {
 			/* msgpack-c disagrees with the framer: the stream is lost. */
 			msgpack_unpacked_destroy(&res);
 			fail_stream(c, -1, "invalid message: cannot parse msgpack");
@@ -498,23 +539,93 @@ static void process_input(struct rpc_conn *c)
 	}
 }
 
+/* How many fds the next recvmsg may install: what is left of c's quota
+ * and of the server's budget. When the budget is short, connections that
+ * hold more queued fds than c (half-sent messages hoarding fds) are
+ * evicted first, largest first: a connection is never starved by others'
+ * queues, and one with few queued fds is never evicted for one with more.
+ * *why_short says which limit binds, for the error when fds were cut. */
+static size_t fd_allowance(struct rpc_conn *c, char *why_short, size_t why_len)
+{
+	struct rpc_server *s = c->s;
+	size_t want = s->fds_quota > c->nfdq ? s->fds_quota - c->nfdq : 0;
+	if (want > RPC_RECV_MAX_FDS)
+		want = RPC_RECV_MAX_FDS;
+	while (s->fds_budget - s->nfds_queued < want) {
+		struct rpc_conn *v = NULL;
+		list_for_each(pos, &s->conns) {
+			struct rpc_conn *o = container_of(pos, struct rpc_conn, link);
+			if (o != c && o->nfdq > c->nfdq && (!v || o->nfdq > v->nfdq))
+				v = o;
+		}
+		if (!v)
+			break;
+		char why[160];
+		snprintf(why, sizeof(why),
+			 "connection closed: it held %zu received fds while the sandbox's fd budget "
+			 "(%u) was full",
+			 v->nfdq, s->fds_budget);
+		rpc_conn_evict(v, why);
+	}
+	size_t room = s->fds_budget - s->nfds_queued;
+	if (room < want) {
+		snprintf(why_short, why_len,
+			 "too many file descriptors: the sandbox's budget of %u queued fds is full",
+			 s->fds_budget);
+		return room;
+	}
+	if (c->nfdq + want >= s->fds_quota)
+		snprintf(why_short, why_len,
+			 "too many file descriptors queued on this connection (limit %u)",
+			 s->fds_quota);
+	else
+		snprintf(why_short, why_len,
+			 "file descriptors dropped by the kernel (more than %d in one message, or "
+			 "the sandbox is out of fds)",
+			 RPC_RECV_MAX_FDS);
+	return want;
+}
+
+/* An input buffer grown by a large message goes back once it is empty. */
+static void shrink_input(struct rpc_conn *c)
+{
+	msgpack_unpacker *up = c->up;
+	if (c->unscanned > 0 || up->used != up->off ||
+	    up->used + up->free <= RPC_IN_SHRINK_ABOVE)
+		return;
+	msgpack_unpacker *n = msgpack_unpacker_new(RPC_READ_CHUNK);
+	if (!n)
+		return; /* keep the big one: still correct */
+	msgpack_unpacker_free(up);
+	c->up = n;
+}
+
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)loop;
 	(void)revents;
 	struct rpc_conn *c = container_of(w, struct rpc_conn, rw);
-	if (!msgpack_unpacker_reserve_buffer(&c->up, RPC_READ_CHUNK)) {
+	if (!msgpack_unpacker_reserve_buffer(c->up, RPC_READ_CHUNK)) {
 		rpc_conn_close(c, "out of memory for the input buffer");
 		return;
 	}
+	char why_short[160];
+	size_t allow = fd_allowance(c, why_short, sizeof(why_short));
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * RPC_RECV_MAX_FDS)];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { .iov_base = msgpack_unpacker_buffer(&c->up),
-			     .iov_len = msgpack_unpacker_buffer_capacity(&c->up) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl.buf) };
+	struct iovec iov = { .iov_base = msgpack_unpacker_buffer(c->up),
+			     .iov_len = msgpack_unpacker_buffer_capacity(c->up) };
+	/* The kernel installs at most as many fds as the control buffer
+	 * holds and drops (never installs) the rest with MSG_CTRUNC: so fds
+	 * over the quota never reach the fd table. CMSG_LEN, not
+	 * CMSG_SPACE: the padding would let one more fd in. */
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (allow > 0) {
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_LEN(sizeof(int) * allow);
+	}
 	ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
@@ -524,7 +635,8 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 		rpc_conn_close(c, why);
 		return;
 	}
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+	for (struct cmsghdr *cm = mh.msg_controllen ? CMSG_FIRSTHDR(&mh) : NULL; cm;
+	     cm = CMSG_NXTHDR(&mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -534,14 +646,18 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 			fdq_push(c, fd);
 		}
 	}
-	if (mh.msg_flags & MSG_CTRUNC)
-		LOG(LL_WARN, "rpc: conn %d: more than %d fds in one message, extra fds dropped",
-		    c->id, RPC_RECV_MAX_FDS);
 	if (n == 0) {
 		rpc_conn_close(c, "closed by peer");
 		return;
 	}
-	msgpack_unpacker_buffer_consumed(&c->up, (size_t)n);
+	msgpack_unpacker_buffer_consumed(c->up, (size_t)n);
+	conn_touch(c);
+	if (mh.msg_flags & MSG_CTRUNC) {
+		/* Some fds were dropped and nobody knows how many: the queue
+		 * no longer lines up with the requests' Files. */
+		fail_stream(c, -1, why_short);
+		return;
+	}
 	c->unscanned += (size_t)n;
 	process_input(c);
 	if (c->closing || c->close_after_flush)
@@ -552,6 +668,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	 * the rest, so close them instead of letting them pile up. */
 	if (c->scan.msg_bytes == 0)
 		fdq_drop_all(c);
+	shrink_input(c);
 }
 
 /* ---- lifetime --------------------------------------------------------- */
@@ -559,14 +676,18 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 struct rpc_conn *rpc_conn_new(struct rpc_server *s, int fd)
 {
 	struct rpc_conn *c = calloc(1, sizeof(*c));
-	int *q = calloc(s->lim.max_fds_queued ? s->lim.max_fds_queued : 1, sizeof(int));
-	if (!c || !q || !msgpack_unpacker_init(&c->up, RPC_READ_CHUNK)) {
+	int *q = calloc(s->fds_quota ? s->fds_quota : 1, sizeof(int));
+	msgpack_unpacker *up = msgpack_unpacker_new(RPC_READ_CHUNK);
+	if (!c || !q || !up) {
 		LOG(LL_WARN, "rpc: out of memory accepting a connection");
+		if (up)
+			msgpack_unpacker_free(up);
 		free(q);
 		free(c);
 		close(fd);
 		return NULL;
 	}
+	c->up = up;
 	c->s = s;
 	c->fd = fd;
 	c->id = s->next_conn_id++;
@@ -593,6 +714,8 @@ void rpc_conn_close(struct rpc_conn *c, const char *why)
 	c->closing = true;
 	ev_io_stop(c->s->loop, &c->rw);
 	ev_io_stop(c->s->loop, &c->ww);
+	/* Unclaimable now: give the fds back to the budget at once. */
+	fdq_drop_all(c);
 	list_del(&c->link);
 	list_add_tail(&c->s->dead, &c->link);
 	c->s->nconns--;
@@ -620,7 +743,7 @@ void rpc_conn_destroy(struct rpc_conn *c)
 	}
 	close(c->fd);
 	rpc_scan_reset(&c->scan);
-	msgpack_unpacker_destroy(&c->up);
+	msgpack_unpacker_free(c->up);
 	buf_free(&c->out);
 	LOG(LL_DEBUG, "rpc: conn %d freed", c->id);
 	free(c);

@@ -26,6 +26,15 @@
 #define RPC_WRITE_CAP (1u * 1024 * 1024)
 /* Bytes of a message's head kept to find its msgid after an error. */
 #define RPC_HEAD_MAX 16
+/* Ceiling of the derived all-connections fd budget (rpc_limits.max_fds_total). */
+#define RPC_FDS_TOTAL_CAP 4096
+/* fds of the server's own beyond one per connection: listener, reserve,
+ * the loop's epoll and signal fds, stdio, the log. */
+#define RPC_FDS_OWN 16
+/* An input buffer grown past this (by a large message) is given back once
+ * no bytes are pending, so an idle connection holds RPC_READ_CHUNK, not
+ * the size of the largest message it ever sent. */
+#define RPC_IN_SHRINK_ABOVE (4u * RPC_READ_CHUNK)
 
 /* Containers open at once in one message: msgpack-c's parser stack
  * (MSGPACK_EMBED_STACK_SIZE); the effective max_depth is capped to it. */
@@ -76,9 +85,12 @@ struct rpc_server {
 	size_t nmethods;
 	struct rpc_limits lim;
 	void *ctx;
-	struct list_head conns; /* live connections */
+	struct list_head conns; /* live connections, least recently active first */
 	struct list_head dead;  /* closed, waiting for reap_w */
 	unsigned nconns;        /* live ones */
+	unsigned fds_budget;    /* effective max_fds_total */
+	unsigned fds_quota;     /* effective max_fds_queued (<= fds_budget) */
+	unsigned nfds_queued;   /* received, unclaimed fds of all connections */
 	int next_conn_id;
 };
 
@@ -96,13 +108,14 @@ struct rpc_conn {
 	int fd;                /* owned */
 	int id;
 	ev_io rw, ww;
-	msgpack_unpacker up;
+	msgpack_unpacker *up; /* owned; replaced by a small one when shrunk */
 
 	int *fdq; /* received fds not yet claimed, arrival order; owned */
 	size_t nfdq;
 
 	struct list_head calls; /* unanswered calls */
 	unsigned ninflight;
+	struct rpc_call *dispatching; /* the call whose handler runs, until it is answered */
 
 	struct buf out;
 	uint64_t out_written;      /* absolute count of bytes sent */
@@ -121,7 +134,7 @@ struct rpc_call {
 	struct rpc_conn *conn;
 	uint64_t msgid;
 	const char *method;   /* the method table's name (static) */
-	msgpack_zone *zone;   /* owned: the decoded request */
+	msgpack_zone *zone;   /* owned: the decoded request (NULL once released) */
 	int files[RPC_MAX_FILES]; /* owned unless -1 (taken) */
 	size_t nfiles;
 	void (*cancel_fn)(struct rpc_call *call, void *data);
@@ -136,6 +149,13 @@ struct rpc_conn *rpc_conn_new(struct rpc_server *s, int fd);
 /* Marks the connection closed (stops its I/O) and schedules its teardown
  * from the server's idle hook; safe inside the connection's callbacks. */
 void rpc_conn_close(struct rpc_conn *c, const char *why);
+/* Tells the peer why (an error reply with a nil msgid) and closes c: the
+ * server takes the slot or the fds it holds for someone else. */
+void rpc_conn_evict(struct rpc_conn *c, const char *why);
+/* Evictable to make room for a new connection: no call in flight, nothing
+ * half-received, no fds queued (idle), or with `stalled` also a
+ * connection holding a half-received message but no call. */
+bool rpc_conn_evictable(const struct rpc_conn *c, bool stalled);
 /* Cancels calls, closes fds and frees c (which must be marked closing).
  * Never call it from a callback of c. */
 void rpc_conn_destroy(struct rpc_conn *c);
@@ -148,6 +168,10 @@ size_t rpc_conn_pending(const struct rpc_conn *c);
 /* call.c */
 struct rpc_call *rpc_call_new(struct rpc_conn *c, uint64_t msgid, const char *method,
 			      msgpack_zone *zone, int *files, size_t nfiles);
+/* The handler returned without answering: frees the request's zone (and
+ * with it the input buffer it references) and closes the files the
+ * handler did not take, so a waiting call holds only its own state. */
+void rpc_call_release_request(struct rpc_call *call);
 /* Runs the cancel hook and frees the call (connection going away). */
 void rpc_call_cancel(struct rpc_call *call);
 /* Packs [1, msgid, errmsg, nil]; msgid < 0 packs nil. */

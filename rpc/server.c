@@ -3,10 +3,12 @@
  * call.c. */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +22,34 @@ void rpc_limits_default(struct rpc_limits *l)
 	l->max_inflight = 1024;
 	l->max_conns = 256;
 	l->max_fds_queued = 256;
+	l->max_fds_total = 0; /* derived from RLIMIT_NOFILE in rpc_server_new */
+	l->fd_reserve = 256;
+}
+
+/* The all-connections budget of queued fds. Received fds sit in boot's fd
+ * table, shared with everything else boot does: keep a slot for every
+ * connection, the server's own fds and fd_reserve (spawning, pidfds,
+ * pipes) free, so clients' queued fds alone can never cause EMFILE. */
+static unsigned fds_budget(const struct rpc_limits *l)
+{
+	if (l->max_fds_total)
+		return l->max_fds_total;
+	struct rlimit rl;
+	uint64_t soft = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		soft = rl.rlim_cur;
+	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		soft = UINT64_MAX;
+	uint64_t keep = (uint64_t)l->max_conns + 1 + RPC_FDS_OWN + l->fd_reserve;
+	uint64_t b = soft > keep ? soft - keep : 0;
+	if (b > RPC_FDS_TOTAL_CAP)
+		b = RPC_FDS_TOTAL_CAP;
+	if (b < RPC_MAX_FILES)
+		LOG(LL_WARN,
+		    "rpc: RLIMIT_NOFILE %" PRIu64 " leaves room for only %" PRIu64
+		    " queued fds from clients (a request may carry %d)",
+		    soft, b, RPC_MAX_FILES);
+	return (unsigned)b;
 }
 
 static int open_reserve_fd(void)
@@ -43,6 +73,34 @@ static void refuse_conn(struct rpc_server *s, int fd)
 	msgpack_sbuffer_destroy(&sb);
 	close(fd);
 	LOG(LL_WARN, "rpc: refused a connection: %s", msg);
+}
+
+/* The table is full: close the least recently active idle connection (no
+ * call in flight, nothing half-received, no reply unread), else the least
+ * recently active one with no call in flight that is stalled in the
+ * middle of a message or not reading its replies. Idle or
+ * stalled clients cannot lock out everyone else (`cvisor state` included);
+ * a connection waiting for a reply is never dropped. */
+static bool make_room(struct rpc_server *s)
+{
+	for (int stalled = 0; stalled < 2; stalled++) {
+		list_for_each(pos, &s->conns) {
+			struct rpc_conn *c = container_of(pos, struct rpc_conn, link);
+			if (!rpc_conn_evictable(c, stalled))
+				continue;
+			const char *state = "idle";
+			if (stalled)
+				state = c->scan.msg_bytes > 0 ? "stalled in a message"
+							      : "not reading its replies";
+			char why[128];
+			snprintf(why, sizeof(why),
+				 "connection closed: %s while the connection table was full (limit %u)",
+				 state, s->lim.max_conns);
+			rpc_conn_evict(c, why);
+			return true;
+		}
+	}
+	return false;
 }
 
 /* Out of fds: give the reserve back to the kernel, accept the pending
@@ -79,7 +137,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				    strerror(errno));
 			return;
 		}
-		if (s->nconns >= s->lim.max_conns) {
+		if (s->nconns >= s->lim.max_conns && !make_room(s)) {
 			refuse_conn(s, fd);
 			continue;
 		}
@@ -121,6 +179,8 @@ struct rpc_server *rpc_server_new(struct ev_loop *loop, int listen_fd,
 	/* msgpack-c cannot parse deeper messages at all. */
 	if (s->lim.max_depth > RPC_SCAN_MAX_DEPTH)
 		s->lim.max_depth = RPC_SCAN_MAX_DEPTH;
+	s->fds_budget = fds_budget(&s->lim);
+	s->fds_quota = s->lim.max_fds_queued < s->fds_budget ? s->lim.max_fds_queued : s->fds_budget;
 	s->ctx = ctx;
 	list_init(&s->conns);
 	list_init(&s->dead);

@@ -31,8 +31,15 @@ struct rpc_limits {
 	size_t max_message;      /* bytes of one message (default 16 MiB) */
 	unsigned max_depth;      /* nesting depth of one message (default 32) */
 	unsigned max_inflight;   /* unanswered calls per connection (default 1024) */
-	unsigned max_conns;      /* connections per server (default 256) */
+	unsigned max_conns;      /* connections per server (default 256); when full, a new
+				  * connection replaces the least recently active idle one */
 	unsigned max_fds_queued; /* received fds not yet claimed, per connection (default 256) */
+	/* Received fds not yet claimed, all connections together. 0 (the
+	 * default) derives it when the server starts: RLIMIT_NOFILE minus a
+	 * slot per connection and minus fd_reserve, at most 4096, so queued
+	 * fds can never fill the fd table. */
+	unsigned max_fds_total;
+	unsigned fd_reserve;     /* fds kept free for the sandbox's own work (default 256) */
 };
 
 void rpc_limits_default(struct rpc_limits *l);
@@ -55,13 +62,19 @@ void *rpc_call_ctx(const struct rpc_call *call);
 const char *rpc_call_method(const struct rpc_call *call);
 uint64_t rpc_call_msgid(const struct rpc_call *call);
 int rpc_call_conn_id(const struct rpc_call *call);
-/* Zone holding the decoded request; freed when the call ends. Use it for
- * everything decoded from the arg. */
+/* Zone holding the decoded request. Use it for everything decoded from
+ * the arg while the handler runs. When the handler returns without
+ * answering (the call waits), the server frees the request: the arg, this
+ * zone and every file the handler did not take, so a waiting call pins
+ * none of the client's bytes or fds. A waiting call copies the few fields
+ * it needs; calling this afterwards gives a new, empty zone (or NULL when
+ * out of memory). */
 msgpack_zone *rpc_call_zone(struct rpc_call *call);
 
 /* Files received with the request ("Files": N in the arg map; the server
  * has already checked that N fds arrived). Positional. The server closes
- * every one the handler did not take when the call ends. */
+ * every one the handler did not take when the handler returns (see
+ * rpc_call_zone) or the call ends, whichever is first. */
 size_t rpc_call_nfiles(const struct rpc_call *call);
 int rpc_call_file(const struct rpc_call *call, size_t i); /* peek, -1 if taken */
 int rpc_call_take_file(struct rpc_call *call, size_t i);  /* caller owns the fd now */

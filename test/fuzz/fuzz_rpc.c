@@ -26,6 +26,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "rpc/rpc_internal.h" /* the fd budget's count, for its invariant */
 #include "rpc/server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -259,6 +260,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < 4; i++)
 		assert(parked[i] == NULL);
 	assert(rpc_server_pending_output(srv) == 0);
+	/* Every queued fd went back to the sandbox-wide budget. */
+	assert(srv->nfds_queued == 0);
 	/* A leak persists; a harness fd (libFuzzer's or ASan's helper
 	 * threads, the replay main's directory stream) comes and goes. */
 	int now = count_fds();

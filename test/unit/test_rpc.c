@@ -752,13 +752,232 @@ TEST(test_conn_limit)
 	srv_start(&lim);
 	struct tc a, b;
 	tc_open(&a);
+	/* a waits for a reply: it is never dropped for a newcomer. */
+	struct req r;
+	msgpack_pack_nil(req_begin(&r, 1, "test.Park"));
+	send_req(&a, &r, NULL, 0);
+	pump(5);
+	CHECK(parked[0] != NULL);
 	tc_open(&b);
 	CHECK(reply_is(&b, -1, "too many connections (limit 1)"));
 	CHECK(tc_recv(&b) == 0);
-	CHECK(echo_works(&a, 1));
+	CHECK(echo_works(&a, 2));
 	CHECK(rpc_server_nconns(srv) == 1);
 	tc_close(&a);
 	tc_close(&b);
+	pump(5);
+	CHECK(ncancelled == 1);
+	srv_stop();
+}
+
+/* A full table drops the least recently active idle connection for a new
+ * one; a connection stalled in a message only when no idle one is left. */
+TEST(test_conn_idle_evicted)
+{
+	struct rpc_limits lim;
+	rpc_limits_default(&lim);
+	lim.max_conns = 2;
+	srv_start(&lim);
+	struct tc a, b, c, d, e;
+	tc_open(&a);
+	tc_open(&b);
+	CHECK(echo_works(&a, 1)); /* b is now the least recently active */
+	tc_open(&c);
+	CHECK(reply_is(&b, -1, "connection closed: idle while the connection table was full (limit 2)"));
+	CHECK(tc_recv(&b) == 0);
+	CHECK(echo_works(&a, 2));
+	CHECK(echo_works(&c, 3));
+	/* a stalls in the middle of a request: c, idle, goes first. */
+	struct req r;
+	pack_s(req_begin(&r, 7, "test.Echo"), "half of it");
+	tc_send(&a, r.sb.data, 8, NULL, 0);
+	pump(5);
+	tc_open(&d);
+	CHECK(reply_is(&c, -1, "connection closed: idle while the connection table was full (limit 2)"));
+	CHECK(tc_recv(&c) == 0);
+	/* d waits for a reply; a is stalled: a goes, told with its msgid. */
+	struct req pr;
+	msgpack_pack_nil(req_begin(&pr, 8, "test.Park"));
+	send_req(&d, &pr, NULL, 0);
+	pump(5);
+	CHECK(parked[0] != NULL);
+	tc_open(&e);
+	CHECK(reply_is(&a, 7,
+		       "connection closed: stalled in a message while the connection table was full "
+		       "(limit 2)"));
+	CHECK(tc_recv(&a) == 0);
+	msgpack_sbuffer_destroy(&r.sb);
+	CHECK(echo_works(&e, 9));
+	CHECK(echo_works(&d, 10));
+	CHECK(rpc_server_nconns(srv) == 2);
+	tc_close(&a);
+	tc_close(&b);
+	tc_close(&c);
+	tc_close(&d);
+	tc_close(&e);
+	pump(5);
+	CHECK(ncancelled == 1);
+	srv_stop();
+}
+
+/* Bytes of a Files request declaring `declared` files: all of them, or the
+ * first `part` (a half-sent request). */
+static void send_files_part(struct tc *t, uint64_t id, int64_t declared, size_t part,
+			    const int *fds, size_t n)
+{
+	struct req r;
+	msgpack_packer *pk = req_begin(&r, id, "test.Files");
+	msgpack_pack_map(pk, 1);
+	pack_s(pk, "Files");
+	msgpack_pack_int64(pk, declared);
+	tc_send(t, r.sb.data, part && part < r.sb.size ? part : r.sb.size, fds, n);
+	msgpack_sbuffer_destroy(&r.sb);
+	pump(5);
+}
+
+static void send_files_rest(struct tc *t, uint64_t id, int64_t declared, size_t part)
+{
+	struct req r;
+	msgpack_packer *pk = req_begin(&r, id, "test.Files");
+	msgpack_pack_map(pk, 1);
+	pack_s(pk, "Files");
+	msgpack_pack_int64(pk, declared);
+	tc_send(t, r.sb.data + part, r.sb.size - part, NULL, 0);
+	msgpack_sbuffer_destroy(&r.sb);
+}
+
+/* More fds than the connection's quota: the excess is never installed,
+ * the rest is closed at once, and the connection is told and closed. */
+TEST(test_fd_quota)
+{
+	struct rpc_limits lim;
+	rpc_limits_default(&lim);
+	lim.max_fds_queued = 4;
+	srv_start(&lim);
+	int fds0 = count_fds();
+	struct tc t, other;
+	tc_open(&t);
+	tc_open(&other);
+	int p[2];
+	pipe_with(p, "x");
+	int six[6] = { p[0], p[0], p[0], p[0], p[0], p[0] };
+	send_files_part(&t, 20, 6, 12, six, 6);
+	close(p[0]);
+	close(p[1]);
+	CHECK(reply_is(&t, -1, "too many file descriptors queued on this connection (limit 4)"));
+	CHECK(srv->nfds_queued == 0);
+	CHECK(tc_recv(&t) == 0);
+	/* Exactly the quota is fine, on another connection. */
+	int q[2];
+	pipe_with(q, "ok");
+	close(q[1]); /* test.Files reads each: EOF after the first */
+	int four[4] = { q[0], q[0], q[0], q[0] };
+	send_files_part(&other, 21, 4, 0, four, 4);
+	close(q[0]);
+	CHECK(reply_is(&other, 21, NULL));
+	tc_close(&t);
+	tc_close(&other);
+	pump(5);
+	CHECK(count_fds() == fds0);
+	srv_stop();
+}
+
+/* The all-connections budget: a connection that needs room evicts the one
+ * hoarding the most queued fds, never one holding fewer than itself. */
+TEST(test_fd_budget_evicts_hoarder)
+{
+	struct rpc_limits lim;
+	rpc_limits_default(&lim);
+	lim.max_fds_total = 8;
+	lim.max_fds_queued = 4;
+	srv_start(&lim);
+	int fds0 = count_fds();
+	struct tc s, h, x;
+	tc_open(&s);
+	tc_open(&h);
+	tc_open(&x);
+	int p[2];
+	pipe_with(p, "abcdef");
+	close(p[1]); /* test.Files reads each: EOF after the first */
+	int fds[4] = { p[0], p[0], p[0], p[0] };
+	send_files_part(&s, 31, 2, 12, fds, 2); /* small holder, half-sent */
+	send_files_part(&h, 30, 4, 12, fds, 4); /* hoarder, half-sent */
+	CHECK(srv->nfds_queued == 6);
+	send_files_part(&x, 32, 2, 0, fds, 2); /* needs room */
+	CHECK(reply_is(&x, 32, NULL));
+	CHECK(reply_is(&h, 30,
+		       "connection closed: it held 4 received fds while the sandbox's fd budget (8) "
+		       "was full"));
+	CHECK(tc_recv(&h) == 0);
+	send_files_rest(&s, 31, 2, 12);
+	CHECK(reply_is(&s, 31, NULL));
+	CHECK(srv->nfds_queued == 0);
+	close(p[0]);
+	tc_close(&s);
+	tc_close(&h);
+	tc_close(&x);
+	pump(5);
+	CHECK(count_fds() == fds0);
+	srv_stop();
+}
+
+/* A call still waiting after its handler returned keeps neither the
+ * request's bytes (nor the input buffer they sit in) nor unused fds. */
+TEST(test_parked_call_releases_request)
+{
+	srv_start(NULL);
+	struct tc t;
+	tc_open(&t);
+	int fds0 = count_fds();
+	int p[2];
+	pipe_with(p, "x");
+	struct req r;
+	msgpack_packer *pk = req_begin(&r, 40, "test.Park");
+	msgpack_pack_map(pk, 2);
+	pack_s(pk, "Files");
+	msgpack_pack_uint8(pk, 2);
+	pack_s(pk, "Pad");
+	enum { PAD = 1 << 20 };
+	char *pad = malloc(PAD);
+	memset(pad, 'p', PAD);
+	msgpack_pack_str(pk, PAD);
+	msgpack_pack_str_body(pk, pad, PAD);
+	free(pad);
+	/* The server runs in this thread: send without blocking, pumping. */
+	fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) | O_NONBLOCK);
+	size_t off = 0;
+	for (int i = 0; i < 5000 && off < r.sb.size; i++) {
+		if (off == 0) {
+			tc_send(&t, r.sb.data, 4096, p, 2);
+			off = 4096;
+		}
+		ssize_t n = send(t.fd, r.sb.data + off, r.sb.size - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0)
+			off += (size_t)n;
+		pump(1);
+	}
+	CHECK(off == r.sb.size);
+	msgpack_sbuffer_destroy(&r.sb);
+	close(p[0]);
+	close(p[1]);
+	pump(5);
+	CHECK(parked[0] != NULL);
+	if (parked[0]) {
+		CHECK(parked[0]->zone == NULL);
+		CHECK(rpc_call_nfiles(parked[0]) == 2 && rpc_call_file(parked[0], 0) == -1 &&
+		      rpc_call_file(parked[0], 1) == -1);
+		CHECK(count_fds() == fds0);
+		struct rpc_conn *c = container_of(list_first(&srv->conns), struct rpc_conn, link);
+		CHECK(c->up->used + c->up->free <= RPC_IN_SHRINK_ABOVE);
+		/* Asked for later, the zone is a new one; the call still answers. */
+		CHECK(rpc_call_zone(parked[0]) != NULL);
+		rpc_reply_str(parked[0], "done");
+		parked[0] = NULL;
+	}
+	fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) & ~O_NONBLOCK);
+	CHECK(reply_is(&t, 40, NULL));
+	CHECK(echo_works(&t, 41));
+	tc_close(&t);
 	srv_stop();
 }
 
@@ -1026,5 +1245,7 @@ UNIT_MAIN(test_round_trip, test_pipelined_out_of_order, test_unknown_method,
 	  test_malformed_messages, test_one_byte_at_a_time, test_parse_error_closes,
 	  test_files_received, test_files_short, test_unclaimed_fds_closed, test_message_too_large,
 	  test_disconnect_cancels, test_server_free_cancels, test_inflight_limit, test_conn_limit,
+	  test_conn_idle_evicted, test_fd_quota, test_fd_budget_evicts_hoarder,
+	  test_parked_call_releases_request,
 	  test_reply_with_fd_raw, test_client_against_server, test_client_eof,
 	  test_scan_split_anywhere, test_huge_declared_length, test_backpressure)
