@@ -35,6 +35,9 @@ static int join_ns_paths(const struct oci_spec *spec, struct cv_error *err)
 		const struct oci_namespace *ns = &spec->linux_.namespaces[i];
 		if (!ns->path || !*ns->path || !ns->type)
 			continue;
+		/* Applies to children only: boot entered it for our clone3. */
+		if (strcmp(ns->type, "pid") == 0)
+			continue;
 		int flag = 0;
 		for (size_t j = 0; j < sizeof(t) / sizeof(t[0]); j++)
 			if (strcmp(t[j].type, ns->type) == 0)

@@ -44,7 +44,7 @@ def test_init_and_exec_join_net_ipc_uts_by_path(env):
         assert _ns(bpid, kind) == _ns(apid, kind), kind
         assert _ns(bpid, kind) != _ns(os.getpid(), kind), kind
     # An exec in b is in a's namespaces too, not the host's.
-    out = _exec_out(b, "sh", "-c", "readlink /proc/self/ns/net /proc/self/ns/ipc /proc/self/ns/uts")
+    out = _exec_out(b, "sh", "-c", "for n in net ipc uts; do readlink /proc/self/ns/$n; done")
     assert out.split() == [_ns(apid, "net"), _ns(apid, "ipc"), _ns(apid, "uts")]
     # And sees a's network, not the host's interfaces.
     links = _exec_out(b, "cat", "/proc/net/dev")
