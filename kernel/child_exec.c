@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -69,10 +70,17 @@ static int map_fds(const struct spawn_exec_args *a, int *ctl_fd, int *exec_fd,
 		}
 	}
 	if (!covered[0] || !covered[1] || !covered[2]) {
-		/* After setns the root is the container's: its /dev/null. */
-		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+		/* After setns the root is the container's: its /dev/null, which
+		 * the container controls and we still hold every capability. No
+		 * symlink, no blocking open, and it must be the null device. */
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 		if (nul < 0)
 			return cv_errf(err, errno, "opening /dev/null in the container");
+		struct stat st;
+		if (fstat(nul, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+			close(nul);
+			return cv_errf(err, 0, "the container's /dev/null is not the null device");
+		}
 		for (int g = 0; g <= 2; g++)
 			if (!covered[g] && dup2(nul, g) < 0)
 				return cv_errf(err, errno, "installing /dev/null as fd %d", g);
