@@ -127,7 +127,11 @@ def hugetlb_bound_to_v1():
 def prepare_crun_hybrid():
     """crun 1.8 refuses hybrid hosts whose v2 hierarchy could take hugetlb
     (PLATFORM-NOTES §9); binding hugetlb to a v1 hierarchy satisfies it.
-    Returns the mount point if this run mounted it (to undo), else None."""
+    The mount stays: unmounting would not give hugetlb back to the v2
+    hierarchy (a v1 hierarchy that crun made cgroups in outlives its mount)
+    and would leave a hierarchy in /proc/<pid>/cgroup with no mount point,
+    which breaks tools that load a process's cgroups (the containerd shim's
+    metrics). Returns the mount point if this run mounted it, else None."""
     if not os.path.isdir("/sys/fs/cgroup/unified") or hugetlb_bound_to_v1():
         return None
     mnt = "/sys/fs/cgroup/hugetlb"
@@ -138,7 +142,7 @@ def prepare_crun_hybrid():
         log(f"could not mount the hugetlb v1 hierarchy for crun: {p.stderr.strip()}")
         return None
     print(f"bench: mounted the hugetlb cgroup v1 hierarchy at {mnt} so that crun 1.8 accepts "
-          f"this hybrid-cgroup host (unmounted at the end)", flush=True)
+          f"this hybrid-cgroup host (it stays mounted)", flush=True)
     return mnt
 
 
@@ -258,13 +262,6 @@ class Bench:
             if exe and os.path.isdir(root):
                 for cid in os.listdir(root):
                     run([exe, "--root", root, "delete", "--force", cid], check=False)
-        if self.hugetlb_mnt:
-            p = subprocess.run(["umount", self.hugetlb_mnt], capture_output=True, text=True)
-            if p.returncode == 0:
-                try:
-                    os.rmdir(self.hugetlb_mnt)
-                except OSError:
-                    pass
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
