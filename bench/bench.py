@@ -3,7 +3,8 @@
 
 Usage (as root; `make bench` does this):
   bench.py --bin build/cvisor --bundle test/fixtures/busybox \
-           --raw build/raw_pingpong --rpc build/rpc_bench [--out bench]
+           --raw build/raw_pingpong --rpc build/rpc_bench \
+           --floor build/setns_floor [--out bench]
 
 Prints one table and writes <out>/results.json and <out>/results.svg.
 bench/README.md explains every number. A baseline that cannot run (crun or
@@ -24,15 +25,18 @@ import time
 
 RUN_ITERS = 20
 EXEC_ITERS_CVISOR = 200
-EXEC_ITERS_CRUN = 50
+EXEC_ITERS_CLI = 30
+LOADED_RTT_CALLS = 3000
 RTT_CALLS = 5000
 PIPE_CALLS = 50000
 PIPE_DEPTH = 64
 
 TARGETS = {
     "rpc_rtt_ratio": 1.5,
+    "rtt_p99_under_exec_ratio": 2.0,
     "run_ratio_crun": 1.0,
-    "exec_ratio_crun": 0.25,
+    "cli_exec_ratio_crun": 0.6,
+    "api_exec_ratio_floor": 1.3,
     "boot_rss_mib": 2.0,
 }
 
@@ -172,12 +176,16 @@ class Bench:
     # -- 1, 2, 4 (cvisor side), 5: one running sandbox
     def sandbox_benches(self):
         sid = "bench-" + secrets.token_hex(4)
-        pidfile = os.path.join(self.tmp, "boot.pid")
+        pidfile = os.path.join(self.tmp, "init.pid")
         run(self.cv("create", "--bundle", self.fixture, "--pid-file", pidfile, sid),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             run(self.cv("start", sid))
-            boot = int(open(pidfile).read())
+            # --pid-file names the container's init (as runc); boot's pid
+            # is in state.json.
+            init = int(open(pidfile).read())
+            with open(os.path.join(self.root, sid, "state.json")) as f:
+                boot = int(json.load(f)["bootPid"])
             sock = os.path.join(self.root, sid, "control.sock")
             time.sleep(0.3)
             self.res["boot_rss_kib"] = vm_rss_kib(boot)
@@ -195,6 +203,22 @@ class Bench:
                                                   str(r["rep_bytes"])]))
             self.res["rpc_exec"] = json_line(run([self.a.rpc, sock, sid, "exec",
                                                   str(EXEC_ITERS_CVISOR)]))
+            self.res["exec_floor"] = json_line(run([self.a.floor, str(init),
+                                                    str(EXEC_ITERS_CVISOR)]))
+            # The reactor under load: round trips on one connection while
+            # another runs an ExecuteAsync+WaitPID loop the whole time.
+            load = subprocess.Popen([self.a.rpc, sock, sid, "exec", "100000"],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True)
+            try:
+                time.sleep(0.2)
+                self.res["rpc_rtt_under_exec"] = json_line(
+                    run([self.a.rpc, sock, sid, "rtt", str(LOADED_RTT_CALLS)]))
+                if load.poll() is not None:
+                    raise RuntimeError(f"the exec load ended early: {load.stderr.read()[:300]}")
+            finally:
+                load.kill()
+                load.wait()
             self.res["boot_rss_after_kib"] = vm_rss_kib(boot)
         finally:
             run(self.cv("delete", "--force", sid), check=False)
@@ -235,25 +259,38 @@ class Bench:
             self.res[f"run_{rt}_ms"] = {"median": statistics.median(ts) * 1e3,
                                         "p99": pct(ts, 0.99) * 1e3, "n": len(ts)}
 
-    # -- 4: crun exec
-    def crun_exec_bench(self):
-        if not self.crun:
-            return
-        cid = "bx-" + secrets.token_hex(3)
-        try:
-            run([self.crun, "--root", self.crun_root, "run", "-d", "--bundle", self.b_sleep, cid],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            self.crun_ids.append(cid)
-            ts = [timed([self.crun, "--root", self.crun_root, "exec", cid, "/bin/true"])
-                  for _ in range(EXEC_ITERS_CRUN)]
-            self.res["crun_exec_ms"] = {"median": statistics.median(ts) * 1e3,
-                                        "p99": pct(ts, 0.99) * 1e3, "n": len(ts)}
-        except Exception as e:
-            self.notes.append(f"crun exec failed: {e}")
+    # -- 4: the exec CLI, the same work for each runtime, interleaved
+    def cli_exec_benches(self):
+        sid = "bx-" + secrets.token_hex(3)
+        run(self.cv("run", "-d", "--bundle", self.b_sleep, sid),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmds = {"cvisor": self.cv("exec", sid, "/bin/true")}
+        for rt in ("crun", "runc"):
+            exe = getattr(self, rt)
+            if not exe:
+                continue
+            root = self.crun_root if rt == "crun" else self.runc_root
+            cid = f"bx-{rt}-" + secrets.token_hex(3)
+            try:
+                run([exe, "--root", root, "run", "-d", "--bundle", self.b_sleep, cid],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                self.crun_ids.append((exe, root, cid))
+                cmds[rt] = [exe, "--root", root, "exec", cid, "/bin/true"]
+            except Exception as e:
+                self.notes.append(f"{rt} exec failed: {e}")
+        times = {rt: [] for rt in cmds}
+        for rt, argv in cmds.items():  # warm-up, not counted
+            timed(argv)
+        for _ in range(EXEC_ITERS_CLI):
+            for rt, argv in cmds.items():
+                times[rt].append(timed(argv))
+        for rt, ts in times.items():
+            self.res[f"cli_exec_{rt}_ms"] = {"median": statistics.median(ts) * 1e3,
+                                             "p99": pct(ts, 0.99) * 1e3, "n": len(ts)}
 
     def cleanup(self):
-        for cid in self.crun_ids:
-            run([self.crun, "--root", self.crun_root, "delete", "--force", cid], check=False)
+        for exe, root, cid in self.crun_ids:
+            run([exe, "--root", root, "delete", "--force", cid], check=False)
         if os.path.isdir(self.root):
             for sid in os.listdir(self.root):
                 run(self.cv("delete", "--force", sid), check=False)
@@ -281,6 +318,12 @@ def rows(res):
             t = TARGETS["rpc_rtt_ratio"] if q == "p50" else None
             out.append((f"RPC round trip {q} (us)", rr[f"{q}_us"], "raw unix ping-pong",
                         raw[f"{q}_us"], r, t, None if t is None else r <= t))
+    lo = res.get("rpc_rtt_under_exec")
+    if rr and lo:
+        r = ratio(lo["p99_us"], rr["p99_us"])
+        t = TARGETS["rtt_p99_under_exec_ratio"]
+        out.append(("RPC round trip p99 under exec load (us)", lo["p99_us"], "same, idle sandbox",
+                    rr["p99_us"], r, t, r <= t))
     rp, rawp = res.get("rpc_pipe"), res.get("raw_pipe")
     if rp and rawp:
         out.append((f"pipelined calls/s ({PIPE_DEPTH} in flight)", rp["calls_per_s"],
@@ -294,14 +337,25 @@ def rows(res):
         out.append(("run /bin/true median (ms)", cv, "crun run", crun, r,
                     TARGETS["run_ratio_crun"], None if r is None else r <= TARGETS["run_ratio_crun"]))
         out.append(("run /bin/true median (ms)", cv, "runc run", runc, ratio(cv, runc), None, None))
-    ex = res.get("rpc_exec")
+    ex, fl = res.get("rpc_exec"), res.get("exec_floor")
     if ex:
-        cx = res.get("crun_exec_ms", {}).get("median")
         ms = ex["p50_us"] / 1e3
-        r = ratio(ms, cx)
-        out.append(("exec /bin/true p50 (ms)", ms, "crun exec", cx, r, TARGETS["exec_ratio_crun"],
-                    None if r is None else r <= TARGETS["exec_ratio_crun"]))
-        out.append(("exec /bin/true p99 (ms)", ex["p99_us"] / 1e3, "", None, None, None, None))
+        fms = fl["p50_us"] / 1e3 if fl else None
+        r = ratio(ms, fms)
+        t = TARGETS["api_exec_ratio_floor"]
+        out.append(("API exec (ExecuteAsync+WaitPID) p50 (ms)", ms, "setns+fork+exec floor", fms,
+                    r, t, None if r is None else r <= t))
+        out.append(("API exec p99 (ms)", ex["p99_us"] / 1e3, "setns+fork+exec floor",
+                    fl["p99_us"] / 1e3 if fl else None,
+                    ratio(ex["p99_us"], fl["p99_us"]) if fl else None, None, None))
+    cx = res.get("cli_exec_cvisor_ms", {}).get("median")
+    if cx is not None:
+        for rt in ("crun", "runc"):
+            b = res.get(f"cli_exec_{rt}_ms", {}).get("median")
+            r = ratio(cx, b)
+            t = TARGETS["cli_exec_ratio_crun"] if rt == "crun" else None
+            out.append(("exec CLI /bin/true median (ms)", cx, f"{rt} exec", b, r, t,
+                        None if r is None or t is None else r <= t))
     if "boot_rss_kib" in res:
         mib = res["boot_rss_kib"] / 1024
         out.append(("boot RSS, idle sandbox (MiB)", mib, "", None, None, TARGETS["boot_rss_mib"],
@@ -384,6 +438,7 @@ def main():
     ap.add_argument("--bundle", required=True)
     ap.add_argument("--raw", required=True)
     ap.add_argument("--rpc", required=True)
+    ap.add_argument("--floor", required=True)
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -391,7 +446,7 @@ def main():
     b = Bench(a)
     failed = False
     try:
-        for step in (b.sandbox_benches, b.run_benches, b.crun_exec_bench):
+        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches):
             try:
                 log(f"running {step.__name__}")
                 step()

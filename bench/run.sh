@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cvisor benchmark against its baseline in one go (see README.md).
 #   bench/run.sh BIN BUNDLE RAW_PINGPONG    (`make bench` passes these)
-# rpc_bench is expected next to raw_pingpong (both are built by `make bench`).
+# rpc_bench and setns_floor are expected next to raw_pingpong (both are built by `make bench`).
 set -euo pipefail
 if [ $# -ne 3 ]; then
 	echo "usage: bench/run.sh BIN BUNDLE RAW_PINGPONG" >&2
@@ -10,9 +10,10 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1") bundle=$(realpath "$2") raw=$(realpath "$3")
 rpc=$(dirname "$raw")/rpc_bench
-for f in "$bin" "$raw" "$rpc"; do
+floor=$(dirname "$raw")/setns_floor
+for f in "$bin" "$raw" "$rpc" "$floor"; do
 	[ -x "$f" ] || { echo "bench: $f is missing or not executable (run make bench)" >&2; exit 1; }
 done
 [ -f "$bundle/config.json" ] || { echo "bench: no config.json in $bundle (run make bundle)" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (namespaces, cgroups)" >&2; exit 1; }
-exec /usr/bin/python3 "$here/bench.py" --bin "$bin" --bundle "$bundle" --raw "$raw" --rpc "$rpc" --out "$here"
+exec /usr/bin/python3 "$here/bench.py" --bin "$bin" --bundle "$bundle" --raw "$raw" --rpc "$rpc" --floor "$floor" --out "$here"
