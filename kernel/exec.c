@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -258,21 +260,23 @@ void cm_execute_async(struct rpc_call *call, const msgpack_object *arg)
 		.exec_fd = exec_fd_index >= 0 ? rpc_call_file(call, (size_t)exec_fd_index) : -1,
 		.stdio_is_pty = ea.stdio_is_pty,
 	};
-	struct spawned sp;
-	if (spawn_exec(&sa, &sp, &err) < 0)
+	/* The intermediate needs a few ms (setns, clone, report): the call
+	 * parks meanwhile and the loop serves everyone else. It has its own
+	 * copies of the fds and of the arguments from here on. */
+	struct spawn_pending pend;
+	if (spawn_exec_start(&sa, &pend, &err) < 0)
 		goto fail;
-	struct task *t = task_new(c, sp.pid, sp.pidfd, sp.ctl_fd, false);
+	struct task *t = task_new_spawning(c, &pend);
 	if (!t) {
-		kill(sp.pid, SIGKILL);
-		close(sp.pidfd);
-		close(sp.ctl_fd);
+		syscall(SYS_pidfd_send_signal, pend.mid_pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		waitid((idtype_t)P_PIDFD, (id_t)pend.mid_pidfd, &si, WEXITED | __WALL);
+		spawn_pending_close(&pend);
 		cv_errf(&err, ENOMEM, "tracking the new process");
 		goto fail;
 	}
 	t->in_registry = true;
 	t->has_tty = ea.stdio_is_pty;
-	task_watch(t);
-	LOG(LL_DEBUG, "exec in %s: host pid %d, ns pid %d, %s", c->id, sp.pid, t->ns_pid, ea.argv[0]);
 	park_call(call, t, &t->started, exec_done, "ExecuteAsync: execve");
 	return;
 fail:

@@ -15,6 +15,7 @@
 #include "core/list.h"
 #include "core/spec.h"
 #include "kernel/cgroup.h"
+#include "kernel/spawn.h"
 
 struct rpc_server;
 struct sandbox;
@@ -41,6 +42,9 @@ struct task {
 	int refs;              /* parked calls that will read this task */
 	bool is_init;
 	bool foreign_parent;   /* not boot's child (CLONE_PARENT): exit_source gives the status */
+	bool spawning;         /* exec: the intermediate runs; host_pid and pidfd not known yet */
+	struct spawn_pending spawn;
+	ev_io spawn_w;         /* the intermediate's pidfd */
 	bool status_unknown;   /* exited, but the status could not be learned (exit_err says why) */
 	ev_timer exit_retry_w; /* the status is not readable yet: ask again */
 	int exit_retries;
@@ -97,6 +101,12 @@ int container_runtime_state(const struct container *c);
 struct task *task_new(struct container *c, pid_t host_pid, int pidfd, int ctl_fd, bool is_init);
 /* Starts watching the pidfd (exit) and the report fd (exec handshake). */
 void task_watch(struct task *t);
+/* An exec whose intermediate was just forked (spawn_exec_start): the task
+ * takes *p and, when the intermediate has exited, learns the process's
+ * pid and watches it like task_watch; a failed spawn ends the task as
+ * start_failed, waking `started`. NULL on allocation failure (*p is then
+ * the caller's). */
+struct task *task_new_spawning(struct container *c, const struct spawn_pending *p);
 struct task *container_find_task(struct container *c, pid_t ns_pid, bool registry_only);
 void task_release_if_done(struct task *t);
 /* A parked call holds a reference so the task outlives the wake-up. */

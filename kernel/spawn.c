@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -364,7 +365,8 @@ __attribute__((noreturn)) static void intermediate_main(const struct spawn_exec_
 	_exit(n == (ssize_t)sizeof(pid) ? 0 : 1);
 }
 
-int spawn_exec(const struct spawn_exec_args *a, struct spawned *out, struct cv_error *err)
+int spawn_exec_start(const struct spawn_exec_args *a, struct spawn_pending *p,
+		     struct cv_error *err)
 {
 	if (!a->argv || !a->argv[0])
 		return cv_errf(err, 0, "argv must not be empty");
@@ -376,46 +378,68 @@ int spawn_exec(const struct spawn_exec_args *a, struct spawned *out, struct cv_e
 	if (fcntl(ctl, F_SETFL, O_NONBLOCK) < 0)
 		return cv_errf(err, errno, "making the exec set-up socket non-blocking");
 	int pp[2];
-	if (pipe2(pp, O_CLOEXEC) < 0)
+	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0)
 		return cv_errf(err, errno, "creating the exec pid pipe");
 	cleanup_close int prd = pp[0];
 	cleanup_close int pwr = pp[1];
 
-	pid_t mid = spawn_clone3(0, NULL, -1, SIGCHLD);
+	int mid_pidfd = -1;
+	pid_t mid = spawn_clone3(CLONE_PIDFD, &mid_pidfd, -1, SIGCHLD);
 	if (mid < 0)
 		return cv_errf(err, errno, "forking the exec intermediate process");
 	if (mid == 0) {
 		close(ctl);
 		close(prd);
+		/* The pipe end the intermediate writes must block. */
+		int fl = fcntl(pwr, F_GETFL);
+		if (fl >= 0)
+			fcntl(pwr, F_SETFL, fl & ~O_NONBLOCK);
 		intermediate_main(a, ctl_child, pwr);
 	}
-	close(steal_fd(&pwr));
-	close(steal_fd(&ctl_child));
+	p->mid = mid;
+	p->mid_pidfd = mid_pidfd;
+	p->pid_rfd = steal_fd(&prd);
+	p->ctl_fd = steal_fd(&ctl);
+	return 0;
+}
 
-	pid_t pid = -1;
-	size_t got = 0;
-	while (got < sizeof(pid)) {
-		ssize_t n = read(prd, (char *)&pid + got, sizeof(pid) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
+void spawn_pending_close(struct spawn_pending *p)
+{
+	const int fds[] = { p->mid_pidfd, p->pid_rfd, p->ctl_fd };
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	p->mid_pidfd = p->pid_rfd = p->ctl_fd = -1;
+}
+
+int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_error *err)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid((idtype_t)P_PIDFD, (id_t)p->mid_pidfd, &si, WEXITED | WNOHANG | __WALL) < 0) {
+		int e = errno;
+		spawn_pending_close(p);
+		return cv_errf(err, e, "reaping the exec intermediate process");
 	}
-	int status = 0;
-	while (waitpid(mid, &status, __WALL) < 0 && errno == EINTR)
-		;
-	if (got != sizeof(pid)) {
-		/* The intermediate failed; its report (if any) is already queued. */
-		int r = spawn_read_report(ctl, err);
+	if (si.si_pid == 0)
+		return cv_errf(err, EAGAIN, "the exec intermediate process has not exited yet");
+	/* It wrote the pid (one write, below PIPE_BUF) before exiting. */
+	pid_t pid = -1;
+	ssize_t n;
+	do
+		n = read(p->pid_rfd, &pid, sizeof(pid));
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(pid)) {
+		/* The intermediate failed; its report (if any) is queued. */
+		int r = spawn_read_report(p->ctl_fd, err);
+		spawn_pending_close(p);
 		if (r == -1)
 			return -1;
-		if (WIFSIGNALED(status))
+		if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
 			return cv_errf(err, 0, "the exec intermediate process was killed by signal %d",
-				       WTERMSIG(status));
+				       si.si_status);
 		return cv_errf(err, 0, "the exec intermediate process exited with status %d "
-				       "without creating the process",
-			       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+				       "without creating the process", si.si_status);
 	}
 	/* The target is our child, so it stays (at worst as a zombie) until we
 	 * reap it: pidfd_open cannot race with pid reuse. */
@@ -425,10 +449,25 @@ int spawn_exec(const struct spawn_exec_args *a, struct spawned *out, struct cv_e
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
 			;
+		spawn_pending_close(p);
 		return cv_errf(err, e, "opening a pidfd for the new process %d", pid);
 	}
 	out->pid = pid;
 	out->pidfd = pidfd;
-	out->ctl_fd = steal_fd(&ctl); /* the caller owns pidfd and ctl_fd */
+	out->ctl_fd = p->ctl_fd; /* the caller owns pidfd and ctl_fd */
+	p->ctl_fd = -1;
+	spawn_pending_close(p);
 	return 0;
+}
+
+int spawn_exec(const struct spawn_exec_args *a, struct spawned *out, struct cv_error *err)
+{
+	struct spawn_pending p;
+	if (spawn_exec_start(a, &p, err) < 0)
+		return -1;
+	/* Blocking by design: for callers outside the reactor (tests). */
+	struct pollfd pf = { .fd = p.mid_pidfd, .events = POLLIN };
+	while (poll(&pf, 1, -1) < 0 && errno == EINTR)
+		;
+	return spawn_exec_finish(&p, out, err);
 }

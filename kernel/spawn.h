@@ -79,6 +79,24 @@ struct spawn_exec_args {
  * short life (it exits right after the clone). */
 int spawn_exec(const struct spawn_exec_args *a, struct spawned *out, struct cv_error *err);
 
+/* The same, in two steps for the reactor: spawn_exec_start forks the
+ * intermediate and returns at once; when mid_pidfd turns readable (the
+ * intermediate exited, having written the target's pid),
+ * spawn_exec_finish reaps it and fills *out as spawn_exec does. Both
+ * close every fd of *p on failure; spawn_pending_close releases the fds of
+ * a pending spawn that will not be finished (the caller kills and reaps
+ * the intermediate first). */
+struct spawn_pending {
+	pid_t mid;      /* the intermediate, a child of the caller */
+	int mid_pidfd;  /* its pidfd: readable once it exited */
+	int pid_rfd;    /* non-blocking: the target's pid, written before exit */
+	int ctl_fd;     /* the target's report channel (spawned.ctl_fd) */
+};
+int spawn_exec_start(const struct spawn_exec_args *a, struct spawn_pending *p,
+		     struct cv_error *err);
+int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_error *err);
+void spawn_pending_close(struct spawn_pending *p);
+
 /* Reads one report. Returns 1 (SPAWN_READY), 0 (EOF: execve happened, or
  * the child died without a word — check the pidfd), -1 with err holding the
  * child's message and errno (SPAWN_ERROR or a read failure), or -2 if

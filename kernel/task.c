@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -175,7 +176,7 @@ struct task *task_new(struct container *c, pid_t host_pid, int pidfd, int ctl_fd
 	t->ctl_fd = ctl_fd;
 	t->is_init = is_init;
 	t->state = is_init ? TASK_CREATED : TASK_STARTING;
-	t->ns_pid = pidns_to_root(c->sb, host_pid);
+	t->ns_pid = host_pid > 0 ? pidns_to_root(c->sb, host_pid) : -1;
 	ev_timer_init(&t->exit_retry_w, on_exit_retry, EXIT_RETRY_S, 0.);
 	waitq_init(&t->started, "exec handshake");
 	waitq_init(&t->exited, "task exit");
@@ -193,6 +194,51 @@ void task_watch(struct task *t)
 		ev_io_init(&t->ctl_w, on_ctl, t->ctl_fd, EV_READ);
 		ev_io_start(core_loop(), &t->ctl_w);
 	}
+}
+
+static void on_spawned(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	struct task *t = container_of(w, struct task, spawn_w);
+	struct cv_error err;
+	cv_error_reset(&err);
+	struct spawned sp;
+	int r = spawn_exec_finish(&t->spawn, &sp, &err);
+	if (r < 0 && err.code == EAGAIN)
+		return;
+	ev_io_stop(loop, w);
+	t->spawning = false;
+	if (r < 0) {
+		/* Never ran: nothing to wait for, nothing to keep. */
+		t->start_failed = true;
+		t->start_err = err;
+		t->in_registry = false;
+		t->state = TASK_EXITED;
+		t->status = 127 << 8;
+		LOG(LL_INFO, "exec in %s failed to start: %s", t->c->id, err.msg);
+		waitq_wake_all(&t->started, -1);
+		waitq_wake_all(&t->exited, 0);
+		task_release_if_done(t);
+		return;
+	}
+	t->host_pid = sp.pid;
+	t->pidfd = sp.pidfd;
+	t->ctl_fd = sp.ctl_fd;
+	t->ns_pid = pidns_to_root(t->c->sb, sp.pid);
+	LOG(LL_DEBUG, "exec in %s: host pid %d, ns pid %d", t->c->id, t->host_pid, t->ns_pid);
+	task_watch(t);
+}
+
+struct task *task_new_spawning(struct container *c, const struct spawn_pending *p)
+{
+	struct task *t = task_new(c, -1, -1, -1, false);
+	if (!t)
+		return NULL;
+	t->spawning = true;
+	t->spawn = *p;
+	ev_io_init(&t->spawn_w, on_spawned, p->mid_pidfd, EV_READ);
+	ev_io_start(core_loop(), &t->spawn_w);
+	return t;
 }
 
 struct task *container_find_task(struct container *c, pid_t ns_pid, bool registry_only)
@@ -222,6 +268,15 @@ void task_unref(struct task *t)
 
 void task_free(struct task *t)
 {
+	if (t->spawning) {
+		/* Sandbox teardown while an intermediate runs: it is our child. */
+		ev_io_stop(core_loop(), &t->spawn_w);
+		syscall(SYS_pidfd_send_signal, t->spawn.mid_pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		waitid((idtype_t)P_PIDFD, (id_t)t->spawn.mid_pidfd, &si, WEXITED | __WALL);
+		spawn_pending_close(&t->spawn);
+		t->spawning = false;
+	}
 	ctl_close(t);
 	if (t->pidfd >= 0) {
 		ev_io_stop(core_loop(), &t->pid_w);
