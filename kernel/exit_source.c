@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -75,8 +76,21 @@ static int pidfd_info_exit(int pidfd, int *wstatus)
 	return 1;
 }
 
+/* PIDFD_GET_INFO exists since 6.13, PIDFD_INFO_EXIT since 6.15: an older
+ * kernel answers the ioctl but never with an exit status. */
+static bool kernel_has_pidfd_exit_info(void)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major > 6 || (major == 6 && minor >= 15);
+}
+
 static bool pidfd_info_supported(void)
 {
+	if (!kernel_has_pidfd_exit_info())
+		return false;
 	int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (fd < 0)
 		return false;
