@@ -235,6 +235,14 @@ int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *
 			r = cv_errf(err, errno, "waiting on the container's terminal");
 			break;
 		}
+		/* Signals first: a resize that came before some input reaches
+		 * the container before that input does. */
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) == sizeof(si))
+				if (si.ssi_signo == SIGWINCH && is_tty)
+					copy_winsize(master);
+		}
 		if (p[2].revents) {
 			int c = copy_some(master, STDOUT_FILENO);
 			if (c <= 0)
@@ -244,12 +252,6 @@ int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *
 		 * SIGHUP the container. */
 		if (p[1].revents && copy_some(STDIN_FILENO, master) <= 0)
 			stdin_open = false;
-		if (p[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof(si)) == sizeof(si))
-				if (si.ssi_signo == SIGWINCH && is_tty)
-					copy_winsize(master);
-		}
 	}
 	/* The init is gone, and with its pid namespace everything that held
 	 * the replica: what is left in the pty ends with EIO. The bounded
