@@ -93,6 +93,8 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 	}
 	if (start_container(id, &err) < 0) {
 		struct cv_error e2;
+		if (master >= 0)
+			close(master);
 		delete_sandbox(id, true, &e2);
 		return cli_fail(&err);
 	}

@@ -115,6 +115,11 @@ def test_console_socket_interactive_shell(cli, root_dir, make_bundle):
         os.close(master)
     assert "\r\n/dev/pts/0\r\n" in out, out
     assert "sum=42" in out, out
+    # The shell's exit ends the sandbox; wait reads the status boot left
+    # (asked while boot is closing, wait can meet a closed socket).
+    with open(os.path.join(root_dir, sid, "state.json")) as f:
+        boot = json.load(f)["bootPid"]
+    helpers.wait_until(lambda: not helpers.pid_alive(boot), what=f"boot {boot} to end")
     p = cli.run("wait", sid, check=True)
     cli.run("delete", "--force", sid)
     assert json.loads(p.stdout)["exitStatus"] == 3, p
