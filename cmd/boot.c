@@ -1,6 +1,7 @@
 /* `cvisor boot` (hidden): the sandbox process, started by create through
- * /proc/self/exe with the bound control socket, the sync pipe and the spec
- * as inherited fds. It serves the sandbox until the root container ends and
+ * /proc/self/exe with the bound control socket, the sync pipe, the spec
+ * and, for process.terminal, the connected console socket as inherited
+ * fds. It serves the sandbox until the root container ends and
  * then dies the way the root init died. */
 #include <errno.h>
 #include <getopt.h>
@@ -97,10 +98,11 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		{ "sync-fd", required_argument, 0, 's' },
 		{ "spec-fd", required_argument, 0, 'p' },
 		{ "bundle", required_argument, 0, 'b' },
+		{ "console-fd", required_argument, 0, 't' },
 		CLI_OPT_HELP,
 		{ 0, 0, 0, 0 },
 	};
-	int ctl = -1, sync_fd = -1, spec_fd = -1, c;
+	int ctl = -1, sync_fd = -1, spec_fd = -1, console_fd = -1, c;
 	const char *bundle = NULL;
 	optind = 1;
 	opterr = 0;
@@ -120,6 +122,10 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 			break;
 		case 'b':
 			bundle = optarg;
+			break;
+		case 't':
+			if (!parse_fd(optarg, &console_fd) || console_fd <= STDERR_FILENO)
+				return cli_failf("boot: bad --console-fd \"%s\"", optarg);
 			break;
 		case 'h':
 			printf("boot is started by create; it is not meant to be run by hand\n");
@@ -164,6 +170,7 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		.spec = spec,
 		.spec_len = spec_len,
 		.stdio = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO },
+		.console_fd = console_fd, /* taken by sandbox_boot */
 	};
 	/* Started through /proc/self/exe, the process would be called "exe"
 	 * in ps and top; name it for what it is. */

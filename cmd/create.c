@@ -93,27 +93,25 @@ __attribute__((noreturn)) static void exec_self_readonly(char *const *argv, int 
 }
 
 /* In the forked child: put the fds where boot expects them and exec it.
- * Touches only the stack; never returns. */
-static void exec_boot(int ctl, int sync_w, int spec, int tty_slave, const char *bundle,
+ * console is -1 or the connected console socket (becomes fd 6). Touches
+ * only the stack; never returns. */
+static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bundle,
 		      const char *id)
 {
 	if (setsid() < 0)
 		_exit(127);
 	/* Move everything above 9 first so the dup2s below cannot clobber a
-	 * source that happens to sit on 3, 4 or 5. */
+	 * source that happens to sit on 3 to 6. */
 	int a = fcntl(ctl, F_DUPFD, 10), b = fcntl(sync_w, F_DUPFD, 10),
 	    c = fcntl(spec, F_DUPFD, 10);
-	int s = tty_slave >= 0 ? fcntl(tty_slave, F_DUPFD, 10) : -1;
-	if (a < 0 || b < 0 || c < 0 || (tty_slave >= 0 && s < 0))
+	int t = console >= 0 ? fcntl(console, F_DUPFD, 10) : -1;
+	if (a < 0 || b < 0 || c < 0 || (console >= 0 && t < 0))
 		_exit(127);
-	if (s >= 0)
-		for (int i = 0; i < 3; i++)
-			if (dup2(s, i) < 0)
-				_exit(127);
-	if (dup2(a, 3) < 0 || dup2(b, 4) < 0 || dup2(c, 5) < 0)
+	if (dup2(a, 3) < 0 || dup2(b, 4) < 0 || dup2(c, 5) < 0 || (t >= 0 && dup2(t, 6) < 0))
 		_exit(127);
-	if (syscall(SYS_close_range, 6u, ~0u, 0u) < 0)
-		for (int fd = 6; fd < 1024; fd++)
+	unsigned first = t >= 0 ? 7u : 6u;
+	if (syscall(SYS_close_range, first, ~0u, 0u) < 0)
+		for (int fd = (int)first; fd < 1024; fd++)
 			close(fd);
 	/* The spec's root.path may be relative to the bundle. */
 	if (chdir(bundle) < 0)
@@ -140,6 +138,10 @@ static void exec_boot(int ctl, int sync_w, int spec, int tty_slave, const char *
 	argv[n++] = "5";
 	argv[n++] = "--bundle";
 	argv[n++] = bundle;
+	if (t >= 0) {
+		argv[n++] = "--console-fd";
+		argv[n++] = "6";
+	}
 	argv[n++] = id;
 	argv[n] = NULL;
 	exec_self_readonly((char *const *)argv, 4);
@@ -229,7 +231,7 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	snprintf(cfg_path, sizeof(cfg_path), "%s/config.json", bundle);
 
 	int r = -1, memfd = -1, dirfd = -1, ctl = -1, pipefd[2] = { -1, -1 };
-	int master = -1, slave = -1;
+	int console = -1, peer = -1;
 	bool made_dir = false;
 	pid_t pid = -1, init = -1;
 	char cg_path[512] = "";
@@ -253,12 +255,8 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	json_object *linux_ = cli_json_get(spec, "linux", json_type_object);
 	json_object *root = cli_json_get(spec, "root", json_type_object);
 	bool terminal = cli_json_bool(process, "terminal", false);
-	if (terminal && !o->console_socket && !o->own_tty) {
+	if (terminal && !o->console_socket && !o->console_peer) {
 		cv_errf(err, 0, "--console-socket is required when process.terminal is true");
-		goto out;
-	}
-	if (terminal && !o->console_socket && !isatty(STDIN_FILENO)) {
-		cv_errf(err, 0, "process.terminal is true but stdin is not a terminal; use --console-socket or detach");
 		goto out;
 	}
 	if (cgroup_sandbox_path(cli_json_str(linux_, "cgroupsPath"), id, cg_path, sizeof(cg_path),
@@ -301,15 +299,21 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 		cv_errf(err, errno, "creating the sync pipe");
 		goto out;
 	}
+	/* The pty is made by the init in the container's devpts (runc's
+	 * model); it sends the master on this socket, connected here because
+	 * the path is the host's. `run` keeps the other end of a socketpair. */
 	if (terminal && o->console_socket) {
-		char name[128];
-		if (tty_open_pair(&master, &slave, name, sizeof(name), err) < 0)
+		console = tty_console_connect(o->console_socket, err);
+		if (console < 0)
 			goto out;
-		if (tty_send_console(o->console_socket, master, name, err) < 0)
+	} else if (terminal) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+			cv_errf(err, errno, "creating the console socket pair");
 			goto out;
-		/* The console socket's owner has its own copy now. */
-		close(master);
-		master = -1;
+		}
+		peer = sv[0];
+		console = sv[1];
 	}
 
 	pid = fork();
@@ -318,12 +322,18 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 		goto out;
 	}
 	if (pid == 0)
-		exec_boot(ctl, pipefd[1], memfd, slave, bundle, id);
+		exec_boot(ctl, pipefd[1], memfd, console, bundle, id);
 	/* boot has its copies; ours would keep the pipe from reaching EOF. */
 	close(pipefd[1]);
 	pipefd[1] = -1;
 	close(ctl);
 	ctl = -1;
+	if (console >= 0) {
+		/* Only the init's copy may stay: a receiver then sees EOF once
+		 * the init has sent the master or died. */
+		close(console);
+		console = -1;
+	}
 	if (read_sync(pipefd[0], id, &init, err) < 0)
 		goto out;
 	if (write_state(id, bundle, rootfs, init, pid, cg_path,
@@ -333,6 +343,10 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 		goto out;
 	*boot_pid = pid;
 	*init_pid = init;
+	if (o->console_peer) {
+		*o->console_peer = peer; /* the caller's now (-1 without a terminal) */
+		peer = -1;
+	}
 	r = 0;
 out:
 	if (r < 0 && pid > 0) {
@@ -352,7 +366,7 @@ out:
 			cgroup_remove_path(cg_path, &e2);
 		cli_remove_tree(dir, &e2);
 	}
-	const int fds[] = { memfd, dirfd, ctl, pipefd[0], pipefd[1], master, slave };
+	const int fds[] = { memfd, dirfd, ctl, pipefd[0], pipefd[1], console, peer };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

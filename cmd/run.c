@@ -1,6 +1,8 @@
 /* `cvisor run`: create + start; attached, it stays the parent of boot and of
  * the container's init (CLONE_PARENT), forwards signals to the init as runc
- * does, reaps it, exits with its status and deletes the sandbox. */
+ * does, reaps it, exits with its status and deletes the sandbox. With
+ * process.terminal and no --console-socket it receives the pty the init
+ * made in the container's devpts and proxies it to its own stdio. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -61,7 +63,10 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 	if (optind + 1 != argc)
 		return cli_failf("run needs exactly one container ID (see cvisor run --help)");
 	const char *id = argv[optind];
-	o.own_tty = !detach;
+	/* Attached, a terminal needs no console socket: run is its receiver. */
+	int peer = -1;
+	if (!detach && !o.console_socket)
+		o.console_peer = &peer;
 
 	/* Forward from the moment boot exists; the handler ignores pid 0. */
 	struct sigaction sa = { .sa_handler = forward };
@@ -75,8 +80,21 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 	if (create_sandbox(id, &o, &pid, &init, &err) < 0)
 		return cli_fail(&err);
 	run_init_pid = init;
+	int master = -1;
+	if (peer >= 0) {
+		/* Sent by the init before it reported ready, so already here. */
+		master = tty_recv_console(peer, &err);
+		close(peer);
+		if (master < 0) {
+			struct cv_error e2;
+			delete_sandbox(id, true, &e2);
+			return cli_fail(&err);
+		}
+	}
 	if (start_container(id, &err) < 0) {
 		struct cv_error e2;
+		if (master >= 0)
+			close(master);
 		delete_sandbox(id, true, &e2);
 		return cli_fail(&err);
 	}
@@ -86,10 +104,17 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 	/* The init is ours to reap; boot learns its status from the pidfd
 	 * once it is reaped, then ends too. */
 	int status = 0;
-	while (waitpid(init, &status, __WALL) < 0) {
-		if (errno != EINTR) {
-			cv_errf(&err, errno, "waiting for the container's init %d", (int)init);
+	if (master >= 0) {
+		int r = tty_proxy_until_exit(master, init, &status, &err);
+		close(master);
+		if (r < 0)
 			return cli_fail(&err);
+	} else {
+		while (waitpid(init, &status, __WALL) < 0) {
+			if (errno != EINTR) {
+				cv_errf(&err, errno, "waiting for the container's init %d", (int)init);
+				return cli_fail(&err);
+			}
 		}
 	}
 	run_init_pid = 0;

@@ -32,7 +32,11 @@ struct create_opts {
 	const char *bundle;         /* default: the cwd */
 	const char *pid_file;       /* or NULL */
 	const char *console_socket; /* or NULL */
-	bool own_tty;               /* process.terminal without a console socket: use our tty (run) */
+	/* Attached `run`: when process.terminal is true and there is no
+	 * console socket, *console_peer receives the caller's end of a
+	 * socketpair the init sends the pty master on (else -1). NULL: a
+	 * terminal needs --console-socket. */
+	int *console_peer;
 };
 
 /* The flags `create` and `run` share, as getopt_long entries, and their
@@ -61,11 +65,22 @@ int start_container(const char *id, struct cv_error *err);
 int delete_sandbox(const char *id, bool force, struct cv_error *err);
 
 /* Ptys (cmd/tty.c). */
-/* Opens a pty pair; the caller owns both fds. name receives the slave's path. */
+/* Opens a pty pair in this process's devpts (exec -t); the caller owns
+ * both fds. name receives the slave's path. */
 int tty_open_pair(int *master, int *slave, char *name, size_t name_len, struct cv_error *err);
+/* Connects to the console socket at path (a listener of any unix socket
+ * type); returns the fd (the caller owns it). */
+int tty_console_connect(const char *path, struct cv_error *err);
 /* Sends the master over the unix socket at path with SCM_RIGHTS (runc's
  * console-socket protocol: the payload is the pty's name). */
 int tty_send_console(const char *path, int master, const char *name, struct cv_error *err);
+/* Receives a pty master sent with SCM_RIGHTS on sock; returns it. */
+int tty_recv_console(int sock, struct cv_error *err);
+/* Attached `run` with a terminal: raw mode on our stdin if it is a tty (and
+ * its size on the pty, then on every SIGWINCH), copies stdin to master
+ * and master to stdout until the process child (ours) exits, drains the
+ * master, restores the terminal. Returns 0 with *status its wait status. */
+int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *err);
 
 /* Common getopt plumbing: every verb accepts -h/--help. */
 #define CLI_OPT_HELP { "help", no_argument, 0, 'h' }

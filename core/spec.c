@@ -61,8 +61,15 @@ static const struct mpk_field rlimit_fields[] = {
 };
 SCHEMA(rlimit_schema, "Rlimit", struct oci_rlimit, rlimit_fields);
 
+static const struct mpk_field console_size_fields[] = {
+	F("height", MPK_U32, struct oci_console_size, height, 0),
+	F("width", MPK_U32, struct oci_console_size, width, 0),
+};
+SCHEMA(console_size_schema, "Box", struct oci_console_size, console_size_fields);
+
 static const struct mpk_field process_fields[] = {
 	F("terminal", MPK_BOOL, struct oci_process, terminal, 0),
+	FS("consoleSize", struct oci_process, console_size, has_console_size, &console_size_schema),
 	{ "user", MPK_STRUCT, offsetof(struct oci_process, user), MPK_NONE, MPK_NONE, 0,
 	  &user_schema },
 	FV("args", MPK_STRV, struct oci_process, args, n_args),

@@ -27,8 +27,14 @@ struct oci_rlimit {
 	uint64_t hard, soft;
 };
 
+struct oci_console_size {
+	uint32_t height, width;
+};
+
 struct oci_process {
 	bool terminal;
+	struct oci_console_size console_size; /* the pty's size (process.terminal) */
+	bool has_console_size;
 	struct oci_user user;
 	char **args;
 	size_t n_args;

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "kernel/spawn_internal.h"
@@ -107,6 +108,113 @@ static int set_names(const struct oci_spec *spec, struct cv_error *err)
 	return 0;
 }
 
+/* Hands the pty master to the console socket: one byte-stream message
+ * carrying the fd (SCM_RIGHTS) with the name "/dev/ptmx" as data, which is
+ * what runc sends (its master's file name) and what conmon, the containerd
+ * shim and runc's recvtty receive with a single recvmsg. */
+static int send_console_master(int sock, int master, struct cv_error *err)
+{
+	static const char name[] = "/dev/ptmx";
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof(u));
+	struct iovec iov = { .iov_base = (void *)name, .iov_len = sizeof(name) - 1 };
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &master, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return cv_errf(err, errno, "sending the pty master to the console socket");
+	return 0;
+}
+
+/* process.terminal, as runc does it: after pivot_root the pty is opened in
+ * the container's own devpts (/dev/ptmx -> pts/ptmx), so inside `tty` names
+ * /dev/pts/N of that devpts. The replica becomes fds 0-2, the controlling
+ * terminal (setsid was done) and /dev/console; the master goes to the
+ * console socket and neither it nor the socket stays in the container. */
+static int setup_terminal(const struct spawn_init_args *a, struct cv_error *err)
+{
+	const struct oci_process *proc = &a->spec->process;
+	if (a->console_fd < 0)
+		return cv_errf(err, 0, "process.terminal is true but no console socket was given");
+	if (proc->has_console_size &&
+	    (proc->console_size.height > 0xffff || proc->console_size.width > 0xffff))
+		return cv_errf(err, ERANGE,
+			       "spec.process.consoleSize: %ux%u is too large (at most 65535x65535)",
+			       (unsigned)proc->console_size.height, (unsigned)proc->console_size.width);
+	int m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0)
+		return cv_errf(err, errno, "opening /dev/ptmx in the container (needs devpts on /dev/pts)");
+	struct stat st;
+	int s = -1, unlock = 0;
+	if (fstat(m, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 ||
+	    minor(st.st_rdev) != 2) {
+		cv_errf(err, 0, "/dev/ptmx in the container is not the pty multiplexer");
+		goto fail;
+	}
+	if (ioctl(m, TIOCSPTLCK, &unlock) < 0) {
+		cv_errf(err, errno, "unlocking the container's pty");
+		goto fail;
+	}
+	if (proc->has_console_size) {
+		struct winsize ws = { .ws_row = (unsigned short)proc->console_size.height,
+				      .ws_col = (unsigned short)proc->console_size.width };
+		if (ioctl(m, TIOCSWINSZ, &ws) < 0) {
+			cv_errf(err, errno, "setting the pty's size (spec.process.consoleSize)");
+			goto fail;
+		}
+	}
+	/* By the master, not by name: no path lookup in the container. */
+	s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s < 0) {
+		cv_errf(err, errno, "opening the container's pty replica");
+		goto fail;
+	}
+	if (child_bind_console(s, err) < 0)
+		goto fail;
+	if (send_console_master(a->console_fd, m, err) < 0)
+		goto fail;
+	close(m);
+	close(a->console_fd);
+	/* The process's user owns its terminal (runc's fixStdioPermissions:
+	 * uid only, the devpts gid stays); refused in some user namespaces,
+	 * which runc ignores too. */
+	if (fchown(s, proc->user.uid, (gid_t)-1) < 0 && errno != EPERM && errno != EINVAL) {
+		cv_errf(err, errno, "giving the pty to uid %u", (unsigned)proc->user.uid);
+		close(s);
+		return -1;
+	}
+	for (int i = 0; i < 3; i++)
+		if (dup2(s, i) < 0) {
+			cv_errf(err, errno, "making the pty the container's fd %d", i);
+			close(s);
+			return -1;
+		}
+	close(s);
+	if (ioctl(0, TIOCSCTTY, 0) < 0)
+		return cv_errf(err, errno, "making the pty the controlling terminal");
+	return 0;
+fail:
+	if (s >= 0)
+		close(s);
+	close(m);
+	return -1;
+}
+
 /* Waits until boot has placed this process in every cgroup hierarchy, then
  * makes the container's cgroup namespace rooted there (while
  * CAP_SYS_ADMIN is still held). */
@@ -144,10 +252,10 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 		return cv_errf(err, errno, "creating a session for the container");
 	if (setup_stdio(a->stdio, ctl_fd, err) < 0)
 		return -1;
-	if (proc->terminal && ioctl(0, TIOCSCTTY, 0) < 0)
-		return cv_errf(err, errno, "making the console the controlling terminal");
 
 	if (child_setup_rootfs(spec, a->bundle, a->cg, err) < 0)
+		return -1;
+	if (proc->terminal && setup_terminal(a, err) < 0)
 		return -1;
 
 	if (((spec->hostname && *spec->hostname) || (spec->domainname && *spec->domainname)) &&

@@ -1,7 +1,8 @@
 /* The container init's filesystem, built in its new mount namespace before
  * execve: rootfs bind, the spec's mounts (destinations resolved inside the
  * rootfs with openat2(RESOLVE_IN_ROOT) so symlinks cannot point outside),
- * /dev nodes, pivot_root, root.readonly, maskedPaths and readonlyPaths. */
+ * /dev nodes, pivot_root, root.readonly, maskedPaths and readonlyPaths;
+ * and the /dev/console bind of a terminal init. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -545,5 +546,70 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 		if (readonly_paths(spec->linux_.readonly_paths, spec->linux_.n_readonly_paths, err) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+/* After pivot_root: binds the pty replica onto /dev/console, creating the
+ * mount point file if the rootfs has none (as runc does). /dev/console is
+ * the container's: resolved with RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS so a
+ * symlink planted there cannot redirect the bind, and the replica's mount
+ * is cloned from its fd (open_tree), never looked up by name. */
+int child_bind_console(int replica, struct cv_error *err)
+{
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return cv_errf(err, errno, "opening the container's root");
+	struct open_how how = {
+		.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	int dst = (int)syscall(SYS_openat2, root, "dev/console", &how, sizeof(how));
+	if (dst < 0 && errno == ENOENT) {
+		struct open_how dh = {
+			.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+			.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		};
+		int dev = (int)syscall(SYS_openat2, root, "dev", &dh, sizeof(dh));
+		if (dev < 0) {
+			int e = errno;
+			close(root);
+			return cv_errf(err, e, "opening the container's /dev for /dev/console");
+		}
+		int f = openat(dev, "console", O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
+			       0600);
+		if (f < 0 && errno != EEXIST) {
+			int e = errno;
+			close(dev);
+			close(root);
+			return cv_errf(err, e, "creating the mount point /dev/console");
+		}
+		if (f >= 0)
+			close(f);
+		close(dev);
+		dst = (int)syscall(SYS_openat2, root, "dev/console", &how, sizeof(how));
+	}
+	int e = errno;
+	close(root);
+	if (dst < 0)
+		return cv_errf(err, e, "opening /dev/console in the container");
+	struct stat st;
+	if (fstat(dst, &st) < 0 || S_ISDIR(st.st_mode)) {
+		close(dst);
+		return cv_errf(err, EISDIR, "/dev/console in the container is not a file");
+	}
+	int tree = (int)syscall(SYS_open_tree, replica, "",
+				OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (tree < 0) {
+		e = errno;
+		close(dst);
+		return cv_errf(err, e, "cloning a mount of the console's pty");
+	}
+	int r = (int)syscall(SYS_move_mount, tree, "", dst, "",
+			     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	e = errno;
+	close(tree);
+	close(dst);
+	if (r < 0)
+		return cv_errf(err, e, "bind-mounting the console's pty on /dev/console");
 	return 0;
 }

@@ -169,9 +169,15 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 		.bundle = a->bundle,
 		.stdio = { a->stdio[0], a->stdio[1], a->stdio[2] },
 		.cg = &c->cg,
+		.console_fd = a->console_fd,
 	};
 	struct spawned sp;
-	if (spawn_container_init(&sa, &sp, err) < 0)
+	int r = spawn_container_init(&sa, &sp, err);
+	/* The init has its own copy to send the pty master on; boot's would
+	 * keep the receiver's end open for the sandbox's whole life. */
+	if (a->console_fd >= 0)
+		close(a->console_fd);
+	if (r < 0)
 		return -1;
 	c->init = task_new(c, sp.pid, sp.pidfd, sp.ctl_fd, true);
 	if (!c->init) {

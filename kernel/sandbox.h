@@ -14,6 +14,7 @@ struct boot_args {
 	const void *spec;       /* msgpack form of config.json */
 	size_t spec_len;
 	int stdio[3];           /* the root container's stdio (borrowed; boot keeps them) */
+	int console_fd;         /* -1, or the console socket (connected) for process.terminal; taken */
 };
 
 /* Creates the root container, writes the sync byte, serves the control

@@ -36,12 +36,17 @@ struct spawn_init_args {
 	const char *bundle;        /* absolute; root.path is relative to it */
 	int stdio[3];              /* borrowed; become fds 0,1,2 */
 	const struct cgroup *cg;   /* v2 node for CLONE_INTO_CGROUP, v1 fds to join */
+	int console_fd;            /* -1, or a connected unix socket (borrowed): with
+	                            * process.terminal the child opens a pty in the
+	                            * container's devpts, makes its replica fds 0-2,
+	                            * the controlling tty and /dev/console, and sends
+	                            * the master there (runc's console socket) */
 };
 
 /* clone3(CLONE_PIDFD | the spec's CLONE_NEW* | CLONE_INTO_CGROUP) a
  * container init. The child: joins v1 cgroups, joins namespaces given by
  * path, setsid, mounts (rootfs, spec mounts, /dev nodes, devpts), pivot_root,
- * masked and read-only paths, hostname, sysctl, rlimits, user/groups,
+ * masked and read-only paths, the console (process.terminal), hostname, sysctl, rlimits, user/groups,
  * capabilities, no_new_privs, seccomp, cwd; reports SPAWN_READY and waits for
  * the release byte, then execve (PATH lookup from the spec env). */
 int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,

@@ -40,6 +40,10 @@ __attribute__((noreturn)) void spawn_child_fail(int ctl_fd, const struct cv_erro
 int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const struct cgroup *cg,
 		       struct cv_error *err);
 
+/* After pivot_root: bind-mounts the pty replica (an open fd) onto the
+ * container's /dev/console, creating the mount point file if needed. */
+int child_bind_console(int replica, struct cv_error *err);
+
 /* Parses OCI mount options: flags to set, propagation flags (applied with a
  * separate mount call) and the filesystem data string ("mode=755,size=1m").
  * Unknown options go to data, as runc does. */
