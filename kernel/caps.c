@@ -177,9 +177,12 @@ int caps_apply(const struct cap_sets *s, struct cv_error *err)
 	for (int cap = 0; cap <= last; cap++) {
 		if (!(s->ambient & ((uint64_t)1 << cap)))
 			continue;
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
-			return cv_errf(err, errno,
-				       "raising the ambient capability %s (it must also be permitted and inheritable)",
+		/* The kernel raises only what is permitted and inheritable
+		 * (EPERM otherwise). runc's own `spec` lists ambient capabilities
+		 * without inheritable ones and runc skips them with a warning;
+		 * so do we, or `cvisor spec` + `cvisor run` would fail. */
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 && errno != EPERM)
+			return cv_errf(err, errno, "raising the ambient capability %s",
 				       caps_name(cap) ?: "?");
 	}
 	return 0;

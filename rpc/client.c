@@ -294,9 +294,13 @@ static int recv_reply(struct rpc_client *c, const char *method, uint32_t msgid, 
 					close(fd); /* nowhere to put it */
 			}
 		}
-		if (n == 0)
-			return cv_errf(err, 0, "connection closed by the sandbox before replying to %s",
-				       method);
+		if (n == 0) {
+			cv_errf(err, 0, "connection closed by the sandbox before replying to %s",
+				method);
+			if (err)
+				err->code = ECONNRESET; /* callers tell a hang-up from a refusal */
+			return -1;
+		}
 		msgpack_unpacker_buffer_consumed(&c->up, (size_t)n);
 	}
 }
