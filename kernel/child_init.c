@@ -133,7 +133,7 @@ static int enter_user_ns(const struct oci_spec *spec, int ns_flags, int ctl_fd,
 		wait_placed(ctl_fd);
 		return userns_become_root(err);
 	}
-	const char *path = userns_join_path(spec);
+	const char *path = userns_to_join(spec);
 	if (!path)
 		return 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -147,9 +147,8 @@ static int enter_user_ns(const struct oci_spec *spec, int ns_flags, int ctl_fd,
 	return userns_become_root(err);
 }
 
-static int unshare_in_user_ns(const struct oci_spec *spec, int ns_flags, struct cv_error *err)
+static int unshare_in_user_ns(int later, struct cv_error *err)
 {
-	int later = userns_unshare_later(spec, ns_flags);
 	if (later && unshare(later) < 0)
 		return cv_errf(err, errno, "creating the container's namespaces (flags %#x) in the "
 					   "joined user namespace", later);
@@ -183,11 +182,13 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	child_reset_signals();
 	/* The v1 cgroups are joined from outside by boot, concurrently with
 	 * this set-up (cgroup_place_v1), and before boot reads SPAWN_READY. */
+	/* Decided before joining, as boot did for the clone. */
+	int later = userns_unshare_later(spec, ns_flags);
 	if (enter_user_ns(spec, ns_flags, *ctl_fd, err) < 0)
 		return -1;
 	if (join_ns_paths(spec, err) < 0)
 		return -1;
-	if (unshare_in_user_ns(spec, ns_flags, err) < 0)
+	if (unshare_in_user_ns(later, err) < 0)
 		return -1;
 	if (setsid() < 0)
 		return cv_errf(err, errno, "creating a session for the container");

@@ -39,6 +39,21 @@ const char *userns_join_path(const struct oci_spec *spec)
 	return ns && ns->path && *ns->path ? ns->path : NULL;
 }
 
+/* path names the caller's own user namespace (boot's, before the child
+ * joins anything): there is nothing to join (setns would say EINVAL). */
+static bool is_own_userns(const char *path)
+{
+	struct stat a, b;
+	return stat(path, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+const char *userns_to_join(const struct oci_spec *spec)
+{
+	const char *path = userns_join_path(spec);
+	return path && !is_own_userns(path) ? path : NULL;
+}
+
 static bool mapped(const struct oci_id_mapping *m, size_t n, uint32_t id)
 {
 	for (size_t i = 0; i < n; i++)
@@ -119,7 +134,7 @@ int userns_check_spec(const struct oci_spec *spec, struct cv_error *err)
 		if (nu || ng)
 			return cv_errf(err, 0, "spec.linux.%s: given with a user namespace joined by "
 					       "path (%s), whose mappings are already set", field, ns->path);
-		for (size_t i = 0; i < l->n_namespaces; i++) {
+		for (size_t i = 0; !is_own_userns(ns->path) && i < l->n_namespaces; i++) {
 			const struct oci_namespace *o = &l->namespaces[i];
 			if (!o->type || (o->path && *o->path))
 				continue;
@@ -165,7 +180,7 @@ int userns_check_spec(const struct oci_spec *spec, struct cv_error *err)
 
 int userns_unshare_later(const struct oci_spec *spec, int ns_flags)
 {
-	if (!userns_join_path(spec))
+	if (!userns_to_join(spec))
 		return 0;
 	return ns_flags & (CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS);
 }

@@ -21,6 +21,10 @@ bool userns_listed(const struct oci_spec *spec);
 /* The path of a user namespace the spec joins; NULL when it joins none. */
 const char *userns_join_path(const struct oci_spec *spec);
 
+/* The same, but NULL when the path names the caller's own user namespace
+ * (there is then nothing to join). Call before joining anything. */
+const char *userns_to_join(const struct oci_spec *spec);
+
 /* Everything about user namespaces the spec gets wrong, said before any
  * clone, naming the field: mappings missing, given without a user
  * namespace or with one joined by path, of size 0, past the last id,
@@ -31,7 +35,8 @@ int userns_check_spec(const struct oci_spec *spec, struct cv_error *err);
 
 /* The new namespaces (CLONE_NEW*, from ns_flags) the init must unshare
  * itself, after joining the user namespace the spec names by path, so
- * that they belong to it; 0 when the spec joins no user namespace. */
+ * that they belong to it; 0 when the spec joins no user namespace (or the
+ * caller's own). Call before joining anything. */
 int userns_unshare_later(const struct oci_spec *spec, int ns_flags);
 
 /* In boot: writes the spec's uid_map and gid_map of pid (pidfd guards

@@ -243,3 +243,15 @@ def test_cgroup_namespace_and_cgroup_mount_in_a_user_namespace(env, userns_rootf
     assert f"gid={HOST_BASE + 5}," in lines[-1], lines
     # The device nodes are the host's, bound (no mknod in a user namespace).
     assert _exec(sb, "sh", "-c", "echo x > /dev/null && head -c 4 /dev/zero | wc -c").stdout.strip() == "4"
+
+
+def test_joining_the_hosts_own_user_namespace_by_path(env, fixture_bundle):
+    # boot's own user namespace: nothing to join (setns would say EINVAL),
+    # for the init as for an exec; the container is then as without one.
+    linux = copy.deepcopy(helpers.fixture_config(env.fixture)["linux"])
+    linux["namespaces"].append({"type": "user", "path": f"/proc/{os.getpid()}/ns/user"})
+    sb = env.new_sandbox(env.make_bundle(args=["sleep", "1000"], linux=linux), start=True)
+    init = sb.init_host_pid()
+    assert os.readlink(f"/proc/{init}/ns/user") == os.readlink("/proc/self/ns/user")
+    assert _status_ids(init)["Uid"] == ["0"] * 4
+    assert _exec(sb, "cat", "/proc/self/uid_map").stdout.split() == ["0", "0", "4294967295"]
