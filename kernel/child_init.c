@@ -16,6 +16,7 @@
 
 #include "kernel/spawn_internal.h"
 #include "kernel/sysctl.h"
+#include "kernel/userns.h"
 
 /* Fds of the child are moved at or above this before stdio is dup'ed onto
  * 0-2, so no source is overwritten by an earlier dup2. */
@@ -36,8 +37,9 @@ static int join_ns_paths(const struct oci_spec *spec, struct cv_error *err)
 		const struct oci_namespace *ns = &spec->linux_.namespaces[i];
 		if (!ns->path || !*ns->path || !ns->type)
 			continue;
-		/* Applies to children only: boot entered it for our clone3. */
-		if (strcmp(ns->type, "pid") == 0)
+		/* Applies to children only: boot entered it for our clone3. The
+		 * user namespace was joined first (join_user_ns). */
+		if (strcmp(ns->type, "pid") == 0 || strcmp(ns->type, "user") == 0)
 			continue;
 		int flag = 0;
 		for (size_t j = 0; j < sizeof(t) / sizeof(t[0]); j++)
@@ -215,10 +217,9 @@ fail:
 	return -1;
 }
 
-/* Waits until boot has placed this process in every cgroup hierarchy, then
- * makes the container's cgroup namespace rooted there (while
- * CAP_SYS_ADMIN is still held). */
-static int make_cgroup_ns(int ctl_fd, struct cv_error *err)
+/* Waits for boot's "placed" byte: this process is in every cgroup
+ * hierarchy and its user namespace (if new) is mapped. */
+static void wait_placed(int ctl_fd)
 {
 	char b;
 	ssize_t n;
@@ -227,6 +228,49 @@ static int make_cgroup_ns(int ctl_fd, struct cv_error *err)
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		_exit(0); /* the controller is gone */
+}
+
+/* With a new user namespace: nothing can be done as its unmapped user, so
+ * the child waits for the maps first, then works as root of it. Joined by
+ * path: entered before any other namespace (runc's order), then the
+ * namespaces the clone left out are made inside it. */
+static int enter_user_ns(const struct oci_spec *spec, int ns_flags, int ctl_fd,
+			 struct cv_error *err)
+{
+	if (ns_flags & CLONE_NEWUSER) {
+		wait_placed(ctl_fd);
+		return userns_become_root(err);
+	}
+	const char *path = userns_to_join(spec);
+	if (!path)
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cv_errf(err, errno, "opening the user namespace %s", path);
+	int r = setns(fd, CLONE_NEWUSER);
+	int e = errno;
+	close(fd);
+	if (r < 0)
+		return cv_errf(err, e, "joining the user namespace %s", path);
+	return userns_become_root(err);
+}
+
+static int unshare_in_user_ns(int later, struct cv_error *err)
+{
+	if (later && unshare(later) < 0)
+		return cv_errf(err, errno, "creating the container's namespaces (flags %#x) in the "
+					   "joined user namespace", later);
+	return 0;
+}
+
+/* Waits until boot has placed this process in every cgroup hierarchy
+ * (unless that was waited for already, with a new user namespace), then
+ * makes the container's cgroup namespace rooted there (while
+ * CAP_SYS_ADMIN is still held). */
+static int make_cgroup_ns(int ctl_fd, bool wait, struct cv_error *err)
+{
+	if (wait)
+		wait_placed(ctl_fd);
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		return cv_errf(err, errno, "creating the container's cgroup namespace");
 	return 0;
@@ -246,7 +290,13 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	child_reset_signals();
 	/* The v1 cgroups are joined from outside by boot, concurrently with
 	 * this set-up (cgroup_place_v1), and before boot reads SPAWN_READY. */
+	/* Decided before joining, as boot did for the clone. */
+	int later = userns_unshare_later(spec, ns_flags);
+	if (enter_user_ns(spec, ns_flags, *ctl_fd, err) < 0)
+		return -1;
 	if (join_ns_paths(spec, err) < 0)
+		return -1;
+	if (unshare_in_user_ns(later, err) < 0)
 		return -1;
 	if (setsid() < 0)
 		return cv_errf(err, errno, "creating a session for the container");
@@ -275,7 +325,9 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 		return -1;
 	if (child_set_rlimits(proc->rlimits, proc->n_rlimits, err) < 0)
 		return -1;
-	if (proc->has_oom_score_adj) {
+	/* In a new user namespace boot wrote it (lowering it needs the host's
+	 * CAP_SYS_RESOURCE, and /proc/self is not ours before execve). */
+	if (proc->has_oom_score_adj && !(ns_flags & CLONE_NEWUSER)) {
 		char v[16];
 		snprintf(v, sizeof(v), "%d", proc->oom_score_adj);
 		if (write_file("/proc/self/oom_score_adj", v, err) < 0)
@@ -294,7 +346,8 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	if (!proc->no_new_privileges && child_seccomp_load(filter, err) < 0)
 		return -1;
 
-	if ((ns_flags & CLONE_NEWCGROUP) && make_cgroup_ns(*ctl_fd, err) < 0)
+	if ((ns_flags & CLONE_NEWCGROUP) &&
+	    make_cgroup_ns(*ctl_fd, !(ns_flags & CLONE_NEWUSER), err) < 0)
 		return -1;
 	if (child_switch_user(proc->user.uid, proc->user.gid, proc->user.additional_gids,
 			      proc->user.n_additional_gids, err) < 0)

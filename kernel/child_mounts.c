@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "kernel/spawn_internal.h"
+#include "kernel/userns.h"
 
 struct mount_opt {
 	const char *name;
@@ -308,6 +309,30 @@ static int mount_cgroup(int rootfd, const struct oci_mount *m, const struct cgro
 				     0, err);
 }
 
+/* Removes a "gid=N" option from a mount data string; false if none. */
+static bool drop_gid_option(char *data)
+{
+	bool found = false;
+	char *w = data;
+	const char *r = data;
+	while (*r) {
+		size_t l = strcspn(r, ",");
+		if (l >= 4 && strncmp(r, "gid=", 4) == 0) {
+			found = true;
+		} else {
+			if (w != data)
+				*w++ = ',';
+			memmove(w, r, l);
+			w += l;
+		}
+		r += l;
+		if (*r == ',')
+			r++;
+	}
+	*w = '\0';
+	return found;
+}
+
 static int mount_one(int rootfd, const struct oci_mount *m, const char *bundle,
 		     const struct cgroup *cg, struct cv_error *err)
 {
@@ -359,7 +384,20 @@ static int mount_one(int rootfd, const struct oci_mount *m, const char *bundle,
 	const char *source = m->source && *m->source ? m->source : type;
 	int r = mount(source, t, type, flags & ~(unsigned long)MS_REMOUNT, data[0] ? data : NULL);
 	int e = errno;
+	if (r < 0 && e == EINVAL && strcmp(type, "devpts") == 0 && drop_gid_option(data)) {
+		/* In a user namespace gid= must be mapped there: without it the
+		 * ptys get the mounter's gid (as crun does). */
+		LOG(LL_WARN, "devpts on %s: gid= refused (unmapped in the user namespace?), "
+			     "mounting without it", m->destination);
+		r = mount(source, t, type, flags & ~(unsigned long)MS_REMOUNT, data[0] ? data : NULL);
+		e = errno;
+	}
 	close(fd);
+	if (r < 0 && e == EPERM && strcmp(type, "sysfs") == 0 && userns_owns_netns(err) == 0)
+		return cv_errf(err, e, "mounting sysfs on %s: the network namespace does not belong to "
+				       "the container's user namespace (sysfs needs a new network "
+				       "namespace made with the user namespace, spec.linux.namespaces)",
+			       m->destination);
 	if (r < 0)
 		return cv_errf(err, e, "mounting %s on %s", *type ? type : source, m->destination);
 	return remount_and_propagate(rootfd, m, 0, prop, err);
@@ -380,15 +418,18 @@ static const struct {
 	{ "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },        { "/proc/kcore", "core" },
 };
 
-/* The standard nodes in a /dev that is the container's own (a tmpfs). */
-static int populate_dev(int rootfd, struct cv_error *err)
+/* The standard nodes in a /dev that is the container's own (a tmpfs).
+ * In a user namespace mknod is never permitted: the host's nodes are
+ * bind-mounted instead, as runc does. */
+static int populate_dev(int rootfd, bool no_mknod, struct cv_error *err)
 {
 	int dfd = openat2_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
 	if (dfd < 0)
 		return cv_errf(err, errno, "opening the container's /dev");
 	for (size_t i = 0; i < N_OF(dev_nodes); i++) {
 		const char *n = dev_nodes[i].name;
-		if (mknodat(dfd, n, S_IFCHR | 0666, makedev(dev_nodes[i].maj, dev_nodes[i].min)) == 0) {
+		if (!no_mknod &&
+		    mknodat(dfd, n, S_IFCHR | 0666, makedev(dev_nodes[i].maj, dev_nodes[i].min)) == 0) {
 			if (fchmodat(dfd, n, 0666, 0) < 0) {
 				int e = errno;
 				close(dfd);
@@ -396,10 +437,12 @@ static int populate_dev(int rootfd, struct cv_error *err)
 			}
 			continue;
 		}
-		if (errno == EEXIST)
+		if (!no_mknod && errno == EEXIST)
 			continue;
 		/* No mknod (e.g. a devices cgroup forbids it): bind the host's node. */
 		int f = openat(dfd, n, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0666);
+		if (f < 0 && errno == EEXIST)
+			continue; /* the spec's mounts put one there */
 		if (f < 0) {
 			int e = errno;
 			close(dfd);
@@ -520,7 +563,7 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 			return -1;
 		}
 	}
-	if (dev_is_own(spec) && populate_dev(rootfd, err) < 0) {
+	if (dev_is_own(spec) && populate_dev(rootfd, userns_listed(spec), err) < 0) {
 		close(rootfd);
 		return -1;
 	}

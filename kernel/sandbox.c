@@ -22,6 +22,7 @@
 #include "kernel/methods.h"
 #include "kernel/model.h"
 #include "kernel/spawn.h"
+#include "kernel/userns.h"
 #include "rpc/server.h"
 
 /* Signals the sandbox forwards to the root container, as runsc does. */
@@ -196,6 +197,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	if (pidns_init_from(sb, sp.pid, err) < 0)
 		return -1;
 	c->init->ns_pid = pidns_to_root(sb, sp.pid);
+	/* A user namespace joined by path may be boot's own: not joined again. */
+	c->join_flags = userns_exec_join_flags(c->join_flags, sp.pid);
 	c->init->has_tty = c->spec.process.terminal;
 	task_watch(c->init);
 	return 0;

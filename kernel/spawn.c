@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -22,15 +23,16 @@
 #include "core/log.h"
 #include "kernel/sysctl.h"
 #include "kernel/spawn_internal.h"
+#include "kernel/userns.h"
 
-/* OCI namespace type → CLONE_NEW* (user is handled apart: refused). */
+/* OCI namespace type → CLONE_NEW*. */
 static const struct {
 	const char *type;
 	int flag;
 } ns_table[] = {
 	{ "pid", CLONE_NEWPID },   { "network", CLONE_NEWNET },     { "mount", CLONE_NEWNS },
 	{ "ipc", CLONE_NEWIPC },   { "uts", CLONE_NEWUTS },         { "cgroup", CLONE_NEWCGROUP },
-	{ "time", CLONE_NEWTIME },
+	{ "time", CLONE_NEWTIME }, { "user", CLONE_NEWUSER },
 };
 
 static int ns_flag(const char *type)
@@ -155,11 +157,6 @@ static int check_init_spec(const struct oci_spec *spec, struct cv_error *err)
 		for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
 			const struct oci_namespace *ns = &spec->linux_.namespaces[i];
 			const char *t = ns->type ? ns->type : "";
-			bool has_path = ns->path && *ns->path;
-			if (strcmp(t, "user") == 0)
-				return cv_errf(err, 0, "user namespaces are not supported by cvisor yet "
-						       "(spec.linux.namespaces)");
-			(void)has_path;
 			if (!ns_flag(t))
 				return cv_errf(err, 0, "spec.linux.namespaces: unknown namespace type \"%s\"",
 					       t);
@@ -176,6 +173,8 @@ static int check_init_spec(const struct oci_spec *spec, struct cv_error *err)
 		return cv_errf(err, 0, "spec.hostname requires a new UTS namespace");
 	if (!spec->has_root || !spec->root.path || !*spec->root.path)
 		return cv_errf(err, 0, "spec.root.path: the container needs a root filesystem");
+	if (userns_check_spec(spec, err) < 0)
+		return -1;
 	/* Refused here, before anything exists; the child applies them. */
 	return sysctl_check(spec, err);
 }
@@ -244,6 +243,40 @@ static pid_t clone_init(const struct oci_spec *spec, uint64_t cflags, int *pidfd
 	return pid;
 }
 
+/* What only a process privileged on the host may do for an init in a new
+ * user namespace, done by boot before the go-ahead (as runc's parent
+ * does): raise rlimits (CAP_SYS_RESOURCE of the host) and lower
+ * oom_score_adj; the child's own calls with the same values then pass. */
+static int set_privileged_limits(pid_t pid, const struct oci_spec *spec, struct cv_error *err)
+{
+	const struct oci_process *p = &spec->process;
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		int res = child_rlimit_from_name(p->rlimits[i].type);
+		if (res < 0)
+			return cv_errf(err, 0, "spec.process.rlimits[%zu].type: unknown rlimit \"%s\"",
+				       i, p->rlimits[i].type);
+		struct rlimit rl = { .rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard };
+		if (prlimit(pid, (__rlimit_resource_t)res, &rl, NULL) < 0)
+			return cv_errf(err, errno, "setting %s of the container's init",
+				       p->rlimits[i].type);
+	}
+	if (p->has_oom_score_adj) {
+		char path[48], v[16];
+		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", pid);
+		int n = snprintf(v, sizeof(v), "%d", p->oom_score_adj);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return cv_errf(err, errno, "opening %s (spec.process.oomScoreAdj)", path);
+		ssize_t w = write(fd, v, (size_t)n);
+		int e = errno;
+		close(fd);
+		if (w != n)
+			return cv_errf(err, w < 0 ? e : EIO, "writing %s (spec.process.oomScoreAdj)",
+				       path);
+	}
+	return 0;
+}
+
 int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 			 struct cv_error *err)
 {
@@ -270,7 +303,11 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	/* The cgroup namespace is made by the child once boot has placed it in
 	 * every v1 hierarchy (after the release): made at clone time, its root
 	 * would be boot's v1 cgroups and the container would see /../<path>. */
-	uint64_t cflags = CLONE_PIDFD | CLONE_PARENT | (uint64_t)(unsigned)(flags & ~CLONE_NEWCGROUP);
+	/* With a user namespace joined by path, the child unshares its other
+	 * new namespaces once inside it, so that they belong to it. */
+	int later = userns_unshare_later(a->spec, flags);
+	uint64_t cflags = CLONE_PIDFD | CLONE_PARENT |
+			  (uint64_t)(unsigned)(flags & ~(CLONE_NEWCGROUP | later));
 	int cgfd = -1;
 	if (a->cg && a->cg->v2_dirfd >= 0) {
 		cflags |= CLONE_INTO_CGROUP;
@@ -300,11 +337,21 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 		close(sv[0]);
 		return -1;
 	}
-	/* Placed: the child may now make its cgroup namespace (see above).
-	 * Sent only when the child waits for it, or it would be taken for
-	 * the release. */
-	if ((flags & CLONE_NEWCGROUP) && spawn_release(sv[0], err) < 0 && err->code != EPIPE &&
-	    err->code != ECONNRESET) {
+	/* A new user namespace: mapped by boot, which the child waits for at
+	 * its very start (it can do nothing as an unmapped user). */
+	if ((flags & CLONE_NEWUSER) && (userns_write_maps(pid, pidfd, a->spec, err) < 0 ||
+					set_privileged_limits(pid, a->spec, err) < 0)) {
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		close(pidfd);
+		close(sv[0]);
+		return -1;
+	}
+	/* Placed (and mapped): the go-ahead the child waits for, at its start
+	 * with a new user namespace, else before making its cgroup namespace
+	 * (see above). Sent once and only when the child waits for it, or it
+	 * would be taken for the release. */
+	if ((flags & (CLONE_NEWCGROUP | CLONE_NEWUSER)) && spawn_release(sv[0], err) < 0 &&
+	    err->code != EPIPE && err->code != ECONNRESET) {
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		close(pidfd);
 		close(sv[0]);
@@ -333,8 +380,25 @@ __attribute__((noreturn)) static void intermediate_main(const struct spawn_exec_
 			spawn_child_fail(ctl_fd, &e);
 		}
 	}
+	/* Raising a hard rlimit needs CAP_SYS_RESOURCE of the host, which a
+	 * process in the container's user namespace no longer has: set here,
+	 * the target's own setrlimit with the same values passes. */
+	if ((a->ns_flags & CLONE_NEWUSER) && a->spec && a->spec->has_process) {
+		for (size_t i = 0; i < a->spec->process.n_rlimits; i++) {
+			const struct oci_rlimit *r = &a->spec->process.rlimits[i];
+			int res = child_rlimit_from_name(r->type);
+			struct rlimit rl = { .rlim_cur = r->soft, .rlim_max = r->hard };
+			if (res >= 0 && setrlimit((__rlimit_resource_t)res, &rl) < 0) {
+				cv_errf(&e, errno, "setting %s before joining the user namespace",
+					r->type);
+				spawn_child_fail(ctl_fd, &e);
+			}
+		}
+	}
 	/* setns(pidfd, 0) is EINVAL: with no namespaces of its own the
-	 * container shares the host's and there is nothing to join. */
+	 * container shares the host's and there is nothing to join. With
+	 * CLONE_NEWUSER the kernel enters the user namespace first, and the
+	 * others with the capabilities it gives (single-threaded: required). */
 	if (a->ns_flags && setns(a->init_pidfd, a->ns_flags) < 0) {
 		cv_errf(&e, errno, "joining the container's namespaces (flags %#x)", a->ns_flags);
 		spawn_child_fail(ctl_fd, &e);

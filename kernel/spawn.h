@@ -3,6 +3,8 @@
  *
  * Protocol with a child (over a SOCK_SEQPACKET socketpair; the child's end
  * is close-on-exec, so EOF after release means execve succeeded):
+ *   boot → child: one byte "placed"                   (init with a new user or
+ *                 cgroup namespace: placed in every v1 cgroup and mapped)
  *   child → boot: struct spawn_report {SPAWN_READY}  (init only: set up, waiting)
  *   boot → child: one byte                            (init only: release → execve)
  *   child → boot: struct spawn_report {SPAWN_ERROR, errno, text}, then _exit(127)
@@ -44,9 +46,12 @@ struct spawn_init_args {
 };
 
 /* clone3(CLONE_PIDFD | the spec's CLONE_NEW* | CLONE_INTO_CGROUP) a
- * container init. The child: joins v1 cgroups, joins namespaces given by
- * path, setsid, mounts (rootfs, spec mounts, /dev nodes, devpts), pivot_root,
- * masked and read-only paths, the console (process.terminal), hostname, sysctl, rlimits, user/groups,
+ * container init; with a new user namespace boot writes its uid_map and
+ * gid_map before the "placed" byte. The child: (with a new user namespace)
+ * waits for that byte and becomes root of it, joins namespaces given by
+ * path (user first), setsid, mounts (rootfs, spec mounts, /dev nodes, devpts), pivot_root,
+ * masked and read-only paths, the console (process.terminal), hostname, sysctl, rlimits,
+ * user/groups,
  * capabilities, no_new_privs, seccomp, cwd; reports SPAWN_READY and waits for
  * the release byte, then execve (PATH lookup from the spec env). */
 int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
@@ -112,6 +117,8 @@ int spawn_release(int ctl_fd, struct cv_error *err);
 
 /* Namespace flags (CLONE_NEW*) the spec asks the runtime to create. */
 int spawn_ns_flags(const struct oci_spec *spec);
-/* Every namespace type the spec lists, created or joined by path (user
- * excepted): what an exec must join to be where the init is. */
+/* Every namespace type the spec lists, created or joined by path: what an
+ * exec must join to be where the init is (CLONE_NEWUSER included; boot
+ * drops it when the init shares boot's own user namespace, see
+ * userns_exec_join_flags). */
 int spawn_ns_join_flags(const struct oci_spec *spec);

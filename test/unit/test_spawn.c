@@ -64,7 +64,7 @@ static void make_rootfs(void)
 		exit(2);
 	}
 	const char *links[] = { "sh", "echo", "sleep", "cat", "true", "false", "ls", "id",
-				"hostname", "pwd", "test", "grep", "touch" };
+				"hostname", "pwd", "test", "grep", "touch", "readlink" };
 	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++) {
 		snprintf(p, sizeof(p), "%s/bin/%s", rootfs, links[i]);
 		symlink("busybox", p);
@@ -233,6 +233,15 @@ TEST(test_ns_flags)
 	s.linux_.namespaces[5].type = "cgroup";
 	s.linux_.n_namespaces = 6;
 	CHECK(spawn_ns_flags(&s) & CLONE_NEWCGROUP);
+	/* A new user namespace is cloned with the others; an exec joins it. */
+	make_spec(&s, args_exit3, 3);
+	s.linux_.namespaces[5].type = "user";
+	s.linux_.n_namespaces = 6;
+	CHECK(spawn_ns_flags(&s) & CLONE_NEWUSER);
+	CHECK(spawn_ns_join_flags(&s) & CLONE_NEWUSER);
+	s.linux_.namespaces[5].path = "/proc/1/ns/user";
+	CHECK(!(spawn_ns_flags(&s) & CLONE_NEWUSER));
+	CHECK(spawn_ns_join_flags(&s) & CLONE_NEWUSER);
 	s.has_linux = false;
 	CHECK(spawn_ns_flags(&s) == 0);
 }
@@ -490,11 +499,72 @@ TEST(test_init_refusals)
 	struct oci_spec s;
 	struct spawned sp;
 	struct cv_error err;
+	/* User namespaces: the mappings are checked before any clone. */
+	struct oci_id_mapping good = { 0, 100000, 65536 };
+	struct oci_id_mapping zero = { 0, 100000, 0 };
+	struct oci_id_mapping ov[2] = { { 0, 100000, 100 }, { 99, 300000, 10 } };
+	struct oci_id_mapping hov[2] = { { 0, 100000, 100 }, { 1000, 100050, 10 } };
+	struct oci_id_mapping wrap = { 0, 4294967000u, 1000 };
+	struct oci_id_mapping noroot = { 1, 100000, 10 };
+	static struct oci_id_mapping many[341];
+	for (uint32_t i = 0; i < 341; i++)
+		many[i] = (struct oci_id_mapping){ i, 100000 + i, 1 };
+	const struct {
+		struct oci_id_mapping *uid, *gid;
+		size_t nu, ng;
+		bool user_ns;
+		const char *want;
+	} cases[] = {
+		{ NULL, NULL, 0, 0, true,
+		  "spec.linux.uidMappings: required with a new user namespace (spec.linux.namespaces)" },
+		{ &good, NULL, 1, 0, true,
+		  "spec.linux.gidMappings: required with a new user namespace (spec.linux.namespaces)" },
+		{ &zero, &good, 1, 1, true, "spec.linux.uidMappings[0].size: must not be 0" },
+		{ &good, ov, 1, 2, true,
+		  "spec.linux.gidMappings[0] and [1]: the containerID ranges overlap" },
+		{ hov, &good, 2, 1, true, "spec.linux.uidMappings[0] and [1]: the hostID ranges overlap" },
+		{ &wrap, &good, 1, 1, true,
+		  "spec.linux.uidMappings[0]: hostID 4294967000 + size 1000 goes past the last id "
+		  "4294967294" },
+		{ many, &good, 341, 1, true, "spec.linux.uidMappings: 341 mappings, the kernel takes at "
+					     "most 340" },
+		{ &noroot, &good, 1, 1, true,
+		  "spec.linux.uidMappings: must map the container's uid 0 (the container is set up as "
+		  "root of its user namespace)" },
+		{ &good, &good, 1, 1, false,
+		  "spec.linux.uidMappings: given without a user namespace in spec.linux.namespaces" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		make_spec(&s, args_exit3, 3);
+		if (cases[i].user_ns) {
+			s.linux_.namespaces[5].type = "user";
+			s.linux_.n_namespaces = 6;
+		}
+		s.linux_.uid_mappings = cases[i].uid;
+		s.linux_.n_uid_mappings = cases[i].nu;
+		s.linux_.gid_mappings = cases[i].gid;
+		s.linux_.n_gid_mappings = cases[i].ng;
+		cv_error_reset(&err);
+		CHECK(spawn_init(&s, 1, &sp, &err) < 0);
+		CHECK_STR(err.msg, cases[i].want);
+	}
+	/* The process's user must be mapped. */
 	make_spec(&s, args_exit3, 3);
 	s.linux_.namespaces[5].type = "user";
 	s.linux_.n_namespaces = 6;
+	s.linux_.uid_mappings = s.linux_.gid_mappings = &good;
+	s.linux_.n_uid_mappings = s.linux_.n_gid_mappings = 1;
+	s.process.user.uid = 70000;
 	CHECK(spawn_init(&s, 1, &sp, &err) < 0);
-	CHECK_STR(err.msg, "user namespaces are not supported by cvisor yet (spec.linux.namespaces)");
+	CHECK_STR(err.msg, "spec.process.user.uid: 70000 is not mapped by spec.linux.uidMappings");
+	/* A new pid namespace cannot go with a joined user namespace. */
+	s.process.user.uid = 0;
+	s.linux_.namespaces[5].path = "/proc/1/ns/user";
+	s.linux_.uid_mappings = s.linux_.gid_mappings = NULL;
+	s.linux_.n_uid_mappings = s.linux_.n_gid_mappings = 0;
+	CHECK(spawn_init(&s, 1, &sp, &err) < 0);
+	CHECK_STR(err.msg, "spec.linux.namespaces: a new pid namespace cannot be made with a user "
+			   "namespace joined by path; join the pid namespace by path too");
 
 	make_spec(&s, args_exit3, 3);
 	s.linux_.namespaces[2].type = "ipc"; /* no uts left */
@@ -535,6 +605,38 @@ TEST(test_init_refusals)
 	} else {
 		CHECK(code == 0); /* a host where root may raise it */
 	}
+}
+
+/* An init in a new user namespace, mapped 0 -> 0 (the fixture rootfs is
+ * host root's, in a 0700 directory): boot wrote the map, the init has its
+ * own user namespace, and /dev's nodes (bound from the host: no mknod in a
+ * user namespace) work. */
+TEST(test_init_user_namespace)
+{
+	char host_ns[64] = "";
+	ssize_t l = readlink("/proc/self/ns/user", host_ns, sizeof(host_ns) - 1);
+	CHECK(l > 0);
+	host_ns[l > 0 ? l : 0] = '\0';
+	char script[512];
+	snprintf(script, sizeof(script),
+		 "read a b c < /proc/self/uid_map && test \"$a $b $c\" = \"0 0 65536\" && "
+		 "read a b c < /proc/self/gid_map && test \"$a $b $c\" = \"0 0 65536\" && "
+		 "test \"$(readlink /proc/self/ns/user)\" != \"%s\" && "
+		 "test \"$(id -u)\" = 0 && echo x > /dev/null && exit 3", host_ns);
+	char *args[] = { "sh", "-c", script, NULL };
+	struct oci_spec s;
+	make_spec(&s, args, 3);
+	struct oci_id_mapping m = { 0, 0, 65536 };
+	s.linux_.namespaces[5].type = "user";
+	s.linux_.n_namespaces = 6;
+	s.linux_.uid_mappings = s.linux_.gid_mappings = &m;
+	s.linux_.n_uid_mappings = s.linux_.n_gid_mappings = 1;
+	struct cv_error err;
+	cv_error_reset(&err);
+	int code = run_init(&s, &err);
+	if (code != 3)
+		fprintf(stderr, "  user namespace: code %d, %s\n", code, err.msg);
+	CHECK(code == 3);
 }
 
 /* The init's credentials: user 1000 with no capabilities (the spec has
@@ -933,5 +1035,5 @@ TEST(test_teardown)
 
 UNIT_MAIN(test_setup, test_ns_flags, test_sysctl_check, test_mount_options, test_resolve_exe, test_report_protocol,
 	  test_init_exit_status, test_init_missing_binary, test_init_hostname_and_mounts,
-	  test_init_readonly_masked, test_init_refusals, test_init_user_caps, test_init_seccomp, test_exec, test_exec_fd_table, test_exec_pty,
+	  test_init_readonly_masked, test_init_refusals, test_init_user_namespace, test_init_user_caps, test_init_seccomp, test_exec, test_exec_fd_table, test_exec_pty,
 	  test_teardown)
