@@ -17,10 +17,11 @@ import time
 
 import pytest
 
+import helpers
+
 # Every engine command is bounded: a hang fails the test instead of hanging CI.
 ENGINE_TIMEOUT = 60.0
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-CGROUP_ROOT = "/sys/fs/cgroup"
 
 
 def unique(prefix):
@@ -144,49 +145,30 @@ def root_differs_from_host(pid):
 
 def cgroups_of(pid):
     """{controller: path} from /proc/<pid>/cgroup; the v2 entry is ''."""
-    out = {}
-    raw = _read(f"/proc/{pid}/cgroup")
-    assert raw is not None, f"process {pid} is gone"
-    for line in raw.decode().splitlines():
-        _, ctrls, path = line.split(":", 2)
-        for c in ctrls.split(","):
-            out[c] = path
-    return out
-
-
-def _v2_mount():
-    for m in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        if os.path.exists(os.path.join(m, "cgroup.controllers")):
-            return m
-    return None
+    assert _read(f"/proc/{pid}/cgroup") is not None, f"process {pid} is gone"
+    return helpers.cgroups_of(pid)
 
 
 def memory_usage(pid):
     """Bytes charged to the memory cgroup of `pid` (v1 usage_in_bytes, or v2
-    memory.current), with the cgroup's path for messages."""
-    cg = cgroups_of(pid)
-    if "memory" in cg:
-        path = os.path.join(CGROUP_ROOT, "memory", cg["memory"].lstrip("/"))
-        with open(os.path.join(path, "memory.usage_in_bytes")) as f:
-            return int(f.read()), path
-    path = os.path.join(_v2_mount(), cg[""].lstrip("/"))
-    with open(os.path.join(path, "memory.current")) as f:
-        return int(f.read()), path
+    memory.current), with the cgroup's path for messages. The hierarchies
+    come from the mount table, the node from /proc/<pid>/cgroup."""
+    text, path = helpers.read_cgroup_file(pid, "memory", "memory.usage_in_bytes", "memory.current")
+    return int(text), os.path.dirname(path)
 
 
 def frozen(pid):
     """True when the cgroup of `pid` is frozen, by the v1 freezer or by the
     v2 cgroup.freeze (a runtime may use either on a hybrid host)."""
-    cg = cgroups_of(pid)
-    if "freezer" in cg:
-        p = os.path.join(CGROUP_ROOT, "freezer", cg["freezer"].lstrip("/"), "freezer.state")
-        raw = _read(p)
+    v1 = helpers.cgroup_dir(pid, "freezer") if helpers.cgroup_v1_mount("freezer") else None
+    if v1:
+        raw = _read(os.path.join(v1, "freezer.state"))
         if raw is not None and raw.strip() == b"FROZEN":
             return True
-    v2 = _v2_mount()
-    if v2 and "" in cg:
-        raw = _read(os.path.join(v2, cg[""].lstrip("/"), "cgroup.events"))
-        if raw is not None and b"frozen 1" in raw:
+    v2 = helpers.cgroup_dir(pid)
+    if v2:
+        raw = _read(os.path.join(v2, "cgroup.events"))
+        if raw is not None and b"frozen 1" in raw.split(b"\n"):
             return True
     return False
 

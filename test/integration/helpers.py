@@ -27,7 +27,9 @@ sys.path.insert(0, os.path.join(REPO, "rpc", "python"))
 TIMEOUT = 10.0  # seconds, for every socket operation
 CLI_TIMEOUT = 30.0  # seconds, for every CLI invocation
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-CGROUP_CTRLS = ("memory", "pids", "cpu", "freezer")
+# The v1 controllers whose nodes every container gets when they are bound
+# to a v1 hierarchy (kernel/cgroup.c's always_v1; cpuset only on demand).
+CGROUP_V1_CTRLS = ("memory", "pids", "cpu", "cpuacct", "freezer")
 
 M_STATE = "containerManager.ContainerRuntimeState"
 M_START = "containerManager.StartRoot"
@@ -168,10 +170,206 @@ def nspid(pid):
     return []
 
 
-def cgroup_paths(sid):
-    paths = [f"/sys/fs/cgroup/unified/cvisor/{sid}"]
-    paths += [f"/sys/fs/cgroup/{c}/cvisor/{sid}" for c in CGROUP_CTRLS]
-    return paths
+# --------------------------------------------------------------------------
+# cgroups, found from the mount table and /proc/<pid>/cgroup (a hybrid host
+# mounts v2 at /sys/fs/cgroup/unified and v1 controllers beside it; a pure
+# v2 host mounts v2 at /sys/fs/cgroup; nothing here assumes either).
+
+
+class CgroupMount:
+    def __init__(self, mnt, root, ctrls, name):
+        self.mnt = mnt      # mount point
+        self.root = root    # the hierarchy's path mounted there ("/" normally)
+        self.ctrls = ctrls  # v1: frozenset of controllers; v2: None
+        self.name = name    # v1 named hierarchy ("systemd") or None
+
+    @property
+    def v2(self):
+        return self.ctrls is None
+
+    def dir_of(self, path):
+        """Host directory of the hierarchy path `path` ("/cvisor/x"), or None
+        when this mount does not show it."""
+        root = self.root.rstrip("/")
+        if root and path != root and not path.startswith(root + "/"):
+            return None
+        rel = path[len(root):].lstrip("/")
+        return os.path.join(self.mnt, rel) if rel else self.mnt
+
+
+def _unescape_mountinfo(s):
+    # mountinfo escapes space, tab, newline and backslash as \ooo.
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 4 <= len(s) and s[i + 1:i + 4].isdigit():
+            out.append(chr(int(s[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def cgroup_mounts():
+    """Every cgroup (v1) and cgroup2 mount of /proc/self/mountinfo, one per
+    hierarchy (the first mount of each)."""
+    mounts, seen = [], set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields, tail = pre.split(), post.split()
+            if len(fields) < 5 or len(tail) < 3 or tail[0] not in ("cgroup", "cgroup2"):
+                continue
+            root, mnt = _unescape_mountinfo(fields[3]), _unescape_mountinfo(fields[4])
+            if tail[0] == "cgroup2":
+                key, ctrls, name = "v2", None, None
+            else:
+                opts = tail[2].split(",")
+                name = next((o[5:] for o in opts if o.startswith("name=")), None)
+                ctrls = frozenset(o for o in opts if o in KNOWN_V1_CTRLS)
+                if not ctrls and not name:
+                    continue
+                key = (ctrls, name)
+            if key in seen:
+                continue
+            seen.add(key)
+            mounts.append(CgroupMount(mnt, root, ctrls, name))
+    return mounts
+
+
+KNOWN_V1_CTRLS = frozenset(("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls",
+                            "blkio", "perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc"))
+
+
+def cgroup_v2_mount():
+    """Where the unified hierarchy is mounted, or None."""
+    return next((m.mnt for m in cgroup_mounts() if m.v2), None)
+
+
+def cgroup_v1_mount(ctrl):
+    """The mount of the v1 hierarchy carrying `ctrl`, or None."""
+    return next((m for m in cgroup_mounts() if not m.v2 and ctrl in m.ctrls), None)
+
+
+def cgroup_layout():
+    """"hybrid" (v2 plus v1 controllers), "v2" (unified only) or "v1"."""
+    ms = cgroup_mounts()
+    v2 = any(m.v2 for m in ms)
+    v1 = any(not m.v2 and m.ctrls for m in ms)
+    return "hybrid" if v2 and v1 else "v2" if v2 else "v1"
+
+
+def need_cgroup_layout(*layouts):
+    """Skips the calling test (visibly, with the reason) unless the host's
+    cgroup layout is one of `layouts`."""
+    import pytest
+
+    got = cgroup_layout()
+    if got not in layouts:
+        pytest.skip(f"only meaningful on a {' or '.join(layouts)} cgroup host; this one is {got}")
+
+
+def cgroups_of(pid):
+    """{key: hierarchy path} from /proc/<pid>/cgroup: one key per v1
+    controller or "name=x" hierarchy, and "" for the unified one."""
+    out = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            for c in ctrls.split(","):
+                out[c] = path
+    return out
+
+
+def cgroup_dir(pid, ctrl=""):
+    """Host directory of the cgroup of `pid` that holds controller `ctrl`:
+    its v1 node when a v1 hierarchy carries `ctrl`, else its unified node if
+    the unified hierarchy offers `ctrl` (ctrl "" is the unified node
+    itself). None when no hierarchy has it."""
+    cg = cgroups_of(pid)
+    ms = cgroup_mounts()
+    if ctrl:
+        for m in ms:
+            if not m.v2 and ctrl in m.ctrls:
+                return m.dir_of(cg[ctrl]) if ctrl in cg else None
+    for m in ms:
+        if m.v2 and "" in cg:
+            if ctrl and ctrl not in _v2_controllers(m.mnt):
+                return None
+            return m.dir_of(cg[""])
+    return None
+
+
+def _v2_controllers(mnt):
+    try:
+        with open(os.path.join(mnt, "cgroup.controllers")) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
+def cgroup_dirs(pid):
+    """Host directories of every cgroup of `pid`, one per mounted hierarchy
+    (its nodes in v1 controllers cvisor does not manage are the parent's)."""
+    cg = cgroups_of(pid)
+    out = []
+    for m in cgroup_mounts():
+        key = "" if m.v2 else (f"name={m.name}" if m.name else next(iter(m.ctrls)))
+        if key in cg:
+            d = m.dir_of(cg[key])
+            if d:
+                out.append(d)
+    return out
+
+
+def read_cgroup_file(pid, ctrl, v1_file, v2_file):
+    """(value text, path) of a controller file of pid's cgroup: `v1_file`
+    when the controller is bound to v1, `v2_file` on the unified node."""
+    d = cgroup_dir(pid, ctrl)
+    assert d, f"no cgroup hierarchy carries the {ctrl} controller on this host"
+    p = os.path.join(d, v1_file if cgroup_v1_mount(ctrl) else v2_file)
+    with open(p) as f:
+        return f.read().strip(), p
+
+
+def cgroup_freezer_file(pid):
+    """(path, is_v2) of the file saying whether pid's cgroup is frozen, the
+    one cvisor's freezer uses: the unified node's cgroup.events when the
+    unified hierarchy is mounted, else the v1 freezer's freezer.state."""
+    d = cgroup_dir(pid)
+    if d:
+        return os.path.join(d, "cgroup.events"), True
+    d = cgroup_dir(pid, "freezer")
+    assert d, "no cgroup freezer on this host (neither cgroup2 nor a v1 freezer)"
+    return os.path.join(d, "freezer.state"), False
+
+
+def cgroup_frozen(pid):
+    """True when pid's cgroup is frozen (see cgroup_freezer_file)."""
+    path, v2 = cgroup_freezer_file(pid)
+    with open(path) as f:
+        text = f.read()
+    return "frozen 1" in text.split("\n") if v2 else text.strip() == "FROZEN"
+
+
+def cgroup_paths(sid, rel=None):
+    """Where sandbox `sid`'s node (hierarchy path `rel`, default cvisor's
+    /cvisor/<sid>) would be in every mounted hierarchy, v1 and v2: for
+    checks that nothing is left behind."""
+    rel = rel or f"/cvisor/{sid}"
+    return [d for d in (m.dir_of(rel) for m in cgroup_mounts()) if d]
+
+
+def cgroup_procs_under(top):
+    """Every pid in the v2 (or v1) node `top` and the nodes below it."""
+    pids = []
+    for d, _, _ in os.walk(top):
+        try:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                pids += [int(x) for x in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return pids
 
 
 def status_of(code=0, sig=0):

@@ -16,6 +16,7 @@ import time
 import pytest
 
 import engines
+import helpers
 from engines import run
 
 RUNC_STATE = "/run/containerd/runc"
@@ -119,9 +120,9 @@ class Containerd:
         engines.kill_pids(engines.pids_with_arg(self.address))
         engines.umount_under(self.tmp)
         # ctr's default cgroupsPath is /<namespace>/<id>: drop our namespace's.
-        for ctrl in os.listdir(engines.CGROUP_ROOT):
-            d = os.path.join(engines.CGROUP_ROOT, ctrl, self.ns)
-            if os.path.isdir(d):
+        for m in helpers.cgroup_mounts():
+            d = m.dir_of(f"/{self.ns}")
+            if d and os.path.isdir(d):
                 for sub in sorted((os.path.join(r, n) for r, ds, _ in os.walk(d) for n in ds),
                                   key=len, reverse=True):
                     _rmdir(sub)

@@ -21,23 +21,9 @@ def wait_stopped(sb, init):
     helpers.wait_until(lambda: not helpers.pid_alive(sb.boot_pid), what="the boot process to end")
 
 
-def container_freezer(sid):
-    """(path, is_v2) of the container's freezer file, or skips the test."""
-    for root in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup"):
-        p = os.path.join(root, "cvisor", sid, sid, "cgroup.events")
-        if os.path.exists(p):
-            return p, True
-    p = f"/sys/fs/cgroup/freezer/cvisor/{sid}/{sid}/freezer.state"
-    if os.path.exists(p):
-        return p, False
-    pytest.skip(f"no cgroup freezer found for {sid} (neither cgroup.events nor freezer.state)")
-
-
-def is_frozen(sid):
-    path, v2 = container_freezer(sid)
-    with open(path) as f:
-        text = f.read()
-    return "frozen 1" in text.split("\n") if v2 else text.strip() == "FROZEN"
+def is_frozen(sb):
+    # The init's cgroup, found from /proc/<pid>/cgroup and the mount table.
+    return helpers.cgroup_frozen(sb.init_host_pid())
 
 
 @pytest.mark.parametrize("args", [["KILL"], ["TERM"], ["--all", "KILL"], ["--all", "TERM"]],
@@ -71,9 +57,9 @@ def test_kill_all_paused_stays_frozen_until_resume(env):
     init = sb.init_host_pid()
     marker = f"/proc/{init}/root/tmp/marker"
     env.cli.run("pause", sb.id, check=True)
-    assert is_frozen(sb.id)
+    assert is_frozen(sb)
     env.cli.run("kill", "--all", sb.id, "USR1", check=True)
-    assert is_frozen(sb.id), "kill --all thawed a paused container"
+    assert is_frozen(sb), "kill --all thawed a paused container"
     assert status(sb) == "paused"
     assert not os.path.exists(marker), "the trap ran while the container was paused"
     env.cli.run("resume", sb.id, check=True)

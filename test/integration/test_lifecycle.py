@@ -129,18 +129,32 @@ def test_pid_namespace(running_sandbox):
     assert comm == b"sh"
 
 
-def test_memory_limit(running_sandbox):
-    sid = running_sandbox.id
-    path = f"/sys/fs/cgroup/memory/cvisor/{sid}/{sid}/memory.limit_in_bytes"
-    with open(path) as f:
-        assert int(f.read()) == 268435456
-    path = f"/sys/fs/cgroup/pids/cvisor/{sid}/{sid}/pids.max"
-    with open(path) as f:
-        assert f.read().strip() == "1024"
-    # The init really is in that cgroup.
-    with open(f"/sys/fs/cgroup/memory/cvisor/{sid}/{sid}/cgroup.procs") as f:
-        procs = [int(x) for x in f.read().split()]
-    assert running_sandbox.init_host_pid() in procs
+def test_memory_and_pids_limits(running_sandbox):
+    # The init's own cgroups, found from /proc/<pid>/cgroup and the mount
+    # table: v1 files where the controller is bound to v1, v2 files else.
+    sb = running_sandbox
+    init = sb.init_host_pid()
+    limit, path = helpers.read_cgroup_file(init, "memory", "memory.limit_in_bytes", "memory.max")
+    assert int(limit) == 268435456, path
+    assert f"/cvisor/{sb.id}/{sb.id}" in path
+    pids, path = helpers.read_cgroup_file(init, "pids", "pids.max", "pids.max")
+    assert pids == "1024", path
+    assert f"/cvisor/{sb.id}/{sb.id}" in path
+
+
+def test_v1_nodes_for_managed_controllers_on_hybrid_host(running_sandbox):
+    # Only a host with v1 controllers has v1 nodes; limits go there and
+    # membership goes through the unified node.
+    helpers.need_cgroup_layout("hybrid", "v1")
+    sb = running_sandbox
+    cg = helpers.cgroups_of(sb.init_host_pid())
+    want = f"/cvisor/{sb.id}/{sb.id}"
+    for ctrl in helpers.CGROUP_V1_CTRLS:
+        if helpers.cgroup_v1_mount(ctrl):
+            assert cg.get(ctrl) == want, f"{ctrl}: {cg.get(ctrl)!r}, want {want!r}"
+            d = helpers.cgroup_dir(sb.init_host_pid(), ctrl)
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                assert sb.init_host_pid() in [int(x) for x in f.read().split()]
 
 
 def _assert_all_gone(sb, init_pid):
@@ -157,14 +171,20 @@ def test_delete_force_running(running_sandbox):
     sb = running_sandbox
     init_pid = sb.init_host_pid()
     assert init_pid and helpers.pid_alive(init_pid)
-    for p in helpers.cgroup_paths(sb.id):
-        assert os.path.isdir(p), p
+    # Its nodes exist in every hierarchy it is in (so their absence after
+    # the delete means something), and they are the sandbox's.
+    dirs = helpers.cgroup_dirs(init_pid)
+    assert helpers.cgroup_dir(init_pid) in dirs, "the init has no unified cgroup"
+    mine = [d for d in dirs if d.endswith(f"/cvisor/{sb.id}/{sb.id}")]
+    assert mine and all(os.path.isdir(d) for d in mine), dirs
     with sb.raw() as conn:
         pid, out = sb.exec(["sleep", "1000"], conn=conn)
         out.close()
     p = sb.delete(force=True)
     assert p.returncode == 0, p.stderr
     _assert_all_gone(sb, init_pid)
+    left = [d for d in mine + [os.path.dirname(d) for d in mine] if os.path.exists(d)]
+    assert not left, f"cgroups left after delete: {left}"
 
 
 def test_delete_created_sandbox(sandbox):
@@ -219,17 +239,15 @@ def test_pause_resume_rpc(running_sandbox):
                     n += len(b)
 
             helpers.wait_until(lambda: select.select([fd], [], [], 0.1)[0], what="output")
-            events = f"/sys/fs/cgroup/unified/cvisor/{sb.id}/{sb.id}/cgroup.events"
+            init = sb.init_host_pid()
             assert conn.call("Lifecycle.Pause") is None
-            with open(events) as f:
-                assert "frozen 1" in f.read()
+            assert helpers.cgroup_frozen(init), helpers.cgroup_freezer_file(init)
             time.sleep(0.1)
             drain()
             time.sleep(0.5)
             assert drain() == 0, "a paused container kept running"
             assert conn.call("Lifecycle.Resume") is None
-            with open(events) as f:
-                assert "frozen 0" in f.read()
+            assert not helpers.cgroup_frozen(init), helpers.cgroup_freezer_file(init)
             time.sleep(0.5)
             assert drain() > 0, "the container did not run again after Resume"
             with pytest.raises(RuntimeError, match="sandbox is not paused"):

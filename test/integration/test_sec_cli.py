@@ -31,16 +31,11 @@ def terminal_controls(data: bytes):
 
 
 def cgroup_pids(sid):
-    """Every pid in the sandbox's unified cgroup node and the nodes below."""
-    pids = []
-    top = f"/sys/fs/cgroup/unified/cvisor/{sid}"
-    for d, _, _ in os.walk(top):
-        try:
-            with open(os.path.join(d, "cgroup.procs")) as f:
-                pids += [int(x) for x in f.read().split()]
-        except FileNotFoundError:
-            pass
-    return pids
+    """Every pid in the sandbox's node (membership: the unified one, else
+    the v1 freezer's) and the nodes below."""
+    top = next((m.dir_of(f"/cvisor/{sid}") for m in helpers.cgroup_mounts() if m.v2), None) or \
+        helpers.cgroup_v1_mount("freezer").dir_of(f"/cvisor/{sid}")
+    return helpers.cgroup_procs_under(top)
 
 
 def resume(pid):

@@ -34,22 +34,34 @@ static bool exists(const char *p)
 	return stat(p, &st) == 0;
 }
 
-/* Mount point of the v1 hierarchy carrying `ctrl`, or NULL. */
+/* Mount point of the v1 hierarchy carrying `ctrl`, or NULL: from the mount
+ * table (a "cgroup" mount whose super options name the controller), not
+ * from where this host happens to mount it. */
 static const char *v1_mnt(const char *ctrl, char *out, size_t n)
 {
-	const char *cands[] = { "%s", "cpu,cpuacct", "cpuacct,cpu" };
-	for (size_t i = 0; i < 3; i++) {
-		char name[64], p[256];
-		snprintf(name, sizeof(name), cands[i], ctrl);
-		if (i > 0 && strcmp(ctrl, "cpu") != 0)
-			break;
-		snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/cgroup.procs", name);
-		if (exists(p)) {
-			snprintf(out, n, "/sys/fs/cgroup/%s", name);
-			return out;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return NULL;
+	char line[4096];
+	const char *found = NULL;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mnt[1024], fstype[64], src[256], sopts[1024];
+		char *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1 ||
+		    sscanf(sep + 3, "%63s %255s %1023s", fstype, src, sopts) != 3 ||
+		    strcmp(fstype, "cgroup") != 0)
+			continue;
+		char *save = NULL;
+		for (char *t = strtok_r(sopts, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			if (strcmp(t, ctrl) == 0) {
+				snprintf(out, n, "%s", mnt);
+				found = out;
+				break;
+			}
 		}
 	}
-	return NULL;
+	fclose(f);
+	return found;
 }
 
 TEST(test_sandbox_path)
@@ -113,12 +125,13 @@ static bool wait_frozen(const struct cgroup *cg, int want)
 
 TEST(test_lifecycle)
 {
-	if (geteuid() != 0) {
-		fprintf(stderr, "  (skipped: needs root)\n");
-		return;
-	}
-	char path[128];
-	snprintf(path, sizeof(path), "cvisor-unit/%d", (int)getpid());
+	if (geteuid() != 0)
+		SKIP("needs root (creates cgroups)");
+	/* A parent of our own: other test runs on this host use theirs, and
+	 * removing a shared parent would kill what runs in their nodes. */
+	char path[128], top[64];
+	snprintf(top, sizeof(top), "cvisor-unit-%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/node", top);
 	struct oci_resources res = { 0 };
 	res.has_pids = true;
 	res.pids.has_limit = true;
@@ -222,14 +235,22 @@ TEST(test_lifecycle)
 		snprintf(p, sizeof(p), "%s/%s", pids, path);
 		CHECK(!exists(p));
 	}
-	CHECK(cgroup_remove_path("cvisor-unit", &err) == 0 || errno == EBUSY);
+	/* The parent is empty now: removing it succeeds and removes it from
+	 * every hierarchy. */
+	CHECK(cgroup_remove_path(top, &err) == 0);
+	snprintf(p, sizeof(p), "%s/%s", v2, top);
+	CHECK(!exists(p));
+	if (v1) {
+		snprintf(p, sizeof(p), "%s/%s", mem, top);
+		CHECK(!exists(p));
+	}
 }
 
 /* A bad limit fails the creation and leaves nothing behind. */
 TEST(test_create_failure_cleans_up)
 {
 	if (geteuid() != 0)
-		return;
+		SKIP("needs root (creates cgroups)");
 	char path[128], p[512];
 	snprintf(path, sizeof(path), "cvisor-unit-fail-%d/ctr", (int)getpid());
 	struct oci_resources res = { 0 };
@@ -256,7 +277,7 @@ TEST(test_create_failure_cleans_up)
 TEST(test_remove_path_tree)
 {
 	if (geteuid() != 0)
-		return;
+		SKIP("needs root (creates cgroups)");
 	char sb[128], ctr[160], p[512];
 	snprintf(sb, sizeof(sb), "cvisor-unit-rm-%d", (int)getpid());
 	snprintf(ctr, sizeof(ctr), "%s/web", sb);
@@ -296,12 +317,15 @@ TEST(test_remove_path_tree)
 	CHECK(cgroup_open(&op, ctr, &err) < 0);
 }
 
-/* cpus/mems make a v1 cpuset node whose mems are inherited, so a task can join. */
-TEST(test_cpuset)
+/* cpus/mems make a v1 cpuset node whose mems are inherited, so a task can
+ * join (only a host with a v1 cpuset hierarchy has such nodes). */
+TEST(test_cpuset_v1_hierarchy)
 {
 	char cs[256];
-	if (geteuid() != 0 || !v1_mnt("cpuset", cs, sizeof(cs)))
-		return;
+	if (geteuid() != 0)
+		SKIP("needs root (creates cgroups)");
+	if (!v1_mnt("cpuset", cs, sizeof(cs)))
+		SKIP("no cgroup v1 cpuset hierarchy on this host");
 	char path[128], p[512], buf[256];
 	snprintf(path, sizeof(path), "cvisor-unit-cs-%d/ctr", (int)getpid());
 	struct oci_resources res = { 0 };
@@ -362,12 +386,11 @@ static void on_usr1(int sig)
  * a paused container relies on); SIGKILL ends a frozen node. */
 TEST(test_frozen_node_signals)
 {
-	if (geteuid() != 0) {
-		fprintf(stderr, "  (skipped: needs root)\n");
-		return;
-	}
-	char path[128], p[512];
-	snprintf(path, sizeof(path), "cvisor-unit-frz/%d", (int)getpid());
+	if (geteuid() != 0)
+		SKIP("needs root (creates cgroups)");
+	char path[128], p[512], top[64];
+	snprintf(top, sizeof(top), "cvisor-unit-frz-%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/node", top);
 	struct cgroup cg;
 	struct cv_error err;
 	int r = cgroup_create(&cg, path, NULL, &err);
@@ -426,8 +449,10 @@ TEST(test_frozen_node_signals)
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
 	CHECK(cgroup_freeze(&cg, false, &err) == 0);
 	CHECK(cgroup_destroy(&cg, &err) == 0);
-	CHECK(cgroup_remove_path("cvisor-unit-frz", &err) == 0 || errno == EBUSY);
+	CHECK(cgroup_remove_path(top, &err) == 0);
+	snprintf(p, sizeof(p), "%s/%s", cgroup_v2_root(), top);
+	CHECK(!exists(p));
 }
 
 UNIT_MAIN(test_sandbox_path, test_v2_root, test_lifecycle, test_create_failure_cleans_up,
-	  test_remove_path_tree, test_cpuset, test_frozen_node_signals)
+	  test_remove_path_tree, test_cpuset_v1_hierarchy, test_frozen_node_signals)
