@@ -165,16 +165,19 @@ static void connector_drain(void)
 			    cm->len < sizeof(struct proc_event) ||
 			    nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct cn_msg) + sizeof(struct proc_event)))
 				continue;
-			const struct proc_event *ev = (const struct proc_event *)cm->data;
-			if (ev->what != PROC_EVENT_EXIT)
+			/* cm->data sits 4 bytes off the event's 8-byte alignment:
+			 * copy it out rather than read through a misaligned pointer. */
+			struct proc_event ev;
+			memcpy(&ev, cm->data, sizeof(ev));
+			if (ev.what != PROC_EVENT_EXIT)
 				continue;
 			/* One event per thread: the leader's carries the process's status. */
-			if (ev->event_data.exit.process_pid != ev->event_data.exit.process_tgid)
+			if (ev.event_data.exit.process_pid != ev.event_data.exit.process_tgid)
 				continue;
-			struct watched *w = find_watched(ev->event_data.exit.process_pid);
+			struct watched *w = find_watched(ev.event_data.exit.process_pid);
 			if (w && !w->exited) {
 				w->exited = true;
-				w->status = (int)ev->event_data.exit.exit_code;
+				w->status = (int)ev.event_data.exit.exit_code;
 			}
 		}
 	}
