@@ -130,7 +130,8 @@ def hugetlb_bound_to_v1():
 
 def prepare_crun_hybrid():
     """crun 1.8 refuses hybrid hosts whose v2 hierarchy could take hugetlb
-    (PLATFORM-NOTES §9); binding hugetlb to a v1 hierarchy satisfies it.
+    ("cgroups in hybrid mode not supported"); binding hugetlb to a v1
+    hierarchy satisfies it.
     The mount stays: unmounting would not give hugetlb back to the v2
     hierarchy (a v1 hierarchy that crun made cgroups in outlives its mount)
     and would leave a hierarchy in /proc/<pid>/cgroup with no mount point,

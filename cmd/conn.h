@@ -52,7 +52,7 @@ int cli_status(const char *id, struct cli_state *st, int64_t *state, const char 
 int cli_result_int(const msgpack_object *o, const char *what, int64_t *out,
 		   struct cv_error *err);
 
-/* Signal modes of containerManager.Signal (SEED-REFERENCE §4.8). */
+/* Signal modes of containerManager.Signal (docs/API.md). */
 enum { SIGNAL_PROCESS = 0, SIGNAL_ALL = 1, SIGNAL_FOREGROUND = 2, SIGNAL_GROUP = 3 };
 
 /* containerManager.Signal {CID, Signo, PID, Mode}; the server's error

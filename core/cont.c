@@ -1,8 +1,8 @@
-/* Continuations and wait queues (core/cont.h, DESIGN §3).
+/* Continuations and wait queues (core/cont.h, docs/DESIGN.md §3).
  *
  * Woken continuations go to a run list that an ev_idle watcher drains, so a
- * waker never runs a waiter's code inline (STYLE: a start_x() never calls its
- * completion inline). */
+ * waker never runs a waiter's code inline (a function that starts work never calls
+ * its completion inline: the caller's state may not be ready for it). */
 #include "core/cont.h"
 
 #include <assert.h>

@@ -45,6 +45,6 @@ void cm_runtime_state(struct rpc_call *call, const msgpack_object *arg)
 	char *cid = NULL;
 	if (arg_string(call, arg, &cid) < 0)
 		return;
-	/* An unknown cid reports Stopped (SEED-REFERENCE §4.17). */
+	/* An unknown cid reports Stopped (docs/API.md). */
 	rpc_reply_int(call, container_runtime_state(sandbox_find_container(sb, cid)));
 }

@@ -1,4 +1,4 @@
-/* The method table: seed names → handlers (DESIGN §4). */
+/* The method table: seed names → handlers (docs/DESIGN.md §4). */
 #include "kernel/methods.h"
 
 static const struct rpc_method methods[] = {
