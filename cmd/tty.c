@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cmd/verbs.h"
+#include "core/fdsend.h"
 
 int tty_open_pair(int *master, int *slave, char *name, size_t name_len, struct cv_error *err)
 {
@@ -97,32 +98,11 @@ int tty_send_console(const char *path, int master, const char *name, struct cv_e
 	int fd = tty_console_connect(path, err);
 	if (fd < 0)
 		return -1;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = u.buf,
-		.msg_controllen = sizeof(u.buf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &master, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	int e = errno;
+	char what[PATH_MAX + 64];
+	snprintf(what, sizeof(what), "sending the pty to console socket %s", path);
+	int r = fd_send(fd, master, name, strlen(name), what, err);
 	close(fd);
-	if (n < 0)
-		return cv_errf(err, e, "sending the pty to console socket %s", path);
-	return 0;
+	return r;
 }
 
 int tty_recv_console(int sock, struct cv_error *err)

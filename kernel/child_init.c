@@ -14,6 +14,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "core/fdsend.h"
 #include "kernel/spawn_internal.h"
 #include "kernel/sysctl.h"
 #include "kernel/userns.h"
@@ -110,37 +111,14 @@ static int set_names(const struct oci_spec *spec, struct cv_error *err)
 	return 0;
 }
 
-/* Hands the pty master to the console socket: one byte-stream message
- * carrying the fd (SCM_RIGHTS) with the name "/dev/ptmx" as data, which is
- * what runc sends (its master's file name) and what conmon, the containerd
- * shim and runc's recvtty receive with a single recvmsg. */
+/* The pty master goes to the console socket with the name "/dev/ptmx" as
+ * data: what runc sends (its master's file name), and what conmon, the
+ * containerd shim and runc's recvtty read with a single recvmsg. */
 static int send_console_master(int sock, int master, struct cv_error *err)
 {
 	static const char name[] = "/dev/ptmx";
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	memset(&u, 0, sizeof(u));
-	struct iovec iov = { .iov_base = (void *)name, .iov_len = sizeof(name) - 1 };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = u.buf,
-		.msg_controllen = sizeof(u.buf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &master, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return cv_errf(err, errno, "sending the pty master to the console socket");
-	return 0;
+	return fd_send(sock, master, name, sizeof(name) - 1,
+		       "sending the pty master to the console socket", err);
 }
 
 /* process.terminal, as runc does it: after pivot_root the pty is opened in
