@@ -8,38 +8,19 @@
 #include <string.h>
 
 #include "kernel/model.h"
+#include "kernel/pidns.h"
 
-#define NSPID_MAX 32
+#define NSPID_MAX PROCFS_NSPID_MAX
 
 /* Reads the NSpid line of /proc/<pid>/status; returns the number of
  * entries, or -1. */
 static int read_nspid(pid_t pid, pid_t *out, int max)
 {
-	char path[64];
-	if (pid == 0)
-		snprintf(path, sizeof(path), "/proc/self/status");
-	else
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
+	struct proc_status st;
+	if (procfs_read_status(pid, &st) < 0 || st.n_nspid < 0)
 		return -1;
-	char line[512];
-	int n = -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "NSpid:", 6) != 0)
-			continue;
-		n = 0;
-		char *p = line + 6, *end;
-		while (n < max) {
-			long v = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			out[n++] = (pid_t)v;
-			p = end;
-		}
-		break;
-	}
-	fclose(f);
+	int n = st.n_nspid < max ? st.n_nspid : max;
+	memcpy(out, st.nspid, (size_t)n * sizeof(pid_t));
 	return n;
 }
 
@@ -75,6 +56,15 @@ pid_t pidns_to_root(const struct sandbox *sb, pid_t host_pid)
 	return ids[sb->root_ns_index];
 }
 
+pid_t pidns_of_status(const struct sandbox *sb, const struct proc_status *st)
+{
+	if (st->n_nspid <= sb->root_ns_index)
+		return -1;
+	return st->nspid[sb->root_ns_index];
+}
+
+/* Blocking: reads /proc for every process of the sandbox. Only for a
+ * caller that cannot park; boot's handlers use a pidscan (signal.c). */
 pid_t pidns_find(struct sandbox *sb, pid_t ns_pid, struct container **owner)
 {
 	list_for_each(n, &sb->containers) {
