@@ -4,6 +4,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static long long elapsed_ns(const struct timespec *t0)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)(t.tv_sec - t0->tv_sec) * 1000000000LL + (t.tv_nsec - t0->tv_nsec);
+}
 
 static void pidscan_drop(struct pidscan *s)
 {
@@ -19,12 +27,18 @@ static enum chunk_step pidscan_step(struct chunk *ch)
 	struct pidscan *s = container_of(ch, struct pidscan, ch);
 	if (!s->visited) {
 		size_t end = s->next + PIDSCAN_CHUNK < s->n ? s->next + PIDSCAN_CHUNK : s->n;
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		while (s->next < end) {
 			size_t i = s->next++;
 			if (!s->visit(s, s->owners[i], s->pids[i])) {
 				s->next = s->n;
 				break;
 			}
+			/* On a loaded host 64 visits can take far longer than
+			 * usual: the time budget bounds the slice as well. */
+			if (elapsed_ns(&t0) >= PIDSCAN_SLICE_NS)
+				break;
 		}
 		if (s->next < s->n)
 			return CHUNK_MORE;

@@ -1,7 +1,8 @@
 #pragma once
 /* Visiting the processes of the sandbox's containers without blocking the
  * loop: the host PIDs are snapshotted from the cgroups (one read of each
- * cgroup.procs), then visited PIDSCAN_CHUNK at a time, one slice per turn
+ * cgroup.procs), then visited PIDSCAN_CHUNK at a time (fewer when a slice
+ * has taken PIDSCAN_SLICE_NS), one slice per turn
  * of the loop (core/chunk.h), with the RPC call that asked parked
  * meanwhile. If the client goes away, the scan stops and frees everything
  * (the rpc cancel hook). Containers are only freed after the loop has
@@ -14,6 +15,7 @@
 #include "rpc/server.h"
 
 #define PIDSCAN_CHUNK 64
+#define PIDSCAN_SLICE_NS 2000000LL /* 2 ms */
 
 struct pidscan;
 /* Visits one process; returns false to stop the scan there. */
