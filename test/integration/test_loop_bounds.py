@@ -21,8 +21,11 @@ from helpers import M_PROCS, M_SIGNAL, M_STATE
 
 NPROCS = 2000
 NGROUPS = 16
-# Generous: a turn of the loop does 64 processes (~5 ms on these VMs).
-P99_BOUND_S = 0.050
+# A slice of the walk is at most 64 processes or 2 ms, so a round trip
+# waits ~2 ms at worst for the loop; the bound is generous because the CI
+# machine is shared (load averages of 300 on 2 cores were seen, where the
+# boot process itself waits tens of ms to be scheduled).
+P99_BOUND_S = 0.100
 
 
 def _ready_file(sid):
