@@ -119,40 +119,44 @@ def test_processes_does_not_stall_other_clients(big):
           f"{len(lats)} ContainerRuntimeState round trips meanwhile: "
           f"p50 {sorted(lats)[len(lats) // 2] * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
           f"max {worst * 1000:.2f} ms")
-    assert len(lats) >= 20, "too few round trips to measure a p99"
     assert p99 < P99_BOUND_S, f"p99 {p99 * 1000:.1f} ms"
+    assert len(lats) >= 20, "too few round trips to measure a p99"
     assert p99 < whole / 3, f"p99 {p99 * 1000:.1f} ms against a {whole * 1000:.1f} ms Processes"
 
 
-def test_signal_all_does_not_stall_other_clients(big):
-    """kill --all with SIGWINCH (ignored by default: the processes live on)."""
+def test_signals_do_not_stall_other_clients(big):
+    """Signal deliveries that walk every process, with SIGWINCH (ignored by
+    default: the processes live on): kill --all (Mode 1), a PID that is
+    none of boot's tasks (Mode 0: found by reading /proc of each process)
+    and a process group (Mode 3)."""
     sb = big
-    arg = {"CID": sb.id, "Signo": 28, "PID": 0, "Mode": 1}
+    with sb.raw() as conn:
+        last = max(p["pid"] for p in conn.call(M_PROCS, sb.id))
+    args = [{"CID": sb.id, "Signo": 28, "PID": 0, "Mode": 1},
+            {"CID": sb.id, "Signo": 28, "PID": last, "Mode": 0},
+            {"CID": sb.id, "Signo": 28, "PID": 1, "Mode": 3}]
     durs, lats = [], []
     with sb.raw() as conn:
-        for _ in range(5):
-            lat, res, dur = _state_latencies_during(sb, lambda: conn.call(M_SIGNAL, arg))
-            assert res is None
-            durs.append(dur)
-            lats += lat
+        for _ in range(3):
+            for arg in args:
+                lat, res, dur = _state_latencies_during(sb, lambda: conn.call(M_SIGNAL, arg))
+                assert res is None
+                durs.append(dur)
+                lats += lat
     p99 = _p99(lats)
-    print(f"\nSignal Mode 1 to {NPROCS} processes: {[round(d * 1000, 1) for d in durs]} ms; "
-          f"{len(lats)} round trips meanwhile, p99 {p99 * 1000:.2f} ms")
+    print(f"\nSignal Modes 1, 0, 3 over {NPROCS} processes: "
+          f"{[round(d * 1000, 1) for d in durs]} ms; {len(lats)} round trips meanwhile, "
+          f"p99 {p99 * 1000:.2f} ms")
     assert p99 < P99_BOUND_S
     assert _count_procs(sb.id) >= NPROCS + 1, "SIGWINCH must not kill the processes"
     with open(f"/sys/fs/cgroup/unified/cvisor/{sb.id}/{sb.id}/cgroup.events") as f:
         assert "frozen 0" in f.read(), "the container stayed frozen after the signal"
 
 
-def test_signal_lookups_walk_every_process(big):
-    """Mode 0 to a PID that is none of boot's tasks and Mode 3 to a group
-    both search the ~2000 processes, in slices."""
+def test_signal_lookups_not_found(big):
+    """A PID or a group that is not there: every process was searched."""
     sb = big
     with sb.raw() as conn:
-        procs = conn.call(M_PROCS, sb.id)
-        last = max(p["pid"] for p in procs)
-        assert conn.call(M_SIGNAL, {"CID": sb.id, "Signo": 28, "PID": last, "Mode": 0}) is None
-        assert conn.call(M_SIGNAL, {"CID": sb.id, "Signo": 28, "PID": 1, "Mode": 3}) is None
         with pytest.raises(RuntimeError, match="no such process with PID 99999"):
             conn.call(M_SIGNAL, {"CID": sb.id, "Signo": 28, "PID": 99999, "Mode": 0})
         with pytest.raises(RuntimeError, match="no such process group with PGID 99999"):
