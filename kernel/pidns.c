@@ -9,6 +9,7 @@
 
 #include "kernel/model.h"
 #include "kernel/pidns.h"
+#include "kernel/pidscan.h"
 
 #define NSPID_MAX PROCFS_NSPID_MAX
 
@@ -63,29 +64,50 @@ pid_t pidns_of_status(const struct sandbox *sb, const struct proc_status *st)
 	return st->nspid[sb->root_ns_index];
 }
 
-/* Blocking: reads /proc for every process of the sandbox. Only for a
- * caller that cannot park; boot's handlers use a pidscan (signal.c). */
-pid_t pidns_find(struct sandbox *sb, pid_t ns_pid, struct container **owner)
+struct find_job {
+	struct pidscan s;
+	struct container *want, *owner;
+	pid_t ns_pid, host;
+	pidns_found_fn done;
+};
+
+static bool find_visit(struct pidscan *s, struct container *c, pid_t host)
 {
-	list_for_each(n, &sb->containers) {
-		struct container *c = container_of(n, struct container, link);
-		if (!c->cg_made)
-			continue;
-		pid_t *pids = NULL;
-		size_t np = 0;
-		struct cv_error err;
-		if (cgroup_pids(&c->cg, &pids, &np, &err) < 0)
-			continue;
-		for (size_t i = 0; i < np; i++) {
-			if (pidns_to_root(sb, pids[i]) == ns_pid) {
-				pid_t host = pids[i];
-				free(pids);
-				if (owner)
-					*owner = c;
-				return host;
-			}
-		}
-		free(pids);
+	struct find_job *j = container_of(s, struct find_job, s);
+	if (pidns_to_root(s->sb, host) != j->ns_pid)
+		return true;
+	j->host = host;
+	j->owner = c;
+	return false;
+}
+
+static enum chunk_step find_end(struct pidscan *s, bool cancelled)
+{
+	struct find_job *j = container_of(s, struct find_job, s);
+	if (!cancelled)
+		j->done(s->call, j->want, j->ns_pid, j->host, j->owner);
+	free(j);
+	return CHUNK_DONE;
+}
+
+int pidns_find_start(struct rpc_call *call, struct sandbox *sb, struct container *want,
+		     pid_t ns_pid, pidns_found_fn done)
+{
+	struct cv_error err;
+	cv_error_reset(&err);
+	struct find_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		rpc_fail(call, "looking up PID %d: out of memory", (int)ns_pid);
+		return -1;
 	}
-	return -1;
+	j->want = want;
+	j->ns_pid = ns_pid;
+	j->host = -1;
+	j->done = done;
+	if (pidscan_start(&j->s, call, sb, NULL, find_visit, find_end, "looking up a PID", &err) < 0) {
+		free(j);
+		rpc_fail_err(call, &err);
+		return -1;
+	}
+	return 0;
 }
