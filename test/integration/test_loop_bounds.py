@@ -153,10 +153,17 @@ def test_signals_do_not_stall_other_clients(big):
         assert "frozen 0" in f.read(), "the container stayed frozen after the signal"
 
 
-def test_signal_lookups_not_found(big):
-    """A PID or a group that is not there: every process was searched."""
+def test_lookups_over_every_process(big):
+    """PID lookups through /proc of every process: WaitPID of a process the
+    workload forked, and a PID or group that is not there."""
     sb = big
     with sb.raw() as conn:
+        last = max(p["pid"] for p in conn.call(M_PROCS, sb.id))
+        with pytest.raises(RuntimeError, match=f"waiting for PID {last}: the process was not "
+                           "started by the sandbox"):
+            conn.call(helpers.M_WAITPID, {"PID": last, "CID": sb.id})
+        with pytest.raises(RuntimeError, match="waiting for PID 99999: no such process"):
+            conn.call(helpers.M_WAITPID, {"PID": 99999, "CID": sb.id})
         with pytest.raises(RuntimeError, match="no such process with PID 99999"):
             conn.call(M_SIGNAL, {"CID": sb.id, "Signo": 28, "PID": 99999, "Mode": 0})
         with pytest.raises(RuntimeError, match="no such process group with PGID 99999"):
