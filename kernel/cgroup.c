@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,8 @@
 
 #include "core/cleanup.h"
 #include "core/log.h"
+#include "core/list.h"
+#include "core/loop.h"
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define CG_PATH_MAX 4096
@@ -822,23 +825,39 @@ int cgroup_signal_all(const struct cgroup *cg, int signo, struct cv_error *err)
 	return r;
 }
 
+/* One round of the kill loop: SIGKILL every member listed now. Returns
+ * how many there were (0: empty or gone), or -1. */
+static int kill_round(const char *dir, struct cv_error *err)
+{
+	pid_t *pids;
+	size_t n;
+	if (read_pids(dir, &pids, &n, err) < 0)
+		return errno == ENOENT ? 0 : -1;
+	for (size_t i = 0; i < n; i++)
+		kill(pids[i], SIGKILL);
+	free(pids);
+	return n > INT_MAX ? INT_MAX : (int)n;
+}
+
+#define KILL_ROUNDS 100
+
+static int kill_rounds_exceeded(const char *dir, struct cv_error *err)
+{
+	return cv_errf(err, 0, "processes of cgroup %s kept appearing while being killed", dir);
+}
+
 /* SIGKILL each member until none is left (no cgroup.kill). Bounded: a
- * fork bomb outrunning us ends with an error, not a hang. */
+ * fork bomb outrunning us ends with an error, not a hang. Blocking: for
+ * the CLI; boot uses cgroup_kill_start(). */
 static int kill_loop(const char *dir, struct cv_error *err)
 {
-	for (int round = 0; round < 100; round++) {
-		pid_t *pids;
-		size_t n;
-		if (read_pids(dir, &pids, &n, err) < 0)
-			return errno == ENOENT ? 0 : -1;
-		for (size_t i = 0; i < n; i++)
-			kill(pids[i], SIGKILL);
-		free(pids);
-		if (n == 0)
-			return 0;
+	for (int round = 0; round < KILL_ROUNDS; round++) {
+		int n = kill_round(dir, err);
+		if (n <= 0)
+			return n;
 		sleep_ms(1);
 	}
-	return cv_errf(err, 0, "processes of cgroup %s kept appearing while being killed", dir);
+	return kill_rounds_exceeded(dir, err);
 }
 
 /* v2 cgroup.kill (Linux 5.14+) kills atomically, forks included. */
@@ -892,6 +911,25 @@ int cgroup_freeze_requested(const struct cgroup *cg, bool *frozen, struct cv_err
 	return 0;
 }
 
+/* A v1-frozen task does not act on SIGKILL until thawed (the v2 freezer
+ * lets fatal signals through): queue SIGKILL to every member while the
+ * node stays frozen, so nothing forks past it, then thaw, as runc does.
+ * The members die before running any of their own code again. */
+static int kill_v1_frozen(const struct cgroup *cg, const char *dir, struct cv_error *err)
+{
+	char fdir[CG_PATH_MAX];
+	bool v2 = false, frozen = false;
+	struct cv_error ferr;
+	if (freezer_dir(cg, fdir, sizeof(fdir), &v2, "kill", &ferr) == 0 && !v2 &&
+	    cgroup_freeze_requested(cg, &frozen, &ferr) == 0 && frozen) {
+		if (kill_round(dir, err) < 0)
+			return -1;
+		if (write_str(fdir, "freezer.state", "THAWED", err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int cgroup_kill(const struct cgroup *cg, struct cv_error *err)
 {
 	char dir[CG_PATH_MAX];
@@ -899,25 +937,8 @@ int cgroup_kill(const struct cgroup *cg, struct cv_error *err)
 		return -1;
 	if (has_cgroup_kill(dir))
 		return write_str(dir, "cgroup.kill", "1", err); /* passes a v2 freeze */
-	/* A v1-frozen task does not act on SIGKILL until thawed (the v2 freezer
-	 * lets fatal signals through): queue SIGKILL to every member while the
-	 * node stays frozen, so nothing forks past it, then thaw, as runc does.
-	 * The members die before running any of their own code again. */
-	char fdir[CG_PATH_MAX];
-	bool v2 = false, frozen = false;
-	struct cv_error ferr;
-	if (freezer_dir(cg, fdir, sizeof(fdir), &v2, "kill", &ferr) == 0 && !v2 &&
-	    cgroup_freeze_requested(cg, &frozen, &ferr) == 0 && frozen) {
-		pid_t *pids;
-		size_t n;
-		if (read_pids(dir, &pids, &n, err) < 0)
-			return -1;
-		for (size_t i = 0; i < n; i++)
-			kill(pids[i], SIGKILL);
-		free(pids);
-		if (write_str(fdir, "freezer.state", "THAWED", err) < 0)
-			return -1;
-	}
+	if (kill_v1_frozen(cg, dir, err) < 0)
+		return -1;
 	return kill_loop(dir, err);
 }
 
@@ -962,13 +983,26 @@ int cgroup_memory_usage(const struct cgroup *cg, uint64_t *bytes, struct cv_erro
 
 /* ---- removal ---- */
 
+/* 0 removed (or already gone), 1 busy (members still exiting), -1. */
+static int rmdir_try(const char *dir, struct cv_error *err)
+{
+	if (rmdir(dir) == 0 || errno == ENOENT)
+		return 0;
+	if (errno == EBUSY)
+		return 1;
+	return cv_errf(err, errno, "removing cgroup %s", dir);
+}
+
+#define RMDIR_TRIES 50
+
 static int rmdir_retry(const char *dir, struct cv_error *err)
 {
 	for (int i = 0;; i++) {
-		if (rmdir(dir) == 0 || errno == ENOENT)
-			return 0;
-		if (errno != EBUSY || i >= 50)
-			return cv_errf(err, errno, "removing cgroup %s", dir);
+		int r = rmdir_try(dir, err);
+		if (r <= 0)
+			return r;
+		if (i >= RMDIR_TRIES)
+			return cv_errf(err, EBUSY, "removing cgroup %s", dir);
 		sleep_ms(1);
 	}
 }
@@ -1003,8 +1037,9 @@ int cgroup_destroy(struct cgroup *cg, struct cv_error *err)
 	return r;
 }
 
-/* Depth-first rmdir of dir and its child nodes. */
-static int rmdir_tree(const char *dir, int depth, struct cv_error *err)
+/* Depth-first rmdir of dir and its child nodes. With block, a busy node
+ * is retried briefly (sleeping); without, 1 says "busy, try again". */
+static int rmdir_tree(const char *dir, int depth, bool block, struct cv_error *err)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -1019,26 +1054,29 @@ static int rmdir_tree(const char *dir, int depth, struct cv_error *err)
 			r = cv_errf(err, ENAMETOOLONG, "removing cgroup %s", dir);
 			break;
 		}
-		if (rmdir_tree(sub, depth + 1, err) < 0) {
-			r = -1;
+		if ((r = rmdir_tree(sub, depth + 1, block, err)) != 0)
 			break;
-		}
 	}
 	closedir(d);
-	if (r < 0)
-		return -1;
-	return rmdir_retry(dir, err);
+	if (r != 0)
+		return r;
+	return block ? rmdir_retry(dir, err) : rmdir_try(dir, err);
 }
+
+/* Whether a v2 node's cgroup.events says "populated 0" (or is gone). */
+static bool is_empty(const char *dir)
+{
+	char buf[256];
+	return read_small(dir, "cgroup.events", buf, sizeof(buf)) < 0 || strstr(buf, "populated 0");
+}
+
+#define EMPTY_TICKS 1000 /* ~1 s at 1 ms */
 
 /* Waits (bounded, ~1 s) for "populated 0" in a v2 node's cgroup.events. */
 static void wait_empty(const char *dir)
 {
-	for (int i = 0; i < 1000; i++) {
-		char buf[256];
-		if (read_small(dir, "cgroup.events", buf, sizeof(buf)) < 0 || strstr(buf, "populated 0"))
-			return;
+	for (int i = 0; i < EMPTY_TICKS && !is_empty(dir); i++)
 		sleep_ms(1);
-	}
 }
 
 int cgroup_remove_path(const char *path, struct cv_error *err)
@@ -1069,10 +1107,199 @@ int cgroup_remove_path(const char *path, struct cv_error *err)
 	}
 	for (int i = 0; i < n; i++) {
 		node_dir(dir, sizeof(dir), roots[i], path);
-		if (rmdir_tree(dir, 0, err) < 0)
+		if (rmdir_tree(dir, 0, true, err) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+/* ---- timer-driven kill and removal (boot's loop) ----
+ *
+ * The same steps as cgroup_kill() and cgroup_remove_path(), each sleep
+ * replaced by a 1 ms ev_timer: one bounded step per tick. */
+
+#define OP_TICK_S 0.001
+
+enum op_phase {
+	OP_KILL,       /* kill rounds on dirs[i] until it is empty */
+	OP_WAIT_EMPTY, /* v2: until cgroup.events says "populated 0" */
+	OP_RMDIR,      /* rmdir_tree of dirs[i], retried while busy */
+	OP_END,
+};
+
+struct cgroup_op {
+	ev_timer tick;
+	enum op_phase phase;
+	char dirs[CG_MAX_HIER + 1][CG_PATH_MAX]; /* the node in each hierarchy */
+	int ndirs, i;
+	bool remove;  /* removal: kill, wait, rmdir; else kill only */
+	bool v2_kill; /* the kill phase is one cgroup.kill write */
+	int ticks;    /* in the current phase */
+	int rc;
+	struct cv_error err;
+	cgroup_op_done_fn done;
+	void *data;
+};
+
+static void op_finish(struct cgroup_op *op)
+{
+	ev_timer_stop(core_loop(), &op->tick);
+	cgroup_op_done_fn done = op->done;
+	void *data = op->data;
+	int rc = op->rc;
+	struct cv_error err = op->err;
+	free(op);
+	done(data, rc, &err);
+}
+
+static void op_next_phase(struct cgroup_op *op)
+{
+	op->ticks = 0;
+	op->i = 0;
+	if (op->phase == OP_KILL && op->remove && op->v2_kill)
+		op->phase = OP_WAIT_EMPTY;
+	else if ((op->phase == OP_KILL || op->phase == OP_WAIT_EMPTY) && op->remove)
+		op->phase = OP_RMDIR;
+	else
+		op->phase = OP_END;
+}
+
+/* One bounded step; returns true when the op has ended. */
+static bool op_step(struct cgroup_op *op)
+{
+	switch (op->phase) {
+	case OP_KILL: {
+		const char *dir = op->dirs[op->i];
+		int n;
+		if (op->v2_kill) {
+			n = 0;
+			if (access(dir, F_OK) == 0 && write_str(dir, "cgroup.kill", "1", &op->err) < 0)
+				n = -1;
+		} else {
+			n = kill_round(dir, &op->err);
+			if (n > 0 && ++op->ticks >= KILL_ROUNDS)
+				n = kill_rounds_exceeded(dir, &op->err);
+		}
+		if (n < 0) {
+			if (!op->remove) {
+				op->rc = -1;
+				return true;
+			}
+			LOG(LL_WARN, "killing what is left in %s: %s", dir, op->err.msg);
+			cv_error_reset(&op->err);
+			n = 0;
+		}
+		if (n > 0)
+			return false;
+		/* v2 holds every member: one node is enough; v1 nodes in turn. */
+		op->ticks = 0;
+		if (op->v2_kill || ++op->i >= op->ndirs || (!op->remove && op->i >= 1))
+			op_next_phase(op);
+		return op->phase == OP_END;
+	}
+	case OP_WAIT_EMPTY:
+		if (is_empty(op->dirs[0]) || ++op->ticks >= EMPTY_TICKS)
+			op_next_phase(op);
+		return false;
+	case OP_RMDIR: {
+		int r = rmdir_tree(op->dirs[op->i], 0, false, &op->err);
+		if (r < 0) {
+			op->rc = -1;
+			return true;
+		}
+		if (r > 0) {
+			if (++op->ticks > RMDIR_TRIES) {
+				op->rc = cv_errf(&op->err, EBUSY, "removing cgroup %s", op->dirs[op->i]);
+				return true;
+			}
+			return false;
+		}
+		op->ticks = 0;
+		if (++op->i >= op->ndirs)
+			op_next_phase(op);
+		return op->phase == OP_END;
+	}
+	case OP_END:
+		return true;
+	}
+	return true;
+}
+
+static void on_op_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct cgroup_op *op = container_of(w, struct cgroup_op, tick);
+	if (op_step(op))
+		op_finish(op);
+}
+
+static struct cgroup_op *op_new(bool remove, cgroup_op_done_fn done, void *data,
+				struct cv_error *err)
+{
+	struct cgroup_op *op = calloc(1, sizeof(*op));
+	if (!op) {
+		cv_errf(err, ENOMEM, "starting a cgroup %s", remove ? "removal" : "kill");
+		return NULL;
+	}
+	op->remove = remove;
+	op->done = done;
+	op->data = data;
+	cv_error_reset(&op->err);
+	/* The first step runs on the first tick: done is never called inline. */
+	ev_timer_init(&op->tick, on_op_tick, 0, OP_TICK_S);
+	ev_timer_start(core_loop(), &op->tick);
+	return op;
+}
+
+struct cgroup_op *cgroup_kill_start(const struct cgroup *cg, cgroup_op_done_fn done, void *data,
+				    struct cv_error *err)
+{
+	char dir[CG_PATH_MAX];
+	if (procs_dir(cg->path, dir, sizeof(dir), err) < 0)
+		return NULL;
+	bool v2 = has_cgroup_kill(dir);
+	/* One pass of SIGKILL then a thaw: bounded like a kill round. */
+	if (!v2 && kill_v1_frozen(cg, dir, err) < 0)
+		return NULL;
+	struct cgroup_op *op = op_new(false, done, data, err);
+	if (!op)
+		return NULL;
+	snprintf(op->dirs[0], sizeof(op->dirs[0]), "%s", dir);
+	op->ndirs = 1;
+	op->v2_kill = v2;
+	op->phase = OP_KILL;
+	return op;
+}
+
+struct cgroup_op *cgroup_remove_start(const char *path, cgroup_op_done_fn done, void *data,
+				      struct cv_error *err)
+{
+	if (check_rel(path, err) < 0)
+		return NULL;
+	const char *roots[CG_MAX_HIER + 1];
+	int n = all_roots(roots);
+	struct cgroup_op *op = op_new(true, done, data, err);
+	if (!op)
+		return NULL;
+	for (int i = 0; i < n; i++)
+		node_dir(op->dirs[i], sizeof(op->dirs[i]), roots[i], path);
+	op->ndirs = n;
+	/* With v2, the v2 node holds every member (kill it, wait until it is
+	 * empty); without, kill through each v1 node in turn. */
+	op->v2_kill = lay.v2[0] && has_cgroup_kill(op->dirs[0]);
+	op->phase = OP_KILL;
+	if (n == 0)
+		op->phase = OP_END;
+	return op;
+}
+
+void cgroup_op_cancel(struct cgroup_op *op)
+{
+	if (!op)
+		return;
+	ev_timer_stop(core_loop(), &op->tick);
+	free(op);
 }
 
 int cgroup_sandbox_path(const char *cgroups_path, const char *sandbox_id, char *out, size_t n,

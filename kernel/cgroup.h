@@ -83,5 +83,22 @@ void cgroup_close(struct cgroup *cg);
 int cgroup_destroy(struct cgroup *cg, struct cv_error *err);
 /* rmdir by relative path in every hierarchy, deepest first, for `cvisor
  * delete` when boot is gone. Kills what is left (v2 cgroup.kill) first.
- * Missing nodes are not an error. */
+ * Missing nodes are not an error. Blocking (it sleeps while members exit):
+ * for the CLI; boot's loop uses cgroup_remove_start(). */
 int cgroup_remove_path(const char *path, struct cv_error *err);
+
+/* Non-blocking variants for boot's loop: the same steps as cgroup_kill()
+ * and cgroup_remove_path(), each wait a 1 ms ev_timer tick on core_loop()
+ * instead of a sleep, with the same bounds (100 kill rounds, ~1 s for the
+ * members to exit, 50 tries of a busy rmdir). done runs exactly once, from
+ * the loop and never inline, unless the op is cancelled first; the op is
+ * freed before done runs. NULL (err set, done never called) if it cannot
+ * start. */
+struct cgroup_op;
+typedef void (*cgroup_op_done_fn)(void *data, int rc, const struct cv_error *err);
+struct cgroup_op *cgroup_kill_start(const struct cgroup *cg, cgroup_op_done_fn done, void *data,
+				    struct cv_error *err);
+struct cgroup_op *cgroup_remove_start(const char *path, cgroup_op_done_fn done, void *data,
+				      struct cv_error *err);
+/* Stops and frees an op whose done has not run; done will not run. */
+void cgroup_op_cancel(struct cgroup_op *op);

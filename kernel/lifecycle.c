@@ -1,11 +1,16 @@
 /* Lifecycle.Pause / Resume (SEED-REFERENCE §4.12): freeze or thaw every
  * container of the sandbox. Reference-counted; an unmatched Resume is an
  * error (runsc panics there). Pause answers once the freezer reports every
- * cgroup frozen, polled from a timer so the loop stays live. */
+ * cgroup frozen. The v2 freezer says so in cgroup.events, which kernfs
+ * announces as an inotify IN_MODIFY (its poll() flags POLLPRI, which the
+ * epoll backend of libev does not watch), so the parked call waits on an
+ * ev_io of an inotify fd, with a timer bounding the wait; nothing polls. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -13,17 +18,18 @@
 #include "kernel/methods.h"
 #include "kernel/model.h"
 
-#define FREEZE_POLL_S 0.002
-#define FREEZE_TIMEOUT_TICKS 2500 /* 5 s */
+#define FREEZE_TIMEOUT_S 5.0
 
 struct pause_wait {
-	ev_timer tick;
+	ev_io ino_w;    /* inotify: a cgroup.events changed */
+	ev_timer limit; /* the bound on the whole wait */
+	int ino_fd;
 	struct rpc_call *call;
 	struct sandbox *sb;
-	int ticks;
 };
 
-/* 1 when cgroup.events says "frozen 1", 0 when not yet, -1 on error. */
+/* 1 when cgroup.events says "frozen 1", 0 when not yet, -1 on error
+ * (read once per change, not per tick). */
 static int cgroup_is_frozen(const struct cgroup *cg)
 {
 	struct cv_error err;
@@ -51,7 +57,10 @@ static int sandbox_freeze(struct sandbox *sb, bool frozen, struct cv_error *err)
 
 static void pause_wait_free(struct pause_wait *pw)
 {
-	ev_timer_stop(core_loop(), &pw->tick);
+	ev_io_stop(core_loop(), &pw->ino_w);
+	ev_timer_stop(core_loop(), &pw->limit);
+	if (pw->ino_fd >= 0)
+		close(pw->ino_fd);
 	free(pw);
 }
 
@@ -61,25 +70,62 @@ static void pause_cancel(struct rpc_call *call, void *data)
 	pause_wait_free(data);
 }
 
-static void on_pause_tick(struct ev_loop *loop, ev_timer *w, int revents)
+static bool all_frozen(const struct sandbox *sb)
 {
-	(void)loop;
-	(void)revents;
-	struct pause_wait *pw = container_of(w, struct pause_wait, tick);
-	bool all = true;
-	list_for_each(n, &pw->sb->containers) {
+	list_for_each(n, &sb->containers) {
 		struct container *c = container_of(n, struct container, link);
 		/* A cgroup without cgroup.events (no v2) froze synchronously. */
 		if (c->cg_made && cgroup_is_frozen(&c->cg) == 0)
-			all = false;
+			return false;
 	}
-	if (all) {
+	return true;
+}
+
+static void on_events_changed(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct pause_wait *pw = container_of(w, struct pause_wait, ino_w);
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	/* Drain the (non-blocking) queue: one check covers every event. */
+	while (read(pw->ino_fd, buf, sizeof(buf)) > 0)
+		;
+	if (all_frozen(pw->sb)) {
 		rpc_reply_nil(pw->call);
 		pause_wait_free(pw);
-	} else if (++pw->ticks >= FREEZE_TIMEOUT_TICKS) {
-		rpc_fail(pw->call, "pausing: the freezer did not report every container frozen within 5 s");
-		pause_wait_free(pw);
 	}
+}
+
+static void on_pause_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct pause_wait *pw = container_of(w, struct pause_wait, limit);
+	if (all_frozen(pw->sb)) /* an event lost or coalesced: trust the files */
+		rpc_reply_nil(pw->call);
+	else
+		rpc_fail(pw->call, "pausing: the freezer did not report every container frozen within %g s",
+			 FREEZE_TIMEOUT_S);
+	pause_wait_free(pw);
+}
+
+/* Watches cgroup.events of every container; returns -1 with err set. */
+static int watch_events(struct pause_wait *pw, struct cv_error *err)
+{
+	pw->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (pw->ino_fd < 0)
+		return cv_errf(err, errno, "inotify_init1");
+	const char *root = cgroup_v2_root();
+	list_for_each(n, &pw->sb->containers) {
+		struct container *c = container_of(n, struct container, link);
+		if (!c->cg_made || !root)
+			continue;
+		char p[4096];
+		snprintf(p, sizeof(p), "%s/%s/cgroup.events", root, c->cg.path);
+		if (inotify_add_watch(pw->ino_fd, p, IN_MODIFY) < 0 && errno != ENOENT)
+			return cv_errf(err, errno, "watching %s", p);
+	}
+	return 0;
 }
 
 void lifecycle_pause(struct rpc_call *call, const msgpack_object *arg)
@@ -105,8 +151,27 @@ void lifecycle_pause(struct rpc_call *call, const msgpack_object *arg)
 	}
 	pw->call = call;
 	pw->sb = sb;
-	ev_timer_init(&pw->tick, on_pause_tick, 0, FREEZE_POLL_S);
-	ev_timer_start(core_loop(), &pw->tick);
+	pw->ino_fd = -1;
+	ev_io_init(&pw->ino_w, on_events_changed, -1, EV_READ);
+	ev_timer_init(&pw->limit, on_pause_timeout, FREEZE_TIMEOUT_S, 0);
+	/* The watches go in before the first check, so a change between the
+	 * two is not lost. */
+	if (watch_events(pw, &err) < 0) {
+		struct cv_error terr;
+		sb->pause_count--;
+		sandbox_freeze(sb, false, &terr);
+		rpc_fail(call, "pausing: %s", err.msg);
+		pause_wait_free(pw);
+		return;
+	}
+	if (all_frozen(sb)) {
+		rpc_reply_nil(call);
+		pause_wait_free(pw);
+		return;
+	}
+	ev_io_set(&pw->ino_w, pw->ino_fd, EV_READ);
+	ev_io_start(core_loop(), &pw->ino_w);
+	ev_timer_start(core_loop(), &pw->limit);
 	rpc_call_set_cancel(call, pause_cancel, pw);
 }
 

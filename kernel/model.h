@@ -122,9 +122,8 @@ int pidns_init(struct sandbox *sb, struct cv_error *err);
 int pidns_init_from(struct sandbox *sb, pid_t host_pid, struct cv_error *err);
 /* -1 if the process is gone or not in the sandbox's namespace. */
 pid_t pidns_to_root(const struct sandbox *sb, pid_t host_pid);
-/* Finds a live process of the sandbox by root-namespace PID; *owner is the
- * container whose cgroup holds it. Returns the host PID or -1. */
-pid_t pidns_find(struct sandbox *sb, pid_t ns_pid, struct container **owner);
+/* Finding a process by root-namespace PID walks every process: it runs
+ * in slices with the call parked (pidns_find_start, kernel/pidns.h). */
 
 /* Wait status → uint32 as the seed returns it. */
 int wait_status_from_siginfo(const siginfo_t *si);

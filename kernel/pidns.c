@@ -8,38 +8,20 @@
 #include <string.h>
 
 #include "kernel/model.h"
+#include "kernel/pidns.h"
+#include "kernel/pidscan.h"
 
-#define NSPID_MAX 32
+#define NSPID_MAX PROCFS_NSPID_MAX
 
 /* Reads the NSpid line of /proc/<pid>/status; returns the number of
  * entries, or -1. */
 static int read_nspid(pid_t pid, pid_t *out, int max)
 {
-	char path[64];
-	if (pid == 0)
-		snprintf(path, sizeof(path), "/proc/self/status");
-	else
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
+	struct proc_status st;
+	if (procfs_read_status(pid, &st) < 0 || st.n_nspid < 0)
 		return -1;
-	char line[512];
-	int n = -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "NSpid:", 6) != 0)
-			continue;
-		n = 0;
-		char *p = line + 6, *end;
-		while (n < max) {
-			long v = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			out[n++] = (pid_t)v;
-			p = end;
-		}
-		break;
-	}
-	fclose(f);
+	int n = st.n_nspid < max ? st.n_nspid : max;
+	memcpy(out, st.nspid, (size_t)n * sizeof(pid_t));
 	return n;
 }
 
@@ -75,27 +57,57 @@ pid_t pidns_to_root(const struct sandbox *sb, pid_t host_pid)
 	return ids[sb->root_ns_index];
 }
 
-pid_t pidns_find(struct sandbox *sb, pid_t ns_pid, struct container **owner)
+pid_t pidns_of_status(const struct sandbox *sb, const struct proc_status *st)
 {
-	list_for_each(n, &sb->containers) {
-		struct container *c = container_of(n, struct container, link);
-		if (!c->cg_made)
-			continue;
-		pid_t *pids = NULL;
-		size_t np = 0;
-		struct cv_error err;
-		if (cgroup_pids(&c->cg, &pids, &np, &err) < 0)
-			continue;
-		for (size_t i = 0; i < np; i++) {
-			if (pidns_to_root(sb, pids[i]) == ns_pid) {
-				pid_t host = pids[i];
-				free(pids);
-				if (owner)
-					*owner = c;
-				return host;
-			}
-		}
-		free(pids);
+	if (st->n_nspid <= sb->root_ns_index)
+		return -1;
+	return st->nspid[sb->root_ns_index];
+}
+
+struct find_job {
+	struct pidscan s;
+	struct container *want, *owner;
+	pid_t ns_pid, host;
+	pidns_found_fn done;
+};
+
+static bool find_visit(struct pidscan *s, struct container *c, pid_t host)
+{
+	struct find_job *j = container_of(s, struct find_job, s);
+	if (pidns_to_root(s->sb, host) != j->ns_pid)
+		return true;
+	j->host = host;
+	j->owner = c;
+	return false;
+}
+
+static enum chunk_step find_end(struct pidscan *s, bool cancelled)
+{
+	struct find_job *j = container_of(s, struct find_job, s);
+	if (!cancelled)
+		j->done(s->call, j->want, j->ns_pid, j->host, j->owner);
+	free(j);
+	return CHUNK_DONE;
+}
+
+int pidns_find_start(struct rpc_call *call, struct sandbox *sb, struct container *want,
+		     pid_t ns_pid, pidns_found_fn done)
+{
+	struct cv_error err;
+	cv_error_reset(&err);
+	struct find_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		rpc_fail(call, "looking up PID %d: out of memory", (int)ns_pid);
+		return -1;
 	}
-	return -1;
+	j->want = want;
+	j->ns_pid = ns_pid;
+	j->host = -1;
+	j->done = done;
+	if (pidscan_start(&j->s, call, sb, NULL, find_visit, find_end, "looking up a PID", &err) < 0) {
+		free(j);
+		rpc_fail_err(call, &err);
+		return -1;
+	}
+	return 0;
 }

@@ -1,5 +1,10 @@
 /* containerManager.Processes (SEED-REFERENCE §4.9): every process of the
- * container, found through its cgroup, with root-namespace PIDs. */
+ * container, found through its cgroup, with root-namespace PIDs.
+ *
+ * Reading /proc for thousands of processes takes tens of milliseconds, so
+ * it runs as a pidscan (PIDSCAN_CHUNK processes per turn of the loop, the
+ * call parked meanwhile), then the parent and group PIDs are translated
+ * in slices of the same size, then the answer is packed. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +17,13 @@
 #include "core/utf8.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
+#include "kernel/pidns.h"
+#include "kernel/pidscan.h"
 #include "kernel/procfs.h"
 
 struct proc_info {
 	pid_t host_pid, pid, ppid, pgid;
+	pid_t host_ppid, host_pgid;
 	uint32_t uid;
 	char comm[64]; /* valid UTF-8: msgpack str must be (see read_stat) */
 	char tty[32];
@@ -50,25 +58,6 @@ static int read_stat(pid_t pid, struct proc_info *p, pid_t *host_ppid, pid_t *ho
 	return 0;
 }
 
-static uint32_t read_euid(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "re");
-	uint32_t uid = 0;
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned r, e;
-		if (sscanf(line, "Uid: %u %u", &r, &e) == 2) {
-			uid = e;
-			break;
-		}
-	}
-	fclose(f);
-	return uid;
-}
-
 static void read_threads(const struct sandbox *sb, struct proc_info *p)
 {
 	char path[64];
@@ -81,7 +70,9 @@ static void read_threads(const struct sandbox *sb, struct proc_info *p)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
-		pid_t tid = pidns_to_root(sb, (pid_t)atoi(e->d_name));
+		pid_t host_tid = (pid_t)atoi(e->d_name);
+		/* The main thread's ID is the process's: no second read. */
+		pid_t tid = host_tid == p->host_pid ? p->pid : pidns_to_root(sb, host_tid);
 		if (tid <= 0)
 			continue;
 		if (p->nthreads == cap) {
@@ -177,6 +168,116 @@ static double read_boot_time(void)
 	       ((double)bt.tv_sec + (double)bt.tv_nsec / 1e9);
 }
 
+struct ps_job {
+	struct pidscan s;
+	struct proc_info *procs;
+	size_t n, cap;
+	size_t translated; /* procs[0..translated) have ppid and pgid */
+	bool sorted;       /* procs sorted by host_pid for the translation */
+	bool oom;
+};
+
+static void ps_job_free(struct ps_job *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		free(j->procs[i].threads);
+	free(j->procs);
+	free(j);
+}
+
+static bool ps_visit(struct pidscan *s, struct container *c, pid_t host)
+{
+	(void)c;
+	struct ps_job *j = container_of(s, struct ps_job, s);
+	struct proc_info p = { .host_pid = host };
+	struct proc_status st;
+	/* A process that is gone between the snapshot and now is skipped. */
+	if (read_stat(host, &p, &p.host_ppid, &p.host_pgid) < 0 ||
+	    procfs_read_status(host, &st) < 0)
+		return true;
+	p.pid = pidns_of_status(s->sb, &st);
+	if (p.pid <= 0)
+		return true;
+	p.uid = st.euid;
+	read_threads(s->sb, &p);
+	if (j->n == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 64;
+		struct proc_info *np = realloc(j->procs, cap * sizeof(*np));
+		if (!np) {
+			free(p.threads);
+			j->oom = true;
+			return false;
+		}
+		j->procs = np;
+		j->cap = cap;
+	}
+	j->procs[j->n++] = p;
+	return true;
+}
+
+static int cmp_host_pid(const void *a, const void *b)
+{
+	const struct proc_info *x = a, *y = b;
+	return (x->host_pid > y->host_pid) - (x->host_pid < y->host_pid);
+}
+
+/* A host PID in the sandbox root namespace: from the listing when the
+ * process is in it (most parents are), else from /proc; 0 when it is
+ * outside the sandbox (the parent of an init is boot or the engine). */
+static pid_t ps_translate(const struct ps_job *j, pid_t host)
+{
+	struct proc_info key = { .host_pid = host };
+	const struct proc_info *hit = bsearch(&key, j->procs, j->n, sizeof(key), cmp_host_pid);
+	pid_t ns = hit ? hit->pid : pidns_to_root(j->s.sb, host);
+	return ns < 0 ? 0 : ns;
+}
+
+static void ps_reply(struct ps_job *j)
+{
+	if (j->n > 1)
+		qsort(j->procs, j->n, sizeof(*j->procs), cmp_proc);
+	long hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0)
+		hz = 100;
+	time_t now = time(NULL);
+	double boot_time = read_boot_time();
+	msgpack_packer *pk = rpc_result_packer(j->s.call);
+	msgpack_pack_array(pk, (uint32_t)j->n);
+	for (size_t i = 0; i < j->n; i++)
+		pack_proc(pk, &j->procs[i], hz, now, boot_time);
+	rpc_reply_packed(j->s.call);
+}
+
+static enum chunk_step ps_end(struct pidscan *s, bool cancelled)
+{
+	struct ps_job *j = container_of(s, struct ps_job, s);
+	if (cancelled) {
+		ps_job_free(j);
+		return CHUNK_DONE;
+	}
+	if (j->oom) {
+		rpc_fail(s->call, "listing processes: out of memory");
+		ps_job_free(j);
+		return CHUNK_DONE;
+	}
+	if (!j->sorted) {
+		if (j->n > 1)
+			qsort(j->procs, j->n, sizeof(*j->procs), cmp_host_pid);
+		j->sorted = true;
+	}
+	size_t end = j->translated + PIDSCAN_CHUNK < j->n ? j->translated + PIDSCAN_CHUNK : j->n;
+	for (; j->translated < end; j->translated++) {
+		struct proc_info *p = &j->procs[j->translated];
+		p->ppid = ps_translate(j, p->host_ppid);
+		p->pgid = ps_translate(j, p->host_pgid);
+	}
+	if (j->translated < j->n)
+		return CHUNK_MORE;
+	ps_reply(j);
+	ps_job_free(j);
+	return CHUNK_DONE;
+}
+
 void cm_processes(struct rpc_call *call, const msgpack_object *arg)
 {
 	struct sandbox *sb = rpc_call_ctx(call);
@@ -185,60 +286,22 @@ void cm_processes(struct rpc_call *call, const msgpack_object *arg)
 	char *cid = NULL;
 	if (arg_string(call, arg, &cid) < 0)
 		return;
-	/* Never fails on an unknown cid (runsc walks its process table);
-	 * an empty cid means every container. */
-	size_t n = 0, cap = 0;
-	struct proc_info *procs = NULL;
-	list_for_each(node, &sb->containers) {
-		struct container *c = container_of(node, struct container, link);
-		if ((*cid && strcmp(c->id, cid) != 0) || !c->cg_made)
-			continue;
-		pid_t *pids = NULL;
-		size_t np = 0;
-		if (cgroup_pids(&c->cg, &pids, &np, &err) < 0)
-			continue;
-		for (size_t i = 0; i < np; i++) {
-			struct proc_info p = { .host_pid = pids[i] };
-			pid_t hppid, hpgid;
-			if (read_stat(pids[i], &p, &hppid, &hpgid) < 0)
-				continue;
-			p.pid = pidns_to_root(sb, pids[i]);
-			if (p.pid <= 0)
-				continue;
-			p.ppid = pidns_to_root(sb, hppid);
-			if (p.ppid < 0)
-				p.ppid = 0; /* parent outside the sandbox (boot) */
-			p.pgid = pidns_to_root(sb, hpgid);
-			if (p.pgid < 0)
-				p.pgid = 0;
-			p.uid = read_euid(pids[i]);
-			read_threads(sb, &p);
-			if (n == cap) {
-				cap = cap ? cap * 2 : 16;
-				struct proc_info *np2 = realloc(procs, cap * sizeof(*procs));
-				if (!np2) {
-					free(p.threads);
-					break;
-				}
-				procs = np2;
-			}
-			procs[n++] = p;
-		}
-		free(pids);
+	/* Never fails on an unknown cid (runsc walks its process table):
+	 * an unknown one lists nothing; an empty cid means every container. */
+	struct container *only = NULL;
+	if (*cid && !(only = sandbox_find_container(sb, cid))) {
+		msgpack_pack_array(rpc_result_packer(call), 0);
+		rpc_reply_packed(call);
+		return;
 	}
-	if (n > 1)
-		qsort(procs, n, sizeof(*procs), cmp_proc);
-	long hz = sysconf(_SC_CLK_TCK);
-	if (hz <= 0)
-		hz = 100;
-	time_t now = time(NULL);
-	double boot_time = read_boot_time();
-	msgpack_packer *pk = rpc_result_packer(call);
-	msgpack_pack_array(pk, (uint32_t)n);
-	for (size_t i = 0; i < n; i++) {
-		pack_proc(pk, &procs[i], hz, now, boot_time);
-		free(procs[i].threads);
+	struct ps_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		rpc_fail(call, "listing processes: out of memory");
+		return;
 	}
-	free(procs);
-	rpc_reply_packed(call);
+	if (pidscan_start(&j->s, call, sb, only, ps_visit, ps_end, "Processes: reading /proc",
+			  &err) < 0) {
+		free(j);
+		rpc_fail_err(call, &err);
+	}
 }

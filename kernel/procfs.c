@@ -1,7 +1,9 @@
 /* /proc/<pid>/stat parsing (kernel/procfs.h). */
 #include "kernel/procfs.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int procfs_read_stat(pid_t pid, struct proc_stat *out)
@@ -36,5 +38,41 @@ int procfs_read_stat(pid_t pid, struct proc_stat *out)
 	out->session = session;
 	out->tty_nr = tty_nr;
 	out->tpgid = tpgid;
+	return 0;
+}
+
+int procfs_read_status(pid_t pid, struct proc_status *out)
+{
+	char path[64], line[512];
+	if (pid == 0)
+		snprintf(path, sizeof(path), "/proc/self/status");
+	else
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	out->euid = 0;
+	out->n_nspid = -1;
+	bool uid = false;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned r, e;
+		if (!uid && sscanf(line, "Uid: %u %u", &r, &e) == 2) {
+			out->euid = e;
+			uid = true;
+		} else if (strncmp(line, "NSpid:", 6) == 0) {
+			int n = 0;
+			char *p = line + 6, *end;
+			while (n < PROCFS_NSPID_MAX) {
+				long v = strtol(p, &end, 10);
+				if (end == p)
+					break;
+				out->nspid[n++] = (pid_t)v;
+				p = end;
+			}
+			out->n_nspid = n;
+			break; /* NSpid comes after Uid */
+		}
+	}
+	fclose(f);
 	return 0;
 }

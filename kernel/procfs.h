@@ -1,5 +1,6 @@
 #pragma once
 /* Reading /proc/<pid>/stat (host view) for the sandbox's own processes. */
+#include <stdint.h>
 #include <sys/types.h>
 
 struct proc_stat {
@@ -12,3 +13,16 @@ struct proc_stat {
 
 /* -1 if the process is gone or the file cannot be parsed. */
 int procfs_read_stat(pid_t pid, struct proc_stat *out);
+
+#define PROCFS_NSPID_MAX 32
+
+struct proc_status {
+	uint32_t euid;
+	pid_t nspid[PROCFS_NSPID_MAX]; /* NSpid: the PID in each namespace, outermost first */
+	int n_nspid;                   /* -1 when the line is missing */
+};
+
+/* Uid and NSpid of /proc/<pid>/status (pid 0: /proc/self), in one read:
+ * a listing of thousands of processes reads each file once. -1 if the
+ * process is gone. */
+int procfs_read_status(pid_t pid, struct proc_status *out);

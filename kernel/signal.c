@@ -1,5 +1,10 @@
 /* containerManager.Signal (SEED-REFERENCE §4.8): four delivery modes, PIDs
- * in the sandbox root PID namespace. */
+ * in the sandbox root PID namespace.
+ *
+ * What walks the container's processes (a PID that is not one of boot's
+ * tasks, every process for Mode 1, a process group for Mode 3) runs as a
+ * pidscan, PIDSCAN_CHUNK processes per turn of the loop with the call
+ * parked; the cgroup kill without cgroup.kill is timer-driven. */
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -14,6 +19,7 @@
 #include "core/mpk.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
+#include "kernel/pidscan.h"
 #include "kernel/procfs.h"
 
 enum signal_mode {
@@ -99,7 +105,97 @@ static int signal_init(struct container *c, int signo, struct cv_error *err)
 	return task_signal(c->init, signo, err);
 }
 
-static int signal_process(struct sandbox *sb, struct container *c, const struct signal_args *a,
+/* A signal delivery that walks processes: what it needs of the request
+ * is copied (the server frees the arg when the handler returns). */
+struct sig_job {
+	struct pidscan s;
+	struct container *c;
+	int signo;
+	int32_t pid;
+	bool froze;        /* Mode 1: this job froze the container */
+	pid_t host;        /* Mode 0: the process found; Mode 3: our group's host pgid */
+	struct container *owner;
+	bool found, ours;  /* Mode 3 */
+	pid_t last_pg, last_ns_pg; /* Mode 3: a group has many members: translate once */
+	struct cv_error err;
+};
+
+static struct sig_job *sig_job_new(struct container *c, const struct signal_args *a,
+				   struct cv_error *err)
+{
+	struct sig_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		cv_errf(err, ENOMEM, "signalling");
+		return NULL;
+	}
+	j->c = c;
+	j->signo = a->signo;
+	j->pid = a->pid;
+	j->host = -1;
+	j->last_pg = -1;
+	cv_error_reset(&j->err);
+	return j;
+}
+
+/* Starts the scan; on failure frees j and returns -1 with err set. */
+static int sig_job_start(struct sig_job *j, struct rpc_call *call, struct container *only,
+			 pidscan_visit_fn visit, pidscan_end_fn end, const char *what,
+			 struct cv_error *err)
+{
+	if (pidscan_start(&j->s, call, j->c->sb, only, visit, end, what, err) < 0) {
+		free(j);
+		return -1;
+	}
+	return 0;
+}
+
+/* Answers the call from j->err (or nil) and frees j. */
+static enum chunk_step sig_job_answer(struct sig_job *j, int r)
+{
+	if (r < 0)
+		rpc_fail_err(j->s.call, &j->err);
+	else
+		rpc_reply_nil(j->s.call);
+	free(j);
+	return CHUNK_DONE;
+}
+
+/* Mode 0, a PID that is none of boot's tasks: find it by its PID in the
+ * sandbox root namespace among every container's processes. */
+static bool find_visit(struct pidscan *s, struct container *c, pid_t host)
+{
+	struct sig_job *j = container_of(s, struct sig_job, s);
+	if (pidns_to_root(s->sb, host) != j->pid)
+		return true;
+	j->host = host;
+	j->owner = c;
+	return false;
+}
+
+static enum chunk_step find_end(struct pidscan *s, bool cancelled)
+{
+	struct sig_job *j = container_of(s, struct sig_job, s);
+	if (cancelled) {
+		free(j);
+		return CHUNK_DONE;
+	}
+	int r = 0;
+	if (j->host < 0)
+		r = cv_errf(&j->err, 0, "no such process with PID %d", j->pid);
+	else if (j->owner != j->c)
+		r = cv_errf(&j->err, 0, "process %d belongs to a different container: \"%s\"", j->pid,
+			    j->owner->id);
+	else if (kill(j->host, j->signo) < 0)
+		r = cv_errf(&j->err, errno, "sending signal %d", j->signo);
+	if (r < 0)
+		cv_error_wrap(&j->err, "signaling process in container \"%s\" PID %d", j->c->id,
+			      j->pid);
+	return sig_job_answer(j, r);
+}
+
+/* Returns 0 when delivered, 1 when the call was parked (a scan answers
+ * it), -1 with err set. */
+static int signal_process(struct rpc_call *call, struct container *c, const struct signal_args *a,
 			  struct cv_error *err)
 {
 	if (a->pid == 0)
@@ -109,40 +205,110 @@ static int signal_process(struct sandbox *sb, struct container *c, const struct 
 		return task_signal(t, a->signo, err);
 	if (c->init && c->init->ns_pid == a->pid && c->init->state != TASK_EXITED)
 		return signal_init(c, a->signo, err);
-	struct container *owner = NULL;
-	pid_t host = pidns_find(sb, a->pid, &owner);
-	if (host < 0)
-		return cv_errf(err, 0, "no such process with PID %d", a->pid);
-	if (owner != c)
-		return cv_errf(err, 0, "process %d belongs to a different container: \"%s\"", a->pid,
-			       owner->id);
-	if (kill(host, a->signo) < 0)
-		return cv_errf(err, errno, "sending signal %d", a->signo);
-	return 0;
+	struct sig_job *j = sig_job_new(c, a, err);
+	if (!j || sig_job_start(j, call, NULL, find_visit, find_end, "Signal: finding the PID", err) < 0)
+		return -1;
+	return 1;
 }
 
-static int signal_all(struct container *c, int signo, struct cv_error *err)
+/* Mode 1 (not SIGKILL): each process of the frozen container in turn. */
+static bool all_visit(struct pidscan *s, struct container *c, pid_t host)
 {
+	(void)c;
+	struct sig_job *j = container_of(s, struct sig_job, s);
+	if (kill(host, j->signo) < 0 && errno != ESRCH) {
+		cv_errf(&j->err, errno, "sending signal %d to pid %d", j->signo, (int)host);
+		return false;
+	}
+	return true;
+}
+
+static enum chunk_step all_end(struct pidscan *s, bool cancelled)
+{
+	struct sig_job *j = container_of(s, struct sig_job, s);
+	/* Thaw what this job froze, unless a Pause came meanwhile: the
+	 * container then stays frozen for its Resume. */
+	struct cv_error ferr;
+	if (j->froze && j->c->sb->pause_count == 0 && cgroup_freeze(&j->c->cg, false, &ferr) < 0)
+		LOG(LL_WARN, "thawing %s after signalling it: %s", j->c->id, ferr.msg);
+	if (cancelled) {
+		free(j);
+		return CHUNK_DONE;
+	}
+	return sig_job_answer(j, j->err.msg[0] ? -1 : 0);
+}
+
+/* Mode 1 SIGKILL: the cgroup's kill, timer-driven where it loops. */
+struct kill_job {
+	struct rpc_call *call;
+	struct cgroup_op *op;
+};
+
+static void kill_done(void *data, int rc, const struct cv_error *err)
+{
+	struct kill_job *kj = data;
+	if (rc < 0)
+		rpc_fail_err(kj->call, err);
+	else
+		rpc_reply_nil(kj->call);
+	free(kj);
+}
+
+static void kill_cancel(struct rpc_call *call, void *data)
+{
+	(void)call;
+	struct kill_job *kj = data;
+	cgroup_op_cancel(kj->op);
+	free(kj);
+}
+
+static int signal_kill_all(struct rpc_call *call, struct container *c, struct cv_error *err)
+{
+	struct kill_job *kj = calloc(1, sizeof(*kj));
+	if (!kj)
+		return cv_errf(err, ENOMEM, "killing container \"%s\"", c->id);
+	kj->call = call;
+	/* kills a paused container too */
+	if (!(kj->op = cgroup_kill_start(&c->cg, kill_done, kj, err))) {
+		free(kj);
+		return -1;
+	}
+	rpc_call_set_cancel(call, kill_cancel, kj);
+	return 1;
+}
+
+/* Returns 0 when delivered, 1 when the call was parked, -1 with err set. */
+static int signal_all(struct rpc_call *call, struct container *c, const struct signal_args *a,
+		      struct cv_error *err)
+{
+	int signo = a->signo;
 	if (!c->init || !c->cg_made)
 		return cv_errf(err, 0, "container \"%s\" not started", c->id);
 	/* Before start the init is the only process of its cgroup. */
 	if (c->init->state == TASK_CREATED)
 		return signal_created_init(c, signo, err);
 	if (signo == SIGKILL)
-		return cgroup_kill(&c->cg, err); /* kills a paused container too */
+		return signal_kill_all(call, c, err);
 	/* Freeze so that no process forks past the signal, as runsc pauses its
 	 * kernel; the signals are queued to the frozen processes. A container
 	 * that is paused (or being paused) stays frozen: its processes get the
-	 * signals on Resume, as with runc. */
+	 * signals on Resume, as with runc. The container stays frozen while
+	 * the scan runs over several turns of the loop. */
+	struct sig_job *j = sig_job_new(c, a, err);
+	if (!j)
+		return -1;
 	struct cv_error ferr;
 	bool paused = c->sb->pause_count > 0;
 	if (!paused && cgroup_freeze_requested(&c->cg, &paused, &ferr) < 0)
 		paused = false; /* no freezer: then freezing below fails too */
 	bool froze = !paused && cgroup_freeze(&c->cg, true, &ferr) == 0;
-	int r = cgroup_signal_all(&c->cg, signo, err);
-	if (froze && cgroup_freeze(&c->cg, false, &ferr) < 0)
-		LOG(LL_WARN, "thawing %s after signalling it: %s", c->id, ferr.msg);
-	return r;
+	j->froze = froze;
+	if (sig_job_start(j, call, c, all_visit, all_end, "Signal: every process", err) < 0) {
+		if (froze && cgroup_freeze(&c->cg, false, &ferr) < 0)
+			LOG(LL_WARN, "thawing %s: %s", c->id, ferr.msg);
+		return -1;
+	}
+	return 1;
 }
 
 static int signal_foreground(struct container *c, const struct signal_args *a, struct cv_error *err)
@@ -175,43 +341,58 @@ static int signal_foreground(struct container *c, const struct signal_args *a, s
 	return 0;
 }
 
-static int signal_group(struct sandbox *sb, struct container *c, const struct signal_args *a,
+/* Mode 3: members of the group are the processes whose pgid, translated
+ * into the sandbox root namespace, is the one asked for. */
+static bool group_visit(struct pidscan *s, struct container *c, pid_t host)
+{
+	struct sig_job *j = container_of(s, struct sig_job, s);
+	struct proc_stat st;
+	pid_t pg = procfs_read_stat(host, &st) == 0 ? st.pgrp : -1;
+	if (pg <= 0)
+		return true;
+	if (pg != j->last_pg) {
+		j->last_pg = pg;
+		j->last_ns_pg = pidns_to_root(s->sb, pg);
+	}
+	if (j->last_ns_pg != j->pid)
+		return true;
+	j->found = true;
+	if (c == j->c) {
+		j->ours = true;
+		j->host = pg;
+		return false; /* the group is ours: nothing else to learn */
+	}
+	return true;
+}
+
+static enum chunk_step group_end(struct pidscan *s, bool cancelled)
+{
+	struct sig_job *j = container_of(s, struct sig_job, s);
+	if (cancelled) {
+		free(j);
+		return CHUNK_DONE;
+	}
+	int r = 0;
+	if (!j->found)
+		r = cv_errf(&j->err, 0, "no such process group with PGID %d", j->pid);
+	else if (!j->ours)
+		r = cv_errf(&j->err, 0, "process group %d does not belong to container \"%s\"", j->pid,
+			    j->c->id);
+	else if (kill(-j->host, j->signo) < 0)
+		r = cv_errf(&j->err, errno, "signalling process group %d", j->pid);
+	return sig_job_answer(j, r);
+}
+
+static int signal_group(struct rpc_call *call, struct container *c, const struct signal_args *a,
 			struct cv_error *err)
 {
 	if (a->pid == 0)
 		return cv_errf(err, 0, "PGID must be set when signaling a process group");
-	/* Members of the group: processes whose pgid, translated into the
-	 * sandbox root namespace, is the one asked for. */
-	bool found = false, ours = false;
-	pid_t host_pgid = -1;
-	list_for_each(n, &sb->containers) {
-		struct container *k = container_of(n, struct container, link);
-		pid_t *pids = NULL;
-		size_t np = 0;
-		struct cv_error e;
-		if (!k->cg_made || cgroup_pids(&k->cg, &pids, &np, &e) < 0)
-			continue;
-		for (size_t i = 0; i < np; i++) {
-			struct proc_stat st;
-			long pg = procfs_read_stat(pids[i], &st) == 0 ? st.pgrp : -1;
-			if (pg <= 0 || pidns_to_root(sb, (pid_t)pg) != a->pid)
-				continue;
-			found = true;
-			if (k == c) {
-				ours = true;
-				host_pgid = (pid_t)pg;
-			}
-		}
-		free(pids);
-	}
-	if (!found)
-		return cv_errf(err, 0, "no such process group with PGID %d", a->pid);
-	if (!ours)
-		return cv_errf(err, 0, "process group %d does not belong to container \"%s\"", a->pid,
-			       c->id);
-	if (kill(-host_pgid, a->signo) < 0)
-		return cv_errf(err, errno, "signalling process group %d", a->pid);
-	return 0;
+	struct sig_job *j = sig_job_new(c, a, err);
+	if (!j || sig_job_start(j, call, NULL, group_visit, group_end, "Signal: process group",
+				err) < 0)
+		return -1;
+	return 1;
 }
 
 void cm_signal(struct rpc_call *call, const msgpack_object *arg)
@@ -239,7 +420,7 @@ void cm_signal(struct rpc_call *call, const msgpack_object *arg)
 	int r;
 	switch ((enum signal_mode)a.mode) {
 	case DELIVER_TO_PROCESS:
-		r = signal_process(sb, c, &a, &err);
+		r = signal_process(call, c, &a, &err);
 		if (r < 0)
 			cv_error_wrap(&err, "signaling process in container \"%s\" PID %d", a.cid, a.pid);
 		break;
@@ -248,13 +429,13 @@ void cm_signal(struct rpc_call *call, const msgpack_object *arg)
 			r = cv_errf(&err, 0, "PID (%d) cannot be set when signaling all processes", a.pid);
 			break;
 		}
-		r = signal_all(c, a.signo, &err);
+		r = signal_all(call, c, &a, &err);
 		break;
 	case DELIVER_TO_FOREGROUND_PROCESS_GROUP:
 		r = signal_foreground(c, &a, &err);
 		break;
 	case DELIVER_TO_PROCESS_GROUP:
-		r = signal_group(sb, c, &a, &err);
+		r = signal_group(call, c, &a, &err);
 		break;
 	default:
 		r = cv_errf(&err, 0, "SignalArgs.Mode: invalid mode %d (want 0-3)", a.mode);
@@ -262,8 +443,9 @@ void cm_signal(struct rpc_call *call, const msgpack_object *arg)
 	}
 	if (r < 0)
 		goto fail;
-	rpc_reply_nil(call);
-	return;
+	if (r == 0)
+		rpc_reply_nil(call);
+	return; /* r == 1: a scan or a cgroup kill answers the call */
 fail:
 	rpc_fail_err(call, &err);
 }

@@ -5,6 +5,7 @@
 #include "core/mpk.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
+#include "kernel/pidns.h"
 
 struct wait_pid_args {
 	int32_t pid;
@@ -56,6 +57,25 @@ void cm_wait(struct rpc_call *call, const msgpack_object *arg)
 	wait_task(call, init, "Wait: container init exit");
 }
 
+static void wait_pid_found(struct rpc_call *call, struct container *c, pid_t pid, pid_t host,
+			   struct container *owner)
+{
+	if (host < 0) {
+		rpc_fail(call, "waiting for PID %d: no such process", pid);
+		return;
+	}
+	if (owner != c) {
+		rpc_fail(call, "process %d is part of a different container: \"%s\"", pid, owner->id);
+		return;
+	}
+	/* A process the workload forked: its exit status goes to its own
+	 * parent inside the container, so the sandbox cannot report it. */
+	rpc_fail(call,
+		 "waiting for PID %d: the process was not started by the sandbox, so its exit status "
+		 "goes to its parent (only a container's init and ExecuteAsync processes can be waited for)",
+		 pid);
+}
+
 void cm_wait_pid(struct rpc_call *call, const msgpack_object *arg)
 {
 	struct sandbox *sb = rpc_call_ctx(call);
@@ -98,19 +118,7 @@ void cm_wait_pid(struct rpc_call *call, const msgpack_object *arg)
 		wait_task(call, t, "WaitPID: process exit");
 		return;
 	}
-	struct container *owner = NULL;
-	if (pidns_find(sb, a.pid, &owner) < 0) {
-		rpc_fail(call, "waiting for PID %d: no such process", a.pid);
-		return;
-	}
-	if (owner != c) {
-		rpc_fail(call, "process %d is part of a different container: \"%s\"", a.pid, owner->id);
-		return;
-	}
-	/* A process the workload forked: its exit status goes to its own
-	 * parent inside the container, so the sandbox cannot report it. */
-	rpc_fail(call,
-		 "waiting for PID %d: the process was not started by the sandbox, so its exit status "
-		 "goes to its parent (only a container's init and ExecuteAsync processes can be waited for)",
-		 a.pid);
+	/* Then any process of the sandbox, found without blocking the loop,
+	 * for the error that says why it cannot be waited for. */
+	pidns_find_start(call, sb, c, a.pid, wait_pid_found);
 }

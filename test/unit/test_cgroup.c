@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/loop.h"
 #include "kernel/cgroup.h"
 #include "test/unit/unit.h"
 
@@ -454,5 +455,124 @@ TEST(test_frozen_node_signals)
 	CHECK(!exists(p));
 }
 
+/* ---- the timer-driven variants boot's loop uses ---- */
+
+struct op_result {
+	int calls, rc;
+};
+
+static void on_op_done(void *data, int rc, const struct cv_error *err)
+{
+	struct op_result *r = data;
+	r->calls++;
+	r->rc = rc;
+	if (rc < 0)
+		fprintf(stderr, "cgroup op: %s\n", err->msg);
+	ev_break(core_loop(), EVBREAK_ALL);
+}
+
+static void on_op_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Runs the loop until done or 5 s. */
+static void run_op_loop(void)
+{
+	ev_timer deadline;
+	ev_timer_init(&deadline, on_op_deadline, 5.0, 0);
+	ev_timer_start(core_loop(), &deadline);
+	ev_run(core_loop(), 0);
+	ev_timer_stop(core_loop(), &deadline);
+}
+
+static pid_t child_in(const char *rel)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	char p[512];
+	snprintf(p, sizeof(p), "%s/%s/cgroup.procs", cgroup_v2_root(), rel);
+	FILE *f = fopen(p, "w");
+	if (f) {
+		fprintf(f, "%d", (int)pid);
+		fclose(f);
+	}
+	return pid;
+}
+
+TEST(test_async_kill_and_remove)
+{
+	if (geteuid() != 0)
+		SKIP("needs root (creates cgroups)");
+	if (!cgroup_v2_root())
+		SKIP("no unified cgroup hierarchy on this host");
+	struct cv_error err;
+	if (!core_loop() && core_loop_init(&err) < 0) {
+		CHECK(!"core_loop_init");
+		return;
+	}
+	char sb[128], ctr[160], p[512];
+	snprintf(sb, sizeof(sb), "cvisor-unit-async-%d", (int)getpid());
+	snprintf(ctr, sizeof(ctr), "%s/web", sb);
+	struct cgroup cg;
+	CHECK(cgroup_create(&cg, ctr, NULL, &err) == 0);
+
+	/* Kill: done from the loop, never inline; the member is dead. */
+	pid_t pid = child_in(ctr);
+	struct op_result r = { 0 };
+	struct cgroup_op *op = cgroup_kill_start(&cg, on_op_done, &r, &err);
+	CHECK(op != NULL);
+	CHECK(r.calls == 0);
+	run_op_loop();
+	CHECK(r.calls == 1 && r.rc == 0);
+	int st = 0;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
+	/* Cancelled: done never runs, nothing is left to fire. */
+	pid = child_in(ctr);
+	struct op_result rc = { 0 };
+	op = cgroup_remove_start(sb, on_op_done, &rc, &err);
+	CHECK(op != NULL);
+	cgroup_op_cancel(op);
+	ev_run(core_loop(), EVRUN_NOWAIT);
+	CHECK(rc.calls == 0);
+	CHECK(kill(pid, 0) == 0);
+
+	/* Removal: kills the member, waits for it to leave, removes every
+	 * hierarchy's node. */
+	cgroup_close(&cg);
+	struct op_result rr = { 0 };
+	op = cgroup_remove_start(sb, on_op_done, &rr, &err);
+	CHECK(op != NULL);
+	CHECK(rr.calls == 0);
+	run_op_loop();
+	CHECK(rr.calls == 1 && rr.rc == 0);
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	snprintf(p, sizeof(p), "%s/%s", cgroup_v2_root(), sb);
+	CHECK(!exists(p));
+	char mem[256];
+	if (v1_mnt("memory", mem, sizeof(mem))) {
+		snprintf(p, sizeof(p), "%s/%s", mem, sb);
+		CHECK(!exists(p));
+	}
+	/* A missing node is no error, as for cgroup_remove_path. */
+	struct op_result rm = { 0 };
+	op = cgroup_remove_start(sb, on_op_done, &rm, &err);
+	CHECK(op != NULL);
+	run_op_loop();
+	CHECK(rm.calls == 1 && rm.rc == 0);
+	/* A bad path is refused up front. */
+	CHECK(cgroup_remove_start("a/../b", on_op_done, &rm, &err) == NULL);
+	CHECK(strstr(err.msg, "..") != NULL);
+}
+
 UNIT_MAIN(test_sandbox_path, test_v2_root, test_lifecycle, test_create_failure_cleans_up,
-	  test_remove_path_tree, test_cpuset_v1_hierarchy, test_frozen_node_signals)
+	  test_remove_path_tree, test_cpuset_v1_hierarchy, test_frozen_node_signals,
+	  test_async_kill_and_remove)
