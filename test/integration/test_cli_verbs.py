@@ -200,10 +200,18 @@ def test_spec_config_runs_on_a_terminal(cli, spec_dir):
     assert not os.path.exists(os.path.join(cli.root, sid))
 
 
-def test_spec_config_needs_a_terminal_without_one(cli, spec_dir):
+def test_spec_config_runs_without_a_caller_terminal(cli, spec_dir):
+    """As runc: `run` makes the pty itself and proxies it even when its own
+    stdin is not a terminal (no raw mode then)."""
+    cfg_path = os.path.join(spec_dir, "config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg["process"]["args"] = ["sh", "-c", "tty; exit 6"]
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
     p = cli.run("run", "--bundle", spec_dir, helpers.new_id())
-    assert p.returncode != 0
-    assert "process.terminal is true but stdin is not a terminal" in p.stderr, p.stderr
+    assert p.returncode == 6, p.stderr
+    assert p.stdout.replace("\r", "").strip() == "/dev/pts/0"
 
 
 # --------------------------------------------------------------------------
