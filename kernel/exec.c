@@ -170,8 +170,8 @@ static void exec_done(struct rpc_call *call, struct task *t, int err)
 {
 	(void)err;
 	if (t->start_failed) {
-		t->in_registry = false; /* never started: nothing to wait for */
-		rpc_fail(call, "%s", t->start_err.msg);
+		/* Already out of the registry (task.c): never started. */
+		rpc_fail(call, "%s", task_start_err(t));
 		return;
 	}
 	rpc_reply_int(call, t->ns_pid);
@@ -269,7 +269,7 @@ void cm_execute_async(struct rpc_call *call, const msgpack_object *arg)
 		cv_errf(&err, ENOMEM, "tracking the new process");
 		goto fail;
 	}
-	t->in_registry = true;
+	task_registry_add(t);
 	t->has_tty = ea.stdio_is_pty;
 	task_watch(t);
 	LOG(LL_DEBUG, "exec in %s: host pid %d, ns pid %d, %s", c->id, sp.pid, t->ns_pid, ea.argv[0]);

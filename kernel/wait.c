@@ -100,7 +100,14 @@ void cm_wait_pid(struct rpc_call *call, const msgpack_object *arg)
 	}
 	struct container *owner = NULL;
 	if (pidns_find(sb, a.pid, &owner) < 0) {
-		rpc_fail(call, "waiting for PID %d: no such process", a.pid);
+		if (task_was_forgotten(c, a.pid))
+			rpc_fail(call,
+				 "waiting for PID %d: the process exited and its status was forgotten: a "
+				 "container keeps the exit status of only its %d most recently exited "
+				 "processes nobody waited for",
+				 a.pid, TASK_REGISTRY_KEEP_EXITED);
+		else
+			rpc_fail(call, "waiting for PID %d: no such process", a.pid);
 		return;
 	}
 	if (owner != c) {
