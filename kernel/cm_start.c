@@ -9,7 +9,7 @@ static void start_done(struct rpc_call *call, struct task *t, int err)
 {
 	(void)err;
 	if (t->start_failed)
-		rpc_fail(call, "starting sandbox: %s", t->start_err.msg);
+		rpc_fail(call, "starting sandbox: %s", task_start_err(t));
 	else
 		rpc_reply_nil(call);
 }

@@ -172,8 +172,8 @@ static void exec_done(struct rpc_call *call, struct task *t, int err)
 {
 	(void)err;
 	if (t->start_failed) {
-		t->in_registry = false; /* never started: nothing to wait for */
-		rpc_fail(call, "%s", t->start_err.msg);
+		/* Already out of the registry (task.c): never started. */
+		rpc_fail(call, "%s", task_start_err(t));
 		return;
 	}
 	rpc_reply_int(call, t->ns_pid);
@@ -275,6 +275,8 @@ void cm_execute_async(struct rpc_call *call, const msgpack_object *arg)
 		cv_errf(&err, ENOMEM, "tracking the new process");
 		goto fail;
 	}
+	/* In the registry from now on; its pid (and so which older entry it
+	 * replaces) is known once the intermediate has reported it. */
 	t->in_registry = true;
 	t->has_tty = ea.stdio_is_pty;
 	park_call(call, t, &t->started, exec_done, "ExecuteAsync: execve");

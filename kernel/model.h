@@ -8,6 +8,7 @@
 #include <ev.h>
 #include <msgpack.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/cont.h"
@@ -49,9 +50,10 @@ struct task {
 	ev_timer exit_retry_w; /* the status is not readable yet: ask again */
 	int exit_retries;
 	bool in_registry;      /* exec registry: WaitPID consumes it */
+	uint64_t exit_seq;     /* order of exit, to forget the oldest un-waited entries */
 	bool start_failed;
 	bool has_tty;
-	struct cv_error start_err;
+	char *start_err;       /* set with start_failed (malloc'd; NULL when out of memory) */
 	char *exit_err;        /* set with status_unknown */
 	struct waitq started;  /* StartRoot / ExecuteAsync: exec handshake done */
 	struct waitq exited;   /* Wait / WaitPID */
@@ -113,6 +115,19 @@ void task_release_if_done(struct task *t);
 static inline void task_ref(struct task *t) { t->refs++; }
 void task_unref(struct task *t);
 void task_free(struct task *t);
+/* Why t failed to start, for a reply (never NULL once start_failed). */
+const char *task_start_err(const struct task *t);
+/* Exited execs nobody waited for that the registry keeps per container;
+ * older ones are forgotten (runsc's process table is bounded the same way). */
+#define TASK_REGISTRY_KEEP_EXITED 1024
+/* Puts a new exec in the registry; an older entry with the same pid (the
+ * pid was reused) is dropped so WaitPID never reports a stale status. */
+void task_registry_add(struct task *t);
+/* Whether ns_pid of c was an exec forgotten by the bound above (and not
+ * reused since): WaitPID says so instead of "no such process". Remembers
+ * the last TASK_FORGOTTEN_MAX such pids of all containers. */
+#define TASK_FORGOTTEN_MAX 4096
+bool task_was_forgotten(const struct container *c, pid_t ns_pid);
 /* Called by task.c when the root init ended (sandbox.c). */
 void sandbox_root_exited(struct sandbox *sb, int status);
 

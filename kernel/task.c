@@ -3,6 +3,7 @@
  * and the pidfd (exit → waitid(P_PIDFD)). */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -38,6 +39,23 @@ static void ctl_close(struct task *t)
 	t->ctl_fd = -1;
 }
 
+/* The task never started: keep why (only as long as the task lives, and
+ * only the bytes of the message) and take it out of the exec registry at
+ * once. Its client never learned a pid to wait for, and if that client is
+ * gone nobody would ever consume the entry. */
+static void set_start_failed(struct task *t, const struct cv_error *err)
+{
+	t->start_failed = true;
+	t->in_registry = false;
+	free(t->start_err);
+	t->start_err = strdup(err->msg[0] ? err->msg : "the process failed to start (no message)");
+}
+
+const char *task_start_err(const struct task *t)
+{
+	return t->start_err ? t->start_err : "the process failed to start (out of memory for the message)";
+}
+
 /* The exec handshake: READY (init set up), EOF (execve happened) or an
  * error report from the child. */
 static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
@@ -61,8 +79,7 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
 		LOG(LL_DEBUG, "task %d (ns %d) of %s: execve done", t->host_pid, t->ns_pid, t->c->id);
 		waitq_wake_all(&t->started, 0);
 	} else {
-		t->start_failed = true;
-		t->start_err = err;
+		set_start_failed(t, &err);
 		LOG(LL_INFO, "task %d of %s failed to start: %s", t->host_pid, t->c->id, err.msg);
 		waitq_wake_all(&t->started, -1);
 	}
@@ -73,6 +90,96 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
  * many times, before saying it is unknown. */
 #define EXIT_RETRY_S 0.005
 #define EXIT_RETRIES_MAX 400
+
+/* ---- the exec registry's bound ---------------------------------------- */
+
+static uint64_t exit_seq_next;
+
+/* Forgotten execs, so WaitPID can tell "forgotten" from "never existed".
+ * Keyed by a hash of the container id, not its address: a container freed
+ * and another allocated at the same place must not inherit the entries. */
+static struct forgotten {
+	uint32_t cid_hash;
+	pid_t ns_pid; /* 0: empty */
+} forgotten[TASK_FORGOTTEN_MAX];
+static size_t forgotten_next;
+
+static uint32_t cid_hash(const struct container *c)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = c->id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h;
+}
+
+static void forgotten_drop(const struct container *c, pid_t ns_pid)
+{
+	uint32_t h = cid_hash(c);
+	for (size_t i = 0; i < TASK_FORGOTTEN_MAX; i++)
+		if (forgotten[i].ns_pid == ns_pid && forgotten[i].cid_hash == h)
+			forgotten[i].ns_pid = 0;
+}
+
+bool task_was_forgotten(const struct container *c, pid_t ns_pid)
+{
+	uint32_t h = cid_hash(c);
+	for (size_t i = 0; i < TASK_FORGOTTEN_MAX; i++)
+		if (forgotten[i].ns_pid == ns_pid && forgotten[i].cid_hash == h)
+			return true;
+	return false;
+}
+
+/* Takes t out of the registry and frees it unless a parked call holds it. */
+static void registry_forget(struct task *t)
+{
+	t->in_registry = false;
+	if (t->state == TASK_EXITED) {
+		forgotten[forgotten_next].cid_hash = cid_hash(t->c);
+		forgotten[forgotten_next].ns_pid = t->ns_pid;
+		forgotten_next = (forgotten_next + 1) % TASK_FORGOTTEN_MAX;
+	}
+	task_release_if_done(t);
+}
+
+/* Keeps the newest TASK_REGISTRY_KEEP_EXITED exited, un-waited execs of c:
+ * without the bound, a client that never calls WaitPID grows boot's memory
+ * by a task per exec forever. Running ones are always kept (they hold a
+ * pidfd and a process; the fd budget bounds them). One pass per exit over
+ * c's tasks, which the bound itself keeps short. */
+static void registry_trim(struct container *c)
+{
+	for (;;) {
+		size_t n = 0;
+		struct task *oldest = NULL;
+		list_for_each(pos, &c->tasks) {
+			struct task *o = container_of(pos, struct task, link);
+			if (!o->in_registry || o->state != TASK_EXITED)
+				continue;
+			n++;
+			if (!oldest || o->exit_seq < oldest->exit_seq)
+				oldest = o;
+		}
+		if (n <= TASK_REGISTRY_KEEP_EXITED || !oldest)
+			return;
+		LOG(LL_DEBUG, "exec registry of %s: forgetting exited pid %d nobody waited for", c->id,
+		    oldest->ns_pid);
+		registry_forget(oldest);
+	}
+}
+
+void task_registry_add(struct task *t)
+{
+	/* Newest last on c->tasks; an older entry with this pid is stale. */
+	list_for_each_safe(pos, tmp, &t->c->tasks) {
+		struct task *o = container_of(pos, struct task, link);
+		if (o != t && o->in_registry && o->ns_pid == t->ns_pid) {
+			o->in_registry = false;
+			task_release_if_done(o);
+		}
+	}
+	forgotten_drop(t->c, t->ns_pid);
+	t->in_registry = true;
+}
 
 static void task_exited(struct ev_loop *loop, struct task *t, int status)
 {
@@ -93,8 +200,7 @@ static void task_exited(struct ev_loop *loop, struct task *t, int status)
 		int r = spawn_read_report(t->ctl_fd, &err);
 		ctl_close(t);
 		if (r < 0 && r != -2) {
-			t->start_failed = true;
-			t->start_err = err;
+			set_start_failed(t, &err);
 			waitq_wake_all(&t->started, -1);
 		} else {
 			waitq_wake_all(&t->started, 0);
@@ -103,6 +209,10 @@ static void task_exited(struct ev_loop *loop, struct task *t, int status)
 	waitq_wake_all(&t->exited, 0);
 	if (t->is_init && t->c == t->c->sb->root)
 		sandbox_root_exited(t->c->sb, t->status);
+	if (t->in_registry) {
+		t->exit_seq = ++exit_seq_next;
+		registry_trim(t->c);
+	}
 	task_release_if_done(t);
 }
 
@@ -154,9 +264,24 @@ static void on_pidfd(struct ev_loop *loop, ev_io *w, int revents)
 	siginfo_t si;
 	memset(&si, 0, sizeof(si));
 	if (waitid((idtype_t)P_PIDFD, (id_t)t->pidfd, &si, WEXITED | WNOHANG | __WALL) < 0) {
-		LOG(LL_WARN, "waitid on task %d: %s", t->host_pid, strerror(errno));
-		if (errno != ECHILD)
+		int e = errno;
+		LOG(LL_WARN, "waitid on task %d: %s", t->host_pid, strerror(e));
+		if (e == EINTR)
+			return; /* level-triggered: asked again on the next loop turn */
+		if (e != ECHILD) {
+			/* The pidfd stays readable and waitid would fail the same
+			 * way on every loop turn: give up on this process and say
+			 * so to its waiters instead of spinning. */
+			char msg[160];
+			snprintf(msg, sizeof(msg),
+				 "the exit status of process %d could not be read: waitid: %s",
+				 t->host_pid, strerror(e));
+			t->status_unknown = true;
+			free(t->exit_err);
+			t->exit_err = strdup(msg);
+			task_exited(loop, t, SIGKILL); /* stops the watcher, closes the pidfd */
 			return;
+		}
 		si.si_code = CLD_KILLED;
 		si.si_status = SIGKILL;
 	} else if (si.si_pid == 0) {
@@ -210,9 +335,7 @@ static void on_spawned(struct ev_loop *loop, ev_io *w, int revents)
 	t->spawning = false;
 	if (r < 0) {
 		/* Never ran: nothing to wait for, nothing to keep. */
-		t->start_failed = true;
-		t->start_err = err;
-		t->in_registry = false;
+		set_start_failed(t, &err);
 		t->state = TASK_EXITED;
 		t->status = 127 << 8;
 		LOG(LL_INFO, "exec in %s failed to start: %s", t->c->id, err.msg);
@@ -225,6 +348,8 @@ static void on_spawned(struct ev_loop *loop, ev_io *w, int revents)
 	t->pidfd = sp.pidfd;
 	t->ctl_fd = sp.ctl_fd;
 	t->ns_pid = pidns_to_root(t->c->sb, sp.pid);
+	if (t->in_registry)
+		task_registry_add(t);
 	LOG(LL_DEBUG, "exec in %s: host pid %d, ns pid %d", t->c->id, t->host_pid, t->ns_pid);
 	task_watch(t);
 }
@@ -243,7 +368,9 @@ struct task *task_new_spawning(struct container *c, const struct spawn_pending *
 
 struct task *container_find_task(struct container *c, pid_t ns_pid, bool registry_only)
 {
-	list_for_each(n, &c->tasks) {
+	/* Newest first: when the pid was reused, an older task with it is
+	 * stale (its status belongs to a process that no longer has the pid). */
+	for (struct list_node *n = c->tasks.n.prev; n != &c->tasks.n; n = n->prev) {
 		struct task *t = container_of(n, struct task, link);
 		if (t->ns_pid == ns_pid && (!registry_only || t->in_registry))
 			return t;
@@ -287,6 +414,7 @@ void task_free(struct task *t)
 		t->pidfd = -1;
 	}
 	free(t->exit_err);
+	free(t->start_err);
 	if (list_node_linked(&t->link))
 		list_del(&t->link);
 	/* Anyone still parked is answered with an error by its owner's cancel

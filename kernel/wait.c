@@ -61,7 +61,14 @@ static void wait_pid_found(struct rpc_call *call, struct container *c, pid_t pid
 			   struct container *owner)
 {
 	if (host < 0) {
-		rpc_fail(call, "waiting for PID %d: no such process", pid);
+		if (task_was_forgotten(c, pid))
+			rpc_fail(call,
+				 "waiting for PID %d: the process exited and its status was forgotten: a "
+				 "container keeps the exit status of only its %d most recently exited "
+				 "processes nobody waited for",
+				 pid, TASK_REGISTRY_KEEP_EXITED);
+		else
+			rpc_fail(call, "waiting for PID %d: no such process", pid);
 		return;
 	}
 	if (owner != c) {

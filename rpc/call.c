@@ -27,23 +27,40 @@ void rpc_pack_error(msgpack_sbuffer *sb, int64_t msgid, const char *msg)
 	msgpack_pack_nil(&pk);
 }
 
+/* What the call holds: itself, its files array, the request's zone (at
+ * least one chunk) and the result being packed. Kept in conn->calls_mem
+ * so the server's client memory budget sees parked calls. */
+static void call_account(struct rpc_call *call)
+{
+	size_t m = sizeof(*call) + call->nfiles * sizeof(int) + call->result.alloc;
+	if (call->zone)
+		m += sizeof(*call->zone) + call->zone->chunk_size;
+	struct rpc_conn *c = call->conn;
+	c->calls_mem = c->calls_mem - call->mem + m;
+	call->mem = m;
+	rpc_conn_account(c);
+}
+
 struct rpc_call *rpc_call_new(struct rpc_conn *c, uint64_t msgid, const char *method,
 			      msgpack_zone *zone, int *files, size_t nfiles)
 {
-	struct rpc_call *call = calloc(1, sizeof(*call));
+	assert(nfiles <= RPC_MAX_FILES);
+	/* Room for the files the request declared, not for the most any
+	 * request may declare: most calls carry none. */
+	struct rpc_call *call = calloc(1, sizeof(*call) + nfiles * sizeof(int));
 	if (!call)
 		return NULL;
 	call->conn = c;
 	call->msgid = msgid;
 	call->method = method;
 	call->zone = zone; /* ownership moves to the call */
-	assert(nfiles <= RPC_MAX_FILES);
 	memcpy(call->files, files, nfiles * sizeof(int)); /* and the fds */
 	call->nfiles = nfiles;
 	msgpack_sbuffer_init(&call->result);
 	msgpack_packer_init(&call->pk, &call->result, msgpack_sbuffer_write);
 	list_add_tail(&c->calls, &call->link);
 	c->ninflight++;
+	call_account(call);
 	return call;
 }
 
@@ -61,7 +78,9 @@ static void call_free(struct rpc_call *call)
 	if (call->zone)
 		msgpack_zone_free(call->zone);
 	msgpack_sbuffer_destroy(&call->result);
+	c->calls_mem -= call->mem;
 	free(call);
+	rpc_conn_account(c);
 }
 
 void rpc_call_release_request(struct rpc_call *call)
@@ -79,6 +98,7 @@ void rpc_call_release_request(struct rpc_call *call)
 			call->files[i] = -1;
 		}
 	}
+	call_account(call);
 }
 
 void rpc_call_cancel(struct rpc_call *call)
@@ -116,8 +136,10 @@ int rpc_call_conn_id(const struct rpc_call *call)
 msgpack_zone *rpc_call_zone(struct rpc_call *call)
 {
 	/* Released (the call waits): a small fresh zone, never the request. */
-	if (!call->zone)
+	if (!call->zone) {
 		call->zone = msgpack_zone_new(256);
+		call_account(call);
+	}
 	return call->zone;
 }
 

@@ -62,10 +62,49 @@ size_t rpc_conn_pending(const struct rpc_conn *c)
 	return buf_pending(&c->out);
 }
 
+/* Real bytes, not counts: allocated capacities (an input buffer grown for
+ * a large message counts whole until shrink_input gives it back). */
+void rpc_conn_account(struct rpc_conn *c)
+{
+	struct rpc_server *s = c->s;
+	size_t m = sizeof(*c) + (size_t)s->fds_quota * sizeof(int) + c->out.cap + c->calls_mem +
+		   (size_t)c->scan.deep_cap * sizeof(uint64_t);
+	if (c->up)
+		m += sizeof(*c->up) + c->up->used + c->up->free;
+	list_for_each(pos, &c->fdmarks) {
+		struct rpc_fdmark *fm = container_of(pos, struct rpc_fdmark, link);
+		m += sizeof(*fm) + fm->n * sizeof(int);
+	}
+	s->mem_used = s->mem_used - c->mem + m;
+	c->mem = m;
+}
+
+bool rpc_server_over_budget(const struct rpc_server *s)
+{
+	return s->mem_used > s->lim.max_client_mem;
+}
+
+void rpc_budget_msg(const struct rpc_server *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "sandbox memory budget for clients exhausted (%zu MiB)",
+		 s->lim.max_client_mem >> 20);
+}
+
+/* Output above which reading stops, and below which it resumes. */
+static size_t out_high(const struct rpc_conn *c)
+{
+	return rpc_server_over_budget(c->s) ? RPC_OUT_HIGH_OVER_BUDGET : RPC_OUT_HIGH;
+}
+
+static size_t out_low(const struct rpc_conn *c)
+{
+	return rpc_server_over_budget(c->s) ? RPC_OUT_LOW_OVER_BUDGET : RPC_OUT_LOW;
+}
+
 static void conn_resume_reading(struct rpc_conn *c)
 {
 	if (c->read_paused && !c->closing && !c->close_after_flush &&
-	    buf_pending(&c->out) < RPC_OUT_LOW) {
+	    buf_pending(&c->out) < out_low(c)) {
 		c->read_paused = false;
 		ev_io_start(c->s->loop, &c->rw);
 	}
@@ -139,6 +178,11 @@ static void conn_flush(struct rpc_conn *c)
 		if (n > 0)
 			conn_touch(c);
 	}
+	/* Drained: an output buffer grown by a burst of replies goes back,
+	 * so the budget and boot's memory see what is really queued. */
+	if (!c->closing && buf_pending(&c->out) == 0 && c->out.cap > RPC_OUT_SHRINK_ABOVE)
+		buf_free(&c->out);
+	rpc_conn_account(c);
 	if (c->closing)
 		return;
 	ev_io_stop(c->s->loop, &c->ww);
@@ -185,7 +229,10 @@ void rpc_conn_send(struct rpc_conn *c, const char *data, size_t len, const int *
 	bool was_idle = !ev_is_active(&c->ww);
 	if (was_idle)
 		conn_flush(c);
-	if (!c->closing && !c->read_paused && buf_pending(&c->out) > RPC_OUT_HIGH) {
+	if (c->closing)
+		return;
+	rpc_conn_account(c);
+	if (!c->read_paused && buf_pending(&c->out) > out_high(c)) {
 		/* Backpressure: a client that does not read its replies stops
 		 * being read until they drain. */
 		c->read_paused = true;
@@ -394,6 +441,15 @@ static void handle_message(struct rpc_conn *c, const msgpack_object *o, msgpack_
 		e = msg;
 		goto fail;
 	}
+	/* The request was read whole, so the stream stays in sync: refuse
+	 * the call, keep the connection (Redis's maxmemory-clients refuses
+	 * the same way). The input buffer holding it counts already. */
+	rpc_conn_account(c);
+	if (rpc_server_over_budget(c->s)) {
+		rpc_budget_msg(c->s, msg, sizeof(msg));
+		e = msg;
+		goto fail;
+	}
 	struct rpc_call *call = rpc_call_new(c, (uint64_t)id, m->name, zone, files, nfiles);
 	if (!call) {
 		e = "out of memory creating the call";
@@ -593,7 +649,7 @@ static void shrink_input(struct rpc_conn *c)
 	if (c->unscanned > 0 || up->used != up->off ||
 	    up->used + up->free <= RPC_IN_SHRINK_ABOVE)
 		return;
-	msgpack_unpacker *n = msgpack_unpacker_new(RPC_READ_CHUNK);
+	msgpack_unpacker *n = msgpack_unpacker_new(RPC_READ_SMALL);
 	if (!n)
 		return; /* keep the big one: still correct */
 	msgpack_unpacker_free(up);
@@ -605,9 +661,24 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct rpc_conn *c = container_of(w, struct rpc_conn, rw);
-	if (!msgpack_unpacker_reserve_buffer(c->up, RPC_READ_CHUNK)) {
+	/* Between messages a small read suffices; a message on its way in
+	 * gets big reads (and the buffer grows to hold it). */
+	bool partial = c->scan.msg_bytes > 0 || c->unscanned > 0;
+	size_t cap0 = c->up->used + c->up->free;
+	if (!msgpack_unpacker_reserve_buffer(c->up, partial ? RPC_READ_CHUNK : RPC_READ_SMALL)) {
 		rpc_conn_close(c, "out of memory for the input buffer");
 		return;
+	}
+	if (c->up->used + c->up->free > cap0) {
+		rpc_conn_account(c);
+		if (partial && rpc_server_over_budget(c->s)) {
+			/* The message cannot be held and its bytes cannot be
+			 * skipped without reading them: say why and close. */
+			char why[96];
+			rpc_budget_msg(c->s, why, sizeof(why));
+			fail_stream(c, rpc_head_msgid(c->scan.head, c->scan.head_len), why);
+			return;
+		}
 	}
 	char why_short[160];
 	size_t allow = fd_allowance(c, why_short, sizeof(why_short));
@@ -669,6 +740,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (c->scan.msg_bytes == 0)
 		fdq_drop_all(c);
 	shrink_input(c);
+	rpc_conn_account(c);
 }
 
 /* ---- lifetime --------------------------------------------------------- */
@@ -677,7 +749,7 @@ struct rpc_conn *rpc_conn_new(struct rpc_server *s, int fd)
 {
 	struct rpc_conn *c = calloc(1, sizeof(*c));
 	int *q = calloc(s->fds_quota ? s->fds_quota : 1, sizeof(int));
-	msgpack_unpacker *up = msgpack_unpacker_new(RPC_READ_CHUNK);
+	msgpack_unpacker *up = msgpack_unpacker_new(RPC_READ_SMALL);
 	if (!c || !q || !up) {
 		LOG(LL_WARN, "rpc: out of memory accepting a connection");
 		if (up)
@@ -702,6 +774,7 @@ struct rpc_conn *rpc_conn_new(struct rpc_server *s, int fd)
 	ev_io_start(s->loop, &c->rw);
 	list_add_tail(&s->conns, &c->link);
 	s->nconns++;
+	rpc_conn_account(c);
 	LOG(LL_DEBUG, "rpc: conn %d accepted", c->id);
 	return c;
 }
@@ -745,6 +818,7 @@ void rpc_conn_destroy(struct rpc_conn *c)
 	rpc_scan_reset(&c->scan);
 	msgpack_unpacker_free(c->up);
 	buf_free(&c->out);
+	c->s->mem_used -= c->mem;
 	LOG(LL_DEBUG, "rpc: conn %d freed", c->id);
 	free(c);
 }

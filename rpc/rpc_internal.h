@@ -16,11 +16,20 @@
 #define RPC_MAX_FILES 128
 /* Control space of one recvmsg: the kernel's SCM_MAX_FD. */
 #define RPC_RECV_MAX_FDS 253
-/* Bytes reserved in the unpacker for one read. */
+/* Bytes reserved in the unpacker for one read while a message is being
+ * received (large messages arrive in few reads). */
 #define RPC_READ_CHUNK (64 * 1024)
+/* ...and between messages, and a new connection's input buffer: an idle
+ * connection (thousands may be open) holds this, not RPC_READ_CHUNK. */
+#define RPC_READ_SMALL (4 * 1024)
 /* Output backpressure: stop reading above HIGH, resume below LOW. */
 #define RPC_OUT_HIGH (4u * 1024 * 1024)
 #define RPC_OUT_LOW (1u * 1024 * 1024)
+/* The same while the sandbox's client memory budget is exhausted: a client
+ * sending requests it does not read the (error) replies of stops being
+ * read much sooner, so error replies cannot pile up past the budget. */
+#define RPC_OUT_HIGH_OVER_BUDGET (64u * 1024)
+#define RPC_OUT_LOW_OVER_BUDGET (16u * 1024)
 /* Bytes written per EV_WRITE event, so one greedy reader cannot starve
  * the others (Redis writeToClient's cap). */
 #define RPC_WRITE_CAP (1u * 1024 * 1024)
@@ -28,6 +37,8 @@
 #define RPC_HEAD_MAX 16
 /* Ceiling of the derived all-connections fd budget (rpc_limits.max_fds_total). */
 #define RPC_FDS_TOTAL_CAP 4096
+/* Ceiling of the derived connection limit (rpc_limits.max_conns). */
+#define RPC_CONNS_CAP 65536
 /* fds of the server's own beyond one per connection: listener, reserve,
  * the loop's epoll and signal fds, stdio, the log. */
 #define RPC_FDS_OWN 16
@@ -35,6 +46,8 @@
  * no bytes are pending, so an idle connection holds RPC_READ_CHUNK, not
  * the size of the largest message it ever sent. */
 #define RPC_IN_SHRINK_ABOVE (4u * RPC_READ_CHUNK)
+/* An output buffer grown past this is freed once it has drained. */
+#define RPC_OUT_SHRINK_ABOVE (64u * 1024)
 
 /* Containers open at once in one message: msgpack-c's parser stack
  * (MSGPACK_EMBED_STACK_SIZE); the effective max_depth is capped to it. */
@@ -91,6 +104,9 @@ struct rpc_server {
 	unsigned fds_budget;    /* effective max_fds_total */
 	unsigned fds_quota;     /* effective max_fds_queued (<= fds_budget) */
 	unsigned nfds_queued;   /* received, unclaimed fds of all connections */
+	/* Bytes held for clients: every connection's input buffer, unsent
+	 * output and calls (see rpc_conn_account). */
+	size_t mem_used;
 	int next_conn_id;
 };
 
@@ -124,6 +140,9 @@ struct rpc_conn {
 	struct rpc_scan scan;
 	size_t unscanned; /* bytes at the tail of the unpacker's buffer not yet framed */
 
+	size_t calls_mem; /* bytes of its calls (sum of rpc_call.mem) */
+	size_t mem;       /* what it counts in s->mem_used */
+
 	bool closing;          /* on s->dead; no more I/O */
 	bool close_after_flush; /* stream unusable: stop reading, flush, close */
 	bool read_paused;      /* backpressure */
@@ -135,13 +154,14 @@ struct rpc_call {
 	uint64_t msgid;
 	const char *method;   /* the method table's name (static) */
 	msgpack_zone *zone;   /* owned: the decoded request (NULL once released) */
-	int files[RPC_MAX_FILES]; /* owned unless -1 (taken) */
-	size_t nfiles;
 	void (*cancel_fn)(struct rpc_call *call, void *data);
 	void *cancel_data;
 	msgpack_sbuffer result; /* rpc_result_packer's output */
 	msgpack_packer pk;
+	size_t mem;           /* bytes it holds, counted in conn->calls_mem */
 	bool answered;
+	size_t nfiles;
+	int files[];          /* nfiles of them (what the request declared); owned unless -1 */
 };
 
 /* conn.c */
@@ -164,6 +184,13 @@ void rpc_conn_destroy(struct rpc_conn *c);
 void rpc_conn_send(struct rpc_conn *c, const char *data, size_t len, const int *fds,
 		   size_t nfds);
 size_t rpc_conn_pending(const struct rpc_conn *c);
+/* Recounts what c holds (input buffer, unsent output, fd queue, calls)
+ * into the server's mem_used. Cheap: called after every change. */
+void rpc_conn_account(struct rpc_conn *c);
+/* The client memory budget (rpc_limits.max_client_mem) is used up. */
+bool rpc_server_over_budget(const struct rpc_server *s);
+/* Its text, for replies: "sandbox memory budget for clients exhausted (N MiB)". */
+void rpc_budget_msg(const struct rpc_server *s, char *buf, size_t len);
 
 /* call.c */
 struct rpc_call *rpc_call_new(struct rpc_conn *c, uint64_t msgid, const char *method,

@@ -20,10 +20,44 @@ void rpc_limits_default(struct rpc_limits *l)
 	l->max_message = 16u * 1024 * 1024;
 	l->max_depth = 32;
 	l->max_inflight = 1024;
-	l->max_conns = 256;
+	l->max_conns = 0; /* derived from RLIMIT_NOFILE in rpc_server_new */
 	l->max_fds_queued = 256;
 	l->max_fds_total = 0; /* derived from RLIMIT_NOFILE in rpc_server_new */
 	l->fd_reserve = 256;
+	l->max_client_mem = 256u * 1024 * 1024;
+}
+
+static uint64_t nofile_soft(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
+}
+
+/* Every connection is an fd in boot's table: the limit follows
+ * RLIMIT_NOFILE instead of a fixed count, so raising the limit is all a
+ * host with many clients needs. Half of what fd_reserve and the server's
+ * own fds leave goes to connections, the other half to the fds clients
+ * send (fds_budget below), so neither can starve the other. Memory is
+ * bounded separately, by max_client_mem. */
+static unsigned conns_limit(const struct rpc_limits *l)
+{
+	if (l->max_conns)
+		return l->max_conns;
+	uint64_t soft = nofile_soft();
+	uint64_t keep = 1 + RPC_FDS_OWN + (uint64_t)l->fd_reserve;
+	uint64_t n = soft > keep ? (soft - keep) / 2 : 0;
+	if (n > RPC_CONNS_CAP)
+		n = RPC_CONNS_CAP;
+	if (n < 16) {
+		LOG(LL_WARN,
+		    "rpc: RLIMIT_NOFILE %" PRIu64 " leaves room for only %" PRIu64
+		    " connections; allowing 16",
+		    soft, n);
+		n = 16;
+	}
+	return (unsigned)n;
 }
 
 /* The all-connections budget of queued fds. Received fds sit in boot's fd
@@ -34,12 +68,7 @@ static unsigned fds_budget(const struct rpc_limits *l)
 {
 	if (l->max_fds_total)
 		return l->max_fds_total;
-	struct rlimit rl;
-	uint64_t soft = 1024;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		soft = rl.rlim_cur;
-	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		soft = UINT64_MAX;
+	uint64_t soft = nofile_soft();
 	uint64_t keep = (uint64_t)l->max_conns + 1 + RPC_FDS_OWN + l->fd_reserve;
 	uint64_t b = soft > keep ? soft - keep : 0;
 	if (b > RPC_FDS_TOTAL_CAP)
@@ -114,7 +143,7 @@ static void shed_on_emfile(struct rpc_server *s)
 	}
 	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd >= 0)
-		close(fd);
+		refuse_conn(s, fd); /* tells the client why, then closes */
 	s->reserve_fd = open_reserve_fd();
 	LOG(LL_WARN, "rpc: out of file descriptors, dropped a new connection");
 }
@@ -179,6 +208,9 @@ struct rpc_server *rpc_server_new(struct ev_loop *loop, int listen_fd,
 	/* msgpack-c cannot parse deeper messages at all. */
 	if (s->lim.max_depth > RPC_SCAN_MAX_DEPTH)
 		s->lim.max_depth = RPC_SCAN_MAX_DEPTH;
+	s->lim.max_conns = conns_limit(&s->lim);
+	if (s->lim.max_client_mem == 0)
+		s->lim.max_client_mem = SIZE_MAX;
 	s->fds_budget = fds_budget(&s->lim);
 	s->fds_quota = s->lim.max_fds_queued < s->fds_budget ? s->lim.max_fds_queued : s->fds_budget;
 	s->ctx = ctx;
@@ -191,7 +223,10 @@ struct rpc_server *rpc_server_new(struct ev_loop *loop, int listen_fd,
 		cv_errf(err, errno, "making the control socket non-blocking");
 		goto fail;
 	}
-	if (listen(listen_fd, 128) < 0) {
+	/* A burst of clients connecting at once waits in the backlog (the
+	 * kernel caps it at net.core.somaxconn) instead of being refused with
+	 * EAGAIN before boot could accept them. */
+	if (listen(listen_fd, 4096) < 0) {
 		cv_errf(err, errno, "listening on the control socket");
 		goto fail;
 	}
@@ -251,4 +286,14 @@ size_t rpc_server_pending_output(const struct rpc_server *s)
 unsigned rpc_server_nconns(const struct rpc_server *s)
 {
 	return s->nconns;
+}
+
+const struct rpc_limits *rpc_server_limits(const struct rpc_server *s)
+{
+	return &s->lim;
+}
+
+size_t rpc_server_client_mem(const struct rpc_server *s)
+{
+	return s->mem_used;
 }

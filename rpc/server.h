@@ -31,8 +31,13 @@ struct rpc_limits {
 	size_t max_message;      /* bytes of one message (default 16 MiB) */
 	unsigned max_depth;      /* nesting depth of one message (default 32) */
 	unsigned max_inflight;   /* unanswered calls per connection (default 1024) */
-	unsigned max_conns;      /* connections per server (default 256); when full, a new
-				  * connection replaces the least recently active idle one */
+	/* Connections per server. 0 (the default) derives it when the server
+	 * starts from RLIMIT_NOFILE: half of what is left after fd_reserve and
+	 * the server's own fds (the other half is for the fds clients send),
+	 * at most 65536. When full, a new connection replaces the least
+	 * recently active idle one, or is told "too many connections (limit
+	 * N)" and closed. */
+	unsigned max_conns;
 	unsigned max_fds_queued; /* received fds not yet claimed, per connection (default 256) */
 	/* Received fds not yet claimed, all connections together. 0 (the
 	 * default) derives it when the server starts: RLIMIT_NOFILE minus a
@@ -40,6 +45,13 @@ struct rpc_limits {
 	 * fds can never fill the fd table. */
 	unsigned max_fds_total;
 	unsigned fd_reserve;     /* fds kept free for the sandbox's own work (default 256) */
+	/* Bytes all clients together may hold in the sandbox: input buffers,
+	 * unsent output and calls (default 256 MiB). Past it, new requests are
+	 * answered "sandbox memory budget for clients exhausted (N MiB)" (the
+	 * connection stays), a connection whose half-received message needs a
+	 * bigger buffer is told the same and closed, and clients that do not
+	 * read their replies stop being read sooner. */
+	size_t max_client_mem;
 };
 
 void rpc_limits_default(struct rpc_limits *l);
@@ -56,6 +68,10 @@ void rpc_server_stop_listening(struct rpc_server *s);
 /* Bytes still queued for output on all connections (to drain before exit). */
 size_t rpc_server_pending_output(const struct rpc_server *s);
 unsigned rpc_server_nconns(const struct rpc_server *s);
+/* The effective limits (derived values filled in). */
+const struct rpc_limits *rpc_server_limits(const struct rpc_server *s);
+/* Bytes clients hold now (counted against max_client_mem). */
+size_t rpc_server_client_mem(const struct rpc_server *s);
 
 /* --- inside a handler ------------------------------------------------ */
 void *rpc_call_ctx(const struct rpc_call *call);

@@ -335,10 +335,28 @@ def connect_retry(path, timeout):
             time.sleep(0.005)
 
 
-def test_too_many_connections(shared):
+# The connection limit follows boot's RLIMIT_NOFILE: (soft - 1 - 16 - 256) / 2
+# (rpc/server.c). A boot started with a soft limit of 785 allows 256.
+NOFILE_FOR_256 = 785
+
+
+@pytest.fixture
+def conn_limited(env):
+    """A running sandbox whose boot has the soft RLIMIT_NOFILE that makes
+    its connection limit 256 (boot inherits the CLI's, the CLI ours)."""
+    import resource
+    old = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE_FOR_256, old[1]))
+    try:
+        return env.new_sandbox(start=True)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, old)
+
+
+def test_too_many_connections(conn_limited):
     """Idle connections past the limit push out the least recently active
     idle ones, each told why; a connection waiting for a reply stays."""
-    sb = shared
+    sb = conn_limited
     keep = sb.raw()
     keep.request(M_WAIT, sb.id)  # parked while the init runs: never dropped
     assert keep.call(M_STATE, sb.id) == 2
@@ -393,10 +411,10 @@ def _new_conn_ok(sb):
         return False  # still over the limit: refused with "too many connections"
 
 
-def test_too_many_connections_message(shared):
+def test_too_many_connections_message(conn_limited):
     """A dropped idle connection is told why; so is a new connection refused
     because every one of the 256 waits for a reply."""
-    sb = shared
+    sb = conn_limited
     conns = []
     told = False
     try:

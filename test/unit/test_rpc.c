@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -1235,6 +1236,100 @@ TEST(test_backpressure)
 	srv_stop();
 }
 
+/* The client memory budget: a client that does not read its replies fills
+ * it; then new requests of anyone are refused with a clear error while the
+ * connections stay usable, a half-received message that needs a bigger
+ * buffer closes its connection, and once the replies are read the budget
+ * frees and calls work again. */
+TEST(test_client_mem_budget)
+{
+	struct rpc_limits lim;
+	rpc_limits_default(&lim);
+	lim.max_client_mem = 1u << 20;
+	srv_start(&lim);
+	size_t idle0 = rpc_server_client_mem(srv);
+	struct tc hog, c, big;
+	tc_open(&hog);
+	tc_open(&c);
+	tc_open(&big);
+	/* An idle connection holds a few KiB, not a 64 KiB read buffer. */
+	CHECK(rpc_server_client_mem(srv) - idle0 < 3 * 16 * 1024);
+	fcntl(hog.fd, F_SETFL, fcntl(hog.fd, F_GETFL) | O_NONBLOCK);
+	enum { SZ = 60000 };
+	static char body[SZ];
+	memset(body, 'm', sizeof(body) - 1);
+	struct req r;
+	pack_s(req_begin(&r, 1, "test.Echo"), body);
+	int sent = 0;
+	for (int i = 0; i < 400 && rpc_server_client_mem(srv) <= lim.max_client_mem; i++) {
+		if (send(hog.fd, r.sb.data, r.sb.size, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+		    (ssize_t)r.sb.size)
+			sent++;
+		pump(1);
+	}
+	msgpack_sbuffer_destroy(&r.sb);
+	CHECK(rpc_server_client_mem(srv) > lim.max_client_mem);
+	/* Unread replies are held, but no more than the budget plus what
+	 * reading stops within. */
+	CHECK(rpc_server_client_mem(srv) < lim.max_client_mem + RPC_OUT_HIGH);
+	send_echo(&c, 6, "refused");
+	CHECK(reply_is(&c, 6, "sandbox memory budget for clients exhausted (1 MiB)"));
+	/* A message arriving in pieces needs its buffer to grow: refused, closed. */
+	struct req bigr;
+	pack_s(req_begin(&bigr, 9, "test.Echo"), body);
+	tc_send(&big, bigr.sb.data, 3000, NULL, 0);
+	pump(5);
+	tc_send(&big, bigr.sb.data + 3000, 20000, NULL, 0);
+	msgpack_sbuffer_destroy(&bigr.sb);
+	CHECK(reply_is(&big, 9, "sandbox memory budget for clients exhausted (1 MiB)"));
+	CHECK(tc_recv(&big) == 0);
+	/* The hog reads its replies: memory is given back. */
+	fcntl(hog.fd, F_SETFL, fcntl(hog.fd, F_GETFL) & ~O_NONBLOCK);
+	int got = 0;
+	while (got < sent && tc_recv(&hog) == 1)
+		got++;
+	CHECK(got == sent);
+	pump(5);
+	CHECK(rpc_server_client_mem(srv) < lim.max_client_mem);
+	CHECK(echo_works(&c, 7));
+	CHECK(echo_works(&hog, 8));
+	tc_close(&hog);
+	tc_close(&c);
+	tc_close(&big);
+	pump(5);
+	CHECK(rpc_server_client_mem(srv) == idle0);
+	srv_stop();
+}
+
+/* A call carries room for the files its request declared, not a fixed
+ * array of RPC_MAX_FILES. */
+TEST(test_call_size)
+{
+	CHECK(sizeof(struct rpc_call) < 256);
+}
+
+/* The connection limit follows RLIMIT_NOFILE unless set. */
+TEST(test_conn_limit_from_rlimit)
+{
+	struct rlimit old, low;
+	CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+	low = old;
+	low.rlim_cur = 400;
+	CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0);
+	srv_start(NULL);
+	/* (400 - 1 - RPC_FDS_OWN - fd_reserve 256) / 2 */
+	CHECK(rpc_server_limits(srv)->max_conns == (400 - 1 - RPC_FDS_OWN - 256) / 2);
+	srv_stop();
+	CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+	srv_start(NULL);
+	uint64_t want = old.rlim_cur == RLIM_INFINITY ? RPC_CONNS_CAP
+						      : (old.rlim_cur - 1 - RPC_FDS_OWN - 256) / 2;
+	if (want > RPC_CONNS_CAP)
+		want = RPC_CONNS_CAP;
+	CHECK(rpc_server_limits(srv)->max_conns == want);
+	srv_stop();
+}
+
 static void setup(void) __attribute__((constructor));
 static void setup(void)
 {
@@ -1248,4 +1343,5 @@ UNIT_MAIN(test_round_trip, test_pipelined_out_of_order, test_unknown_method,
 	  test_conn_idle_evicted, test_fd_quota, test_fd_budget_evicts_hoarder,
 	  test_parked_call_releases_request,
 	  test_reply_with_fd_raw, test_client_against_server, test_client_eof,
-	  test_scan_split_anywhere, test_huge_declared_length, test_backpressure)
+	  test_scan_split_anywhere, test_huge_declared_length, test_backpressure,
+	  test_client_mem_budget, test_call_size, test_conn_limit_from_rlimit)
