@@ -139,6 +139,15 @@ def pid_alive(pid):
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def catches(pid, sig):
+    """True once the process has a handler for sig (SigCgt)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (sig - 1)))
+    return False
+
+
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 

@@ -3,6 +3,7 @@
 process), a paused container stays frozen under `kill --all` (the signals
 are queued and delivered on resume) and SIGKILL ends a paused container."""
 import os
+import signal
 
 import pytest
 
@@ -56,6 +57,9 @@ def test_kill_all_paused_stays_frozen_until_resume(env):
     sb = env.new_sandbox(env.make_bundle(args=TRAP_USR1), start=True)
     init = sb.init_host_pid()
     marker = f"/proc/{init}/root/tmp/marker"
+    # The trap must be in place before the signal: a pid namespace's init
+    # drops signals it has no handler for.
+    helpers.wait_until(lambda: helpers.catches(init, signal.SIGUSR1), what="the USR1 trap")
     env.cli.run("pause", sb.id, check=True)
     assert is_frozen(sb)
     env.cli.run("kill", "--all", sb.id, "USR1", check=True)

@@ -18,14 +18,6 @@ def _stat(pid):
     return rest[0], int(rest[1])  # state, ppid
 
 
-def _catches(pid, sig):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("SigCgt:"):
-                return bool(int(line.split()[1], 16) & (1 << (sig - 1)))
-    return False
-
-
 def test_pid_file_and_state_name_the_init(env):
     bundle = env.make_bundle(args=["sleep", "1000"])
     sb = env.new_sandbox(bundle, start=True)
@@ -69,7 +61,7 @@ def test_exit_status_while_the_engine_has_not_reaped(env, source, monkeypatch):
         conn = sb.raw()
         msgid = conn.request(helpers.M_WAIT, sb.id)
         # A pid namespace's init ignores signals it has no handler for.
-        helpers.wait_until(lambda: _catches(sb.init_host_pid(), signal.SIGUSR1),
+        helpers.wait_until(lambda: helpers.catches(sb.init_host_pid(), signal.SIGUSR1),
                            what="the trap to be installed")
         os.kill(sb.init_host_pid(), signal.SIGUSR1)
         err, status = conn.recv_reply(msgid)
