@@ -22,14 +22,18 @@ from helpers import M_PROCS, M_SIGNAL, M_STATE
 NPROCS = 2000
 NGROUPS = 16
 # A slice of the walk is at most 64 processes or 2 ms, so a round trip
-# waits ~2 ms at worst for the loop; the bound is generous because the CI
-# machine is shared (load averages of 300 on 2 cores were seen, where the
-# boot process itself waits tens of ms to be scheduled).
-P99_BOUND_S = 0.100
+# waits ~2 ms at worst for the loop. The checks compare the round trips'
+# p99 with the duration of the walk itself (the old code answered nothing
+# until the walk ended), not with a fixed time: the machine is shared and
+# scheduling delays of tens of ms were seen under load.
+
+
+def _v2_node(sid):
+    return os.path.join(helpers.cgroup_v2_mount() or "/nonexistent", "cvisor", sid, sid)
 
 
 def _ready_file(sid):
-    return f"/sys/fs/cgroup/unified/cvisor/{sid}/{sid}/cgroup.procs"
+    return os.path.join(_v2_node(sid), "cgroup.procs")
 
 
 def _count_procs(sid):
@@ -44,8 +48,8 @@ def _count_procs(sid):
 def big(module_env):
     """A running container with NPROCS sleeping children of its init. The
     bundle's pids limit (1024) and memory limit are raised for them."""
-    if not os.path.isdir("/sys/fs/cgroup/unified"):
-        pytest.skip("no cgroup2 hierarchy at /sys/fs/cgroup/unified on this host")
+    if not helpers.cgroup_v2_mount():
+        pytest.skip("no cgroup2 hierarchy on this host")
     cfg = helpers.fixture_config(module_env.fixture)
     linux = dict(cfg["linux"])
     res = dict(linux.get("resources") or {})
@@ -119,7 +123,6 @@ def test_processes_does_not_stall_other_clients(big):
           f"{len(lats)} ContainerRuntimeState round trips meanwhile: "
           f"p50 {sorted(lats)[len(lats) // 2] * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
           f"max {worst * 1000:.2f} ms")
-    assert p99 < P99_BOUND_S, f"p99 {p99 * 1000:.1f} ms"
     assert len(lats) >= 20, "too few round trips to measure a p99"
     assert p99 < whole / 3, f"p99 {p99 * 1000:.1f} ms against a {whole * 1000:.1f} ms Processes"
 
@@ -147,9 +150,10 @@ def test_signals_do_not_stall_other_clients(big):
     print(f"\nSignal Modes 1, 0, 3 over {NPROCS} processes: "
           f"{[round(d * 1000, 1) for d in durs]} ms; {len(lats)} round trips meanwhile, "
           f"p99 {p99 * 1000:.2f} ms")
-    assert p99 < P99_BOUND_S
+    assert len(lats) >= 20, "too few round trips to measure a p99"
+    assert p99 < max(durs) / 3, f"p99 {p99 * 1000:.1f} ms against {max(durs) * 1000:.1f} ms walks"
     assert _count_procs(sb.id) >= NPROCS + 1, "SIGWINCH must not kill the processes"
-    with open(f"/sys/fs/cgroup/unified/cvisor/{sb.id}/{sb.id}/cgroup.events") as f:
+    with open(os.path.join(_v2_node(sb.id), "cgroup.events")) as f:
         assert "frozen 0" in f.read(), "the container stayed frozen after the signal"
 
 
@@ -173,7 +177,7 @@ def test_lookups_over_every_process(big):
 
 def test_pause_resume_with_many_processes(big):
     sb = big
-    events = f"/sys/fs/cgroup/unified/cvisor/{sb.id}/{sb.id}/cgroup.events"
+    events = os.path.join(_v2_node(sb.id), "cgroup.events")
     with sb.raw() as conn:
         t0 = time.monotonic()
         assert conn.call("Lifecycle.Pause") is None
