@@ -4,7 +4,7 @@
 #                                        for FUZZ_TIME seconds (default 60)
 #   make -f test/fuzz/fuzz.mk replay     only replay the corpora (no libFuzzer; for CI)
 #   make -f test/fuzz/fuzz.mk merge      minimize what fuzzing found into the committed
-#                                        corpora (-merge=1: only inputs adding coverage)
+#                                        corpora (-merge=1: only inputs adding edges)
 #
 # Targets (one per decoder that takes outside input):
 #   rpc        the RPC server's input path (framing, fds, parked calls)
@@ -75,12 +75,13 @@ run: $(TARGETS:%=$(OUT)/fuzz_%)
 	done
 
 
-# Keeps the committed corpora small: an input goes in only if it adds
-# coverage to what is there already. The hand-made seeds come from
+# Keeps the committed corpora small (about 100 files each): an input goes in
+# only if it adds an edge to what is there already (-use_counters=0: hit
+# counts are not new coverage here, or every loop length would be kept). The hand-made seeds come from
 # test/fuzz/gen_seeds.py.
 merge: $(TARGETS:%=$(OUT)/fuzz_%)
 	@set -e; for t in $(TARGETS); do \
 		mkdir -p $(OUT)/corpus/$$t; \
-		./$(OUT)/fuzz_$$t -merge=1 -max_len=16384 test/fuzz/corpus/$$t $(OUT)/corpus/$$t; \
+		./$(OUT)/fuzz_$$t -merge=1 -use_counters=0 -max_len=16384 test/fuzz/corpus/$$t $(OUT)/corpus/$$t; \
 		echo "$$t: $$(ls test/fuzz/corpus/$$t | wc -l) files in test/fuzz/corpus/$$t"; \
 	done
