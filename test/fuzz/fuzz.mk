@@ -3,7 +3,15 @@
 #   make -f test/fuzz/fuzz.mk            replay the corpora, then fuzz each target
 #                                        for FUZZ_TIME seconds (default 60)
 #   make -f test/fuzz/fuzz.mk replay     only replay the corpora (no libFuzzer; for CI)
+#   make -f test/fuzz/fuzz.mk merge      minimize what fuzzing found into the committed
+#                                        corpora (-merge=1: only inputs adding edges)
 #
+# Targets (one per decoder that takes outside input):
+#   rpc        the RPC server's input path (framing, fds, parked calls)
+#   methods    method arguments through the real handlers (kernel/methods.c)
+#   spec       msgpack -> oci_spec_decode / oci_resources_decode
+#   spec_json  config.json / process.json text -> json_mp_convert -> the same
+#   json_mp    the CLI's JSON-to-msgpack converter alone, checked against json-c
 # Each target test/fuzz/fuzz_<name>.c is built twice into build-fuzz/:
 #   fuzz_<name>    clang -fsanitize=fuzzer,address,undefined
 #   replay_<name>  the same file with -DFUZZ_REPLAY_MAIN (its own main() runs
@@ -16,28 +24,39 @@ REPLAY_CC ?= $(FUZZ_CC)
 OUT := build-fuzz
 FUZZ_TIME ?= 60
 
-MSGPACK_CFLAGS := $(shell pkg-config --cflags msgpack 2>/dev/null)
+MSGPACK_CFLAGS := $(shell pkg-config --cflags msgpack json-c 2>/dev/null)
 MSGPACK_LIBS := $(shell pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)
 CFLAGS_F := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined $(MSGPACK_CFLAGS)
 
-TARGETS := rpc
+TARGETS := rpc methods spec spec_json json_mp
 # Sources each target links (besides its own file).
 SRC_rpc := rpc/server.c rpc/conn.c rpc/call.c rpc/scan.c core/err.c core/log.c core/loop.c core/buf.c
 LIBS_rpc := $(MSGPACK_LIBS) -lev
+# The handlers pull in the whole sandbox (spawn, cgroups, seccomp).
+SRC_methods := $(sort $(wildcard core/*.c rpc/*.c kernel/*.c))
+LIBS_methods := $(shell pkg-config --libs msgpack libseccomp liblz4 json-c 2>/dev/null) -lev -lm
+SRC_spec := core/spec.c core/mpk.c core/err.c rpc/scan.c
+LIBS_spec := $(MSGPACK_LIBS)
+JSON_LIBS := $(MSGPACK_LIBS) $(shell pkg-config --libs json-c 2>/dev/null || echo -ljson-c)
+SRC_spec_json := cmd/json_mp.c cmd/cli.c core/spec.c core/mpk.c core/err.c core/utf8.c
+LIBS_spec_json := $(JSON_LIBS)
+SRC_json_mp := cmd/json_mp.c cmd/cli.c core/err.c core/utf8.c
+LIBS_json_mp := $(JSON_LIBS)
+HDR := $(wildcard test/fuzz/*.h)
 
-.PHONY: all build replay run
+.PHONY: all build replay run merge
 # Lets the prerequisites name each target's SRC_<name>.
 .SECONDEXPANSION:
 all: replay run
 
 build: $(TARGETS:%=$(OUT)/fuzz_%) $(TARGETS:%=$(OUT)/replay_%)
 
-$(OUT)/fuzz_%: test/fuzz/fuzz_%.c $$(SRC_$$*)
+$(OUT)/fuzz_%: test/fuzz/fuzz_%.c $$(SRC_$$*) $(HDR)
 	@mkdir -p $(OUT)
 	$(FUZZ_CC) $(CFLAGS_F) -fsanitize=fuzzer,address,undefined -o $@ $< $(SRC_$*) $(LIBS_$*)
 
-$(OUT)/replay_%: test/fuzz/fuzz_%.c $$(SRC_$$*)
+$(OUT)/replay_%: test/fuzz/fuzz_%.c $$(SRC_$$*) $(HDR)
 	@mkdir -p $(OUT)
 	$(REPLAY_CC) $(CFLAGS_F) -DFUZZ_REPLAY_MAIN -fsanitize=address,undefined -o $@ $< \
 		$(SRC_$*) $(LIBS_$*)
@@ -55,3 +74,14 @@ run: $(TARGETS:%=$(OUT)/fuzz_%)
 			$(OUT)/corpus/$$t test/fuzz/corpus/$$t; \
 	done
 
+
+# Keeps the committed corpora small (about 100 files each): an input goes in
+# only if it adds an edge to what is there already (-use_counters=0: hit
+# counts are not new coverage here, or every loop length would be kept). The hand-made seeds come from
+# test/fuzz/gen_seeds.py.
+merge: $(TARGETS:%=$(OUT)/fuzz_%)
+	@set -e; for t in $(TARGETS); do \
+		mkdir -p $(OUT)/corpus/$$t; \
+		./$(OUT)/fuzz_$$t -merge=1 -use_counters=0 -max_len=16384 test/fuzz/corpus/$$t $(OUT)/corpus/$$t; \
+		echo "$$t: $$(ls test/fuzz/corpus/$$t | wc -l) files in test/fuzz/corpus/$$t"; \
+	done
