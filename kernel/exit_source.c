@@ -205,20 +205,20 @@ static int connector_open(struct cv_error *err)
 		close(fd);
 		return cv_errf(err, e, "binding the process-event connector");
 	}
-	struct __attribute__((packed)) {
-		struct nlmsghdr nl;
-		struct cn_msg cn;
-		enum proc_cn_mcast_op op;
-	} req;
-	memset(&req, 0, sizeof(req));
-	req.nl.nlmsg_len = sizeof(req);
-	req.nl.nlmsg_type = NLMSG_DONE;
-	req.nl.nlmsg_pid = (uint32_t)getpid();
-	req.cn.id.idx = CN_IDX_PROC;
-	req.cn.id.val = CN_VAL_PROC;
-	req.cn.len = sizeof(req.op);
-	req.op = PROC_CN_MCAST_LISTEN;
-	if (send(fd, &req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
+	/* nlmsghdr, cn_msg, then the op: laid out by hand (cn_msg ends in a
+	 * flexible array, so it cannot sit inside a struct). */
+	char req[NLMSG_LENGTH(sizeof(struct cn_msg) + sizeof(enum proc_cn_mcast_op))]
+		__attribute__((aligned(NLMSG_ALIGNTO)));
+	memset(req, 0, sizeof(req));
+	struct nlmsghdr nl = { .nlmsg_len = sizeof(req), .nlmsg_type = NLMSG_DONE,
+			       .nlmsg_pid = (uint32_t)getpid() };
+	struct cn_msg cn = { .id = { .idx = CN_IDX_PROC, .val = CN_VAL_PROC },
+			     .len = sizeof(enum proc_cn_mcast_op) };
+	enum proc_cn_mcast_op op = PROC_CN_MCAST_LISTEN;
+	memcpy(req, &nl, sizeof(nl));
+	memcpy(req + NLMSG_HDRLEN, &cn, sizeof(cn));
+	memcpy(req + NLMSG_HDRLEN + sizeof(cn), &op, sizeof(op));
+	if (send(fd, req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
 		int e = errno;
 		close(fd);
 		return cv_errf(err, e, "subscribing to process events");

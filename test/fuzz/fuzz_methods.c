@@ -108,6 +108,30 @@ static int count_fds(void)
 	return n;
 }
 
+/* Runs the loop until *out holds one whole message (or the server closed). */
+static void wait_one_message(int c, msgpack_sbuffer *out)
+{
+	for (int spins = 0; spins < 100000; spins++) {
+		msgpack_zone z;
+		msgpack_zone_init(&z, 1024);
+		msgpack_object o;
+		size_t off = 0;
+		msgpack_unpack_return r = out->size ? msgpack_unpack(out->data, out->size, &off, &z, &o)
+						    : MSGPACK_UNPACK_CONTINUE;
+		msgpack_zone_destroy(&z);
+		if (r == MSGPACK_UNPACK_SUCCESS || r == MSGPACK_UNPACK_EXTRA_BYTES ||
+		    r == MSGPACK_UNPACK_PARSE_ERROR)
+			return;
+		ev_run(loop, EVRUN_NOWAIT);
+		char buf[4096];
+		ssize_t n = recv(c, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0)
+			msgpack_sbuffer_write(out, buf, (size_t)n);
+		else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			return;
+	}
+}
+
 /* Reads what the server sent into *out until it closes. */
 static void read_all(int c, msgpack_sbuffer *out)
 {
@@ -205,6 +229,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ev_run(loop, EVRUN_NOWAIT);
 	}
 	assert(sent == req.size); /* a well-formed request is read whole */
+	/* A call may park (Processes walks the cgroups a slice per loop
+	 * turn) and a client that hangs up cancels it: half-close only once
+	 * the reply is in. */
+	wait_one_message(c, &resp);
 	shutdown(c, SHUT_WR);
 	read_all(c, &resp);
 	close(c);
