@@ -18,6 +18,7 @@
 #include "cmd/conn.h"
 #include "cmd/verbs.h"
 #include "core/spec.h"
+#include "core/util.h"
 #include "kernel/caps.h"
 
 #define EXEC_MAX_LIST 1024
@@ -406,7 +407,7 @@ static int attach(struct rpc_client *c, const char *id, int32_t pid, int master)
 	struct cv_error err = { 0 };
 	sigset_t set, old;
 	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(fwd_signals) / sizeof(fwd_signals[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(fwd_signals); i++)
 		sigaddset(&set, fwd_signals[i]);
 	if (master >= 0)
 		sigaddset(&set, SIGWINCH);

@@ -10,29 +10,32 @@
 
 #include "cmd/conn.h"
 #include "cmd/verbs.h"
+#include "core/passwd.h"
 
-/* The OCI state object, runc's key order. The caller puts it. */
-/* The user name of uid from /etc/passwd, else "#uid". Read by hand: the
- * binary is static, and glibc's NSS cannot be linked statically. */
+/* Most bytes of /etc/passwd read for owner names. */
+#define STATE_PASSWD_MAX (4u << 20)
+
+/* The user name of uid from /etc/passwd, else "#uid" (core/passwd.h says
+ * why by hand). */
 static void owner_name(uid_t uid, char *out, size_t n)
 {
 	snprintf(out, n, "#%u", (unsigned)uid);
 	FILE *f = fopen("/etc/passwd", "re");
 	if (!f)
 		return;
-	char line[512];
-	while (fgets(line, sizeof(line), f)) {
-		char *name = strtok(line, ":");
-		char *pw = name ? strtok(NULL, ":") : NULL;
-		char *id = pw ? strtok(NULL, ":") : NULL;
-		if (id && strtoul(id, NULL, 10) == uid) {
-			snprintf(out, n, "%s", name);
-			break;
-		}
+	char *text = malloc(STATE_PASSWD_MAX + 1);
+	if (text) {
+		size_t len = fread(text, 1, STATE_PASSWD_MAX, f);
+		text[len] = '\0';
+		char *field[PASSWD_NFIELDS];
+		if (passwd_find_uid(text, (uint32_t)uid, field))
+			snprintf(out, n, "%s", field[PASSWD_NAME]);
+		free(text);
 	}
 	fclose(f);
 }
 
+/* The OCI state object, runc's key order. The caller puts it. */
 static json_object *state_object(const struct cli_state *st, int64_t state, const char *status,
 				 const char *owner)
 {

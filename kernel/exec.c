@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/mpk.h"
+#include "core/util.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
 #include "kernel/spawn.h"
@@ -58,7 +59,7 @@ static const struct mpk_field caps_fields[] = {
 	{ "AmbientCaps", MPK_U64, offsetof(struct exec_caps, ambient), MPK_NONE, MPK_NONE, 0, NULL },
 };
 static const struct mpk_schema caps_schema = { "Capabilities", sizeof(struct exec_caps), caps_fields,
-					       sizeof(caps_fields) / sizeof(caps_fields[0]) };
+					       ARRAY_SIZE(caps_fields) };
 
 static const struct mpk_field exec_fields[] = {
 	F("filename", MPK_STR, filename),
@@ -77,7 +78,7 @@ static const struct mpk_field exec_fields[] = {
 	{ "ContainerID", MPK_STR, offsetof(struct exec_args, cid), MPK_NONE, MPK_NONE, MPK_REQUIRED, NULL },
 };
 static const struct mpk_schema exec_schema = { "ExecArgs", sizeof(struct exec_args), exec_fields,
-					       sizeof(exec_fields) / sizeof(exec_fields[0]) };
+					       ARRAY_SIZE(exec_fields) };
 
 /* FNV-1a over an env key (the bytes before '='), its basis mixed with random
  * bytes (once per process) so that a client cannot precompute

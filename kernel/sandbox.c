@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/util.h"
 #include "kernel/exit_source.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
@@ -54,7 +55,7 @@ static int signals_setup(struct sandbox *sb, struct cv_error *err)
 {
 	sigset_t set;
 	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(forwarded_signals); i++)
 		sigaddset(&set, forwarded_signals[i]);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return cv_errf(err, errno, "blocking signals");

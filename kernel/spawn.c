@@ -21,27 +21,10 @@
 
 #include "core/cleanup.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "kernel/sysctl.h"
 #include "kernel/spawn_internal.h"
 #include "kernel/userns.h"
-
-/* OCI namespace type → CLONE_NEW*. */
-static const struct {
-	const char *type;
-	int flag;
-} ns_table[] = {
-	{ "pid", CLONE_NEWPID },   { "network", CLONE_NEWNET },     { "mount", CLONE_NEWNS },
-	{ "ipc", CLONE_NEWIPC },   { "uts", CLONE_NEWUTS },         { "cgroup", CLONE_NEWCGROUP },
-	{ "time", CLONE_NEWTIME }, { "user", CLONE_NEWUSER },
-};
-
-static int ns_flag(const char *type)
-{
-	for (size_t i = 0; i < sizeof(ns_table) / sizeof(ns_table[0]); i++)
-		if (strcmp(ns_table[i].type, type) == 0)
-			return ns_table[i].flag;
-	return 0;
-}
 
 int spawn_ns_flags(const struct oci_spec *spec)
 {
@@ -51,7 +34,7 @@ int spawn_ns_flags(const struct oci_spec *spec)
 	for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
 		const struct oci_namespace *ns = &spec->linux_.namespaces[i];
 		if (ns->type && (!ns->path || !*ns->path))
-			flags |= ns_flag(ns->type);
+			flags |= oci_namespace_flag(ns->type);
 	}
 	return flags;
 }
@@ -157,7 +140,7 @@ static int check_init_spec(const struct oci_spec *spec, struct cv_error *err)
 		for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
 			const struct oci_namespace *ns = &spec->linux_.namespaces[i];
 			const char *t = ns->type ? ns->type : "";
-			if (!ns_flag(t))
+			if (!oci_namespace_flag(t))
 				return cv_errf(err, 0, "spec.linux.namespaces: unknown namespace type \"%s\"",
 					       t);
 			if (strcmp(t, "uts") == 0)
@@ -186,7 +169,7 @@ int spawn_ns_join_flags(const struct oci_spec *spec)
 		return 0;
 	for (size_t i = 0; i < spec->linux_.n_namespaces; i++)
 		if (spec->linux_.namespaces[i].type)
-			flags |= ns_flag(spec->linux_.namespaces[i].type);
+			flags |= oci_namespace_flag(spec->linux_.namespaces[i].type);
 	return flags;
 }
 
@@ -251,7 +234,7 @@ static int set_privileged_limits(pid_t pid, const struct oci_spec *spec, struct 
 {
 	const struct oci_process *p = &spec->process;
 	for (size_t i = 0; i < p->n_rlimits; i++) {
-		int res = child_rlimit_from_name(p->rlimits[i].type);
+		int res = oci_rlimit_resource(p->rlimits[i].type);
 		if (res < 0)
 			return cv_errf(err, 0, "spec.process.rlimits[%zu].type: unknown rlimit \"%s\"",
 				       i, p->rlimits[i].type);
@@ -386,7 +369,7 @@ __attribute__((noreturn)) static void intermediate_main(const struct spawn_exec_
 	if ((a->ns_flags & CLONE_NEWUSER) && a->spec && a->spec->has_process) {
 		for (size_t i = 0; i < a->spec->process.n_rlimits; i++) {
 			const struct oci_rlimit *r = &a->spec->process.rlimits[i];
-			int res = child_rlimit_from_name(r->type);
+			int res = oci_rlimit_resource(r->type);
 			struct rlimit rl = { .rlim_cur = r->soft, .rlim_max = r->hard };
 			if (res >= 0 && setrlimit((__rlimit_resource_t)res, &rl) < 0) {
 				cv_errf(&e, errno, "setting %s before joining the user namespace",
@@ -470,7 +453,7 @@ int spawn_exec_start(const struct spawn_exec_args *a, struct spawn_pending *p,
 void spawn_pending_close(struct spawn_pending *p)
 {
 	const int fds[] = { p->mid_pidfd, p->pid_rfd, p->ctl_fd };
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	p->mid_pidfd = p->pid_rfd = p->ctl_fd = -1;

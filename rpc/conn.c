@@ -327,6 +327,9 @@ static unsigned obj_depth(const msgpack_object *o, unsigned max)
 	return 1;
 }
 
+/* mpk_map_get less its duplicate-key rule (first wins here): kept local
+ * because the rpc fuzz target links rpc/ without core/mpk.c
+ * (test/fuzz/fuzz.mk SRC_rpc). */
 static const msgpack_object *map_get_ci(const msgpack_object *map, const char *key)
 {
 	size_t klen = strlen(key);

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "cmd/cli.c"
 #include "cmd/json_mp.c"
 #include "test/unit/unit.h"
@@ -256,7 +257,7 @@ TEST(test_utf8_decode)
 		"\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
 		"\xff", "\xfe", "\xe2\x98", "\xc3" "A",
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		CHECK(utf8_decode((const unsigned char *)bad[i], strlen(bad[i]), &cp) == 0);
 	/* n bounds the read: a valid sequence cut by n is refused. */
 	CHECK(utf8_decode((const unsigned char *)"\xe2\x98\x83", 2, &cp) == 0);
