@@ -221,11 +221,11 @@ int cli_exit_code(int wait_status)
 const char *cli_status_name(int64_t runtime_state, bool paused)
 {
 	switch (runtime_state) {
-	case 1:
+	case RUNTIME_STATE_CREATING:
 		return "created";
-	case 2:
+	case RUNTIME_STATE_RUNNING:
 		return paused ? "paused" : "running";
-	case 3:
+	case RUNTIME_STATE_STOPPED:
 		return "stopped";
 	default:
 		return "unknown";

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "core/err.h"
+#include "kernel/runtime_state.h"
 
 #define CLI_VERSION "0.1.0"
 #define CLI_OCI_VERSION "1.0.2"
@@ -60,8 +61,7 @@ const char *cli_signal_name(int signo);
 /* wait(2) status → exit code: the exit status, or 128+signal. */
 int cli_exit_code(int wait_status);
 
-/* ContainerRuntimeState's integer (0 invalid, 1 creating, 2 running,
- * 3 stopped) → OCI status ("created", "running", "paused", "stopped");
+/* ContainerRuntimeState's integer (enum runtime_state) → OCI status ("created", "running", "paused", "stopped");
  * paused only applies to running. */
 const char *cli_status_name(int64_t runtime_state, bool paused);
 

@@ -96,13 +96,13 @@ int delete_sandbox(const char *id, bool force, struct cv_error *err)
 		if (cli_state_load(id, &st, &serr) < 0)
 			memset(&st, 0, sizeof(st));
 	} else {
-		int64_t state = 3;
+		int64_t state = RUNTIME_STATE_STOPPED;
 		const char *status = "stopped";
 		if (cli_status(id, &st, &state, &status, &serr) < 0) {
 			if (serr.code != ENOENT)
 				return cv_errf(err, 0, "%s", serr.msg);
 			memset(&st, 0, sizeof(st));
-		} else if (state == 2) {
+		} else if (state == RUNTIME_STATE_RUNNING) {
 			cv_errf(err, 0, "cannot delete container \"%s\" that is not stopped: status is %s",
 				id, status);
 			cli_state_free(&st);

@@ -694,7 +694,7 @@ int cmd_exec(const struct cli_command *cmd, int argc, char **argv)
 	int64_t state = 0;
 	if (cli_runtime_state(cl, id, &state, &err) < 0)
 		goto fail;
-	if (state != 2) {
+	if (state != RUNTIME_STATE_RUNNING) {
 		cv_errf(&err, 0, "cannot exec in container \"%s\": status is %s", id,
 			cli_status_name(state, false));
 		goto fail;

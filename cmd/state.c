@@ -42,7 +42,7 @@ static json_object *state_object(const struct cli_state *st, int64_t state, cons
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "ociVersion", json_object_new_string(CLI_OCI_VERSION));
 	json_object_object_add(j, "id", json_object_new_string(st->id));
-	json_object_object_add(j, "pid", json_object_new_int64(state == 3 ? 0 : st->pid));
+	json_object_object_add(j, "pid", json_object_new_int64(state == RUNTIME_STATE_STOPPED ? 0 : st->pid));
 	json_object_object_add(j, "status", json_object_new_string(status));
 	json_object_object_add(j, "bundle", json_object_new_string(st->bundle));
 	json_object_object_add(j, "rootfs", json_object_new_string(st->rootfs));
@@ -202,7 +202,7 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 			struct row *r = &rows[n++];
 			/* state.json's strings come from the bundle: escaped. */
 			r->id = cli_escape_dup(st.id);
-			if (asprintf(&r->pid, "%d", state == 3 ? 0 : (int)st.pid) < 0)
+			if (asprintf(&r->pid, "%d", state == RUNTIME_STATE_STOPPED ? 0 : (int)st.pid) < 0)
 				r->pid = NULL;
 			r->status = strdup(status);
 			r->bundle = cli_escape_dup(st.bundle);

@@ -83,7 +83,7 @@ void spawn_child_fail(int ctl_fd, const struct cv_error *err)
 	_exit(127);
 }
 
-int spawn_read_report(int ctl_fd, struct cv_error *err)
+enum spawn_report_result spawn_read_report(int ctl_fd, struct cv_error *err)
 {
 	struct spawn_report rep;
 	ssize_t n;
@@ -92,20 +92,25 @@ int spawn_read_report(int ctl_fd, struct cv_error *err)
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return -2;
+			return SPAWN_REPORT_AGAIN;
 		/* The child died with our release byte unread: no word from it. */
 		if (errno == ECONNRESET)
-			return 0;
-		return cv_errf(err, errno, "reading the container process's set-up report");
+			return SPAWN_REPORT_EXECED;
+		cv_errf(err, errno, "reading the container process's set-up report");
+		return SPAWN_REPORT_ERROR;
 	}
 	if (n == 0)
-		return 0;
-	if ((size_t)n < offsetof(struct spawn_report, text))
-		return cv_errf(err, 0, "the container process sent a truncated report (%zd bytes)", n);
+		return SPAWN_REPORT_EXECED;
+	if ((size_t)n < offsetof(struct spawn_report, text)) {
+		cv_errf(err, 0, "the container process sent a truncated report (%zd bytes)", n);
+		return SPAWN_REPORT_ERROR;
+	}
 	if (rep.type == SPAWN_READY)
-		return 1;
-	if (rep.type != SPAWN_ERROR)
-		return cv_errf(err, 0, "the container process sent an unknown report type %d", rep.type);
+		return SPAWN_REPORT_READY;
+	if (rep.type != SPAWN_ERROR) {
+		cv_errf(err, 0, "the container process sent an unknown report type %d", rep.type);
+		return SPAWN_REPORT_ERROR;
+	}
 	size_t tl = (size_t)n - offsetof(struct spawn_report, text);
 	if (tl >= sizeof(rep.text))
 		tl = sizeof(rep.text) - 1;
@@ -113,7 +118,7 @@ int spawn_read_report(int ctl_fd, struct cv_error *err)
 	cv_errf(err, 0, "%s", rep.text[0] ? rep.text : "the container process failed before execve");
 	if (err)
 		err->code = rep.err_no;
-	return -1;
+	return SPAWN_REPORT_ERROR;
 }
 
 int spawn_release(int ctl_fd, struct cv_error *err)
@@ -478,9 +483,9 @@ int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_er
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(pid)) {
 		/* The intermediate failed; its report (if any) is queued. */
-		int r = spawn_read_report(p->ctl_fd, err);
+		enum spawn_report_result r = spawn_read_report(p->ctl_fd, err);
 		spawn_pending_close(p);
-		if (r == -1)
+		if (r == SPAWN_REPORT_ERROR)
 			return -1;
 		if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
 			return cv_errf(err, 0, "the exec intermediate process was killed by signal %d",

@@ -153,11 +153,12 @@ TEST(test_exit_code_and_status)
 	CHECK(cli_exit_code(SIGKILL) == 137);
 	CHECK(cli_exit_code(SIGTERM) == 143);
 	CHECK(cli_exit_code(SIGSEGV | 0x80) == 128 + SIGSEGV); /* core dumped */
-	CHECK_STR(cli_status_name(1, false), "created");
-	CHECK_STR(cli_status_name(2, false), "running");
-	CHECK_STR(cli_status_name(2, true), "paused");
-	CHECK_STR(cli_status_name(3, true), "stopped");
-	CHECK_STR(cli_status_name(0, false), "unknown");
+	CHECK_STR(cli_status_name(RUNTIME_STATE_CREATING, false), "created");
+	CHECK_STR(cli_status_name(RUNTIME_STATE_RUNNING, false), "running");
+	CHECK_STR(cli_status_name(RUNTIME_STATE_RUNNING, true), "paused");
+	CHECK_STR(cli_status_name(RUNTIME_STATE_STOPPED, true), "stopped");
+	CHECK_STR(cli_status_name(RUNTIME_STATE_INVALID, false), "unknown");
+	CHECK_STR(cli_status_name(2, false), "running"); /* the wire's integer */
 }
 
 TEST(test_state_round_trip)
