@@ -10,15 +10,9 @@
 
 #include "core/buf.h"
 #include "core/list.h"
+#include "rpc/proto.h"
 #include "rpc/server.h"
 
-/* Most fds one request may declare (the seed's urpc maxFiles). */
-#define RPC_MAX_FILES 128
-/* Control space of one recvmsg: the kernel's SCM_MAX_FD. */
-#define RPC_RECV_MAX_FDS 253
-/* Bytes reserved in the unpacker for one read while a message is being
- * received (large messages arrive in few reads). */
-#define RPC_READ_CHUNK (64 * 1024)
 /* ...and between messages, and a new connection's input buffer: an idle
  * connection (thousands may be open) holds this, not RPC_READ_CHUNK. */
 #define RPC_READ_SMALL (4 * 1024)
