@@ -324,25 +324,3 @@ int oci_resources_decode(const msgpack_object *obj, msgpack_zone *zone, struct o
 {
 	return mpk_decode(obj, &resources_schema, out, zone, err);
 }
-
-const char *oci_annotation(const struct oci_spec *spec, const char *key, msgpack_zone *zone)
-{
-	const msgpack_object *m = spec ? spec->annotations : NULL;
-	if (!m || m->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	size_t klen = strlen(key);
-	const msgpack_object *v = NULL;
-	/* Annotation keys are case-sensitive (unlike struct fields); last wins. */
-	for (uint32_t i = 0; i < m->via.map.size; i++) {
-		const msgpack_object *k = &m->via.map.ptr[i].key;
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
-		    memcmp(k->via.str.ptr, key, klen) == 0)
-			v = &m->via.map.ptr[i].val;
-	}
-	if (!v || v->type != MSGPACK_OBJECT_STR)
-		return NULL;
-	char *s;
-	if (mpk_decode_str(v, key, zone, &s, NULL) < 0)
-		return NULL;
-	return s;
-}

@@ -179,6 +179,3 @@ int oci_namespace_flag(const char *type);
 /* RLIMIT_* for an OCI rlimit type ("RLIMIT_NOFILE"), -1 if unknown (or
  * NULL): validation and the child's setrlimit share it. */
 int oci_rlimit_resource(const char *name);
-
-/* Annotation lookup; NULL if absent. */
-const char *oci_annotation(const struct oci_spec *spec, const char *key, msgpack_zone *zone);

@@ -40,6 +40,9 @@ struct exec_args {
 	struct exec_caps caps;
 	bool has_caps;
 	bool stdio_is_pty;
+	/* The seed's flag for its sentry's TTY emulation. Decoded so a wrong
+	 * type is refused as before, and otherwise ignored: a terminal here is
+	 * the host pty passed with StdioIsPty, there is nothing to switch. */
 	bool support_ttys;
 	int32_t *guest_fds;
 	size_t n_guest_fds;

@@ -59,7 +59,6 @@ struct rpc_scan {
 	unsigned char hdr[9];
 	unsigned hdr_len, hdr_need;
 	unsigned depth;     /* open containers */
-	unsigned max_level; /* deepest item level seen (top level = 1) */
 	uint64_t left[RPC_SCAN_MAX_DEPTH]; /* items left in each open container */
 	uint64_t *deep;     /* levels beyond RPC_SCAN_MAX_DEPTH (malloc'd), or NULL */
 	unsigned deep_cap;
