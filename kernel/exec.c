@@ -1,4 +1,4 @@
-/* containerManager.ExecuteAsync (SEED-REFERENCE §4.5): run a new process in
+/* containerManager.ExecuteAsync (docs/API.md): run a new process in
  * a running container and answer with its PID in the sandbox root PID
  * namespace once execve succeeded (or with the child's error). */
 #include <errno.h>
@@ -102,7 +102,7 @@ static uint32_t env_key_hash(const char *s, size_t len)
 }
 
 /* Env: every entry needs '='; duplicates removed, the last one wins and
- * keeps its place (SEED-REFERENCE §4.5). Result in the call's zone,
+ * keeps its place (docs/API.md). Result in the call's zone,
  * NULL-terminated. Linear: one backward pass over an open-addressing set
  * of the keys seen so far; an entry is kept when its key was not seen
  * later. (Comparing every pair took 8 s of the reactor for 80k entries.) */

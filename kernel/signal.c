@@ -1,4 +1,4 @@
-/* containerManager.Signal (SEED-REFERENCE §4.8): four delivery modes, PIDs
+/* containerManager.Signal (docs/API.md): four delivery modes, PIDs
  * in the sandbox root PID namespace.
  *
  * What walks the container's processes (a PID that is not one of boot's

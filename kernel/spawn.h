@@ -59,7 +59,8 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 
 struct spawn_exec_args {
 	int init_pidfd;           /* the container's init: setns(pidfd, ns_flags) */
-	int ns_flags;             /* exactly the CLONE_NEW* the runtime created */
+	int ns_flags;             /* CLONE_NEW* of every namespace the init has, created
+				   * or joined by path (spawn_ns_join_flags) */
 	const struct cgroup *cg;  /* container cgroup */
 	const struct oci_spec *spec; /* container spec: seccomp, rlimits, nnp default */
 	const char *filename;     /* may be NULL/"" → argv[0] */

@@ -1,4 +1,4 @@
-/* containerManager.Wait and WaitPID (SEED-REFERENCE §4.6, §4.7): parked
+/* containerManager.Wait and WaitPID (docs/API.md): parked
  * continuations answered when the task exits; the status stays readable. */
 #include <stddef.h>
 
