@@ -163,7 +163,6 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 
 	struct boot_args a = {
 		.id = id,
-		.root_dir = cli_g.root,
 		.bundle = bundle,
 		.ctl_fd = ctl,     /* taken by sandbox_boot */
 		.sync_fd = sync_fd, /* taken by sandbox_boot */

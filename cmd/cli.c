@@ -3,6 +3,7 @@
 #include "cmd/cli.h"
 
 #include "core/utf8.h"
+#include "core/util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -164,7 +165,7 @@ int cli_parse_signal(const char *s, int *signo, struct cv_error *err)
 	const char *name = s;
 	if (strncasecmp(name, "SIG", 3) == 0)
 		name += 3;
-	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(signals); i++) {
 		if (strcasecmp(name, signals[i].name) == 0) {
 			*signo = signals[i].signo;
 			return 0;
@@ -202,7 +203,7 @@ const char *cli_signal_name(int signo)
 		[SIGWINCH] = "SIGWINCH", [SIGIO] = "SIGIO",         [SIGPWR] = "SIGPWR",
 		[SIGSYS] = "SIGSYS",
 	};
-	if (signo <= 0 || (size_t)signo >= sizeof(full) / sizeof(full[0]))
+	if (signo <= 0 || (size_t)signo >= ARRAY_SIZE(full))
 		return NULL;
 	return full[signo];
 }
@@ -220,11 +221,11 @@ int cli_exit_code(int wait_status)
 const char *cli_status_name(int64_t runtime_state, bool paused)
 {
 	switch (runtime_state) {
-	case 1:
+	case RUNTIME_STATE_CREATING:
 		return "created";
-	case 2:
+	case RUNTIME_STATE_RUNNING:
 		return paused ? "paused" : "running";
-	case 3:
+	case RUNTIME_STATE_STOPPED:
 		return "stopped";
 	default:
 		return "unknown";

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "core/err.h"
+#include "kernel/runtime_state.h"
 
 #define CLI_VERSION "0.1.0"
 #define CLI_OCI_VERSION "1.0.2"
@@ -60,8 +61,7 @@ const char *cli_signal_name(int signo);
 /* wait(2) status → exit code: the exit status, or 128+signal. */
 int cli_exit_code(int wait_status);
 
-/* ContainerRuntimeState's integer (0 invalid, 1 creating, 2 running,
- * 3 stopped) → OCI status ("created", "running", "paused", "stopped");
+/* ContainerRuntimeState's integer (enum runtime_state) → OCI status ("created", "running", "paused", "stopped");
  * paused only applies to running. */
 const char *cli_status_name(int64_t runtime_state, bool paused);
 
@@ -77,8 +77,6 @@ void cli_now_rfc3339nano(char *out, size_t n);
 /* Reads a whole file (path "-" = stdin) into a NUL-terminated malloc'd
  * buffer; the caller frees *data. */
 int cli_read_file(const char *path, char **data, size_t *len, struct cv_error *err);
-/* Writes data to path atomically: temp file in the same directory, fsync,
- * rename, fsync of the directory. */
 /* --pid N: a positive PID that fits int32. 0, or the CLI failure code
  * after printing the error. */
 int cli_parse_pid_flag(const char *arg, long *out);
@@ -88,6 +86,9 @@ int cli_check_format(const char *format);
 /* write(2) until done; retries EINTR. 0, or -1 with errno. */
 int cli_write_all(int fd, const void *p, size_t n);
 
+/* Writes data to path atomically (a temp file in the same directory, then
+ * rename): readers never see a partial file. Not durable: no fsync (see
+ * cli.c for why). */
 int cli_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			  struct cv_error *err);
 /* Writes "<pid>" to a pid file atomically. */

@@ -144,7 +144,7 @@ int cli_status_within(const char *id, int timeout_ms, struct cli_state *st, int6
 		/* A sandbox whose root container ended stops listening, then
 		 * flushes its last replies and exits: give it that time. */
 		if (cli_wait_boot_gone(st->boot_pid, id, CLI_BOOT_EXIT_WAIT_MS)) {
-			*state = 3;
+			*state = RUNTIME_STATE_STOPPED;
 			*status = "stopped";
 			return 0;
 		}

@@ -27,7 +27,7 @@ struct rpc_client *cli_connect(const char *id, struct cv_error *err);
 /* The same with another bound (ms >= 0). */
 struct rpc_client *cli_connect_timeout(const char *id, int ms, struct cv_error *err);
 
-/* containerManager.ContainerRuntimeState(id) → 0..3. */
+/* containerManager.ContainerRuntimeState(id) → enum runtime_state. */
 int cli_runtime_state(struct rpc_client *c, const char *id, int64_t *state,
 		      struct cv_error *err);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cmd/verbs.h"
+#include "core/util.h"
 #include "kernel/cgroup.h"
 
 /* mkdir -p with the given mode for the components we create. */
@@ -367,7 +368,7 @@ out:
 		cli_remove_tree(dir, &e2);
 	}
 	const int fds[] = { memfd, dirfd, ctl, pipefd[0], pipefd[1], console, peer };
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	json_object_put(spec);

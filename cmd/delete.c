@@ -96,13 +96,13 @@ int delete_sandbox(const char *id, bool force, struct cv_error *err)
 		if (cli_state_load(id, &st, &serr) < 0)
 			memset(&st, 0, sizeof(st));
 	} else {
-		int64_t state = 3;
+		int64_t state = RUNTIME_STATE_STOPPED;
 		const char *status = "stopped";
 		if (cli_status(id, &st, &state, &status, &serr) < 0) {
 			if (serr.code != ENOENT)
 				return cv_errf(err, 0, "%s", serr.msg);
 			memset(&st, 0, sizeof(st));
-		} else if (state == 2) {
+		} else if (state == RUNTIME_STATE_RUNNING) {
 			cv_errf(err, 0, "cannot delete container \"%s\" that is not stopped: status is %s",
 				id, status);
 			cli_state_free(&st);
@@ -111,9 +111,12 @@ int delete_sandbox(const char *id, bool force, struct cv_error *err)
 	}
 
 	/* The container processes first, through the cgroup: with boot
-	 * stopped, nothing else reaches them (boot's death does not kill
-	 * exec'd processes, which are its children outside the init's
-	 * reach). Then boot, which reaps them; then the empty cgroups. */
+	 * stopped, nothing else is sure to reach them. An exec'd process is
+	 * boot's child with PR_SET_PDEATHSIG(SIGKILL), but the kernel clears
+	 * that when it switches uid/gid or executes a set-user-ID or
+	 * file-capability binary, and without a pid namespace the init's
+	 * death does not take it along. Then boot, which reaps them; then the
+	 * empty cgroups. */
 	int r = 0;
 	bool has_cg = st.cgroup_path && st.cgroup_path[0];
 	if (has_cg && kill_cgroup(st.cgroup_path, err) < 0)

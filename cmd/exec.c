@@ -18,6 +18,7 @@
 #include "cmd/conn.h"
 #include "cmd/verbs.h"
 #include "core/spec.h"
+#include "core/util.h"
 #include "kernel/caps.h"
 
 #define EXEC_MAX_LIST 1024
@@ -406,7 +407,7 @@ static int attach(struct rpc_client *c, const char *id, int32_t pid, int master)
 	struct cv_error err = { 0 };
 	sigset_t set, old;
 	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(fwd_signals) / sizeof(fwd_signals[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(fwd_signals); i++)
 		sigaddset(&set, fwd_signals[i]);
 	if (master >= 0)
 		sigaddset(&set, SIGWINCH);
@@ -693,7 +694,7 @@ int cmd_exec(const struct cli_command *cmd, int argc, char **argv)
 	int64_t state = 0;
 	if (cli_runtime_state(cl, id, &state, &err) < 0)
 		goto fail;
-	if (state != 2) {
+	if (state != RUNTIME_STATE_RUNNING) {
 		cv_errf(&err, 0, "cannot exec in container \"%s\": status is %s", id,
 			cli_status_name(state, false));
 		goto fail;

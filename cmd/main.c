@@ -9,6 +9,7 @@
 
 #include "cmd/cli.h"
 #include "cmd/verbs.h"
+#include "core/util.h"
 
 static const struct cli_command commands[] = {
 	{ "create", cmd_create,
@@ -51,7 +52,7 @@ static void usage_all(FILE *f)
 		   "  --debug              debug logging\n"
 		   "  --systemd-cgroup, --cgroup-manager X   accepted for compatibility\n"
 		   "  -v, --version        print the version\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].usage)
 			fprintf(f, "  %s\n", commands[i].name);
 	fprintf(f, "\nRun 'cvisor COMMAND --help' for a command's flags.\n");
@@ -161,7 +162,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const char *verb = argv[i];
-	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+	for (size_t k = 0; k < ARRAY_SIZE(commands); k++) {
 		if (strcmp(commands[k].name, verb) == 0)
 			return commands[k].fn(&commands[k], argc - i, argv + i);
 	}

@@ -7,6 +7,7 @@
 
 #include "cmd/conn.h"
 #include "cmd/verbs.h"
+#include "core/mpk.h"
 #include "kernel/cgroup.h"
 
 #define PS_COLS 9
@@ -16,21 +17,6 @@ static const char *const ps_head[PS_COLS] = { "UID", "PID", "PPID", "PGID", "C",
 					      "TTY", "STIME", "TIME", "CMD" };
 static const char *const ps_keys[PS_COLS] = { "uid", "pid", "ppid", "pgid", "c",
 					      "tty", "stime", "time", "cmd" };
-
-/* The map value for key (exact match; the server uses these json tags). */
-static const msgpack_object *map_get(const msgpack_object *m, const char *key)
-{
-	if (m->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	size_t kl = strlen(key);
-	for (uint32_t i = 0; i < m->via.map.size; i++) {
-		const msgpack_object *k = &m->via.map.ptr[i].key;
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == kl &&
-		    memcmp(k->via.str.ptr, key, kl) == 0)
-			return &m->via.map.ptr[i].val;
-	}
-	return NULL;
-}
 
 /* One table cell. Strings come from the container (cmd is whatever name a
  * process gave itself): escaped, so no terminal control reaches stdout. */
@@ -140,7 +126,7 @@ int cmd_ps(const struct cli_command *cmd, int argc, char **argv)
 		snprintf(cells[0][k], PS_CELL, "%s", ps_head[k]);
 	for (size_t i = 0; i < n; i++)
 		for (int k = 0; k < PS_COLS; k++)
-			cell(map_get(&procs[i], ps_keys[k]), cells[i + 1][k], PS_CELL);
+			cell(mpk_map_get(&procs[i], ps_keys[k]), cells[i + 1][k], PS_CELL);
 	rpc_client_close(cl);
 	/* Widths in columns (code points), as Go's tabwriter counts. */
 	size_t w[PS_COLS];

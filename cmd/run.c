@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cmd/verbs.h"
+#include "core/util.h"
 
 static volatile sig_atomic_t run_init_pid;
 
@@ -72,7 +73,7 @@ int cmd_run(const struct cli_command *cmd, int argc, char **argv)
 	struct sigaction sa = { .sa_handler = forward };
 	sigemptyset(&sa.sa_mask);
 	if (!detach)
-		for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(forwarded); i++)
 			sigaction(forwarded[i], &sa, NULL);
 
 	struct cv_error err = { 0 };

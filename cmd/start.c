@@ -19,7 +19,7 @@ int start_container(const char *id, struct cv_error *err)
 		return cv_error_wrap(err, "cannot start container \"%s\"", id);
 	int64_t state = 0;
 	int r = cli_runtime_state(c, id, &state, err);
-	if (r == 0 && state != 1)
+	if (r == 0 && state != RUNTIME_STATE_CREATING)
 		r = cv_errf(err, 0, "cannot start container \"%s\" in state %s", id,
 			    cli_status_name(state, paused));
 	const msgpack_object *res;

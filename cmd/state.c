@@ -10,36 +10,39 @@
 
 #include "cmd/conn.h"
 #include "cmd/verbs.h"
+#include "core/passwd.h"
 
-/* The OCI state object, runc's key order. The caller puts it. */
-/* The user name of uid from /etc/passwd, else "#uid". Read by hand: the
- * binary is static, and glibc's NSS cannot be linked statically. */
+/* Most bytes of /etc/passwd read for owner names. */
+#define STATE_PASSWD_MAX (4u << 20)
+
+/* The user name of uid from /etc/passwd, else "#uid" (core/passwd.h says
+ * why by hand). */
 static void owner_name(uid_t uid, char *out, size_t n)
 {
 	snprintf(out, n, "#%u", (unsigned)uid);
 	FILE *f = fopen("/etc/passwd", "re");
 	if (!f)
 		return;
-	char line[512];
-	while (fgets(line, sizeof(line), f)) {
-		char *name = strtok(line, ":");
-		char *pw = name ? strtok(NULL, ":") : NULL;
-		char *id = pw ? strtok(NULL, ":") : NULL;
-		if (id && strtoul(id, NULL, 10) == uid) {
-			snprintf(out, n, "%s", name);
-			break;
-		}
+	char *text = malloc(STATE_PASSWD_MAX + 1);
+	if (text) {
+		size_t len = fread(text, 1, STATE_PASSWD_MAX, f);
+		text[len] = '\0';
+		char *field[PASSWD_NFIELDS];
+		if (passwd_find_uid(text, (uint32_t)uid, field))
+			snprintf(out, n, "%s", field[PASSWD_NAME]);
+		free(text);
 	}
 	fclose(f);
 }
 
+/* The OCI state object, runc's key order. The caller puts it. */
 static json_object *state_object(const struct cli_state *st, int64_t state, const char *status,
 				 const char *owner)
 {
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "ociVersion", json_object_new_string(CLI_OCI_VERSION));
 	json_object_object_add(j, "id", json_object_new_string(st->id));
-	json_object_object_add(j, "pid", json_object_new_int64(state == 3 ? 0 : st->pid));
+	json_object_object_add(j, "pid", json_object_new_int64(state == RUNTIME_STATE_STOPPED ? 0 : st->pid));
 	json_object_object_add(j, "status", json_object_new_string(status));
 	json_object_object_add(j, "bundle", json_object_new_string(st->bundle));
 	json_object_object_add(j, "rootfs", json_object_new_string(st->rootfs));
@@ -199,7 +202,7 @@ int cmd_list(const struct cli_command *cmd, int argc, char **argv)
 			struct row *r = &rows[n++];
 			/* state.json's strings come from the bundle: escaped. */
 			r->id = cli_escape_dup(st.id);
-			if (asprintf(&r->pid, "%d", state == 3 ? 0 : (int)st.pid) < 0)
+			if (asprintf(&r->pid, "%d", state == RUNTIME_STATE_STOPPED ? 0 : (int)st.pid) < 0)
 				r->pid = NULL;
 			r->status = strdup(status);
 			r->bundle = cli_escape_dup(st.bundle);

@@ -21,6 +21,7 @@
 
 #include "cmd/verbs.h"
 #include "core/fdsend.h"
+#include "core/util.h"
 
 int tty_open_pair(int *master, int *slave, char *name, size_t name_len, struct cv_error *err)
 {
@@ -71,7 +72,7 @@ int tty_console_connect(const char *path, struct cv_error *err)
 	}
 	static const int types[] = { SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM };
 	int e = 0;
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
 		int fd = socket(AF_UNIX, types[i] | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			e = errno;

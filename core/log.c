@@ -1,5 +1,6 @@
 /* Logging (core/log.h): text lines or runc-style JSON lines. */
 #include "core/log.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +46,7 @@ void log_set_level(enum log_level level)
 
 int log_level_parse(const char *name, enum log_level *out)
 {
-	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(level_names); i++) {
 		if (strcasecmp(name, level_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return 0;

@@ -8,14 +8,15 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "core/mpk.h"
+#include "core/util.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Plain field. */
 #define F(key, kind, type, member, flags) \
@@ -33,7 +34,7 @@
 #define FSV(key, type, member, count, sub) \
 	{ key, MPK_STRUCTV, offsetof(type, member), offsetof(type, count), MPK_NONE, 0, sub }
 #define SCHEMA(var, name, type, fields) \
-	static const struct mpk_schema var = { name, sizeof(type), fields, NELEMS(fields) }
+	static const struct mpk_schema var = { name, sizeof(type), fields, ARRAY_SIZE(fields) }
 
 /* process */
 static const struct mpk_field user_fields[] = {
@@ -201,18 +202,43 @@ static const struct {
 	{ "cgroup", CLONE_NEWCGROUP }, { "time", CLONE_NEWTIME },
 };
 
-static const char *const rlimit_names[] = {
-	"RLIMIT_AS",     "RLIMIT_CORE",   "RLIMIT_CPU",    "RLIMIT_DATA",   "RLIMIT_FSIZE",
-	"RLIMIT_LOCKS",  "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE",
-	"RLIMIT_NPROC",  "RLIMIT_RSS",    "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING",
-	"RLIMIT_STACK",
+static const struct {
+	const char *name;
+	int resource;
+} rlimits[] = {
+	{ "RLIMIT_AS", RLIMIT_AS },
+	{ "RLIMIT_CORE", RLIMIT_CORE },
+	{ "RLIMIT_CPU", RLIMIT_CPU },
+	{ "RLIMIT_DATA", RLIMIT_DATA },
+	{ "RLIMIT_FSIZE", RLIMIT_FSIZE },
+	{ "RLIMIT_LOCKS", RLIMIT_LOCKS },
+	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
+	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
+	{ "RLIMIT_NICE", RLIMIT_NICE },
+	{ "RLIMIT_NOFILE", RLIMIT_NOFILE },
+	{ "RLIMIT_NPROC", RLIMIT_NPROC },
+	{ "RLIMIT_RSS", RLIMIT_RSS },
+	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },
+	{ "RLIMIT_RTTIME", RLIMIT_RTTIME },
+	{ "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
+	{ "RLIMIT_STACK", RLIMIT_STACK },
 };
+
+int oci_rlimit_resource(const char *name)
+{
+	if (!name)
+		return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(rlimits); i++)
+		if (strcmp(rlimits[i].name, name) == 0)
+			return rlimits[i].resource;
+	return -1;
+}
 
 int oci_namespace_flag(const char *type)
 {
 	if (!type)
 		return 0;
-	for (size_t i = 0; i < NELEMS(namespaces); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(namespaces); i++)
 		if (strcmp(namespaces[i].name, type) == 0)
 			return namespaces[i].flag;
 	return 0;
@@ -249,10 +275,7 @@ static int validate_process(const struct oci_process *p, struct cv_error *err)
 	if (p->cwd && p->cwd[0] != '/')
 		return cv_errf(err, 0, "spec.process.cwd: must be an absolute path");
 	for (size_t i = 0; i < p->n_rlimits; i++) {
-		bool known = false;
-		for (size_t k = 0; k < NELEMS(rlimit_names) && !known; k++)
-			known = strcmp(p->rlimits[i].type, rlimit_names[k]) == 0;
-		if (!known)
+		if (oci_rlimit_resource(p->rlimits[i].type) < 0)
 			return cv_errf(err, 0, "spec.process.rlimits[%zu].type: unknown rlimit \"%s\"", i,
 				       p->rlimits[i].type);
 	}
@@ -300,26 +323,4 @@ int oci_resources_decode(const msgpack_object *obj, msgpack_zone *zone, struct o
 			 struct cv_error *err)
 {
 	return mpk_decode(obj, &resources_schema, out, zone, err);
-}
-
-const char *oci_annotation(const struct oci_spec *spec, const char *key, msgpack_zone *zone)
-{
-	const msgpack_object *m = spec ? spec->annotations : NULL;
-	if (!m || m->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	size_t klen = strlen(key);
-	const msgpack_object *v = NULL;
-	/* Annotation keys are case-sensitive (unlike struct fields); last wins. */
-	for (uint32_t i = 0; i < m->via.map.size; i++) {
-		const msgpack_object *k = &m->via.map.ptr[i].key;
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
-		    memcmp(k->via.str.ptr, key, klen) == 0)
-			v = &m->via.map.ptr[i].val;
-	}
-	if (!v || v->type != MSGPACK_OBJECT_STR)
-		return NULL;
-	char *s;
-	if (mpk_decode_str(v, key, zone, &s, NULL) < 0)
-		return NULL;
-	return s;
 }

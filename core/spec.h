@@ -172,8 +172,10 @@ int oci_spec_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_sp
 int oci_resources_decode(const msgpack_object *obj, msgpack_zone *zone,
 			 struct oci_resources *out, struct cv_error *err);
 
-/* CLONE_NEW* flag for an OCI namespace type, 0 if unknown. */
+/* CLONE_NEW* flag for an OCI namespace type, 0 if unknown (or NULL): the
+ * one table of namespace types, used by validation and by kernel/. */
 int oci_namespace_flag(const char *type);
 
-/* Annotation lookup; NULL if absent. */
-const char *oci_annotation(const struct oci_spec *spec, const char *key, msgpack_zone *zone);
+/* RLIMIT_* for an OCI rlimit type ("RLIMIT_NOFILE"), -1 if unknown (or
+ * NULL): validation and the child's setrlimit share it. */
+int oci_rlimit_resource(const char *name);

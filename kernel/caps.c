@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/util.h"
 
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Indexed by capability number (include/uapi/linux/capability.h). */
 static const char *const cap_names[] = {
@@ -64,7 +64,7 @@ int caps_from_name(const char *name, int *cap)
 {
 	if (!name)
 		return -1;
-	for (size_t i = 0; i < NELEMS(cap_names); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(cap_names); i++)
 		if (strcasecmp(cap_names[i], name) == 0) {
 			*cap = (int)i;
 			return 0;
@@ -74,7 +74,7 @@ int caps_from_name(const char *name, int *cap)
 
 const char *caps_name(int cap)
 {
-	if (cap < 0 || (size_t)cap >= NELEMS(cap_names))
+	if (cap < 0 || (size_t)cap >= ARRAY_SIZE(cap_names))
 		return NULL;
 	return cap_names[cap];
 }
@@ -85,7 +85,7 @@ int caps_last_cap(void)
 	static int cached = -1;
 	if (cached >= 0)
 		return cached;
-	int last = (int)NELEMS(cap_names) - 1;
+	int last = (int)ARRAY_SIZE(cap_names) - 1;
 	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		char buf[16];

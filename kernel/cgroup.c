@@ -22,11 +22,11 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
-#include "core/log.h"
 #include "core/list.h"
+#include "core/log.h"
 #include "core/loop.h"
+#include "core/util.h"
 
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define CG_PATH_MAX 4096
 #define CG_MAX_HIER 16
 
@@ -274,7 +274,7 @@ static int cpuset_fill(const char *dir, struct cv_error *err)
 	if (!slash)
 		return 0;
 	*slash = '\0';
-	for (size_t i = 0; i < NELEMS(files); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		char cur[4096], up[4096];
 		ssize_t r = read_small(dir, files[i], cur, sizeof(cur));
 		if (r < 0)
@@ -524,8 +524,8 @@ static void cg_init(struct cgroup *cg)
 static int v1_used(bool cpuset, int idx[CG_MAX_HIER])
 {
 	int n = 0;
-	for (size_t k = 0; k < NELEMS(always_v1) + 1; k++) {
-		enum cg_ctrl c = k < NELEMS(always_v1) ? always_v1[k] : C_CPUSET;
+	for (size_t k = 0; k < ARRAY_SIZE(always_v1) + 1; k++) {
+		enum cg_ctrl c = k < ARRAY_SIZE(always_v1) ? always_v1[k] : C_CPUSET;
 		if (c == C_CPUSET && !cpuset)
 			continue;
 		int w = where(c);
@@ -609,7 +609,7 @@ static void v2_enable(const char *rel, const struct oci_resources *res)
 {
 	unsigned want = 0;
 	const enum cg_ctrl cs[] = { C_MEMORY, C_PIDS, C_CPU };
-	for (size_t i = 0; i < NELEMS(cs); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
 		if (where(cs[i]) == WHERE_V2)
 			want |= 1u << cs[i];
 	if (wants_cpuset(res) && where(C_CPUSET) == WHERE_V2)

@@ -25,13 +25,6 @@
 
 static int join_ns_paths(const struct oci_spec *spec, struct cv_error *err)
 {
-	static const struct {
-		const char *type;
-		int flag;
-	} t[] = {
-		{ "network", CLONE_NEWNET }, { "mount", CLONE_NEWNS },      { "ipc", CLONE_NEWIPC },
-		{ "uts", CLONE_NEWUTS },     { "cgroup", CLONE_NEWCGROUP }, { "time", CLONE_NEWTIME },
-	};
 	if (!spec->has_linux)
 		return 0;
 	for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
@@ -42,10 +35,7 @@ static int join_ns_paths(const struct oci_spec *spec, struct cv_error *err)
 		 * user namespace was joined first (join_user_ns). */
 		if (strcmp(ns->type, "pid") == 0 || strcmp(ns->type, "user") == 0)
 			continue;
-		int flag = 0;
-		for (size_t j = 0; j < sizeof(t) / sizeof(t[0]); j++)
-			if (strcmp(t[j].type, ns->type) == 0)
-				flag = t[j].flag;
+		int flag = oci_namespace_flag(ns->type);
 		if (!flag)
 			return cv_errf(err, 0, "joining the %s namespace %s is not supported", ns->type,
 				       ns->path);

@@ -16,44 +16,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/passwd.h"
 #include "kernel/seccomp_spec.h"
 #include "kernel/spawn_internal.h"
-
-static const struct {
-	const char *name;
-	int resource;
-} rlimit_table[] = {
-	{ "RLIMIT_AS", RLIMIT_AS },
-	{ "RLIMIT_CORE", RLIMIT_CORE },
-	{ "RLIMIT_CPU", RLIMIT_CPU },
-	{ "RLIMIT_DATA", RLIMIT_DATA },
-	{ "RLIMIT_FSIZE", RLIMIT_FSIZE },
-	{ "RLIMIT_LOCKS", RLIMIT_LOCKS },
-	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
-	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
-	{ "RLIMIT_NICE", RLIMIT_NICE },
-	{ "RLIMIT_NOFILE", RLIMIT_NOFILE },
-	{ "RLIMIT_NPROC", RLIMIT_NPROC },
-	{ "RLIMIT_RSS", RLIMIT_RSS },
-	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },
-	{ "RLIMIT_RTTIME", RLIMIT_RTTIME },
-	{ "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
-	{ "RLIMIT_STACK", RLIMIT_STACK },
-};
-
-int child_rlimit_from_name(const char *name)
-{
-	for (size_t i = 0; i < sizeof(rlimit_table) / sizeof(rlimit_table[0]); i++)
-		if (strcmp(rlimit_table[i].name, name) == 0)
-			return rlimit_table[i].resource;
-	return -1;
-}
 
 int child_set_rlimits(const struct oci_rlimit *r, size_t n, struct cv_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		const char *name = r[i].type ? r[i].type : "";
-		int res = child_rlimit_from_name(name);
+		int res = oci_rlimit_resource(name);
 		if (res < 0)
 			return cv_errf(err, 0, "spec.process.rlimits[%zu].type: unknown rlimit \"%s\"", i,
 				       name);
@@ -288,30 +259,14 @@ static int open_passwd(void)
 }
 
 /* One passwd line (NUL-terminated, no newline): true and the home in out
- * when its uid field is uid. */
+ * when it is the entry of uid. */
 static bool passwd_line_home(char *line, uint32_t uid, char *out, size_t out_len)
 {
-	/* name:password:uid:gid:gecos:home:shell */
-	char *field[7];
-	size_t nf = 0;
-	field[nf++] = line;
-	for (char *s = line; *s && nf < 7; s++) {
-		if (*s == ':') {
-			*s = '\0';
-			field[nf++] = s + 1;
-		}
-	}
-	if (nf < 6)
+	char *field[PASSWD_NFIELDS];
+	if (!passwd_line_is_uid(line, uid, field))
 		return false;
-	char *end;
-	errno = 0;
-	unsigned long u = strtoul(field[2], &end, 10);
-	if (errno || end == field[2] || *end || u != uid)
-		return false;
-	char *home = field[5];
-	home[strcspn(home, ":")] = '\0';
-	if (*home)
-		snprintf(out, out_len, "%s", home);
+	if (*field[PASSWD_HOME])
+		snprintf(out, out_len, "%s", field[PASSWD_HOME]);
 	return true;
 }
 

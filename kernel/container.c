@@ -52,18 +52,18 @@ void container_free(struct container *c)
 	free(c);
 }
 
-int container_runtime_state(const struct container *c)
+enum runtime_state container_runtime_state(const struct container *c)
 {
 	if (!c || !c->init)
-		return 3;
+		return RUNTIME_STATE_STOPPED;
 	switch (c->init->state) {
 	case TASK_CREATED:
 	case TASK_STARTING:
-		return c->init->start_failed ? 3 : 1;
+		return c->init->start_failed ? RUNTIME_STATE_STOPPED : RUNTIME_STATE_CREATING;
 	case TASK_RUNNING:
-		return 2;
+		return RUNTIME_STATE_RUNNING;
 	case TASK_EXITED:
-		return 3;
+		return RUNTIME_STATE_STOPPED;
 	}
-	return 0;
+	return RUNTIME_STATE_INVALID;
 }

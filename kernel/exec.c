@@ -1,4 +1,4 @@
-/* containerManager.ExecuteAsync (SEED-REFERENCE §4.5): run a new process in
+/* containerManager.ExecuteAsync (docs/API.md): run a new process in
  * a running container and answer with its PID in the sandbox root PID
  * namespace once execve succeeded (or with the child's error). */
 #include <errno.h>
@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "core/mpk.h"
+#include "core/util.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
 #include "kernel/spawn.h"
@@ -39,6 +40,9 @@ struct exec_args {
 	struct exec_caps caps;
 	bool has_caps;
 	bool stdio_is_pty;
+	/* The seed's flag for its sentry's TTY emulation. Decoded so a wrong
+	 * type is refused as before, and otherwise ignored: a terminal here is
+	 * the host pty passed with StdioIsPty, there is nothing to switch. */
 	bool support_ttys;
 	int32_t *guest_fds;
 	size_t n_guest_fds;
@@ -58,7 +62,7 @@ static const struct mpk_field caps_fields[] = {
 	{ "AmbientCaps", MPK_U64, offsetof(struct exec_caps, ambient), MPK_NONE, MPK_NONE, 0, NULL },
 };
 static const struct mpk_schema caps_schema = { "Capabilities", sizeof(struct exec_caps), caps_fields,
-					       sizeof(caps_fields) / sizeof(caps_fields[0]) };
+					       ARRAY_SIZE(caps_fields) };
 
 static const struct mpk_field exec_fields[] = {
 	F("filename", MPK_STR, filename),
@@ -77,7 +81,7 @@ static const struct mpk_field exec_fields[] = {
 	{ "ContainerID", MPK_STR, offsetof(struct exec_args, cid), MPK_NONE, MPK_NONE, MPK_REQUIRED, NULL },
 };
 static const struct mpk_schema exec_schema = { "ExecArgs", sizeof(struct exec_args), exec_fields,
-					       sizeof(exec_fields) / sizeof(exec_fields[0]) };
+					       ARRAY_SIZE(exec_fields) };
 
 /* FNV-1a over an env key (the bytes before '='), its basis mixed with random
  * bytes (once per process) so that a client cannot precompute
@@ -98,7 +102,7 @@ static uint32_t env_key_hash(const char *s, size_t len)
 }
 
 /* Env: every entry needs '='; duplicates removed, the last one wins and
- * keeps its place (SEED-REFERENCE §4.5). Result in the call's zone,
+ * keeps its place (docs/API.md). Result in the call's zone,
  * NULL-terminated. Linear: one backward pass over an open-addressing set
  * of the keys seen so far; an entry is kept when its key was not seen
  * later. (Comparing every pair took 8 s of the reactor for 80k entries.) */

@@ -1,4 +1,4 @@
-/* Lifecycle.Pause / Resume (SEED-REFERENCE §4.12): freeze or thaw every
+/* Lifecycle.Pause / Resume (docs/API.md): freeze or thaw every
  * container of the sandbox. Reference-counted; an unmatched Resume is an
  * error (runsc panics there). Pause answers once the freezer reports every
  * cgroup frozen. The v2 freezer says so in cgroup.events, which kernfs

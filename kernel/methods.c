@@ -1,6 +1,8 @@
 /* The method table: seed names → handlers (docs/DESIGN.md §4). */
 #include "kernel/methods.h"
 
+#include "core/util.h"
+
 static const struct rpc_method methods[] = {
 	{ "containerManager.ContainerRuntimeState", cm_runtime_state },
 	{ "containerManager.ExecuteAsync", cm_execute_async },
@@ -20,5 +22,5 @@ const struct rpc_method *methods_table(void)
 
 size_t methods_count(void)
 {
-	return sizeof(methods) / sizeof(methods[0]);
+	return ARRAY_SIZE(methods);
 }

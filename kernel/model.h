@@ -1,5 +1,5 @@
 #pragma once
-/* The sandbox's model of its containers and tasks (DESIGN §3, §5).
+/* The sandbox's model of its containers and tasks (docs/DESIGN.md §3, §5).
  *
  * Ownership: the sandbox owns its containers (list), a container owns its
  * tasks (list) and its spec zone; a task owns its pidfd and report fd. A
@@ -16,6 +16,7 @@
 #include "core/list.h"
 #include "core/spec.h"
 #include "kernel/cgroup.h"
+#include "kernel/runtime_state.h"
 #include "kernel/spawn.h"
 
 struct rpc_server;
@@ -96,8 +97,9 @@ struct container *sandbox_find_container(struct sandbox *sb, const char *id);
 struct container *container_new(struct sandbox *sb, const char *id, msgpack_zone *zone,
 				struct cv_error *err);
 void container_free(struct container *c);
-/* 0 invalid, 1 creating, 2 running, 3 stopped (SEED-REFERENCE §4.17). */
-int container_runtime_state(const struct container *c);
+/* What ContainerRuntimeState answers; an unknown container (NULL) is
+ * stopped (docs/API.md). */
+enum runtime_state container_runtime_state(const struct container *c);
 
 /* task.c */
 struct task *task_new(struct container *c, pid_t host_pid, int pidfd, int ctl_fd, bool is_init);

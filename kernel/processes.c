@@ -1,4 +1,4 @@
-/* containerManager.Processes (SEED-REFERENCE §4.9): every process of the
+/* containerManager.Processes (docs/API.md): every process of the
  * container, found through its cgroup, with root-namespace PIDs.
  *
  * Reading /proc for thousands of processes takes tens of milliseconds, so

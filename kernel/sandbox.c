@@ -18,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/util.h"
 #include "kernel/exit_source.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
@@ -54,7 +55,7 @@ static int signals_setup(struct sandbox *sb, struct cv_error *err)
 {
 	sigset_t set;
 	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(forwarded_signals); i++)
 		sigaddset(&set, forwarded_signals[i]);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return cv_errf(err, errno, "blocking signals");
@@ -118,12 +119,12 @@ static int wait_init_ready(struct task *t, struct cv_error *err)
 		if (r == 0)
 			return cv_errf(err, 0, "the root container did not finish its set-up within %d s",
 				       INIT_SETUP_TIMEOUT_MS / 1000);
-		r = spawn_read_report(t->ctl_fd, err);
-		if (r == -2)
+		enum spawn_report_result rep = spawn_read_report(t->ctl_fd, err);
+		if (rep == SPAWN_REPORT_AGAIN)
 			continue;
-		if (r == 1)
+		if (rep == SPAWN_REPORT_READY)
 			return 0;
-		if (r == 0)
+		if (rep == SPAWN_REPORT_EXECED)
 			return cv_errf(err, 0, "the root container's init exited during set-up");
 		return -1;
 	}

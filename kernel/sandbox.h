@@ -7,7 +7,6 @@
 /* Everything `cvisor boot` is handed by `cvisor create`. */
 struct boot_args {
 	const char *id;         /* sandbox ID = root container ID */
-	const char *root_dir;   /* --root (state dir is <root_dir>/<id>) */
 	const char *bundle;     /* absolute bundle path */
 	int ctl_fd;             /* bound, not listening control socket; taken */
 	int sync_fd;            /* write end of the sync pipe; taken (one byte when created) */

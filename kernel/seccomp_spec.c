@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+#include "core/util.h"
+
 
 #define SC "spec.linux.seccomp"
 
@@ -82,9 +83,9 @@ static int add_arches(scmp_filter_ctx ctx, const struct oci_seccomp *s, struct c
 	for (size_t i = 0; i < s->n_architectures; i++) {
 		const char *a = s->architectures[i];
 		size_t k = 0;
-		while (k < NELEMS(arches) && strcmp(arches[k].name, a) != 0)
+		while (k < ARRAY_SIZE(arches) && strcmp(arches[k].name, a) != 0)
 			k++;
-		if (k == NELEMS(arches))
+		if (k == ARRAY_SIZE(arches))
 			return cv_errf(err, 0, SC ".architectures[%zu]: unknown architecture \"%s\"", i, a);
 		int r = seccomp_arch_add(ctx, arches[k].arch);
 		if (r < 0 && r != -EEXIST)
@@ -143,9 +144,9 @@ static int add_syscall(scmp_filter_ctx ctx, uint32_t def, const struct oci_secco
 			return cv_errf(err, 0, SC ".syscalls[%zu].args[%zu].index: %u is not an argument index (0-5)",
 				       idx, i, a->index);
 		size_t k = 0;
-		while (k < NELEMS(ops) && strcmp(ops[k].name, a->op) != 0)
+		while (k < ARRAY_SIZE(ops) && strcmp(ops[k].name, a->op) != 0)
 			k++;
-		if (k == NELEMS(ops))
+		if (k == ARRAY_SIZE(ops))
 			return cv_errf(err, 0, SC ".syscalls[%zu].args[%zu].op: unknown operator \"%s\"", idx,
 				       i, a->op);
 		cmps[i] = (struct scmp_arg_cmp){ .arg = a->index, .op = ops[k].op,

@@ -1,4 +1,4 @@
-/* containerManager.Signal (SEED-REFERENCE §4.8): four delivery modes, PIDs
+/* containerManager.Signal (docs/API.md): four delivery modes, PIDs
  * in the sandbox root PID namespace.
  *
  * What walks the container's processes (a PID that is not one of boot's
@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "core/mpk.h"
+#include "core/util.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
 #include "kernel/pidscan.h"
@@ -44,7 +45,7 @@ static const struct mpk_field signal_fields[] = {
 };
 static const struct mpk_schema signal_schema = { "SignalArgs", sizeof(struct signal_args),
 						 signal_fields,
-						 sizeof(signal_fields) / sizeof(signal_fields[0]) };
+						 ARRAY_SIZE(signal_fields) };
 
 static int task_signal(struct task *t, int signo, struct cv_error *err)
 {

@@ -21,27 +21,10 @@
 
 #include "core/cleanup.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "kernel/sysctl.h"
 #include "kernel/spawn_internal.h"
 #include "kernel/userns.h"
-
-/* OCI namespace type → CLONE_NEW*. */
-static const struct {
-	const char *type;
-	int flag;
-} ns_table[] = {
-	{ "pid", CLONE_NEWPID },   { "network", CLONE_NEWNET },     { "mount", CLONE_NEWNS },
-	{ "ipc", CLONE_NEWIPC },   { "uts", CLONE_NEWUTS },         { "cgroup", CLONE_NEWCGROUP },
-	{ "time", CLONE_NEWTIME }, { "user", CLONE_NEWUSER },
-};
-
-static int ns_flag(const char *type)
-{
-	for (size_t i = 0; i < sizeof(ns_table) / sizeof(ns_table[0]); i++)
-		if (strcmp(ns_table[i].type, type) == 0)
-			return ns_table[i].flag;
-	return 0;
-}
 
 int spawn_ns_flags(const struct oci_spec *spec)
 {
@@ -51,7 +34,7 @@ int spawn_ns_flags(const struct oci_spec *spec)
 	for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
 		const struct oci_namespace *ns = &spec->linux_.namespaces[i];
 		if (ns->type && (!ns->path || !*ns->path))
-			flags |= ns_flag(ns->type);
+			flags |= oci_namespace_flag(ns->type);
 	}
 	return flags;
 }
@@ -100,7 +83,7 @@ void spawn_child_fail(int ctl_fd, const struct cv_error *err)
 	_exit(127);
 }
 
-int spawn_read_report(int ctl_fd, struct cv_error *err)
+enum spawn_report_result spawn_read_report(int ctl_fd, struct cv_error *err)
 {
 	struct spawn_report rep;
 	ssize_t n;
@@ -109,20 +92,25 @@ int spawn_read_report(int ctl_fd, struct cv_error *err)
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return -2;
+			return SPAWN_REPORT_AGAIN;
 		/* The child died with our release byte unread: no word from it. */
 		if (errno == ECONNRESET)
-			return 0;
-		return cv_errf(err, errno, "reading the container process's set-up report");
+			return SPAWN_REPORT_EXECED;
+		cv_errf(err, errno, "reading the container process's set-up report");
+		return SPAWN_REPORT_ERROR;
 	}
 	if (n == 0)
-		return 0;
-	if ((size_t)n < offsetof(struct spawn_report, text))
-		return cv_errf(err, 0, "the container process sent a truncated report (%zd bytes)", n);
+		return SPAWN_REPORT_EXECED;
+	if ((size_t)n < offsetof(struct spawn_report, text)) {
+		cv_errf(err, 0, "the container process sent a truncated report (%zd bytes)", n);
+		return SPAWN_REPORT_ERROR;
+	}
 	if (rep.type == SPAWN_READY)
-		return 1;
-	if (rep.type != SPAWN_ERROR)
-		return cv_errf(err, 0, "the container process sent an unknown report type %d", rep.type);
+		return SPAWN_REPORT_READY;
+	if (rep.type != SPAWN_ERROR) {
+		cv_errf(err, 0, "the container process sent an unknown report type %d", rep.type);
+		return SPAWN_REPORT_ERROR;
+	}
 	size_t tl = (size_t)n - offsetof(struct spawn_report, text);
 	if (tl >= sizeof(rep.text))
 		tl = sizeof(rep.text) - 1;
@@ -130,7 +118,7 @@ int spawn_read_report(int ctl_fd, struct cv_error *err)
 	cv_errf(err, 0, "%s", rep.text[0] ? rep.text : "the container process failed before execve");
 	if (err)
 		err->code = rep.err_no;
-	return -1;
+	return SPAWN_REPORT_ERROR;
 }
 
 int spawn_release(int ctl_fd, struct cv_error *err)
@@ -157,7 +145,7 @@ static int check_init_spec(const struct oci_spec *spec, struct cv_error *err)
 		for (size_t i = 0; i < spec->linux_.n_namespaces; i++) {
 			const struct oci_namespace *ns = &spec->linux_.namespaces[i];
 			const char *t = ns->type ? ns->type : "";
-			if (!ns_flag(t))
+			if (!oci_namespace_flag(t))
 				return cv_errf(err, 0, "spec.linux.namespaces: unknown namespace type \"%s\"",
 					       t);
 			if (strcmp(t, "uts") == 0)
@@ -186,7 +174,7 @@ int spawn_ns_join_flags(const struct oci_spec *spec)
 		return 0;
 	for (size_t i = 0; i < spec->linux_.n_namespaces; i++)
 		if (spec->linux_.namespaces[i].type)
-			flags |= ns_flag(spec->linux_.namespaces[i].type);
+			flags |= oci_namespace_flag(spec->linux_.namespaces[i].type);
 	return flags;
 }
 
@@ -251,7 +239,7 @@ static int set_privileged_limits(pid_t pid, const struct oci_spec *spec, struct 
 {
 	const struct oci_process *p = &spec->process;
 	for (size_t i = 0; i < p->n_rlimits; i++) {
-		int res = child_rlimit_from_name(p->rlimits[i].type);
+		int res = oci_rlimit_resource(p->rlimits[i].type);
 		if (res < 0)
 			return cv_errf(err, 0, "spec.process.rlimits[%zu].type: unknown rlimit \"%s\"",
 				       i, p->rlimits[i].type);
@@ -386,7 +374,7 @@ __attribute__((noreturn)) static void intermediate_main(const struct spawn_exec_
 	if ((a->ns_flags & CLONE_NEWUSER) && a->spec && a->spec->has_process) {
 		for (size_t i = 0; i < a->spec->process.n_rlimits; i++) {
 			const struct oci_rlimit *r = &a->spec->process.rlimits[i];
-			int res = child_rlimit_from_name(r->type);
+			int res = oci_rlimit_resource(r->type);
 			struct rlimit rl = { .rlim_cur = r->soft, .rlim_max = r->hard };
 			if (res >= 0 && setrlimit((__rlimit_resource_t)res, &rl) < 0) {
 				cv_errf(&e, errno, "setting %s before joining the user namespace",
@@ -470,7 +458,7 @@ int spawn_exec_start(const struct spawn_exec_args *a, struct spawn_pending *p,
 void spawn_pending_close(struct spawn_pending *p)
 {
 	const int fds[] = { p->mid_pidfd, p->pid_rfd, p->ctl_fd };
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	p->mid_pidfd = p->pid_rfd = p->ctl_fd = -1;
@@ -495,9 +483,9 @@ int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_er
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(pid)) {
 		/* The intermediate failed; its report (if any) is queued. */
-		int r = spawn_read_report(p->ctl_fd, err);
+		enum spawn_report_result r = spawn_read_report(p->ctl_fd, err);
 		spawn_pending_close(p);
-		if (r == -1)
+		if (r == SPAWN_REPORT_ERROR)
 			return -1;
 		if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)
 			return cv_errf(err, 0, "the exec intermediate process was killed by signal %d",

@@ -59,7 +59,8 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 
 struct spawn_exec_args {
 	int init_pidfd;           /* the container's init: setns(pidfd, ns_flags) */
-	int ns_flags;             /* exactly the CLONE_NEW* the runtime created */
+	int ns_flags;             /* CLONE_NEW* of every namespace the init has, created
+				   * or joined by path (spawn_ns_join_flags) */
 	const struct cgroup *cg;  /* container cgroup */
 	const struct oci_spec *spec; /* container spec: seccomp, rlimits, nnp default */
 	const char *filename;     /* may be NULL/"" → argv[0] */
@@ -107,11 +108,20 @@ int spawn_exec_start(const struct spawn_exec_args *a, struct spawn_pending *p,
 int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_error *err);
 void spawn_pending_close(struct spawn_pending *p);
 
-/* Reads one report. Returns 1 (SPAWN_READY), 0 (EOF: execve happened, or
- * the child died without a word — check the pidfd), -1 with err holding the
- * child's message and errno (SPAWN_ERROR or a read failure), or -2 if
- * nothing is there yet (EAGAIN). */
-int spawn_read_report(int ctl_fd, struct cv_error *err);
+/* What spawn_read_report found on ctl_fd. */
+enum spawn_report_result {
+	/* err holds the child's message and errno (SPAWN_ERROR), or the read
+	 * failure; -1 like every cv_errf failure. */
+	SPAWN_REPORT_ERROR = -1,
+	/* EOF: execve happened, or the child died without a word (check the
+	 * pidfd). */
+	SPAWN_REPORT_EXECED = 0,
+	SPAWN_REPORT_READY, /* SPAWN_READY: set up, waiting for spawn_release */
+	SPAWN_REPORT_AGAIN, /* nothing there yet (EAGAIN) */
+};
+
+/* Reads one report without blocking. */
+enum spawn_report_result spawn_read_report(int ctl_fd, struct cv_error *err);
 /* Lets a SPAWN_READY init proceed to execve. */
 int spawn_release(int ctl_fd, struct cv_error *err);
 

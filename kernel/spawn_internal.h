@@ -57,8 +57,6 @@ int child_check_destination(const char *dst, struct cv_error *err);
 
 /* --- kernel/child_proc.c: process attributes shared by init and exec --- */
 
-/* Maps "RLIMIT_NOFILE" to RLIMIT_NOFILE; -1 when unknown. */
-int child_rlimit_from_name(const char *name);
 int child_set_rlimits(const struct oci_rlimit *r, size_t n, struct cv_error *err);
 /* setgroups, setresgid, PR_SET_KEEPCAPS around setresuid, then raises the
  * effective set to the permitted one so that caps_apply may still drop

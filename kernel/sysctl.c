@@ -17,7 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+#include "core/util.h"
+
 #define SYSCTL_PATH_MAX 512
 
 static const struct {
@@ -62,7 +63,7 @@ static int check_key(const char *k, size_t kl, int own, struct cv_error *err)
 			       "spec.linux.sysctl: invalid key \"%.*s\" (expected dot-separated names "
 			       "like \"net.ipv4.ip_forward\")",
 			       (int)kl, k);
-	for (size_t i = 0; i < NELEMS(namespaced); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(namespaced); i++) {
 		size_t l = strlen(namespaced[i].key);
 		bool prefix = namespaced[i].key[l - 1] == '.';
 		if (prefix ? (kl <= l || memcmp(k, namespaced[i].key, l) != 0)

@@ -65,15 +65,15 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
 	struct task *t = container_of(w, struct task, ctl_w);
 	struct cv_error err;
 	cv_error_reset(&err);
-	int r = spawn_read_report(t->ctl_fd, &err);
-	if (r == -2)
+	enum spawn_report_result r = spawn_read_report(t->ctl_fd, &err);
+	if (r == SPAWN_REPORT_AGAIN)
 		return;
-	if (r == 1) {
+	if (r == SPAWN_REPORT_READY) {
 		/* READY: the init waits for StartRoot's release byte. */
 		return;
 	}
 	ctl_close(t);
-	if (r == 0) {
+	if (r == SPAWN_REPORT_EXECED) {
 		if (t->state != TASK_EXITED)
 			t->state = TASK_RUNNING;
 		LOG(LL_DEBUG, "task %d (ns %d) of %s: execve done", t->host_pid, t->ns_pid, t->c->id);
@@ -197,9 +197,9 @@ static void task_exited(struct ev_loop *loop, struct task *t, int status)
 	if (t->ctl_fd >= 0) {
 		struct cv_error err;
 		cv_error_reset(&err);
-		int r = spawn_read_report(t->ctl_fd, &err);
+		enum spawn_report_result r = spawn_read_report(t->ctl_fd, &err);
 		ctl_close(t);
-		if (r < 0 && r != -2) {
+		if (r == SPAWN_REPORT_ERROR) {
 			set_start_failed(t, &err);
 			waitq_wake_all(&t->started, -1);
 		} else {

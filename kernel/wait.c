@@ -1,8 +1,9 @@
-/* containerManager.Wait and WaitPID (SEED-REFERENCE §4.6, §4.7): parked
+/* containerManager.Wait and WaitPID (docs/API.md): parked
  * continuations answered when the task exits; the status stays readable. */
 #include <stddef.h>
 
 #include "core/mpk.h"
+#include "core/util.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
 #include "kernel/pidns.h"
@@ -18,7 +19,7 @@ static const struct mpk_field wait_pid_fields[] = {
 };
 static const struct mpk_schema wait_pid_schema = {
 	"WaitPIDArgs", sizeof(struct wait_pid_args), wait_pid_fields,
-	sizeof(wait_pid_fields) / sizeof(wait_pid_fields[0])
+	ARRAY_SIZE(wait_pid_fields)
 };
 
 static void reply_status(struct rpc_call *call, struct task *t, int err)

@@ -16,7 +16,7 @@ void rpc_pack_error(msgpack_sbuffer *sb, int64_t msgid, const char *msg)
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	msgpack_pack_array(&pk, 4);
-	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_uint8(&pk, RPC_MSG_RESPONSE);
 	if (msgid >= 0)
 		msgpack_pack_uint64(&pk, (uint64_t)msgid);
 	else
@@ -189,7 +189,7 @@ static void finish(struct rpc_call *call, const char *errmsg, const int *fds, si
 		msgpack_packer pk;
 		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 		msgpack_pack_array(&pk, 4);
-		msgpack_pack_uint8(&pk, 1);
+		msgpack_pack_uint8(&pk, RPC_MSG_RESPONSE);
 		msgpack_pack_uint64(&pk, call->msgid);
 		msgpack_pack_nil(&pk);
 		if (call->result.size > 0)

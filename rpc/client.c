@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "rpc/client.h"
-#include "rpc/rpc_internal.h"
+#include "rpc/proto.h"
 
 struct rpc_client {
 	int fd; /* owned */
@@ -245,7 +245,7 @@ static int recv_reply(struct rpc_client *c, const char *method, uint32_t msgid, 
 			const msgpack_object *o = &c->last.data;
 			if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4 ||
 			    o->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-			    o->via.array.ptr[0].via.u64 != 1)
+			    o->via.array.ptr[0].via.u64 != RPC_MSG_RESPONSE)
 				return cv_errf(err, 0, "malformed reply from the sandbox to %s",
 					       method);
 			const msgpack_object *id = &o->via.array.ptr[1];
@@ -333,7 +333,7 @@ int rpc_client_call(struct rpc_client *c, const char *method, const msgpack_sbuf
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	msgpack_pack_array(&pk, 4);
-	msgpack_pack_uint8(&pk, 0);
+	msgpack_pack_uint8(&pk, RPC_MSG_REQUEST);
 	msgpack_pack_uint32(&pk, id);
 	size_t mlen = strlen(method);
 	msgpack_pack_str(&pk, mlen);

@@ -327,6 +327,9 @@ static unsigned obj_depth(const msgpack_object *o, unsigned max)
 	return 1;
 }
 
+/* mpk_map_get less its duplicate-key rule (first wins here): kept local
+ * because the rpc fuzz target links rpc/ without core/mpk.c
+ * (test/fuzz/fuzz.mk SRC_rpc). */
 static const msgpack_object *map_get_ci(const msgpack_object *map, const char *key)
 {
 	size_t klen = strlen(key);
@@ -370,7 +373,8 @@ static void handle_message(struct rpc_conn *c, const msgpack_object *o, msgpack_
 	}
 	const msgpack_object *el = o->via.array.ptr;
 	uint32_t n = o->via.array.size;
-	if (n == 3 && el[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && el[0].via.u64 == 2) {
+	if (n == 3 && el[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+	    el[0].via.u64 == RPC_MSG_NOTIFY) {
 		LOG(LL_DEBUG, "rpc: conn %d: ignoring a notification", c->id);
 		msgpack_zone_free(zone);
 		return;
@@ -379,7 +383,7 @@ static void handle_message(struct rpc_conn *c, const msgpack_object *o, msgpack_
 		e = "invalid message: request must have 4 elements";
 		goto fail;
 	}
-	if (el[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || el[0].via.u64 != 0) {
+	if (el[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || el[0].via.u64 != RPC_MSG_REQUEST) {
 		e = "invalid message: type must be 0 (request)";
 		goto fail;
 	}

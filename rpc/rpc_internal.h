@@ -10,15 +10,9 @@
 
 #include "core/buf.h"
 #include "core/list.h"
+#include "rpc/proto.h"
 #include "rpc/server.h"
 
-/* Most fds one request may declare (the seed's urpc maxFiles). */
-#define RPC_MAX_FILES 128
-/* Control space of one recvmsg: the kernel's SCM_MAX_FD. */
-#define RPC_RECV_MAX_FDS 253
-/* Bytes reserved in the unpacker for one read while a message is being
- * received (large messages arrive in few reads). */
-#define RPC_READ_CHUNK (64 * 1024)
 /* ...and between messages, and a new connection's input buffer: an idle
  * connection (thousands may be open) holds this, not RPC_READ_CHUNK. */
 #define RPC_READ_SMALL (4 * 1024)
@@ -65,7 +59,6 @@ struct rpc_scan {
 	unsigned char hdr[9];
 	unsigned hdr_len, hdr_need;
 	unsigned depth;     /* open containers */
-	unsigned max_level; /* deepest item level seen (top level = 1) */
 	uint64_t left[RPC_SCAN_MAX_DEPTH]; /* items left in each open container */
 	uint64_t *deep;     /* levels beyond RPC_SCAN_MAX_DEPTH (malloc'd), or NULL */
 	unsigned deep_cap;

@@ -134,8 +134,6 @@ enum rpc_scan_result rpc_scan_feed(struct rpc_scan *s, const unsigned char *p, s
 		uint64_t count = 0, payload = 0;
 		bool container = false;
 		s->hdr_len = 0;
-		if (s->depth + 1 > s->max_level)
-			s->max_level = s->depth + 1;
 		if (t >= 0x80 && t <= 0x8f) {
 			container = true;
 			count = (uint64_t)(t & 0x0f) * 2;

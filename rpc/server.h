@@ -1,6 +1,6 @@
 #pragma once
 /* MessagePack-RPC server on an AF_UNIX SOCK_STREAM listening socket
- * (DESIGN §4). Knows nothing about containers: it dispatches method names
+ * (docs/DESIGN.md §4). Knows nothing about containers: it dispatches method names
  * to handlers from a table and answers calls, possibly out of order.
  *
  *   request  [0, msgid, method, [arg]]   response [1, msgid, error, result]

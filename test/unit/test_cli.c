@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "cmd/cli.c"
 #include "cmd/json_mp.c"
 #include "test/unit/unit.h"
@@ -152,11 +153,12 @@ TEST(test_exit_code_and_status)
 	CHECK(cli_exit_code(SIGKILL) == 137);
 	CHECK(cli_exit_code(SIGTERM) == 143);
 	CHECK(cli_exit_code(SIGSEGV | 0x80) == 128 + SIGSEGV); /* core dumped */
-	CHECK_STR(cli_status_name(1, false), "created");
-	CHECK_STR(cli_status_name(2, false), "running");
-	CHECK_STR(cli_status_name(2, true), "paused");
-	CHECK_STR(cli_status_name(3, true), "stopped");
-	CHECK_STR(cli_status_name(0, false), "unknown");
+	CHECK_STR(cli_status_name(RUNTIME_STATE_CREATING, false), "created");
+	CHECK_STR(cli_status_name(RUNTIME_STATE_RUNNING, false), "running");
+	CHECK_STR(cli_status_name(RUNTIME_STATE_RUNNING, true), "paused");
+	CHECK_STR(cli_status_name(RUNTIME_STATE_STOPPED, true), "stopped");
+	CHECK_STR(cli_status_name(RUNTIME_STATE_INVALID, false), "unknown");
+	CHECK_STR(cli_status_name(2, false), "running"); /* the wire's integer */
 }
 
 TEST(test_state_round_trip)
@@ -256,7 +258,7 @@ TEST(test_utf8_decode)
 		"\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
 		"\xff", "\xfe", "\xe2\x98", "\xc3" "A",
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		CHECK(utf8_decode((const unsigned char *)bad[i], strlen(bad[i]), &cp) == 0);
 	/* n bounds the read: a valid sequence cut by n is refused. */
 	CHECK(utf8_decode((const unsigned char *)"\xe2\x98\x83", 2, &cp) == 0);

@@ -1,4 +1,4 @@
-/* Unit tests for core/: errors, buffers, lists, continuations. */
+/* Unit tests for core/: errors, buffers, lists, continuations, passwd. */
 #include <errno.h>
 #include <string.h>
 
@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/list.h"
 #include "core/loop.h"
+#include "core/passwd.h"
 #include "test/unit/unit.h"
 
 TEST(test_errf_appends_strerror)
@@ -164,6 +165,71 @@ TEST(test_cont_post_and_cancel_scheduled)
 	CHECK(!cont_is_pending(&a) && !cont_is_pending(&b));
 }
 
+TEST(test_passwd_split_keeps_empty_fields)
+{
+	char line[] = "root::0:0::/root:/bin/sh";
+	char *f[PASSWD_NFIELDS];
+	CHECK(passwd_split(line, f) == 7);
+	CHECK_STR(f[PASSWD_NAME], "root");
+	CHECK_STR(f[PASSWD_PASSWORD], "");
+	CHECK_STR(f[PASSWD_UID], "0");
+	CHECK_STR(f[PASSWD_GID], "0");
+	CHECK_STR(f[PASSWD_GECOS], "");
+	CHECK_STR(f[PASSWD_HOME], "/root");
+	CHECK_STR(f[PASSWD_SHELL], "/bin/sh");
+
+	char short_line[] = "a:x:1";
+	CHECK(passwd_split(short_line, f) == 3);
+	CHECK_STR(f[PASSWD_UID], "1");
+	CHECK_STR(f[PASSWD_HOME], "");
+	CHECK_STR(f[PASSWD_SHELL], "");
+
+	char extra[] = "a:x:1:1::/h:/bin/sh:more";
+	CHECK(passwd_split(extra, f) == 7);
+	CHECK_STR(f[PASSWD_SHELL], "/bin/sh:more");
+}
+
+TEST(test_passwd_line_is_uid)
+{
+	char *f[PASSWD_NFIELDS];
+	char a[] = "alice::1000:1000::/home/alice:";
+	CHECK(passwd_line_is_uid(a, 1000, f));
+	CHECK_STR(f[PASSWD_HOME], "/home/alice");
+	/* The gid is not the uid: with empty fields skipped it would be. */
+	char b[] = "bob::0:1000::/:";
+	CHECK(!passwd_line_is_uid(b, 1000, f));
+	char c[] = "carol:x:abc:0::/:";
+	CHECK(!passwd_line_is_uid(c, 0, f));
+	char d[] = "dave:x::0::/:";
+	CHECK(!passwd_line_is_uid(d, 0, f));
+	char e[] = "erin:x:7:7:Erin"; /* no home field: not an entry */
+	CHECK(!passwd_line_is_uid(e, 7, f));
+	char g[] = "gus:x:4294967296:0::/:";
+	CHECK(!passwd_line_is_uid(g, 0, f));
+}
+
+TEST(test_passwd_find_uid)
+{
+	char text[] = "root::0:0::/root:/bin/sh\n"
+		      "\n"
+		      "bob::0:1000::/home/bob:\n"
+		      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin";
+	char *f[PASSWD_NFIELDS];
+	char t1[sizeof(text)];
+	memcpy(t1, text, sizeof(text));
+	CHECK(passwd_find_uid(t1, 0, f));
+	CHECK_STR(f[PASSWD_NAME], "root");
+	memcpy(t1, text, sizeof(text));
+	CHECK(passwd_find_uid(t1, 65534, f)); /* last line, no newline */
+	CHECK_STR(f[PASSWD_NAME], "nobody");
+	CHECK_STR(f[PASSWD_HOME], "/nonexistent");
+	memcpy(t1, text, sizeof(text));
+	CHECK(!passwd_find_uid(t1, 1000, f));
+	char empty[] = "";
+	CHECK(!passwd_find_uid(empty, 0, f));
+}
+
 UNIT_MAIN(test_errf_appends_strerror, test_error_wrap, test_errf_truncates_long_messages,
 	  test_buf_append_consume, test_list, test_waitq_wakes_from_loop_not_inline,
-	  test_cont_post_and_cancel_scheduled)
+	  test_cont_post_and_cancel_scheduled, test_passwd_split_keeps_empty_fields,
+	  test_passwd_line_is_uid, test_passwd_find_uid)

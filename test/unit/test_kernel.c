@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
 #include "kernel/procfs.h"
@@ -58,8 +59,8 @@ TEST(test_method_table_has_the_seed_names)
 		"containerManager.WaitPID", "Lifecycle.Pause", "Lifecycle.Resume",
 	};
 	const struct rpc_method *m = methods_table();
-	CHECK(methods_count() == sizeof(want) / sizeof(want[0]));
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+	CHECK(methods_count() == ARRAY_SIZE(want));
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
 		bool found = false;
 		for (size_t j = 0; j < methods_count(); j++)
 			found |= strcmp(m[j].name, want[i]) == 0 && m[j].fn != NULL;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/mpk.h"
+#include "core/util.h"
 #include "test/unit/unit.h"
 
 #include "test/unit/mpk_fixture.h"
@@ -62,7 +63,7 @@ static const struct mpk_field outer_fields[] = {
 	{ "Req", MPK_STR, offsetof(struct outer, req), MPK_NONE, MPK_NONE, MPK_REQUIRED, NULL },
 };
 static const struct mpk_schema outer_schema = { "Outer", sizeof(struct outer), outer_fields,
-						sizeof(outer_fields) / sizeof(outer_fields[0]) };
+						ARRAY_SIZE(outer_fields) };
 
 /* Decodes JSON into struct outer; returns mpk_decode's result. */
 static int decode_json(const char *json, struct outer *o, struct cv_error *err, struct fx *f)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/loop.h"
+#include "core/util.h"
 #include "rpc/client.h"
 #include "rpc/rpc_internal.h"
 #include "rpc/server.h"
@@ -187,7 +188,7 @@ static void srv_start(const struct rpc_limits *lim)
 	strcpy(sa.sun_path, sock_path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		abort();
-	srv = rpc_server_new(loop, fd, methods, sizeof(methods) / sizeof(methods[0]), lim, NULL,
+	srv = rpc_server_new(loop, fd, methods, ARRAY_SIZE(methods), lim, NULL,
 			     &err);
 	if (!srv) {
 		fprintf(stderr, "rpc_server_new: %s\n", err.msg);
@@ -508,7 +509,7 @@ TEST(test_malformed_messages)
 		{ B("\x94\x00\x0f\xa9test.Echo\x91\x81\xa5" "files\xff"), 15,
 		  "Files: expected non-negative integer" },
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		tc_send(&t, cases[i].bytes, cases[i].len, NULL, 0);
 		if (!reply_is(&t, cases[i].id, cases[i].err)) {
 			fprintf(stderr, "  malformed case %zu failed\n", i);

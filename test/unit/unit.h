@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
+
 static int unit_failed_checks;
 /* Set by SKIP() in the running test; the reason is printed by unit_run. */
 static char unit_skip_reason[256];
@@ -75,11 +77,11 @@ static inline int unit_run(const char *file, const char *const *names, const uni
 	{                                                                                \
 		static const unit_fn fns_[] = { __VA_ARGS__ };                           \
 		static const char names_[] = #__VA_ARGS__;                               \
-		const char *names[sizeof(fns_) / sizeof(fns_[0])];                        \
+		const char *names[ARRAY_SIZE(fns_)];                        \
 		static char buf_[sizeof(names_)];                                        \
 		memcpy(buf_, names_, sizeof(names_));                                    \
 		size_t k = 0;                                                            \
-		for (char *tok = strtok(buf_, ", "); tok && k < sizeof(fns_) / sizeof(fns_[0]); \
+		for (char *tok = strtok(buf_, ", "); tok && k < ARRAY_SIZE(fns_); \
 		     tok = strtok(NULL, ", "))                                           \
 			names[k++] = tok;                                                \
 		return unit_run(__FILE__, names, fns_, k);                               \
