@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "core/mpk.h"
 #include "core/spec.h"
 
 static size_t fuzz_sink;
@@ -138,7 +139,8 @@ static void fz_decode_all(const msgpack_object *obj)
 	struct oci_spec spec;
 	if (oci_spec_decode(obj, zone, &spec, &err) == 0) {
 		fz_spec(&spec);
-		(void)oci_annotation(&spec, "dev.cvisor.fuzz", zone);
+		if (spec.annotations)
+			(void)mpk_map_get(spec.annotations, "dev.cvisor.fuzz");
 	} else {
 		assert(err.msg[0]);
 		assert(strncmp(err.msg, "spec", 4) == 0);
