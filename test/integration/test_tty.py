@@ -10,6 +10,7 @@ import array
 import fcntl
 import json
 import os
+import pty
 import select
 import signal
 import socket
@@ -193,3 +194,32 @@ def test_run_under_a_pty_proxies_the_terminal(cli, make_bundle):
     assert "got-hello" in lines, lines
     assert lines[-2] == "30 90", f"SIGWINCH did not resize the container's pty: {lines}"
     assert after == before, "run did not restore its terminal's settings"
+
+
+def test_exec_t_gives_the_process_a_terminal(env):
+    """`exec -t` from a terminal: the process's stdio is a terminal and its
+    exit code comes back (the pty is still the host's for exec; see README)."""
+    sb = env.new_sandbox(env.make_bundle(args=["sleep", "1000"]), start=True)
+    argv = env.cli.argv("exec", "-t", sb.id, "sh", "-c",
+                        "[ -t 0 ] && [ -t 1 ] && echo IS-A-TTY; exit 5")
+    # Not a Popen child: keep the test's reaper off it until it is waited for.
+    with helpers.reaper_paused():
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execv(argv[0], argv)
+            finally:
+                os._exit(127)
+        out = b""
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            out += data
+        _, st = os.waitpid(pid, 0)
+        os.close(fd)
+    assert b"IS-A-TTY" in out, out
+    assert os.WIFEXITED(st) and os.WEXITSTATUS(st) == 5

@@ -392,7 +392,7 @@ TEST(test_init_missing_binary)
 	struct cv_error err;
 	cv_error_reset(&err);
 	CHECK(run_init(&s, &err) == -1);
-	CHECK(strstr(err.msg, "error finding executable") || strstr(err.msg, "no such file"));
+	CHECK_STR(err.msg, "error finding executable \"/nope\": no such file or directory");
 	CHECK(err.code == ENOENT);
 
 	char *args2[] = { "nope", NULL };
