@@ -154,6 +154,15 @@ int cli_status_within(const char *id, int timeout_ms, struct cli_state *st, int6
 	}
 	int r = cli_runtime_state(c, id, state, err);
 	rpc_client_close(c);
+	/* Connected just as the root container ended: boot drops the
+	 * connection without a reply on its way out. Same as not listening. */
+	if (r < 0 && err && (err->code == ECONNRESET || err->code == EPIPE) &&
+	    cli_wait_boot_gone(st->boot_pid, id, CLI_BOOT_EXIT_WAIT_MS)) {
+		cv_error_reset(err);
+		*state = RUNTIME_STATE_STOPPED;
+		*status = "stopped";
+		return 0;
+	}
 	if (r < 0) {
 		if (err && err->code == ETIMEDOUT)
 			unresponsive(id, st->boot_pid, err);
