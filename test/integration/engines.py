@@ -50,14 +50,8 @@ def run(argv, timeout=ENGINE_TIMEOUT, check=True, env=None, stdin=subprocess.DEV
 
 
 def wait_until(pred, timeout=15.0, step=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
+    """helpers.wait_until with the engines' longer default."""
+    return helpers.wait_until(pred, timeout=timeout, step=step, what=what)
 
 
 # --------------------------------------------------------------------------

@@ -148,6 +148,38 @@ def catches(pid, sig):
     return False
 
 
+def settled_fd_count(pid, samples=3, step=0.1, timeout=10):
+    """The fd count of pid once it has not changed for `samples` readings."""
+    deadline = time.monotonic() + timeout
+    last, same = None, 0
+    while time.monotonic() < deadline:
+        n = fd_count(pid)
+        same = same + 1 if n == last else 1
+        last = n
+        if same >= samples:
+            return n
+        time.sleep(step)
+    raise AssertionError(f"fd count of {pid} did not settle")
+
+
+def connect_retry(path, timeout=TIMEOUT):
+    """A connected socket; a full listen backlog (AF_UNIX answers EAGAIN on a
+    socket with a timeout instead of waiting) is waited out, not an error:
+    boot accepts at its own pace."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect(path)
+            return s
+        except BlockingIOError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 

@@ -60,27 +60,13 @@ def test_no_fd_or_rss_growth_over_1000_execs(running_sandbox):
     assert rss1 - rss0 <= 1024, f"boot VmRSS {rss0} KiB -> {rss1} KiB after 1000 exec+WaitPID"
 
 
-def settled_fd_count(pid, samples=3, step=0.1, timeout=5):
-    """The fd count of pid once it has not changed for `samples` readings."""
-    deadline = time.monotonic() + timeout
-    last, same = None, 0
-    while time.monotonic() < deadline:
-        n = helpers.fd_count(pid)
-        same = same + 1 if n == last else 1
-        last = n
-        if same >= samples:
-            return n
-        time.sleep(step)
-    raise AssertionError(f"fd count of {pid} did not settle")
-
-
 def test_no_fd_growth_over_connections(running_sandbox):
     sb = running_sandbox
     with sb.raw() as c:
         c.call(M_STATE, sb.id)
     # The boot process closes a finished connection from its next loop
     # iteration: take the baseline once the count has settled.
-    before = settled_fd_count(sb.boot_pid)
+    before = helpers.settled_fd_count(sb.boot_pid)
     for _ in range(200):
         with sb.raw() as c:
             c.call(M_STATE, sb.id)

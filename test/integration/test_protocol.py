@@ -318,23 +318,6 @@ def test_unclaimed_fds_are_closed(shared):
                                 f"(now {helpers.fd_count(sb.boot_pid)})")
 
 
-def connect_retry(path, timeout):
-    """connect(), retrying while the listen backlog is full (AF_UNIX answers
-    EAGAIN instead of waiting when the socket has a timeout)."""
-    deadline = time.monotonic() + helpers.TIMEOUT
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        try:
-            s.connect(path)
-            return s
-        except BlockingIOError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.005)
-
-
 # The connection limit follows boot's RLIMIT_NOFILE: (soft - 1 - 16 - 256) / 2
 # (rpc/server.c). A boot started with a soft limit of 785 allows 256.
 NOFILE_FOR_256 = 785
@@ -363,11 +346,11 @@ def test_too_many_connections(conn_limited):
     conns = []
     try:
         for _ in range(300):
-            conns.append(connect_retry(sb.sock, helpers.TIMEOUT))
+            conns.append(helpers.connect_retry(sb.sock, helpers.TIMEOUT))
         # The listen queue is first in, first out: once a newer connection
         # is answered, boot has accepted (and evicted for) all 300, before
         # any of them sends a request.
-        probe = connect_retry(sb.sock, helpers.TIMEOUT)
+        probe = helpers.connect_retry(sb.sock, helpers.TIMEOUT)
         conns.append(probe)
         probe.sendall(req(M_STATE, sb.id, msgid=9999))
         un = msgpack.Unpacker(raw=False)
@@ -436,7 +419,7 @@ def test_too_many_connections_message(conn_limited):
     told = False
     try:
         for _ in range(270):
-            conns.append(connect_retry(sb.sock, 2))
+            conns.append(helpers.connect_retry(sb.sock, 2))
         for s in conns[:14]:
             try:
                 data = s.recv(4096)

@@ -27,20 +27,6 @@ def boot_nofile(pid):
     raise AssertionError(f"no 'Max open files' in /proc/{pid}/limits")
 
 
-def settled_fd_count(pid, samples=3, step=0.1, timeout=10):
-    """The fd count of pid once it has not changed for `samples` readings."""
-    deadline = time.monotonic() + timeout
-    last, same = None, 0
-    while time.monotonic() < deadline:
-        n = helpers.fd_count(pid)
-        same = same + 1 if n == last else 1
-        last = n
-        if same >= samples:
-            return n
-        time.sleep(step)
-    raise AssertionError(f"fd count of {pid} did not settle")
-
-
 def scm(fds):
     return [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
              b"".join(int(fd).to_bytes(4, sys.byteorder, signed=True) for fd in fds))]
@@ -56,7 +42,7 @@ def test_fd_flood_cannot_starve_other_clients(running_sandbox):
               "fill boot's fd table; the flood still runs")
     unrelated = sb.raw()  # an honest client, connected before the attack
     assert unrelated.call(M_STATE, sb.id) == 2
-    base = settled_fd_count(boot)
+    base = helpers.settled_fd_count(boot)
 
     # Each flooding connection half-sends an ExecuteAsync (its Files can
     # never be claimed) with FLOOD_FDS fds attached, and then waits.
@@ -67,7 +53,7 @@ def test_fd_flood_cannot_starve_other_clients(running_sandbox):
     try:
         for _ in range(nconns):
             try:
-                s = connect_retry(sb.sock)
+                s = helpers.connect_retry(sb.sock)
                 flood.append(s)
                 s.sendmsg([msg[:20]], scm([null] * 253))
                 s.sendmsg([msg[20:24]], scm([null] * (FLOOD_FDS - 253)))
@@ -75,7 +61,7 @@ def test_fd_flood_cannot_starve_other_clients(running_sandbox):
                 pass  # the server may drop a hoarding connection: that is the defence
         os.close(null)
         null = -1
-        peak = settled_fd_count(boot)
+        peak = helpers.settled_fd_count(boot)
         print(f"boot fds: {base} before the flood of {nconns} connections, {peak} after "
               f"(RLIMIT_NOFILE {soft})")
 
@@ -96,25 +82,8 @@ def test_fd_flood_cannot_starve_other_clients(running_sandbox):
         for s in flood:
             s.close()
     helpers.wait_until(lambda: helpers.fd_count(boot) <= base, what="boot's fds back to baseline")
-    assert settled_fd_count(boot) == base
+    assert helpers.settled_fd_count(boot) == base
     unrelated.close()
-
-
-def connect_retry(path):
-    """A connected socket; a full listen backlog (EAGAIN on a socket with a
-    timeout) is waited out, not an error: boot accepts at its own pace."""
-    deadline = time.monotonic() + helpers.TIMEOUT
-    while True:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(helpers.TIMEOUT)
-        try:
-            s.connect(path)
-            return s
-        except BlockingIOError:
-            s.close()
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
 
 
 def test_idle_connections_do_not_lock_out_the_cli(running_sandbox, cli):
@@ -122,7 +91,7 @@ def test_idle_connections_do_not_lock_out_the_cli(running_sandbox, cli):
     idle = []
     try:
         for _ in range(300):
-            idle.append(connect_retry(sb.sock))
+            idle.append(helpers.connect_retry(sb.sock))
         state = json.loads(cli.run("state", sb.id, check=True).stdout)
         assert state["id"] == sb.id and state["status"] == "running", state
         cli.run("delete", "--force", sb.id, check=True)
