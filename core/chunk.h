@@ -1,5 +1,5 @@
 #pragma once
-/* Work done in slices from the loop (docs/DESIGN.md §3: nothing may do unbounded
+/* Work done in slices from the loop (docs/DESIGN.md, "The reactor": nothing may do unbounded
  * work in one callback). A chunked job runs one bounded slice per turn of
  * the loop: each slice ends by reposting the job's continuation, which
  * runs from cont.c's ev_idle hook, so every I/O event that became ready in

@@ -1,4 +1,4 @@
-/* Continuations and wait queues (core/cont.h, docs/DESIGN.md §3).
+/* Continuations and wait queues (core/cont.h, docs/DESIGN.md, "The reactor").
  *
  * Woken continuations go to a run list that an ev_idle watcher drains, so a
  * waker never runs a waiter's code inline (a function that starts work never calls

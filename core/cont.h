@@ -1,6 +1,6 @@
 #pragma once
 /* Explicit continuations: every wait in the controller is a `struct cont`
- * parked on a wait queue, never a blocked thread (docs/DESIGN.md §3). */
+ * parked on a wait queue, never a blocked thread (docs/DESIGN.md, "The reactor"). */
 #include "core/list.h"
 
 struct cont {

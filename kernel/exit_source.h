@@ -1,6 +1,6 @@
 #pragma once
-/* Exit statuses of processes boot is not the parent of (docs/DESIGN.md §1, the pid
- * contract): a container init is spawned with CLONE_PARENT, so it is the
+/* Exit statuses of processes boot is not the parent of (the pid contract:
+ * docs/DESIGN.md, "Processes and pids"): a container init is spawned with CLONE_PARENT, so it is the
  * child of boot's parent (the `create`/`run` CLI, then the engine's
  * subreaper), which reaps it. Boot still needs its wait status for Wait,
  * for the sandbox's own exit status and for `cvisor wait`.

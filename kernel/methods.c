@@ -1,4 +1,4 @@
-/* The method table: seed names → handlers (docs/DESIGN.md §4). */
+/* The method table: seed names → handlers (docs/DESIGN.md, "The control protocol"). */
 #include "kernel/methods.h"
 
 #include "core/util.h"

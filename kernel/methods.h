@@ -1,5 +1,5 @@
 #pragma once
-/* The control methods the sandbox serves (docs/DESIGN.md §4). */
+/* The control methods the sandbox serves (docs/DESIGN.md, "The control protocol"). */
 #include <stddef.h>
 
 #include "rpc/server.h"

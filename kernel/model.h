@@ -1,5 +1,6 @@
 #pragma once
-/* The sandbox's model of its containers and tasks (docs/DESIGN.md §3, §5).
+/* The sandbox's model of its containers and tasks (docs/DESIGN.md, "The
+ * reactor" and "The sandbox model").
  *
  * Ownership: the sandbox owns its containers (list), a container owns its
  * tasks (list) and its spec zone; a task owns its pidfd and report fd. A

@@ -1,6 +1,6 @@
 /* PIDs crossing the control API are PIDs in the sandbox root PID namespace
  * (the root container's); the boot process lives outside it, so translate
- * with the NSpid line of /proc/<pid>/status (docs/DESIGN.md §1). */
+ * with the NSpid line of /proc/<pid>/status (docs/DESIGN.md, "Processes and pids"). */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>

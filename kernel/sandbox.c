@@ -1,6 +1,6 @@
 /* The boot process: creates the root container, serves the control socket
  * on one libev loop, forwards host signals to the root container, and ends
- * with the root init's wait status (docs/DESIGN.md §1). */
+ * with the root init's wait status (docs/DESIGN.md, "Processes and pids"). */
 #include "kernel/sandbox.h"
 
 #include <errno.h>

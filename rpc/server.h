@@ -1,7 +1,8 @@
 #pragma once
 /* MessagePack-RPC server on an AF_UNIX SOCK_STREAM listening socket
- * (docs/DESIGN.md §4). Knows nothing about containers: it dispatches method names
- * to handlers from a table and answers calls, possibly out of order.
+ * (docs/DESIGN.md, "The control protocol"). Knows nothing about
+ * containers: it dispatches method names to handlers from a table and
+ * answers calls, possibly out of order.
  *
  *   request  [0, msgid, method, [arg]]   response [1, msgid, error, result]
  *
