@@ -69,6 +69,7 @@ struct find_job {
 	struct container *want, *owner;
 	pid_t ns_pid, host;
 	pidns_found_fn done;
+	int arg;
 };
 
 static bool find_visit(struct pidscan *s, struct container *c, pid_t host)
@@ -85,13 +86,13 @@ static enum chunk_step find_end(struct pidscan *s, bool cancelled)
 {
 	struct find_job *j = container_of(s, struct find_job, s);
 	if (!cancelled)
-		j->done(s->call, j->want, j->ns_pid, j->host, j->owner);
+		j->done(s->call, j->want, j->ns_pid, j->host, j->owner, j->arg);
 	free(j);
 	return CHUNK_DONE;
 }
 
 int pidns_find_start(struct rpc_call *call, struct sandbox *sb, struct container *want,
-		     pid_t ns_pid, pidns_found_fn done)
+		     pid_t ns_pid, pidns_found_fn done, int arg)
 {
 	struct cv_error err;
 	cv_error_reset(&err);
@@ -104,6 +105,7 @@ int pidns_find_start(struct rpc_call *call, struct sandbox *sb, struct container
 	j->ns_pid = ns_pid;
 	j->host = -1;
 	j->done = done;
+	j->arg = arg;
 	if (pidscan_start(&j->s, call, sb, NULL, find_visit, find_end, "looking up a PID", &err) < 0) {
 		free(j);
 		rpc_fail_err(call, &err);

@@ -20,6 +20,7 @@
 #include "core/util.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
+#include "kernel/pidns.h"
 #include "kernel/pidscan.h"
 #include "kernel/procfs.h"
 
@@ -114,8 +115,7 @@ struct sig_job {
 	int signo;
 	int32_t pid;
 	bool froze;        /* Mode 1: this job froze the container */
-	pid_t host;        /* Mode 0: the process found; Mode 3: our group's host pgid */
-	struct container *owner;
+	pid_t host;        /* Mode 3: our group's host pgid */
 	bool found, ours;  /* Mode 3 */
 	pid_t last_pg, last_ns_pg; /* Mode 3: a group has many members: translate once */
 	struct cv_error err;
@@ -161,37 +161,27 @@ static enum chunk_step sig_job_answer(struct sig_job *j, int r)
 	return CHUNK_DONE;
 }
 
-/* Mode 0, a PID that is none of boot's tasks: find it by its PID in the
- * sandbox root namespace among every container's processes. */
-static bool find_visit(struct pidscan *s, struct container *c, pid_t host)
+/* Mode 0, a PID that is none of boot's tasks, once pidns_find_start found
+ * it (or not) among every container's processes. */
+static void signal_found(struct rpc_call *call, struct container *c, pid_t pid, pid_t host,
+			 struct container *owner, int signo)
 {
-	struct sig_job *j = container_of(s, struct sig_job, s);
-	if (pidns_to_root(s->sb, host) != j->pid)
-		return true;
-	j->host = host;
-	j->owner = c;
-	return false;
-}
-
-static enum chunk_step find_end(struct pidscan *s, bool cancelled)
-{
-	struct sig_job *j = container_of(s, struct sig_job, s);
-	if (cancelled) {
-		free(j);
-		return CHUNK_DONE;
-	}
+	struct cv_error err;
+	cv_error_reset(&err);
 	int r = 0;
-	if (j->host < 0)
-		r = cv_errf(&j->err, 0, "no such process with PID %d", j->pid);
-	else if (j->owner != j->c)
-		r = cv_errf(&j->err, 0, "process %d belongs to a different container: \"%s\"", j->pid,
-			    j->owner->id);
-	else if (kill(j->host, j->signo) < 0)
-		r = cv_errf(&j->err, errno, "sending signal %d", j->signo);
-	if (r < 0)
-		cv_error_wrap(&j->err, "signaling process in container \"%s\" PID %d", j->c->id,
-			      j->pid);
-	return sig_job_answer(j, r);
+	if (host < 0)
+		r = cv_errf(&err, 0, "no such process with PID %d", pid);
+	else if (owner != c)
+		r = cv_errf(&err, 0, "process %d belongs to a different container: \"%s\"", pid,
+			    owner->id);
+	else if (kill(host, signo) < 0)
+		r = cv_errf(&err, errno, "sending signal %d", signo);
+	if (r < 0) {
+		cv_error_wrap(&err, "signaling process in container \"%s\" PID %d", c->id, pid);
+		rpc_fail_err(call, &err);
+		return;
+	}
+	rpc_reply_nil(call);
 }
 
 /* Returns 0 when delivered, 1 when the call was parked (a scan answers
@@ -206,9 +196,8 @@ static int signal_process(struct rpc_call *call, struct container *c, const stru
 		return task_signal(t, a->signo, err);
 	if (c->init && c->init->ns_pid == a->pid && c->init->state != TASK_EXITED)
 		return signal_init(c, a->signo, err);
-	struct sig_job *j = sig_job_new(c, a, err);
-	if (!j || sig_job_start(j, call, NULL, find_visit, find_end, "Signal: finding the PID", err) < 0)
-		return -1;
+	/* Answers the call itself, also when it cannot start. */
+	pidns_find_start(call, c->sb, c, a->pid, signal_found, a->signo);
 	return 1;
 }
 

@@ -59,8 +59,9 @@ void cm_wait(struct rpc_call *call, const msgpack_object *arg)
 }
 
 static void wait_pid_found(struct rpc_call *call, struct container *c, pid_t pid, pid_t host,
-			   struct container *owner)
+			   struct container *owner, int unused)
 {
+	(void)unused;
 	if (host < 0) {
 		if (task_was_forgotten(c, pid))
 			rpc_fail(call,
@@ -128,5 +129,5 @@ void cm_wait_pid(struct rpc_call *call, const msgpack_object *arg)
 	}
 	/* Then any process of the sandbox, found without blocking the loop,
 	 * for the error that says why it cannot be waited for. */
-	pidns_find_start(call, sb, c, a.pid, wait_pid_found);
+	pidns_find_start(call, sb, c, a.pid, wait_pid_found, 0);
 }
