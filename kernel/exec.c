@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -272,10 +270,7 @@ void cm_execute_async(struct rpc_call *call, const msgpack_object *arg)
 		goto fail;
 	struct task *t = task_new_spawning(c, &pend);
 	if (!t) {
-		syscall(SYS_pidfd_send_signal, pend.mid_pidfd, SIGKILL, NULL, 0);
-		siginfo_t si;
-		waitid((idtype_t)P_PIDFD, (id_t)pend.mid_pidfd, &si, WEXITED | __WALL);
-		spawn_pending_close(&pend);
+		spawn_pending_abort(&pend);
 		cv_errf(&err, ENOMEM, "tracking the new process");
 		goto fail;
 	}

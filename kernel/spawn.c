@@ -464,6 +464,18 @@ void spawn_pending_close(struct spawn_pending *p)
 	p->mid_pidfd = p->pid_rfd = p->ctl_fd = -1;
 }
 
+void spawn_pending_abort(struct spawn_pending *p)
+{
+	if (p->mid_pidfd >= 0) {
+		syscall(SYS_pidfd_send_signal, p->mid_pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		while (waitid((idtype_t)P_PIDFD, (id_t)p->mid_pidfd, &si, WEXITED | __WALL) < 0 &&
+		       errno == EINTR)
+			;
+	}
+	spawn_pending_close(p);
+}
+
 int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_error *err)
 {
 	siginfo_t si;

@@ -95,8 +95,9 @@ int spawn_exec(const struct spawn_exec_args *a, struct spawned *out, struct cv_e
  * intermediate exited, having written the target's pid),
  * spawn_exec_finish reaps it and fills *out as spawn_exec does. Both
  * close every fd of *p on failure; spawn_pending_close releases the fds of
- * a pending spawn that will not be finished (the caller kills and reaps
- * the intermediate first). */
+ * *p, spawn_pending_abort is for a spawn that will not be finished: it
+ * kills and reaps the intermediate (our child, about to exit anyway) and
+ * closes the fds. */
 struct spawn_pending {
 	pid_t mid;      /* the intermediate, a child of the caller */
 	int mid_pidfd;  /* its pidfd: readable once it exited */
@@ -107,6 +108,7 @@ int spawn_exec_start(const struct spawn_exec_args *a, struct spawn_pending *p,
 		     struct cv_error *err);
 int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_error *err);
 void spawn_pending_close(struct spawn_pending *p);
+void spawn_pending_abort(struct spawn_pending *p);
 
 /* What spawn_read_report found on ctl_fd. */
 enum spawn_report_result {

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -398,10 +397,7 @@ void task_free(struct task *t)
 	if (t->spawning) {
 		/* Sandbox teardown while an intermediate runs: it is our child. */
 		ev_io_stop(core_loop(), &t->spawn_w);
-		syscall(SYS_pidfd_send_signal, t->spawn.mid_pidfd, SIGKILL, NULL, 0);
-		siginfo_t si;
-		waitid((idtype_t)P_PIDFD, (id_t)t->spawn.mid_pidfd, &si, WEXITED | __WALL);
-		spawn_pending_close(&t->spawn);
+		spawn_pending_abort(&t->spawn);
 		t->spawning = false;
 	}
 	ctl_close(t);
