@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -388,17 +387,6 @@ static const int fwd_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SI
 
 /* Copies what is readable from `from` to `to`; false on EOF/error of
  * `from`. */
-static bool pump(int from, int to)
-{
-	char buf[16384];
-	ssize_t n = read(from, buf, sizeof(buf));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return true;
-	if (n <= 0)
-		return false;
-	return cli_write_all(to, buf, (size_t)n) == 0;
-}
-
 /* Attached exec: a forked helper does the blocking WaitPID on connection c
  * while this process forwards signals (and proxies the terminal when
  * master >= 0). Returns the exit code for the CLI. */
@@ -437,13 +425,9 @@ static int attach(struct rpc_client *c, const char *id, int32_t pid, int master)
 
 	struct termios saved;
 	bool raw = false;
-	if (master >= 0 && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {
-		struct termios t = saved;
-		cfmakeraw(&t);
-		raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
-		struct winsize ws;
-		if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-			ioctl(master, TIOCSWINSZ, &ws);
+	if (master >= 0 && isatty(STDIN_FILENO)) {
+		raw = tty_make_raw(&saved);
+		tty_copy_winsize(master);
 	}
 	bool stdin_open = master >= 0, master_open = master >= 0;
 	for (;;) {
@@ -459,16 +443,14 @@ static int attach(struct rpc_client *c, const char *id, int32_t pid, int master)
 			break;
 		}
 		if (p[3].revents)
-			master_open = pump(master, STDOUT_FILENO);
-		if (p[2].revents && !pump(STDIN_FILENO, master))
+			master_open = tty_copy_some(master, STDOUT_FILENO) > 0;
+		if (p[2].revents && tty_copy_some(STDIN_FILENO, master) <= 0)
 			stdin_open = false;
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if ((int)si.ssi_signo == SIGWINCH) {
-					struct winsize ws;
-					if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
-						ioctl(master, TIOCSWINSZ, &ws);
+					tty_copy_winsize(master);
 				} else {
 					forward_signal(id, pid, (int)si.ssi_signo, master >= 0);
 				}

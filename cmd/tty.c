@@ -149,17 +149,23 @@ int tty_recv_console(int sock, struct cv_error *err)
 	return fd;
 }
 
-static void copy_winsize(int master)
+bool tty_make_raw(struct termios *saved)
+{
+	if (tcgetattr(STDIN_FILENO, saved) < 0)
+		return false;
+	struct termios t = *saved;
+	cfmakeraw(&t);
+	return tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+}
+
+void tty_copy_winsize(int master)
 {
 	struct winsize ws;
 	if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
 		ioctl(master, TIOCSWINSZ, &ws);
 }
 
-/* Copies one read's worth from `from` to `to`: 1 copied (or nothing yet),
- * 0 `from` ended (EOF, or EIO: a master whose replicas are all closed),
- * -1 `to` failed. */
-static int copy_some(int from, int to)
+int tty_copy_some(int from, int to)
 {
 	char buf[16384];
 	ssize_t n = read(from, buf, sizeof(buf));
@@ -185,14 +191,10 @@ int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *
 		return cv_errf(err, e, "watching SIGCHLD and SIGWINCH");
 	}
 	struct termios saved;
-	bool raw = false, is_tty = isatty(STDIN_FILENO);
-	if (is_tty && tcgetattr(STDIN_FILENO, &saved) == 0) {
-		struct termios t = saved;
-		cfmakeraw(&t);
-		raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
-	}
+	bool is_tty = isatty(STDIN_FILENO);
+	bool raw = is_tty && tty_make_raw(&saved);
 	if (is_tty)
-		copy_winsize(master);
+		tty_copy_winsize(master);
 
 	int r = 0;
 	bool stdin_open = true, master_open = true;
@@ -222,16 +224,16 @@ int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == sizeof(si))
 				if (si.ssi_signo == SIGWINCH && is_tty)
-					copy_winsize(master);
+					tty_copy_winsize(master);
 		}
 		if (p[2].revents) {
-			int c = copy_some(master, STDOUT_FILENO);
+			int c = tty_copy_some(master, STDOUT_FILENO);
 			if (c <= 0)
 				master_open = false; /* output gone or nowhere to go */
 		}
 		/* At stdin's EOF the pty stays open: hanging it up would
 		 * SIGHUP the container. */
-		if (p[1].revents && copy_some(STDIN_FILENO, master) <= 0)
+		if (p[1].revents && tty_copy_some(STDIN_FILENO, master) <= 0)
 			stdin_open = false;
 	}
 	/* The init is gone, and with its pid namespace everything that held
@@ -243,7 +245,7 @@ int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *
 		int k = poll(&p, 1, 200);
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0 || copy_some(master, STDOUT_FILENO) <= 0)
+		if (k <= 0 || tty_copy_some(master, STDOUT_FILENO) <= 0)
 			break;
 	}
 	if (raw)

@@ -3,6 +3,7 @@
  * the pieces several verbs share. */
 #include <stdbool.h>
 #include <sys/types.h>
+#include <termios.h>
 
 #include "cmd/cli.h"
 #include "core/err.h"
@@ -80,6 +81,16 @@ int tty_recv_console(int sock, struct cv_error *err);
  * its size on the pty, then on every SIGWINCH), copies stdin to master
  * and master to stdout until the process child (ours) exits, drains the
  * master, restores the terminal. Returns 0 with *status its wait status. */
+/* The caller's terminal (stdin) in raw mode; *saved receives the settings
+ * to restore with tcsetattr. False when stdin is not a terminal or the
+ * change failed (nothing to restore then). */
+bool tty_make_raw(struct termios *saved);
+/* Copies the caller's window size (stdin's) to the pty master. */
+void tty_copy_winsize(int master);
+/* Copies one read's worth from `from` to `to`: 1 copied (or nothing yet),
+ * 0 `from` ended (EOF, or EIO: a master whose replicas are all closed),
+ * -1 `to` failed. */
+int tty_copy_some(int from, int to);
 int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *err);
 
 /* Common getopt plumbing: every verb accepts -h/--help. */
