@@ -4,7 +4,6 @@
 #include "kernel/exit_source.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/cn_proc.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
@@ -20,6 +19,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "kernel/procfs.h"
 
 /* Linux 6.15 UAPI (linux/pidfd.h); Debian 12's headers predate it. */
 struct exit_pidfd_info {
@@ -98,36 +98,6 @@ static bool pidfd_info_supported(void)
 	bool ok = pidfd_info_exit(fd, &st) >= 0;
 	close(fd);
 	return ok;
-}
-
-/* The state and exit_code (field 52) of /proc/<pid>/stat. Fields after
- * comm are counted from its closing parenthesis: comm may hold anything. */
-static int read_stat_exit(pid_t pid, char *state, int *exit_code)
-{
-	char path[64], buf[2048];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	if (!p || p[1] != ' ')
-		return -1;
-	p += 2;
-	*state = *p;
-	/* p is at field 3; exit_code is field 52. */
-	for (int field = 3; field < 52; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return -1;
-		p++;
-	}
-	*exit_code = (int)strtol(p, NULL, 10);
-	return 0;
 }
 
 static struct watched *find_watched(pid_t pid)
@@ -290,9 +260,9 @@ static int status_from_pidfd(int pidfd, pid_t pid, int *wstatus, struct cv_error
 		return r > 0 ? 1 : cv_errf(err, errno, "reading the exit status of process %d",
 					   (int)pid);
 	/* Exited (the pidfd is readable) but not reaped yet: a zombie. */
-	char state = 0;
-	int code = 0;
-	bool zombie = read_stat_exit(pid, &state, &code) == 0 && (state == 'Z' || state == 'X');
+	struct proc_stat st;
+	bool zombie = procfs_read_stat(pid, &st) == 0 && (st.state == 'Z' || st.state == 'X') &&
+		      st.exit_code >= 0;
 	/* Reaped meanwhile: the read above may have been of a reused pid,
 	 * but the pidfd now has the status. */
 	r = pidfd_info_exit(pidfd, wstatus);
@@ -301,7 +271,7 @@ static int status_from_pidfd(int pidfd, pid_t pid, int *wstatus, struct cv_error
 					   (int)pid);
 	if (!zombie)
 		return 0; /* still being torn down: ask again */
-	*wstatus = code;
+	*wstatus = st.exit_code;
 	return 1;
 }
 

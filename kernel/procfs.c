@@ -38,6 +38,14 @@ int procfs_read_stat(pid_t pid, struct proc_stat *out)
 	out->session = session;
 	out->tty_nr = tty_nr;
 	out->tpgid = tpgid;
+	/* exit_code is field 52; r + 2 is field 3. */
+	out->exit_code = -1;
+	const char *p = r + 2;
+	for (int field = 3; p && field < 52; field++)
+		if ((p = strchr(p, ' ')))
+			p++;
+	if (p && *p >= '0' && *p <= '9')
+		out->exit_code = (int)strtol(p, NULL, 10);
 	return 0;
 }
 

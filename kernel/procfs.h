@@ -9,6 +9,7 @@ struct proc_stat {
 	pid_t ppid, pgrp, session, tpgid; /* host PIDs */
 	int tty_nr;
 	unsigned long long utime, stime, starttime; /* clock ticks */
+	int exit_code; /* field 52: the wait status a zombie leaves; -1 if not shown */
 };
 
 /* -1 if the process is gone or the file cannot be parsed. */
