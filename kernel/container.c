@@ -30,6 +30,7 @@ struct container *container_new(struct sandbox *sb, const char *id, msgpack_zone
 	c->zone = zone;
 	c->cg.v2_dirfd = -1;
 	list_init(&c->tasks);
+	spawner_init(&c->spawner, NULL);
 	list_add_tail(&sb->containers, &c->link);
 	return c;
 }
@@ -40,6 +41,8 @@ void container_free(struct container *c)
 		task_free(container_of(list_first(&c->tasks), struct task, link));
 	if (c->init)
 		task_free(c->init);
+	/* After the tasks: none is queued on it any more. */
+	spawner_destroy(&c->spawner);
 	if (c->cg_made) {
 		struct cv_error err;
 		if (cgroup_destroy(&c->cg, &err) < 0)

@@ -263,17 +263,11 @@ void cm_execute_async(struct rpc_call *call, const msgpack_object *arg)
 		.stdio_is_pty = ea.stdio_is_pty,
 	};
 	/* The intermediate needs a few ms (setns, clone, report): the call
-	 * parks meanwhile and the loop serves everyone else. It has its own
-	 * copies of the fds and of the arguments from here on. */
-	struct spawn_pending pend;
-	if (spawn_exec_start(&sa, &pend, &err) < 0)
+	 * parks meanwhile and the loop serves everyone else. The task has its
+	 * own copies of the fds and of the arguments from here on. */
+	struct task *t = task_new_exec(c, &sa, &err);
+	if (!t)
 		goto fail;
-	struct task *t = task_new_spawning(c, &pend);
-	if (!t) {
-		spawn_pending_abort(&pend);
-		cv_errf(&err, ENOMEM, "tracking the new process");
-		goto fail;
-	}
 	/* In the registry from now on; its pid (and so which older entry it
 	 * replaces) is known once the intermediate has reported it. */
 	t->in_registry = true;

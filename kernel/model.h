@@ -19,6 +19,7 @@
 #include "kernel/cgroup.h"
 #include "kernel/runtime_state.h"
 #include "kernel/spawn.h"
+#include "kernel/spawner.h"
 
 struct rpc_server;
 struct sandbox;
@@ -45,9 +46,11 @@ struct task {
 	int refs;              /* parked calls that will read this task */
 	bool is_init;
 	bool foreign_parent;   /* not boot's child (CLONE_PARENT): exit_source gives the status */
-	bool spawning;         /* exec: the intermediate runs; host_pid and pidfd not known yet */
-	struct spawn_pending spawn;
-	ev_io spawn_w;         /* the intermediate's pidfd */
+	bool spawning;         /* exec: waiting for or running its intermediate; host_pid and
+				* pidfd not known yet */
+	struct spawner_req spawn_req; /* queued while no intermediate is spare */
+	struct spawn_pending spawn;   /* once handed to an intermediate */
+	ev_io spawn_w;         /* the intermediate's pidfd (active once handed over) */
 	bool status_unknown;   /* exited, but the status could not be learned (exit_err says why) */
 	ev_timer exit_retry_w; /* the status is not readable yet: ask again */
 	int exit_retries;
@@ -73,6 +76,7 @@ struct container {
 	int join_flags;        /* every namespace of its own, created or joined by path */
 	struct task *init;
 	struct list_head tasks; /* every task but init */
+	struct spawner spawner; /* forks its exec intermediates (started at the first exec) */
 };
 
 struct sandbox {
@@ -106,12 +110,13 @@ enum runtime_state container_runtime_state(const struct container *c);
 struct task *task_new(struct container *c, pid_t host_pid, int pidfd, int ctl_fd, bool is_init);
 /* Starts watching the pidfd (exit) and the report fd (exec handshake). */
 void task_watch(struct task *t);
-/* An exec whose intermediate was just forked (spawn_exec_start): the task
- * takes *p and, when the intermediate has exited, learns the process's
- * pid and watches it like task_watch; a failed spawn ends the task as
- * start_failed, waking `started`. NULL on allocation failure (*p is then
- * the caller's). */
-struct task *task_new_spawning(struct container *c, const struct spawn_pending *p);
+/* Starts an exec in c: a new task, handed to the container's spawner
+ * (kernel/spawner.h). When its intermediate has exited the task learns
+ * the process's pid and watches it like task_watch; a spawn that fails
+ * ends the task as start_failed, waking `started`. NULL with err when the
+ * exec cannot even be queued (nothing is left behind). */
+struct task *task_new_exec(struct container *c, const struct spawn_exec_args *a,
+			   struct cv_error *err);
 struct task *container_find_task(struct container *c, pid_t ns_pid, bool registry_only);
 void task_release_if_done(struct task *t);
 /* A parked call holds a reference so the task outlives the wake-up. */

@@ -1,6 +1,7 @@
 /* Creating container processes: raw clone3, the report/release protocol
  * over a SOCK_SEQPACKET socketpair, and exec into a running container via
- * a short-lived intermediate (kernel/spawn.h). The code that runs in the
+ * an intermediate (kernel/spawn.h; the spawner that forks it is
+ * kernel/spawner.c). The code that runs in the
  * children lives in kernel/child_*.c. */
 #include "kernel/spawn.h"
 
@@ -353,10 +354,7 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	return 0;
 }
 
-/* The intermediate: joins the container's cgroups and namespaces, clones
- * the target as a sibling (a direct child of boot), tells boot its pid. */
-__attribute__((noreturn)) static void intermediate_main(const struct spawn_exec_args *a,
-							int ctl_fd, int pid_wfd)
+void spawn_intermediate_main(const struct spawn_exec_args *a, int ctl_fd, int pid_wfd)
 {
 	struct cv_error e;
 	cv_error_reset(&e);
@@ -415,44 +413,6 @@ __attribute__((noreturn)) static void intermediate_main(const struct spawn_exec_
 		n = write(pid_wfd, &pid, sizeof(pid));
 	while (n < 0 && errno == EINTR);
 	_exit(n == (ssize_t)sizeof(pid) ? 0 : 1);
-}
-
-int spawn_exec_start(const struct spawn_exec_args *a, struct spawn_pending *p,
-		     struct cv_error *err)
-{
-	if (!a->argv || !a->argv[0])
-		return cv_errf(err, 0, "argv must not be empty");
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return cv_errf(err, errno, "creating the exec set-up socket");
-	cleanup_close int ctl_child = sv[1];
-	cleanup_close int ctl = sv[0];
-	if (fcntl(ctl, F_SETFL, O_NONBLOCK) < 0)
-		return cv_errf(err, errno, "making the exec set-up socket non-blocking");
-	int pp[2];
-	if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0)
-		return cv_errf(err, errno, "creating the exec pid pipe");
-	cleanup_close int prd = pp[0];
-	cleanup_close int pwr = pp[1];
-
-	int mid_pidfd = -1;
-	pid_t mid = spawn_clone3(CLONE_PIDFD, &mid_pidfd, -1, SIGCHLD);
-	if (mid < 0)
-		return cv_errf(err, errno, "forking the exec intermediate process");
-	if (mid == 0) {
-		close(ctl);
-		close(prd);
-		/* The pipe end the intermediate writes must block. */
-		int fl = fcntl(pwr, F_GETFL);
-		if (fl >= 0)
-			fcntl(pwr, F_SETFL, fl & ~O_NONBLOCK);
-		intermediate_main(a, ctl_child, pwr);
-	}
-	p->mid = mid;
-	p->mid_pidfd = mid_pidfd;
-	p->pid_rfd = steal_fd(&prd);
-	p->ctl_fd = steal_fd(&ctl);
-	return 0;
 }
 
 void spawn_pending_close(struct spawn_pending *p)
@@ -522,16 +482,4 @@ int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_er
 	p->ctl_fd = -1;
 	spawn_pending_close(p);
 	return 0;
-}
-
-int spawn_exec(const struct spawn_exec_args *a, struct spawned *out, struct cv_error *err)
-{
-	struct spawn_pending p;
-	if (spawn_exec_start(a, &p, err) < 0)
-		return -1;
-	/* Blocking by design: for callers outside the reactor (tests). */
-	struct pollfd pf = { .fd = p.mid_pidfd, .events = POLLIN };
-	while (poll(&pf, 1, -1) < 0 && errno == EINTR)
-		;
-	return spawn_exec_finish(&p, out, err);
 }

@@ -80,32 +80,29 @@ struct spawn_exec_args {
 	bool stdio_is_pty;        /* lowest of guest 0-2 is the controlling tty for all three */
 };
 
-/* Runs a new process inside a running container: an intermediate process
- * joins the v1 cgroups and setns(init_pidfd, ns_flags), then
- * clone3(CLONE_PARENT|CLONE_PIDFD|CLONE_INTO_CGROUP) so the target is a
- * direct child of the caller; guest fds 0-2 not covered are /dev/null;
- * umask 022; resolves the binary (PATH from envv, relative to cwd) and
- * HOME from the container's /etc/passwd; execve. Errors before execve come
- * back through ctl_fd as SPAWN_ERROR. Blocks only for the intermediate's
- * short life (it exits right after the clone). */
-int spawn_exec(const struct spawn_exec_args *a, struct spawned *out, struct cv_error *err);
-
-/* The same, in two steps for the reactor: spawn_exec_start forks the
- * intermediate and returns at once; when mid_pidfd turns readable (the
- * intermediate exited, having written the target's pid),
- * spawn_exec_finish reaps it and fills *out as spawn_exec does. Both
- * close every fd of *p on failure; spawn_pending_close releases the fds of
- * *p, spawn_pending_abort is for a spawn that will not be finished: it
- * kills and reaps the intermediate (our child, about to exit anyway) and
- * closes the fds. */
+/* Running a new process inside a running container takes two steps, so
+ * that the caller's loop never waits: an intermediate process (forked
+ * ahead of time by the exec spawner, kernel/spawner.h) joins the v1
+ * cgroups and setns(init_pidfd, ns_flags), then
+ * clone3(CLONE_PARENT|CLONE_INTO_CGROUP) so the target is a direct child
+ * of the caller; guest fds 0-2 not covered are /dev/null; umask 022; the
+ * target resolves the binary (PATH from envv, relative to cwd) and HOME
+ * from the container's /etc/passwd, and execs. Errors before execve come
+ * back through ctl_fd as SPAWN_ERROR.
+ *
+ * struct spawn_pending is that spawn in flight: when mid_pidfd turns
+ * readable (the intermediate exited, having sent the target's pid),
+ * spawn_exec_finish reaps it and fills *out. It closes every fd of *p on
+ * failure; spawn_pending_close releases the fds of *p,
+ * spawn_pending_abort is for a spawn that will not be finished: it kills
+ * and reaps the intermediate (our child, about to exit anyway) and closes
+ * the fds. */
 struct spawn_pending {
 	pid_t mid;      /* the intermediate, a child of the caller */
 	int mid_pidfd;  /* its pidfd: readable once it exited */
-	int pid_rfd;    /* non-blocking: the target's pid, written before exit */
+	int pid_rfd;    /* non-blocking: the target's pid arrives here before the exit */
 	int ctl_fd;     /* the target's report channel (spawned.ctl_fd) */
 };
-int spawn_exec_start(const struct spawn_exec_args *a, struct spawn_pending *p,
-		     struct cv_error *err);
 int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_error *err);
 void spawn_pending_close(struct spawn_pending *p);
 void spawn_pending_abort(struct spawn_pending *p);

@@ -91,6 +91,11 @@ void child_home_for_uid(uint32_t uid, char *out, size_t out_len);
 /* The body of the container init child. Never returns. */
 __attribute__((noreturn)) void child_init_main(const struct spawn_init_args *a, int ns_flags,
 					       pid_t parent, int ctl_fd);
+/* The intermediate's work once it has its exec: joins the container's v1
+ * cgroups and namespaces, clones the target as a direct child of its own
+ * parent (boot), writes the target's pid to pid_wfd and exits. */
+__attribute__((noreturn)) void spawn_intermediate_main(const struct spawn_exec_args *a, int ctl_fd,
+						       int pid_wfd);
 /* The body of an exec target (a direct child of boot, in the container's
  * namespaces). Never returns. */
 __attribute__((noreturn)) void child_exec_main(const struct spawn_exec_args *a, int ctl_fd);

@@ -320,6 +320,19 @@ void task_watch(struct task *t)
 	}
 }
 
+/* The exec never ran: nothing to wait for, nothing to keep. */
+static void spawn_failed(struct task *t, const struct cv_error *err)
+{
+	t->spawning = false;
+	set_start_failed(t, err);
+	t->state = TASK_EXITED;
+	t->status = 127 << 8;
+	LOG(LL_INFO, "exec in %s failed to start: %s", t->c->id, err->msg);
+	waitq_wake_all(&t->started, -1);
+	waitq_wake_all(&t->exited, 0);
+	task_release_if_done(t);
+}
+
 static void on_spawned(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)revents;
@@ -331,18 +344,11 @@ static void on_spawned(struct ev_loop *loop, ev_io *w, int revents)
 	if (r < 0 && err.code == EAGAIN)
 		return;
 	ev_io_stop(loop, w);
-	t->spawning = false;
 	if (r < 0) {
-		/* Never ran: nothing to wait for, nothing to keep. */
-		set_start_failed(t, &err);
-		t->state = TASK_EXITED;
-		t->status = 127 << 8;
-		LOG(LL_INFO, "exec in %s failed to start: %s", t->c->id, err.msg);
-		waitq_wake_all(&t->started, -1);
-		waitq_wake_all(&t->exited, 0);
-		task_release_if_done(t);
+		spawn_failed(t, &err);
 		return;
 	}
+	t->spawning = false;
 	t->host_pid = sp.pid;
 	t->pidfd = sp.pidfd;
 	t->ctl_fd = sp.ctl_fd;
@@ -353,15 +359,42 @@ static void on_spawned(struct ev_loop *loop, ev_io *w, int revents)
 	task_watch(t);
 }
 
-struct task *task_new_spawning(struct container *c, const struct spawn_pending *p)
+/* Handed to an intermediate: wait for it to exit. */
+static void spawn_handed(struct task *t, const struct spawn_pending *p)
 {
-	struct task *t = task_new(c, -1, -1, -1, false);
-	if (!t)
-		return NULL;
-	t->spawning = true;
 	t->spawn = *p;
 	ev_io_init(&t->spawn_w, on_spawned, p->mid_pidfd, EV_READ);
 	ev_io_start(core_loop(), &t->spawn_w);
+}
+
+static void on_spawn_queued_done(struct spawner_req *r, struct spawn_pending *p,
+				 const struct cv_error *err)
+{
+	struct task *t = container_of(r, struct task, spawn_req);
+	if (p)
+		spawn_handed(t, p);
+	else
+		spawn_failed(t, err);
+}
+
+struct task *task_new_exec(struct container *c, const struct spawn_exec_args *a,
+			   struct cv_error *err)
+{
+	struct task *t = task_new(c, -1, -1, -1, false);
+	if (!t) {
+		cv_errf(err, ENOMEM, "tracking the new process");
+		return NULL;
+	}
+	t->spawning = true;
+	struct spawn_pending p;
+	int r = spawner_submit(&c->spawner, a, &t->spawn_req, on_spawn_queued_done, &p, err);
+	if (r < 0) {
+		t->spawning = false;
+		task_free(t);
+		return NULL;
+	}
+	if (r == 1)
+		spawn_handed(t, &p);
 	return t;
 }
 
@@ -395,9 +428,14 @@ void task_unref(struct task *t)
 void task_free(struct task *t)
 {
 	if (t->spawning) {
-		/* Sandbox teardown while an intermediate runs: it is our child. */
-		ev_io_stop(core_loop(), &t->spawn_w);
-		spawn_pending_abort(&t->spawn);
+		/* Sandbox teardown while the exec is queued, or while its
+		 * intermediate (our child) runs. */
+		if (t->spawn_req.queued) {
+			spawner_cancel(&t->c->spawner, &t->spawn_req);
+		} else if (ev_is_active(&t->spawn_w)) {
+			ev_io_stop(core_loop(), &t->spawn_w);
+			spawn_pending_abort(&t->spawn);
+		}
 		t->spawning = false;
 	}
 	ctl_close(t);

@@ -21,6 +21,7 @@
 #include "core/util.h"
 #include "kernel/exit_source.h"
 #include "kernel/spawn.h"
+#include "kernel/spawner.h"
 #include "kernel/spawn_internal.h"
 #include "kernel/sysctl.h"
 #include "test/unit/mpk_fixture.h"

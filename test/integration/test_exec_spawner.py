@@ -1,0 +1,102 @@
+"""Exec without forking boot: the per-container spawner (docs/DESIGN.md,
+"Exec without forking boot"). Boot forks one spawner at the first exec;
+the spawner forks each intermediate ahead of need, as a child of boot."""
+import os
+import signal
+
+import helpers
+from helpers import M_EXEC, M_PROCS, M_WAITPID, exec_args
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
+
+
+def kids(boot, name):
+    return [p for p in helpers.children(boot) if comm(p) == name]
+
+
+def run_true(sb, conn, n=1):
+    for _ in range(n):
+        pid = conn.call(M_EXEC, exec_args(sb.id, ["/bin/true"]))
+        assert conn.call(M_WAITPID, {"PID": pid, "CID": sb.id}) == 0
+
+
+def test_one_spawner_per_container_and_one_spare(running_sandbox):
+    sb = running_sandbox
+    assert kids(sb.boot_pid, "cvisor-spawner") == [], "no spawner before the first exec"
+    with sb.raw() as conn:
+        run_true(sb, conn)
+        helpers.wait_until(lambda: len(kids(sb.boot_pid, "cvisor-exec")) == 1,
+                           what="one spare intermediate")
+        spawners = kids(sb.boot_pid, "cvisor-spawner")
+        assert len(spawners) == 1
+        run_true(sb, conn, 30)
+        # The same spawner serves every exec: boot did not fork again.
+        assert kids(sb.boot_pid, "cvisor-spawner") == spawners
+        helpers.wait_until(lambda: len(kids(sb.boot_pid, "cvisor-exec")) == 1,
+                           what="still one spare intermediate")
+
+
+def test_spawner_holds_no_client_or_host_fds(running_sandbox):
+    """The spawner keeps its socket to boot, the init's pidfd and the
+    container's cgroup fds: a client connection it held would never see
+    boot close it, and nothing else of boot's belongs there."""
+    sb = running_sandbox
+    with sb.raw() as conn:
+        run_true(sb, conn)
+        (sp,) = kids(sb.boot_pid, "cvisor-spawner")
+        links = [os.readlink(f"/proc/{sp}/fd/{fd}") for fd in os.listdir(f"/proc/{sp}/fd")]
+        sockets = [l for l in links if l.startswith("socket:")]
+        assert len(sockets) == 1, links
+        others = [l for l in links if not (l.startswith("socket:") or l == "/dev/null"
+                                           or "pidfd" in l or "/sys/fs/cgroup" in l)]
+        assert others == [], links
+        (spare,) = helpers.wait_until(lambda: kids(sb.boot_pid, "cvisor-exec"),
+                                      what="a spare intermediate")
+        links = [os.readlink(f"/proc/{spare}/fd/{fd}") for fd in os.listdir(f"/proc/{spare}/fd")]
+        assert len([l for l in links if l.startswith("socket:")]) == 1, links
+
+
+def test_spawner_and_spare_are_not_in_the_container(running_sandbox):
+    sb = running_sandbox
+    with sb.raw() as conn:
+        run_true(sb, conn)
+        helpers.wait_until(lambda: kids(sb.boot_pid, "cvisor-exec"), what="a spare")
+        ours = set(kids(sb.boot_pid, "cvisor-spawner") + kids(sb.boot_pid, "cvisor-exec"))
+        assert len(ours) == 2
+        in_container = set(helpers.cgroup_procs_under(helpers.cgroup_dir(sb.init_host_pid())))
+        assert not ours & in_container
+        listed = {p["pid"] for p in conn.call(M_PROCS, sb.id)}
+        ns_pids = {helpers.nspid(p)[-1] for p in ours}
+        assert not ns_pids & listed, (ns_pids, listed)
+
+
+def test_killed_spawner_is_reaped_and_replaced(running_sandbox):
+    sb = running_sandbox
+    with sb.raw() as conn:
+        run_true(sb, conn)
+        (old,) = kids(sb.boot_pid, "cvisor-spawner")
+        os.kill(old, signal.SIGKILL)
+        # Boot sees its socket close and reaps it: no zombie left.
+        helpers.wait_until(lambda: old not in helpers.children(sb.boot_pid),
+                           what="the killed spawner reaped")
+        run_true(sb, conn, 5)
+        (new,) = kids(sb.boot_pid, "cvisor-spawner")
+        assert new != old
+
+
+def test_nothing_left_after_the_sandbox_ends(running_sandbox):
+    sb = running_sandbox
+    with sb.raw() as conn:
+        run_true(sb, conn)
+        helpers.wait_until(lambda: kids(sb.boot_pid, "cvisor-exec"), what="a spare")
+        ours = kids(sb.boot_pid, "cvisor-spawner") + kids(sb.boot_pid, "cvisor-exec")
+    sb.delete()
+    helpers.reap_adopted()
+    helpers.wait_until(lambda: not any(helpers.pid_alive(p) for p in ours),
+                       what="spawner and spare gone with the sandbox")
