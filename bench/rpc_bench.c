@@ -173,8 +173,12 @@ static void report_latency(const char *mode, double *lat, long n, const struct c
 {
 	qsort(lat, (size_t)n, sizeof *lat, cmp_double);
 	printf("{\"mode\":\"%s\",\"n\":%ld,\"req_bytes\":%zu,\"rep_bytes\":%zu,"
-	       "\"p50_us\":%.2f,\"p99_us\":%.2f}\n",
+	       "\"p50_us\":%.2f,\"p99_us\":%.2f,\"samples_us\":[",
 	       mode, n, c->last_req_bytes, c->last_rep_bytes, lat[n / 2], lat[(n * 99) / 100]);
+	/* Every sample (sorted), so that a caller can pool interleaved runs. */
+	for (long i = 0; i < n; i++)
+		printf("%s%.1f", i ? "," : "", lat[i]);
+	printf("]}\n");
 }
 
 static void bench_rtt(struct conn *c, const char *cid, long n)

@@ -6,7 +6,8 @@
  *
  * Joins exactly the namespaces PID does not share with this process (as
  * cvisor's exec does; setns with a user namespace we share is EINVAL).
- * Prints one JSON line {"p50_us","p99_us","n"}; any failure exits 1. */
+ * Prints one JSON line {"p50_us","p99_us","n","samples_us"}; any failure
+ * exits 1. */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
@@ -105,7 +106,12 @@ int main(int argc, char **argv)
 	int p99 = (int)((double)n * 0.99);
 	if (p99 >= n)
 		p99 = n - 1;
-	printf("{\"p50_us\": %.1f, \"p99_us\": %.1f, \"n\": %d}\n", t[n / 2], t[p99], n);
+	printf("{\"p50_us\": %.1f, \"p99_us\": %.1f, \"n\": %d, \"samples_us\": [", t[n / 2],
+	       t[p99], n);
+	/* Every sample (sorted), so that a caller can pool interleaved runs. */
+	for (int i = 0; i < n; i++)
+		printf("%s%.1f", i ? ", " : "", t[i]);
+	printf("]}\n");
 	free(t);
 	close(pidfd);
 	return 0;
