@@ -28,6 +28,13 @@ struct spawner_answer {
 	int32_t err_no;
 };
 
+/* Boot's scheduling policy, saved by the spawner before it leaves it (see
+ * spawner_main) so that each intermediate goes back to it. */
+static struct {
+	int policy;
+	struct sched_param param;
+} boot_sched;
+
 /* A request carries the packed arguments, the report channel, exec_fd
  * and the guest fds. */
 #define SPAWNER_REQ_MAX_FDS (3 + 128)
@@ -170,6 +177,13 @@ static void spawner_fork_one(int sock, const struct spawner_conf *conf, pid_t bo
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 		if (getppid() != boot)
 			_exit(0);
+		/* Back to boot's policy before anything else: the intermediate's
+		 * work after a request is on the exec's critical path, and the
+		 * target inherits its policy. Leaving SCHED_IDLE takes
+		 * CAP_SYS_NICE, which it still has here; without it the exec
+		 * would run with the wrong priority, so it refuses to serve. */
+		if (sched_setscheduler(0, boot_sched.policy, &boot_sched.param) < 0)
+			_exit(1);
 		mid_main(sv[1], conf);
 	}
 	close(sv[1]);
@@ -208,6 +222,16 @@ __attribute__((noreturn)) static void spawner_main(int sock, const struct spawne
 			keep[k++] = conf->cg->v1_procs_fd[i];
 	}
 	child_close_fds_except(keep, k);
+	/* Forking ahead of need is never urgent: at SCHED_IDLE the spawner
+	 * takes a CPU only when boot, the clients and the containers do not
+	 * want it, so that its forks do not delay boot's answers on a small
+	 * machine. Each intermediate goes back to boot's policy at birth. */
+	boot_sched.policy = sched_getscheduler(0);
+	if (boot_sched.policy < 0 || sched_getparam(0, &boot_sched.param) < 0)
+		_exit(1);
+	const struct sched_param idle = { .sched_priority = 0 };
+	if (sched_setscheduler(0, SCHED_IDLE, &idle) < 0)
+		_exit(1);
 	for (;;) {
 		char b;
 		ssize_t n = recv(sock, &b, 1, 0);
