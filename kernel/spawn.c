@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -51,6 +52,16 @@ pid_t spawn_clone3(uint64_t flags, int *pidfd, int cgroup_fd, int exit_signal)
 		ca.cgroup = (uint64_t)cgroup_fd;
 	ca.exit_signal = (uint64_t)exit_signal;
 	return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+}
+
+/* Set by the linker: the first byte of the image, and the end of its
+ * initialised data (code and read-only data lie between). */
+extern char __executable_start[], edata[];
+
+void spawn_prefault_text(void)
+{
+	uintptr_t lo = (uintptr_t)__executable_start & ~(uintptr_t)(getpagesize() - 1);
+	madvise((void *)lo, (size_t)((uintptr_t)edata - lo), MADV_POPULATE_READ);
 }
 
 int spawn_send_report(int ctl_fd, int type, const struct cv_error *err)
@@ -312,6 +323,7 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	}
 	if (pid == 0) {
 		close(sv[0]);
+		spawn_prefault_text();
 		child_init_main(a, flags, parent, sv[1]);
 	}
 	close(sv[1]);
@@ -404,6 +416,7 @@ void spawn_intermediate_main(const struct spawn_exec_args *a, int ctl_fd, int pi
 	}
 	if (pid == 0) {
 		close(pid_wfd);
+		spawn_prefault_text();
 		child_exec_main(a, ctl_fd);
 	}
 	/* The intermediate is still in boot's pid namespace (setns of a pid

@@ -184,6 +184,8 @@ static void spawner_fork_one(int sock, const struct spawner_conf *conf, pid_t bo
 		 * would run with the wrong priority, so it refuses to serve. */
 		if (sched_setscheduler(0, boot_sched.policy, &boot_sched.param) < 0)
 			_exit(1);
+		/* Ahead of need, so that serving the exec takes no faults. */
+		spawn_prefault_text();
 		mid_main(sv[1], conf);
 	}
 	close(sv[1]);
