@@ -318,11 +318,23 @@ int spawner_proc_recv(struct spawner_proc *sp, struct spawner_mid *mid, struct c
 
 void spawner_proc_stop(struct spawner_proc *sp)
 {
-	if (sp->sock >= 0)
-		close(sp->sock);
 	if (sp->pidfd >= 0) {
 		kill_and_reap(sp->pidfd);
 		close(sp->pidfd);
+	}
+	/* Answers it sent before it died name intermediates that are our
+	 * children: reap them rather than leave zombies. */
+	if (sp->sock >= 0) {
+		struct spawner_mid mid;
+		struct cv_error err;
+		int r;
+		while ((r = spawner_proc_recv(sp, &mid, &err)) != 0) {
+			if (r == 1)
+				spawner_mid_discard(&mid);
+			else if (err.code == ECHILD)
+				break;
+		}
+		close(sp->sock);
 	}
 	sp->sock = sp->pidfd = -1;
 	sp->pid = -1;
