@@ -7,10 +7,26 @@
 #include "cmd/conn.h"
 #include "cmd/hooks.h"
 #include "cmd/verbs.h"
+#include "kernel/hooks.h"
 
 /* What a failing startContainer hook says (kernel/hooks.c), quoted by
  * StartRoot's error. */
 #define START_HOOK_FAILED "spec.hooks.startContainer["
+
+/* StartRoot answers once the init executed, after its startContainer hooks:
+ * they get their timeouts on top of the usual bound, none when one has
+ * none. */
+static void allow_start_hooks(struct rpc_client *c, const struct oci_hooks *h)
+{
+	static const char *const start_root[] = { "containerManager.StartRoot", NULL };
+	if (h->n_start_container == 0)
+		return;
+	int ms = hooks_budget_ms(h->start_container, h->n_start_container);
+	if (ms < 0)
+		rpc_client_set_timeout(c, CLI_RPC_TIMEOUT_MS, start_root);
+	else
+		rpc_client_set_timeout(c, CLI_RPC_TIMEOUT_MS + ms, NULL);
+}
 
 int start_container(const char *id, struct cv_error *err)
 {
@@ -38,6 +54,7 @@ int start_container(const char *id, struct cv_error *err)
 			    cli_status_name(state, st.paused));
 	const msgpack_object *res;
 	bool released = r == 0;
+	allow_start_hooks(c, &hooks.h);
 	if (r == 0)
 		r = rpc_client_call_str(c, "containerManager.StartRoot", id, &res, err);
 	rpc_client_close(c);

@@ -85,14 +85,15 @@ __attribute__((noreturn)) static void hook_child(const struct oci_hook *h, int s
 						 int out_w, int err_w, int exec_w,
 						 char *const *default_env)
 {
-	int e = 0;
+	int e = 0, report = exec_w;
 	/* Its own process group, so a timeout kills what it started too. */
 	setpgid(0, 0);
 	child_reset_signals();
 	int src[4] = { state_fd, out_w, err_w, exec_w };
 	for (int i = 0; i < 4; i++) {
-		src[i] = src[i] >= 0 ? fcntl(src[i], F_DUPFD, HOOKS_HIGH_FD) : -1;
-		if (src[i] < 0 && i != 0)
+		if (src[i] < 0)
+			continue;
+		if ((src[i] = fcntl(src[i], F_DUPFD, HOOKS_HIGH_FD)) < 0)
 			goto fail;
 	}
 	if (src[0] >= 0) {
@@ -103,8 +104,10 @@ __attribute__((noreturn)) static void hook_child(const struct oci_hook *h, int s
 		if (nul < 0 || dup2(nul, 0) < 0)
 			goto fail;
 	}
-	if (dup2(src[1], 1) < 0 || dup2(src[2], 2) < 0 || dup2(src[3], 3) < 0 ||
-	    fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
+	if (dup2(src[1], 1) < 0 || dup2(src[2], 2) < 0 || dup2(src[3], 3) < 0)
+		goto fail;
+	report = 3;
+	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0)
 		goto fail;
 	if (syscall(SYS_close_range, 4u, ~0u, 0u) < 0)
 		for (int fd = 4; fd < 1024; fd++)
@@ -117,7 +120,7 @@ __attribute__((noreturn)) static void hook_child(const struct oci_hook *h, int s
 	execve(h->path, argv, envp);
 fail:
 	e = errno;
-	if (write(3, &e, sizeof(e)) < 0)
+	if (write(report, &e, sizeof(e)) < 0)
 		_exit(127);
 	_exit(127);
 }
@@ -148,6 +151,8 @@ static int run_one(const struct oci_hook *h, const char *kind, size_t i, int sta
 	if (pid == 0)
 		hook_child(h, state_fd, op[1], ep[1], xp[1], default_env);
 	int fork_errno = errno;
+	if (pid > 0)
+		setpgid(pid, pid); /* as the child does: no race with a timeout's kill */
 	close_fd(&op[1]), close_fd(&ep[1]), close_fd(&xp[1]);
 	if (pid < 0) {
 		close_fd(&op[0]), close_fd(&ep[0]), close_fd(&xp[0]);
@@ -231,11 +236,13 @@ static int run_one(const struct oci_hook *h, const char *kind, size_t i, int sta
 	}
 	if (k == (ssize_t)sizeof(exec_errno))
 		return cv_errf(err, exec_errno, "spec.hooks.%s[%zu]: executing %s", kind, i, h->path);
-	if (timed_out)
-		return cv_errf(err, ETIMEDOUT, "spec.hooks.%s[%zu]: %s did not exit within its timeout "
-					       "of %lld s and was killed%s%s%s", kind, i, h->path,
-			       (long long)h->timeout, *o ? "; " : "", *o ? what : "",
-			       *o ? ": " : "");
+	if (timed_out) {
+		cv_errf(err, 0, "spec.hooks.%s[%zu]: %s did not exit within its timeout of %lld s and "
+				"was killed%s%s%s%s", kind, i, h->path, (long long)h->timeout,
+			*o ? "; " : "", *o ? what : "", *o ? ": " : "", o);
+		err->code = ETIMEDOUT;
+		return -1;
+	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	char how[64];

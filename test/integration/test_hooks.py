@@ -368,3 +368,9 @@ def test_missing_hook_binary(env, out):
     assert f"spec.hooks.createRuntime[0]: executing {out}/nope: No such file or directory" \
         in text, text
     assert_nothing_left(env, sid)
+
+
+def test_features_lists_the_six_hooks(env):
+    features = json.loads(env.cli.run("features", check=True).stdout)
+    assert features["hooks"] == ["prestart", "createRuntime", "createContainer",
+                                 "startContainer", "poststart", "poststop"]
