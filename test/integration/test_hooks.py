@@ -151,6 +151,11 @@ def assert_nothing_left(env, sid):
                 return False
         return True
     helpers.wait_until(gone, what=f"the processes of {sid} to be gone")
+    # The container's mounts lived in its own mount namespace only.
+    with open("/proc/self/mountinfo") as f:
+        mounts = f.read()
+    for path in (env.root, os.path.join(os.path.abspath(env.fixture), "rootfs")):
+        assert f" {path}" not in mounts, f"a mount under {path} is left on the host"
 
 
 def test_create_hooks_run_at_their_points(env, out):
@@ -374,3 +379,15 @@ def test_features_lists_the_six_hooks(env):
     features = json.loads(env.cli.run("features", check=True).stdout)
     assert features["hooks"] == ["prestart", "createRuntime", "createContainer",
                                  "startContainer", "poststart", "poststop"]
+
+
+def test_start_waits_for_a_slow_start_container_hook(env, out):
+    # Longer than the CLI's usual 5 s bound on StartRoot, within its timeout.
+    sid = helpers.new_id()
+    slow = {"path": "/bin/sh", "args": ["sh", "-c", "sleep 6"], "timeout": 60}
+    sb = helpers.Sandbox(env.cli, bundle_with(env, out, {"startContainer": [slow]}), sid)
+    env.sandboxes.append(sb)
+    sb.create()
+    p = env.cli.run("start", sid)
+    assert p.returncode == 0, p.stderr
+    assert sb.state()["status"] == "running"
