@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "cmd/hooks.h"
 #include "cmd/verbs.h"
 #include "core/log.h"
 #include "kernel/sandbox.h"
@@ -99,11 +100,12 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		{ "spec-fd", required_argument, 0, 'p' },
 		{ "bundle", required_argument, 0, 'b' },
 		{ "console-fd", required_argument, 0, 't' },
+		{ "created", required_argument, 0, 'C' },
 		CLI_OPT_HELP,
 		{ 0, 0, 0, 0 },
 	};
 	int ctl = -1, sync_fd = -1, spec_fd = -1, console_fd = -1, c;
-	const char *bundle = NULL;
+	const char *bundle = NULL, *created = "";
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
@@ -126,6 +128,9 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		case 't':
 			if (!parse_fd(optarg, &console_fd) || console_fd <= STDERR_FILENO)
 				return cli_failf("boot: bad --console-fd \"%s\"", optarg);
+			break;
+		case 'C':
+			created = optarg; /* state.json's, for the hooks' state */
 			break;
 		case 'h':
 			printf("boot is started by create; it is not meant to be run by hand\n");
@@ -161,6 +166,7 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 	}
 	close(spec_fd);
 
+	struct cli_hook_point hook_point = { .id = id, .bundle = bundle, .created = created };
 	struct boot_args a = {
 		.id = id,
 		.bundle = bundle,
@@ -170,6 +176,8 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		.spec_len = spec_len,
 		.stdio = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO },
 		.console_fd = console_fd, /* taken by sandbox_boot */
+		.hook_point = cli_hooks_boot_point,
+		.hook_ctx = &hook_point,
 	};
 	/* Started through /proc/self/exe, the process would be called "exe"
 	 * in ps and top; name it for what it is. */

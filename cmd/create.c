@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cmd/hooks.h"
 #include "cmd/verbs.h"
 #include "core/util.h"
 #include "kernel/cgroup.h"
@@ -97,7 +98,7 @@ __attribute__((noreturn)) static void exec_self_readonly(char *const *argv, int 
  * console is -1 or the connected console socket (becomes fd 6). Touches
  * only the stack; never returns. */
 static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bundle,
-		      const char *id)
+		      const char *created, const char *id)
 {
 	if (setsid() < 0)
 		_exit(127);
@@ -139,6 +140,8 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 	argv[n++] = "5";
 	argv[n++] = "--bundle";
 	argv[n++] = bundle;
+	argv[n++] = "--created";
+	argv[n++] = created;
 	if (t >= 0) {
 		argv[n++] = "--console-fd";
 		argv[n++] = "6";
@@ -191,11 +194,9 @@ static int read_sync(int fd, const char *id, pid_t *init_pid, struct cv_error *e
 }
 
 static int write_state(const char *id, const char *bundle, const char *rootfs, pid_t pid,
-		       pid_t boot_pid,
-		       const char *cgroup_path, json_object *annotations, struct cv_error *err)
+		       pid_t boot_pid, const char *created, const char *cgroup_path,
+		       json_object *annotations, json_object *hooks, struct cv_error *err)
 {
-	char created[64];
-	cli_now_rfc3339nano(created, sizeof(created));
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "id", json_object_new_string(id));
 	json_object_object_add(j, "bundle", json_object_new_string(bundle));
@@ -207,6 +208,11 @@ static int write_state(const char *id, const char *bundle, const char *rootfs, p
 	json_object_object_add(j, "paused", json_object_new_boolean(0));
 	if (annotations)
 		json_object_object_add(j, "annotations", json_object_get(annotations));
+	/* config.json's hooks: poststart (start) and poststop (delete) run
+	 * from this copy, whatever the bundle holds by then (runc keeps its
+	 * config in its state too). */
+	if (hooks)
+		json_object_object_add(j, "hooks", json_object_get(hooks));
 	int r = cli_state_save(id, j, err);
 	json_object_put(j);
 	return r;
@@ -237,6 +243,11 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	pid_t pid = -1, init = -1;
 	char cg_path[512] = "";
 	json_object *spec = NULL;
+	struct cli_hooks hooks = { 0 };
+	/* runc's "created": before the container's processes exist; boot's
+	 * hooks see it too. */
+	char created[64];
+	cli_now_rfc3339nano(created, sizeof(created));
 	msgpack_sbuffer sbuf;
 	msgpack_sbuffer_init(&sbuf);
 
@@ -255,6 +266,10 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	json_object *process = cli_json_get(spec, "process", json_type_object);
 	json_object *linux_ = cli_json_get(spec, "linux", json_type_object);
 	json_object *root = cli_json_get(spec, "root", json_type_object);
+	json_object *hooks_json = json_object_object_get(spec, "hooks");
+	/* Checked here, so a bad hook is refused before anything exists. */
+	if (hooks_json && cli_hooks_load(hooks_json, &hooks, err) < 0)
+		goto out;
 	bool terminal = cli_json_bool(process, "terminal", false);
 	if (terminal && !o->console_socket && !o->console_peer) {
 		cv_errf(err, 0, "--console-socket is required when process.terminal is true");
@@ -323,7 +338,7 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 		goto out;
 	}
 	if (pid == 0)
-		exec_boot(ctl, pipefd[1], memfd, console, bundle, id);
+		exec_boot(ctl, pipefd[1], memfd, console, bundle, created, id);
 	/* boot has its copies; ours would keep the pipe from reaching EOF. */
 	close(pipefd[1]);
 	pipefd[1] = -1;
@@ -337,8 +352,8 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	}
 	if (read_sync(pipefd[0], id, &init, err) < 0)
 		goto out;
-	if (write_state(id, bundle, rootfs, init, pid, cg_path,
-			cli_json_get(spec, "annotations", json_type_object), err) < 0)
+	if (write_state(id, bundle, rootfs, init, pid, created, cg_path,
+			cli_json_get(spec, "annotations", json_type_object), hooks_json, err) < 0)
 		goto out;
 	if (o->pid_file && cli_write_pid_file(o->pid_file, init, err) < 0)
 		goto out;
@@ -367,6 +382,16 @@ out:
 			cgroup_remove_path(cg_path, &e2);
 		cli_remove_tree(dir, &e2);
 	}
+	/* The runtime spec's lifecycle goes on to poststop once a failed
+	 * create has been undone (runc's destroy runs them too). */
+	if (r < 0 && pid > 0) {
+		struct cli_hook_state hs = { .id = id, .status = "stopped", .bundle = bundle,
+					     .rootfs = rootfs, .created = created,
+					     .annotations = cli_json_get(spec, "annotations",
+									 json_type_object) };
+		cli_hooks_run_warn(hooks.h.poststop, hooks.h.n_poststop, "poststop", &hs);
+	}
+	cli_hooks_free(&hooks);
 	const int fds[] = { memfd, dirfd, ctl, pipefd[0], pipefd[1], console, peer };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)

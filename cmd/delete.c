@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cmd/conn.h"
+#include "cmd/hooks.h"
 #include "cmd/verbs.h"
 #include "kernel/cgroup.h"
 
@@ -67,6 +68,22 @@ static int kill_cgroup(const char *path, struct cv_error *err)
 	int r = cgroup_kill(&cg, err);
 	cgroup_close(&cg);
 	return r;
+}
+
+/* poststop, once the container is gone (runc's order: after its cgroups
+ * and state), from the hooks create kept in state.json. */
+static void run_poststop(const struct cli_state *st)
+{
+	struct cli_hooks hooks;
+	struct cv_error err = { 0 };
+	json_object *j = st->j ? cli_json_get(st->j, "hooks", json_type_object) : NULL;
+	if (cli_hooks_load(j, &hooks, &err) < 0)
+		fprintf(stderr, "cvisor: warning: poststop hooks: %s\n", err.msg);
+	struct cli_hook_state hs = { .id = st->id, .status = "stopped", .bundle = st->bundle,
+				     .rootfs = st->rootfs, .created = st->created,
+				     .annotations = st->annotations };
+	cli_hooks_run_warn(hooks.h.poststop, hooks.h.n_poststop, "poststop", &hs);
+	cli_hooks_free(&hooks);
 }
 
 int delete_sandbox(const char *id, bool force, struct cv_error *err)
@@ -133,13 +150,18 @@ int delete_sandbox(const char *id, bool force, struct cv_error *err)
 		r = -1;
 	if (r == 0 && has_cg && cgroup_remove_path(st.cgroup_path, err) < 0)
 		r = cv_error_wrap(err, "removing the cgroups of container \"%s\"", id);
-	cli_state_free(&st);
-	if (r < 0)
+	if (r < 0) {
+		cli_state_free(&st);
 		return -1; /* keep the directory: a retry needs state.json */
+	}
 	char sock[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", dir);
 	unlink(sock);
-	return cli_remove_tree(dir, err);
+	r = cli_remove_tree(dir, err);
+	if (r == 0)
+		run_poststop(&st);
+	cli_state_free(&st);
+	return r;
 }
 
 int cmd_delete(const struct cli_command *cmd, int argc, char **argv)

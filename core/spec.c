@@ -181,6 +181,62 @@ static const struct mpk_field linux_fields[] = {
 };
 SCHEMA(linux_schema, "Linux", struct oci_linux, linux_fields);
 
+/* OCI hooks */
+static const struct mpk_field hook_fields[] = {
+	F("path", MPK_STR, struct oci_hook, path, MPK_REQUIRED),
+	FV("args", MPK_STRV, struct oci_hook, args, n_args),
+	{ "env", MPK_STRV, offsetof(struct oci_hook, env), offsetof(struct oci_hook, n_env),
+	  offsetof(struct oci_hook, has_env), 0, NULL },
+	FH("timeout", MPK_I64, struct oci_hook, timeout, has_timeout),
+};
+SCHEMA(hook_schema, "Hook", struct oci_hook, hook_fields);
+
+static const struct mpk_field hooks_fields[] = {
+	FSV("prestart", struct oci_hooks, prestart, n_prestart, &hook_schema),
+	FSV("createRuntime", struct oci_hooks, create_runtime, n_create_runtime, &hook_schema),
+	FSV("createContainer", struct oci_hooks, create_container, n_create_container, &hook_schema),
+	FSV("startContainer", struct oci_hooks, start_container, n_start_container, &hook_schema),
+	FSV("poststart", struct oci_hooks, poststart, n_poststart, &hook_schema),
+	FSV("poststop", struct oci_hooks, poststop, n_poststop, &hook_schema),
+};
+/* Named by its path: also decoded alone (oci_hooks_decode). */
+SCHEMA(hooks_schema, "spec.hooks", struct oci_hooks, hooks_fields);
+
+static int validate_hook_list(const struct oci_hook *h, size_t n, const char *kind,
+			      struct cv_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (h[i].path[0] != '/')
+			return cv_errf(err, 0, "spec.hooks.%s[%zu].path: must be an absolute path, got \"%s\"",
+				       kind, i, h[i].path);
+		if (h[i].has_timeout && h[i].timeout <= 0)
+			return cv_errf(err, 0, "spec.hooks.%s[%zu].timeout: must be a positive number of "
+					       "seconds, got %lld", kind, i, (long long)h[i].timeout);
+	}
+	return 0;
+}
+
+static int validate_hooks(const struct oci_hooks *h, struct cv_error *err)
+{
+	if (validate_hook_list(h->prestart, h->n_prestart, "prestart", err) < 0 ||
+	    validate_hook_list(h->create_runtime, h->n_create_runtime, "createRuntime", err) < 0 ||
+	    validate_hook_list(h->create_container, h->n_create_container, "createContainer", err) < 0 ||
+	    validate_hook_list(h->start_container, h->n_start_container, "startContainer", err) < 0 ||
+	    validate_hook_list(h->poststart, h->n_poststart, "poststart", err) < 0 ||
+	    validate_hook_list(h->poststop, h->n_poststop, "poststop", err) < 0)
+		return -1;
+	return 0;
+}
+
+int oci_hooks_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_hooks *out,
+		     struct cv_error *err)
+{
+	if (mpk_decode(obj, &hooks_schema, out, zone, err) < 0)
+		return -1;
+	return validate_hooks(out, err);
+}
+/* end OCI hooks */
+
 static const struct mpk_field spec_fields[] = {
 	F("ociVersion", MPK_STR, struct oci_spec, oci_version, 0),
 	FS("process", struct oci_spec, process, has_process, &process_schema),
@@ -190,6 +246,7 @@ static const struct mpk_field spec_fields[] = {
 	FSV("mounts", struct oci_spec, mounts, n_mounts, &mount_schema),
 	FS("linux", struct oci_spec, linux_, has_linux, &linux_schema),
 	F("annotations", MPK_OBJ, struct oci_spec, annotations, 0),
+	FS("hooks", struct oci_spec, hooks, has_hooks, &hooks_schema), /* OCI hooks */
 };
 SCHEMA(spec_schema, "spec", struct oci_spec, spec_fields);
 
@@ -315,6 +372,8 @@ int oci_spec_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_sp
 			return cv_errf(err, 0, "spec.mounts[%zu].destination: must be an absolute path, got \"%s\"",
 				       i, out->mounts[i].destination);
 	if (out->has_linux && validate_linux(&out->linux_, err) < 0)
+		return -1;
+	if (out->has_hooks && validate_hooks(&out->hooks, err) < 0) /* OCI hooks */
 		return -1;
 	return check_string_map(out->annotations, "spec.annotations", err);
 }

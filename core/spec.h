@@ -146,6 +146,26 @@ struct oci_linux {
 	char *mount_label;
 };
 
+/* --- OCI hooks (spec.hooks) --- */
+struct oci_hook {
+	char *path; /* absolute */
+	char **args;
+	size_t n_args;
+	char **env;
+	size_t n_env;
+	bool has_env; /* absent: the runtime's own environment, as runc */
+	int64_t timeout; /* seconds, > 0 */
+	bool has_timeout;
+};
+
+struct oci_hooks {
+	struct oci_hook *prestart, *create_runtime, *create_container, *start_container,
+		*poststart, *poststop;
+	size_t n_prestart, n_create_runtime, n_create_container, n_start_container,
+		n_poststart, n_poststop;
+};
+/* --- end OCI hooks --- */
+
 struct oci_spec {
 	char *oci_version;
 	struct oci_process process;
@@ -159,6 +179,9 @@ struct oci_spec {
 	struct oci_linux linux_; /* "linux" is a predefined macro in GNU C */
 	bool has_linux;
 	const msgpack_object *annotations; /* map string → string, or NULL */
+	/* OCI hooks */
+	struct oci_hooks hooks;
+	bool has_hooks;
 };
 
 /* Decodes and validates (process.args non-empty, cwd absolute, root.path
@@ -171,6 +194,12 @@ int oci_spec_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_sp
  * LinuxResources JSON object). */
 int oci_resources_decode(const msgpack_object *obj, msgpack_zone *zone,
 			 struct oci_resources *out, struct cv_error *err);
+
+/* OCI hooks alone (the CLI's copy from state.json, for poststart and
+ * poststop): the same checks as in oci_spec_decode, errors named
+ * "spec.hooks.<kind>[i].<field>". */
+int oci_hooks_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_hooks *out,
+		     struct cv_error *err);
 
 /* CLONE_NEW* flag for an OCI namespace type, 0 if unknown (or NULL): the
  * one table of namespace types, used by validation and by kernel/. */

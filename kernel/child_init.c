@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/fdsend.h"
+#include "kernel/hooks.h"
 #include "kernel/spawn_internal.h"
 #include "kernel/sysctl.h"
 #include "kernel/userns.h"
@@ -244,9 +245,43 @@ static int make_cgroup_ns(int ctl_fd, bool wait, struct cv_error *err)
 	return 0;
 }
 
+/* The OCI hook point, between the mounts and pivot_root (kernel/hooks.h). */
+struct hook_point {
+	const struct oci_spec *spec;
+	int ctl_fd;
+	bool placed_due;  /* boot's "placed" byte is queued before its go-ahead */
+	int state_fds[2]; /* [1], for startContainer, is kept until the release */
+};
+
+static int at_hook_point(void *ctx, struct cv_error *err)
+{
+	struct hook_point *hp = ctx;
+	const struct oci_spec *spec = hp->spec;
+	if (!hooks_init_stops(spec))
+		return 0;
+	/* Boot sent "placed" right after the clone; it must not be taken
+	 * for the go-ahead. */
+	if (hp->placed_due) {
+		wait_placed(hp->ctl_fd);
+		hp->placed_due = false;
+	}
+	if (spawn_send_report(hp->ctl_fd, SPAWN_HOOKS, NULL) < 0)
+		_exit(127); /* boot is gone */
+	if (hooks_recv_go(hp->ctl_fd, hp->state_fds, err) < 0)
+		return -1;
+	/* In the container's namespaces, the host's root still visible;
+	 * without env, the container process's (as runc's init has it). */
+	int r = hooks_run(spec->hooks.create_container, spec->hooks.n_create_container,
+			  "createContainer", hp->state_fds[0], spec->process.env, err);
+	if (hp->state_fds[0] >= 0)
+		close(hp->state_fds[0]);
+	hp->state_fds[0] = -1;
+	return r;
+}
+
 /* Everything up to SPAWN_READY. */
 static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, int *ctl_fd,
-		 scmp_filter_ctx *filter, struct cv_error *err)
+		 scmp_filter_ctx *filter, struct hook_point *hp, struct cv_error *err)
 {
 	const struct oci_spec *spec = a->spec;
 	const struct oci_process *proc = &spec->process;
@@ -271,7 +306,10 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	if (setup_stdio(a->stdio, ctl_fd, err) < 0)
 		return -1;
 
-	if (child_setup_rootfs(spec, a->bundle, a->cg, err) < 0)
+	hp->spec = spec;
+	hp->ctl_fd = *ctl_fd;
+	hp->placed_due = (ns_flags & CLONE_NEWCGROUP) && !(ns_flags & CLONE_NEWUSER);
+	if (child_setup_rootfs(spec, a->bundle, a->cg, at_hook_point, hp, err) < 0)
 		return -1;
 	if (proc->terminal && setup_terminal(a, err) < 0)
 		return -1;
@@ -314,8 +352,7 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	if (!proc->no_new_privileges && child_seccomp_load(filter, err) < 0)
 		return -1;
 
-	if ((ns_flags & CLONE_NEWCGROUP) &&
-	    make_cgroup_ns(*ctl_fd, !(ns_flags & CLONE_NEWUSER), err) < 0)
+	if ((ns_flags & CLONE_NEWCGROUP) && make_cgroup_ns(*ctl_fd, hp->placed_due, err) < 0)
 		return -1;
 	if (child_switch_user(proc->user.uid, proc->user.gid, proc->user.additional_gids,
 			      proc->user.n_additional_gids, err) < 0)
@@ -335,7 +372,8 @@ void child_init_main(const struct spawn_init_args *a, int ns_flags, pid_t parent
 	struct cv_error err;
 	cv_error_reset(&err);
 	scmp_filter_ctx filter = NULL;
-	if (setup(a, ns_flags, parent, &ctl_fd, &filter, &err) < 0)
+	struct hook_point hp = { .state_fds = { -1, -1 } };
+	if (setup(a, ns_flags, parent, &ctl_fd, &filter, &hp, &err) < 0)
 		spawn_child_fail(ctl_fd, &err);
 	if (spawn_send_report(ctl_fd, SPAWN_READY, NULL) < 0)
 		_exit(127);
@@ -347,8 +385,8 @@ void child_init_main(const struct spawn_init_args *a, int ns_flags, pid_t parent
 	if (n <= 0)
 		_exit(0); /* the controller is gone: leave without a word */
 
-	int keep[] = { ctl_fd };
-	child_close_fds_except(keep, 1);
+	int keep[] = { ctl_fd, hp.state_fds[1] };
+	child_close_fds_except(keep, 2);
 	const struct oci_process *proc = &a->spec->process;
 	/* The spec's arrays are counted, execve wants NULL-terminated ones. */
 	char *argv[proc->n_args + 1], *envp[proc->n_env + 1];
@@ -364,6 +402,13 @@ void child_init_main(const struct spawn_init_args *a, int ns_flags, pid_t parent
 		spawn_child_fail(ctl_fd, &err);
 	if (child_seccomp_load(&filter, &err) < 0)
 		spawn_child_fail(ctl_fd, &err);
+	/* startContainer: as the process it precedes (user, capabilities,
+	 * seccomp; runc's order), its path resolved in the container. */
+	if (hooks_run(a->spec->hooks.start_container, a->spec->hooks.n_start_container,
+		      "startContainer", hp.state_fds[1], envp, &err) < 0)
+		spawn_child_fail(ctl_fd, &err);
+	if (hp.state_fds[1] >= 0)
+		close(hp.state_fds[1]);
 	execve(path, argv, envp);
 	cv_errf(&err, errno, "executing \"%s\"", path);
 	spawn_child_fail(ctl_fd, &err);

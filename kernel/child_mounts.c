@@ -535,7 +535,7 @@ static int apply_root_propagation(const char *name, struct cv_error *err)
 }
 
 int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const struct cgroup *cg,
-		       struct cv_error *err)
+		       child_before_pivot_fn before_pivot, void *ctx, struct cv_error *err)
 {
 	char rootfs[4096];
 	const char *rp = spec->root.path;
@@ -571,6 +571,10 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 
 	if (chdir(rootfs) < 0)
 		return cv_errf(err, errno, "entering the container's root %s", rootfs);
+	/* OCI hooks: with the mounts in place and the old root still there
+	 * (createContainer's cwd is the rootfs, as with runc). */
+	if (before_pivot && before_pivot(ctx, err) < 0)
+		return -1;
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return cv_errf(err, errno, "pivot_root into %s", rootfs);
 	if (umount2(".", MNT_DETACH) < 0)

@@ -20,6 +20,7 @@
 #include "core/loop.h"
 #include "core/util.h"
 #include "kernel/exit_source.h"
+#include "kernel/hooks.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
 #include "kernel/spawn.h"
@@ -105,13 +106,35 @@ void sandbox_root_exited(struct sandbox *sb, int status)
 	cont_post(&sb->drain_k, 0);
 }
 
+/* The init is at its hook point: the runtime's hooks, then the go-ahead
+ * with the state its own hooks read. Its createContainer hooks may then
+ * take as long as their timeouts allow. */
+static int run_hook_point(struct task *t, const struct boot_args *a, const struct oci_spec *spec,
+			  int *timeout_ms, struct cv_error *err)
+{
+	if (!a->hook_point)
+		return cv_errf(err, 0, "spec.hooks: this sandbox cannot run hooks");
+	int fds[2] = { -1, -1 };
+	int r = a->hook_point(a->hook_ctx, spec, t->host_pid, fds, err);
+	if (r == 0)
+		r = hooks_send_go(t->ctl_fd, fds, err);
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	int more = hooks_budget_ms(spec->hooks.create_container, spec->hooks.n_create_container);
+	*timeout_ms = more < 0 ? -1 : INIT_SETUP_TIMEOUT_MS + more;
+	return r;
+}
+
 /* Blocks (before serving anything) until the root init reports that its
  * namespaces, cgroup and mounts are set up. */
-static int wait_init_ready(struct task *t, struct cv_error *err)
+static int wait_init_ready(struct task *t, const struct boot_args *a, const struct oci_spec *spec,
+			   struct cv_error *err)
 {
 	struct pollfd p = { .fd = t->ctl_fd, .events = POLLIN };
+	int timeout_ms = INIT_SETUP_TIMEOUT_MS;
 	for (;;) {
-		int r = poll(&p, 1, INIT_SETUP_TIMEOUT_MS);
+		int r = poll(&p, 1, timeout_ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -124,6 +147,11 @@ static int wait_init_ready(struct task *t, struct cv_error *err)
 			continue;
 		if (rep == SPAWN_REPORT_READY)
 			return 0;
+		if (rep == SPAWN_REPORT_HOOKS) {
+			if (run_hook_point(t, a, spec, &timeout_ms, err) < 0)
+				return -1;
+			continue;
+		}
 		if (rep == SPAWN_REPORT_EXECED)
 			return cv_errf(err, 0, "the root container's init exited during set-up");
 		return -1;
@@ -191,7 +219,7 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	c->init->foreign_parent = true;
 	if (exit_source_watch(sp.pid, err) < 0)
 		return -1;
-	if (wait_init_ready(c->init, err) < 0)
+	if (wait_init_ready(c->init, a, &c->spec, err) < 0)
 		return -1;
 	/* The sandbox's root pid namespace is the init's, however it got there
 	 * (new, joined by path, or the host's). */

@@ -1,8 +1,11 @@
 #pragma once
 /* The sandbox: the boot process's model of its containers and tasks. */
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "core/err.h"
+
+struct oci_spec;
 
 /* Everything `cvisor boot` is handed by `cvisor create`. */
 struct boot_args {
@@ -14,6 +17,14 @@ struct boot_args {
 	size_t spec_len;
 	int stdio[3];           /* the root container's stdio (borrowed; boot keeps them) */
 	int console_fd;         /* -1, or the console socket (connected) for process.terminal; taken */
+	/* OCI hooks, at the init's hook point (kernel/hooks.h; cmd/boot.c):
+	 * runs prestart and createRuntime for the init at host pid init_pid
+	 * and makes the state files its createContainer and startContainer
+	 * hooks read (state_fds[0], [1]; -1 when that list is empty; the
+	 * caller closes them). NULL: a spec with hooks is refused. */
+	int (*hook_point)(void *ctx, const struct oci_spec *spec, pid_t init_pid, int state_fds[2],
+			  struct cv_error *err);
+	void *hook_ctx;
 };
 
 /* Creates the root container, writes the sync byte, serves the control

@@ -119,6 +119,8 @@ enum spawn_report_result spawn_read_report(int ctl_fd, struct cv_error *err)
 	}
 	if (rep.type == SPAWN_READY)
 		return SPAWN_REPORT_READY;
+	if (rep.type == SPAWN_HOOKS)
+		return SPAWN_REPORT_HOOKS;
 	if (rep.type != SPAWN_ERROR) {
 		cv_errf(err, 0, "the container process sent an unknown report type %d", rep.type);
 		return SPAWN_REPORT_ERROR;

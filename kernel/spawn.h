@@ -8,6 +8,8 @@
  *   child → boot: struct spawn_report {SPAWN_READY}  (init only: set up, waiting)
  *   boot → child: one byte                            (init only: release → execve)
  *   child → boot: struct spawn_report {SPAWN_ERROR, errno, text}, then _exit(127)
+ *   (init with hooks: SPAWN_HOOKS and boot's go-ahead between its mounts and
+ *    pivot_root, before SPAWN_READY; see kernel/hooks.h)
  * Nothing here blocks except where said; the caller watches ctl_fd with an
  * ev_io and calls spawn_read_report() when it is readable. */
 #include <stdbool.h>
@@ -19,7 +21,8 @@
 #include "kernel/caps.h"
 #include "kernel/cgroup.h"
 
-enum spawn_report_type { SPAWN_READY = 1, SPAWN_ERROR = 2 };
+/* SPAWN_HOOKS: the init is at its hook point (kernel/hooks.h). */
+enum spawn_report_type { SPAWN_READY = 1, SPAWN_ERROR = 2, SPAWN_HOOKS = 3 };
 
 struct spawn_report {
 	int type;
@@ -117,6 +120,7 @@ enum spawn_report_result {
 	SPAWN_REPORT_EXECED = 0,
 	SPAWN_REPORT_READY, /* SPAWN_READY: set up, waiting for spawn_release */
 	SPAWN_REPORT_AGAIN, /* nothing there yet (EAGAIN) */
+	SPAWN_REPORT_HOOKS, /* SPAWN_HOOKS: waiting for hooks_send_go */
 };
 
 /* Reads one report without blocking. */

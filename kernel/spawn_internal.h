@@ -44,8 +44,11 @@ __attribute__((noreturn)) void spawn_child_fail(int ctl_fd, const struct cv_erro
  * the container's own, pivot_root into it, applies root.readonly,
  * rootfsPropagation, maskedPaths and readonlyPaths. cg may be NULL (the
  * "cgroup" mount type then binds the whole unified hierarchy). */
+/* before_pivot (may be NULL) runs after the mounts, before pivot_root:
+ * the OCI hook point (kernel/hooks.h). */
+typedef int (*child_before_pivot_fn)(void *ctx, struct cv_error *err);
 int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const struct cgroup *cg,
-		       struct cv_error *err);
+		       child_before_pivot_fn before_pivot, void *ctx, struct cv_error *err);
 
 /* After pivot_root: bind-mounts the pty replica (an open fd) onto the
  * container's /dev/console, creating the mount point file if needed. */
