@@ -267,6 +267,11 @@ int oci_rlimit_resource(const char *name)
 	return -1;
 }
 
+const char *oci_namespace_name(size_t i)
+{
+	return i < ARRAY_SIZE(namespaces) ? namespaces[i].name : NULL;
+}
+
 int oci_namespace_flag(const char *type)
 {
 	if (!type)

@@ -210,6 +210,8 @@ int oci_resources_decode(const msgpack_object *obj, msgpack_zone *zone,
 /* CLONE_NEW* flag for an OCI namespace type, 0 if unknown (or NULL): the
  * one table of namespace types, used by validation and by kernel/. */
 int oci_namespace_flag(const char *type);
+/* The i-th namespace type of that table, NULL past the end (features). */
+const char *oci_namespace_name(size_t i);
 
 /* RLIMIT_* for an OCI rlimit type ("RLIMIT_NOFILE"), -1 if unknown (or
  * NULL): validation and the child's setrlimit share it. */
