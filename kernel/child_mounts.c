@@ -62,10 +62,46 @@ static int openat2_in_root(int rootfd, const char *path, int flags)
 	return fd;
 }
 
+#define MKDIR_MAX_LINKS 40 /* the kernel's own limit on nested symlinks */
+
+static int mkdir_in_root_depth(int rootfd, const char *dst, bool is_file, int links,
+			       struct cv_error *err);
+
+/* comp (in parent, whose path in the root is the first parent_len bytes of
+ * prefix) is a symlink whose target does not exist yet: creates the
+ * target inside the root, as runc's MkdirAll through securejoin does. The
+ * target is read as text and resolved in the root again: an absolute
+ * link names a path of the container's root, never of the host's. */
+static int mkdir_link_target(int rootfd, int parent, const char *comp, const char *prefix,
+			     size_t parent_len, bool is_file, int links, struct cv_error *err)
+{
+	if (links >= MKDIR_MAX_LINKS)
+		return cv_errf(err, ELOOP, "resolving \"%s\" in the container's root", prefix);
+	char target[4096], path[8192];
+	ssize_t n = readlinkat(parent, comp, target, sizeof(target) - 1);
+	if (n < 0)
+		return cv_errf(err, errno, "resolving \"%s\" in the container's root", prefix);
+	target[n] = '\0';
+	if (target[0] == '/')
+		snprintf(path, sizeof(path), "%s", target);
+	else
+		snprintf(path, sizeof(path), "%.*s/%s", (int)parent_len, prefix, target);
+	int fd = mkdir_in_root_depth(rootfd, path, is_file, links + 1, err);
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 ? -1 : 0;
+}
+
 /* mkdir -p dst inside the rootfs (the last component a file when is_file),
  * every component resolved with RESOLVE_IN_ROOT. Returns an O_PATH fd of
  * the destination (caller closes). */
 static int mkdir_in_root(int rootfd, const char *dst, bool is_file, struct cv_error *err)
+{
+	return mkdir_in_root_depth(rootfd, dst, is_file, 0, err);
+}
+
+static int mkdir_in_root_depth(int rootfd, const char *dst, bool is_file, int links,
+			       struct cv_error *err)
 {
 	char prefix[4096];
 	size_t pl = 0;
@@ -114,6 +150,14 @@ static int mkdir_in_root(int rootfd, const char *dst, bool is_file, struct cv_er
 				int e = errno;
 				close(parent);
 				return cv_errf(err, e, "creating \"%s\" in the container's root", prefix);
+			}
+			struct stat lst;
+			if (r < 0 && fstatat(parent, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(lst.st_mode) &&
+			    mkdir_link_target(rootfd, parent, comp, prefix, pl - l - 1, last && is_file,
+					      links, err) < 0) {
+				close(parent);
+				return -1;
 			}
 			fd = openat2_in_root(rootfd, prefix, O_PATH);
 		}
