@@ -190,3 +190,39 @@ def test_tmpcopyup_only_for_tmpfs(env, host_dir):
                      "options": ["rbind", "tmpcopyup"]}])
     assert p.returncode != 0
     assert "tmpcopyup is only for type tmpfs" in p.stderr, p.stderr
+
+
+# --------------------------------------------------------------------------
+# podman: --tmpfs and --read-only ask for tmpcopyup, --sysctl for a sysctl
+# under the read-only /proc/sys (both failed before: EINVAL from tmpfs).
+
+
+@pytest.fixture(scope="module")
+def podman(cvisor, fixture_bundle):
+    import engines
+    from test_podman import Podman
+    pm = Podman(engines.need_binary("podman"), cvisor)
+    try:
+        pm.import_rootfs(os.path.join(fixture_bundle, "rootfs"), "localhost/cvisor-mopt")
+        yield pm
+    finally:
+        pm.close()
+
+
+def test_podman_tmpfs_read_only_sysctl(podman):
+    import engines
+    name = engines.unique("cvmopt")
+    try:
+        p = podman("run", "--rm", "--name", name, "--network", "none", "--tmpfs", "/x",
+                   "--read-only", "--sysctl", "net.ipv4.ip_forward=1", "localhost/cvisor-mopt",
+                   "sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; cat /proc/self/mountinfo; "
+                               "touch /x/a /tmp/a && echo writable; touch /a 2>&1; echo end",
+                   check=False)
+    finally:
+        podman("rm", "--force", "--time", "0", name, check=False)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "1", p.stdout
+    assert " - tmpfs " in next(l for l in lines if l.split()[4:5] == ["/x"]), p.stdout
+    assert "ro" in mountinfo_opts(p.stdout, "/")
+    assert "writable" in lines and "Read-only file system" in p.stdout, p.stdout
