@@ -286,9 +286,11 @@ static bool selinux_enabled(void)
 	return statfs("/sys/fs/selinux", &sf) == 0 && sf.f_type == SELINUX_MAGIC;
 }
 
-/* Writes val to /proc/thread-self/attr/<rel>. /proc is the container's:
- * reached without symlinks beneath it, and it must be procfs. */
-static int write_attr(const char *rel, const char *val, const char *field, struct cv_error *err)
+/* Writes val to /proc/<this pid>/<rel> (rel may start with task/<tid>).
+ * /proc is the container's: it must be procfs, and rel is resolved beneath
+ * it without symlinks (thread-self and self are symlinks: named by pid
+ * and tid instead, in the pid namespace that mounted this /proc). */
+static int write_proc(const char *rel, const char *val, const char *field, struct cv_error *err)
 {
 	int proc = open("/proc", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct statfs sf;
@@ -302,9 +304,7 @@ static int write_attr(const char *rel, const char *val, const char *field, struc
 		.flags = O_WRONLY | O_CLOEXEC,
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
 	};
-	/* thread-self is a symlink: named by pid and tid instead (this
-	 * process's, in the pid namespace that mounted the container's /proc). */
-	snprintf(path, sizeof(path), "%d/task/%d/attr/%s", (int)getpid(), (int)gettid(), rel);
+	snprintf(path, sizeof(path), "%d/%s", (int)getpid(), rel);
 	int fd = (int)syscall(SYS_openat2, proc, path, &how, sizeof(how));
 	int e = errno;
 	close(proc);
@@ -316,6 +316,33 @@ static int write_attr(const char *rel, const char *val, const char *field, struc
 	if (n < 0)
 		return cv_errf(err, e, "%s: writing \"%s\" to /proc/%s", field, val, path);
 	return 0;
+}
+
+static int write_attr(const char *rel, const char *val, const char *field, struct cv_error *err)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "task/%d/attr/%s", (int)gettid(), rel);
+	return write_proc(path, val, field, err);
+}
+
+int procattr_set_oom_score_adj(const struct oci_process *p, struct cv_error *err)
+{
+	if (!p->has_oom_score_adj)
+		return 0;
+	char v[16];
+	snprintf(v, sizeof(v), "%d", (int)p->oom_score_adj);
+	struct cv_error e2;
+	cv_error_reset(&e2);
+	if (write_proc("oom_score_adj", v, "spec.process.oomScoreAdj", &e2) == 0)
+		return 0;
+	if (e2.code == EACCES || e2.code == EPERM) {
+		/* Lowering it needs CAP_SYS_RESOURCE of the host's user
+		 * namespace, which a process in the container's has not got. */
+		LOG(LL_WARN, "%s: the exec'd process keeps its inherited value", e2.msg);
+		return 0;
+	}
+	*err = e2;
+	return -1;
 }
 
 int procattr_set_exec_labels(const struct oci_process *p, struct cv_error *err)

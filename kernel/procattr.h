@@ -33,5 +33,10 @@ int procattr_set_personality(const struct oci_spec *spec, struct cv_error *err);
  * and goes on, as runc does. */
 int procattr_set_exec_labels(const struct oci_process *p, struct cv_error *err);
 
+/* process.oomScoreAdj for an exec'd process, through the container's
+ * /proc (checked to be procfs). Refused (lowering it from inside a user
+ * namespace): a logged warning, the process keeps the inherited value. */
+int procattr_set_oom_score_adj(const struct oci_process *p, struct cv_error *err);
+
 /* The names the code accepts, for `cvisor features`: NULL-terminated. */
 extern const char *const procattr_sched_policies[];
