@@ -153,6 +153,16 @@ static const char *hook_name(size_t i)
 	return i < sizeof(hooks) / sizeof(hooks[0]) ? hooks[i] : NULL;
 }
 
+/* The architectures a filter on this host can take (the byte order of the
+ * native one), numbered without gaps for print_names. */
+static const char *usable_arch(size_t n)
+{
+	for (size_t i = 0; seccomp_spec_arch_name(i); i++)
+		if (seccomp_spec_arch_usable(i) && n-- == 0)
+			return seccomp_spec_arch_name(i);
+	return NULL;
+}
+
 static const char *cap_name(size_t i)
 {
 	return i <= (size_t)INT_MAX ? caps_name((int)i) : NULL;
@@ -183,7 +193,7 @@ static void print_features(void)
 	fputs(",\n            \"operators\": ", stdout);
 	print_names("            ", seccomp_spec_op_name);
 	fputs(",\n            \"archs\": ", stdout);
-	print_names("            ", seccomp_spec_arch_name);
+	print_names("            ", usable_arch);
 	fputs(",\n            \"knownFlags\": ", stdout);
 	print_names("            ", seccomp_spec_flag_name);
 	fputs(",\n            \"supportedFlags\": ", stdout);

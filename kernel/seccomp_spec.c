@@ -89,6 +89,20 @@ const char *seccomp_spec_arch_name(size_t i)
 	return i < ARRAY_SIZE(arches) ? arches[i].name : NULL;
 }
 
+bool seccomp_spec_arch_usable(size_t i)
+{
+	if (i >= ARRAY_SIZE(arches))
+		return false;
+	/* What add_arches does with it, on a scratch filter: libseccomp
+	 * refuses to mix byte orders with the native architecture (EDOM). */
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		return false;
+	int r = seccomp_arch_add(ctx, arches[i].arch);
+	seccomp_release(ctx);
+	return r == 0 || r == -EEXIST;
+}
+
 const char *seccomp_spec_flag_name(size_t i)
 {
 	return i < ARRAY_SIZE(flags) ? flags[i].name : NULL;

@@ -1,6 +1,7 @@
 #pragma once
 /* The spec's linux.seccomp profile compiled with libseccomp. */
 #include <seccomp.h>
+#include <stdbool.h>
 
 #include "core/err.h"
 #include "core/spec.h"
@@ -17,3 +18,5 @@ const char *seccomp_spec_action_name(size_t i);
 const char *seccomp_spec_op_name(size_t i);
 const char *seccomp_spec_arch_name(size_t i);
 const char *seccomp_spec_flag_name(size_t i);
+/* Whether a filter here can take the i-th architecture. */
+bool seccomp_spec_arch_usable(size_t i);
