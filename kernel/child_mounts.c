@@ -473,7 +473,7 @@ static int tmpfs_config(int fs, const struct mount_opts *o, const char *field,
 		{ MS_LAZYTIME, "lazytime" }, { MS_MANDLOCK, "mand" },
 	};
 	if (o->flags & (MS_POSIXACL | MS_I_VERSION))
-		return cv_errf(err, EINVAL, "%s.options: acl and iversion do not go with tmpcopyup",
+		return cv_errf(err, 0, "%s.options: acl and iversion do not go with tmpcopyup",
 			       field);
 	for (size_t i = 0; i < N_OF(sb); i++)
 		if ((o->flags & sb[i].ms) &&
@@ -614,7 +614,7 @@ static int mount_one(int rootfd, const struct oci_mount *m, size_t idx, const ch
 
 	bool bind = strcmp(type, "bind") == 0 || (o.flags & MS_BIND);
 	if (o.tmpcopyup && (bind || strcmp(type, "tmpfs") != 0))
-		return cv_errf(err, EINVAL, "%s.options: tmpcopyup is only for type tmpfs, not \"%s\"",
+		return cv_errf(err, 0, "%s.options: tmpcopyup is only for type tmpfs, not \"%s\"",
 			       field, bind ? "bind" : type);
 	if (bind) {
 		char src[4096];

@@ -182,7 +182,7 @@ int mount_opts_parse(char *const *opts, size_t n, const char *field, struct moun
 		case OPT_NOOP:
 			break;
 		case OPT_REFUSED:
-			return cv_errf(err, EINVAL,
+			return cv_errf(err, 0,
 				       "%s.options: \"%s\" (idmapped mounts) is not supported by cvisor",
 				       field, o);
 		}

@@ -88,12 +88,12 @@ static int check_io_priority(const struct oci_io_priority *io, struct cv_error *
 {
 	unsigned long c;
 	if (!lookup(io_classes, ARRAY_SIZE(io_classes), io->class_, &c))
-		return cv_errf(err, EINVAL,
+		return cv_errf(err, 0,
 			       "spec.process.ioPriority.class: unknown class \"%s\" (expected "
 			       "IOPRIO_CLASS_RT, IOPRIO_CLASS_BE or IOPRIO_CLASS_IDLE)",
 			       io->class_);
 	if (io->priority < 0 || io->priority > 7)
-		return cv_errf(err, EINVAL, "spec.process.ioPriority.priority: %d is out of range 0-7",
+		return cv_errf(err, 0, "spec.process.ioPriority.priority: %d is out of range 0-7",
 			       (int)io->priority);
 	return 0;
 }
@@ -102,30 +102,30 @@ static int sched_policy(const struct oci_scheduler *s, unsigned long *policy, un
 			struct cv_error *err)
 {
 	if (!lookup(sched_policies, ARRAY_SIZE(sched_policies), s->policy, policy))
-		return cv_errf(err, EINVAL, "spec.process.scheduler.policy: unknown policy \"%s\"",
+		return cv_errf(err, 0, "spec.process.scheduler.policy: unknown policy \"%s\"",
 			       s->policy);
 	*flags = 0;
 	for (size_t i = 0; i < s->n_flags; i++) {
 		unsigned long f;
 		if (!lookup(sched_flags, ARRAY_SIZE(sched_flags), s->flags[i], &f))
-			return cv_errf(err, EINVAL, "spec.process.scheduler.flags[%zu]: unknown flag \"%s\"",
+			return cv_errf(err, 0, "spec.process.scheduler.flags[%zu]: unknown flag \"%s\"",
 				       i, s->flags[i] ? s->flags[i] : "");
 		*flags |= f;
 	}
 	if (s->nice < -20 || s->nice > 19)
-		return cv_errf(err, EINVAL, "spec.process.scheduler.nice: %d is out of range -20..19",
+		return cv_errf(err, 0, "spec.process.scheduler.nice: %d is out of range -20..19",
 			       (int)s->nice);
 	bool rt = *policy == SCHED_FIFO || *policy == SCHED_RR;
 	if (rt && (s->priority < 1 || s->priority > 99))
-		return cv_errf(err, EINVAL,
+		return cv_errf(err, 0,
 			       "spec.process.scheduler.priority: %s needs a priority of 1-99, got %d",
 			       s->policy, (int)s->priority);
 	if (!rt && s->priority != 0)
-		return cv_errf(err, EINVAL, "spec.process.scheduler.priority: must be 0 for %s, got %d",
+		return cv_errf(err, 0, "spec.process.scheduler.priority: must be 0 for %s, got %d",
 			       s->policy, (int)s->priority);
 	if (*policy == SCHED_DEADLINE && (s->runtime == 0 || s->runtime > s->deadline ||
 					  (s->period && s->deadline > s->period)))
-		return cv_errf(err, EINVAL,
+		return cv_errf(err, 0,
 			       "spec.process.scheduler: SCHED_DEADLINE needs 0 < runtime <= deadline "
 			       "<= period (period 0 means the deadline)");
 	return 0;
@@ -134,14 +134,14 @@ static int sched_policy(const struct oci_scheduler *s, unsigned long *policy, un
 static int persona(const struct oci_personality *p, unsigned long *out, struct cv_error *err)
 {
 	if (!lookup(domains, ARRAY_SIZE(domains), p->domain, out))
-		return cv_errf(err, EINVAL,
+		return cv_errf(err, 0,
 			       "spec.linux.personality.domain: unknown domain \"%s\" (expected LINUX or "
 			       "LINUX32)",
 			       p->domain);
 	for (size_t i = 0; i < p->n_flags; i++) {
 		unsigned long f;
 		if (!lookup(persona_flags, ARRAY_SIZE(persona_flags), p->flags[i], &f))
-			return cv_errf(err, EINVAL, "spec.linux.personality.flags[%zu]: unknown flag \"%s\"",
+			return cv_errf(err, 0, "spec.linux.personality.flags[%zu]: unknown flag \"%s\"",
 				       i, p->flags[i] ? p->flags[i] : "");
 		*out |= f;
 	}
@@ -201,7 +201,7 @@ int procattr_join_keyring(const struct oci_spec *spec, struct cv_error *err)
 			f++;
 	}
 	if (!f)
-		return cv_errf(err, EINVAL, "the session keyring's description \"%s\" has no permissions",
+		return cv_errf(err, 0, "the session keyring's description \"%s\" has no permissions",
 			       desc);
 	unsigned long perm = strtoul(f, NULL, 16) | 0x080000; /* KEY_USR_SEARCH */
 	if (syscall(SYS_keyctl, KEYCTL_SETPERM, id, perm) < 0)
