@@ -257,6 +257,11 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 		cv_errf(err, 0, "%s: expected a JSON object", cfg_path);
 		goto out;
 	}
+	/* The init joins a new session keyring named after the container, as
+	 * runc's does; "" keeps the caller's (--no-new-keyring). Always set
+	 * here, so a config.json cannot choose (core/spec.h). */
+	json_object_object_add(spec, "cvisor.sessionKeyring",
+			       json_object_new_string(o->no_new_keyring ? "" : id));
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
 	if (json_mp_pack(spec, &pk, err) < 0) {
@@ -414,8 +419,10 @@ int create_parse_flag(int c, const char *arg, struct create_opts *o, int *rc)
 		o->console_socket = arg;
 		return 1;
 	case 'N':
-	case 'K':
 		return 1; /* accepted for runc compatibility; nothing to do */
+	case 'K':
+		o->no_new_keyring = true;
+		return 1;
 	case 'P':
 		if (strcmp(arg, "0") != 0)
 			*rc = cli_failf("--preserve-fds is not supported by cvisor");

@@ -9,6 +9,10 @@
 #include <unistd.h>
 
 #include "cmd/verbs.h"
+#include "core/spec.h"
+#include "kernel/caps.h"
+#include "kernel/mount_opts.h"
+#include "kernel/seccomp_spec.h"
 
 /* runc's example spec (runc >= 1.1.2): bounding, effective and permitted
  * only. An ambient set without the same inheritable set cannot be raised
@@ -127,57 +131,88 @@ int cmd_spec(const struct cli_command *cmd, int argc, char **argv)
 	return 0;
 }
 
-static const char features_json[] =
-	"{\n"
-	"    \"ociVersionMin\": \"1.0.0\",\n"
-	"    \"ociVersionMax\": \"" CLI_OCI_VERSION "\",\n"
-	"    \"hooks\": [\"prestart\", \"createRuntime\", \"createContainer\", \"startContainer\",\n"
-	"              \"poststart\", \"poststop\"],\n"
-	"    \"mountOptions\": [\n"
-	"        \"async\", \"atime\", \"bind\", \"defaults\", \"dev\", \"diratime\", \"exec\",\n"
-	"        \"noatime\", \"nodev\", \"nodiratime\", \"noexec\", \"norelatime\", \"nosuid\",\n"
-	"        \"private\", \"rbind\", \"relatime\", \"remount\", \"ro\", \"rprivate\", \"rshared\",\n"
-	"        \"rslave\", \"rw\", \"shared\", \"slave\", \"strictatime\", \"suid\", \"sync\"\n"
-	"    ],\n"
-	"    \"linux\": {\n"
-	"        \"namespaces\": [\"cgroup\", \"ipc\", \"mount\", \"network\", \"pid\", \"user\", \"uts\"],\n"
-	"        \"capabilities\": [\n"
-	"            \"CAP_CHOWN\", \"CAP_DAC_OVERRIDE\", \"CAP_DAC_READ_SEARCH\", \"CAP_FOWNER\",\n"
-	"            \"CAP_FSETID\", \"CAP_KILL\", \"CAP_SETGID\", \"CAP_SETUID\", \"CAP_SETPCAP\",\n"
-	"            \"CAP_LINUX_IMMUTABLE\", \"CAP_NET_BIND_SERVICE\", \"CAP_NET_BROADCAST\",\n"
-	"            \"CAP_NET_ADMIN\", \"CAP_NET_RAW\", \"CAP_IPC_LOCK\", \"CAP_IPC_OWNER\",\n"
-	"            \"CAP_SYS_MODULE\", \"CAP_SYS_RAWIO\", \"CAP_SYS_CHROOT\", \"CAP_SYS_PTRACE\",\n"
-	"            \"CAP_SYS_PACCT\", \"CAP_SYS_ADMIN\", \"CAP_SYS_BOOT\", \"CAP_SYS_NICE\",\n"
-	"            \"CAP_SYS_RESOURCE\", \"CAP_SYS_TIME\", \"CAP_SYS_TTY_CONFIG\", \"CAP_MKNOD\",\n"
-	"            \"CAP_LEASE\", \"CAP_AUDIT_WRITE\", \"CAP_AUDIT_CONTROL\", \"CAP_SETFCAP\",\n"
-	"            \"CAP_MAC_OVERRIDE\", \"CAP_MAC_ADMIN\", \"CAP_SYSLOG\", \"CAP_WAKE_ALARM\",\n"
-	"            \"CAP_BLOCK_SUSPEND\", \"CAP_AUDIT_READ\", \"CAP_PERFMON\", \"CAP_BPF\",\n"
-	"            \"CAP_CHECKPOINT_RESTORE\"\n"
-	"        ],\n"
-	"        \"cgroup\": {\n"
-	"            \"v1\": true,\n"
-	"            \"v2\": true,\n"
-	"            \"systemd\": false,\n"
-	"            \"systemdUser\": false\n"
-	"        },\n"
-	"        \"seccomp\": {\n"
-	"            \"enabled\": true,\n"
-	"            \"actions\": [\n"
-	"                \"SCMP_ACT_ALLOW\", \"SCMP_ACT_ERRNO\", \"SCMP_ACT_KILL\",\n"
-	"                \"SCMP_ACT_KILL_PROCESS\", \"SCMP_ACT_KILL_THREAD\", \"SCMP_ACT_LOG\",\n"
-	"                \"SCMP_ACT_NOTIFY\", \"SCMP_ACT_TRACE\", \"SCMP_ACT_TRAP\"\n"
-	"            ],\n"
-	"            \"operators\": [\n"
-	"                \"SCMP_CMP_EQ\", \"SCMP_CMP_GE\", \"SCMP_CMP_GT\", \"SCMP_CMP_LE\",\n"
-	"                \"SCMP_CMP_LT\", \"SCMP_CMP_MASKED_EQ\", \"SCMP_CMP_NE\"\n"
-	"            ],\n"
-	"            \"archs\": [\"SCMP_ARCH_X86\", \"SCMP_ARCH_X86_64\", \"SCMP_ARCH_X32\"]\n"
-	"        }\n"
-	"    },\n"
-	"    \"annotations\": {\n"
-	"        \"org.opencontainers.runtime-spec.features.cvisor.version\": \"" CLI_VERSION "\"\n"
-	"    }\n"
-	"}\n";
+/* `features` is printed from the tables the code uses to accept a spec,
+ * so a listed item is one the runtime takes and an unlisted one is refused
+ * (or, for a mount option, handed to the filesystem as data, as runc). */
+typedef const char *(*name_at)(size_t i);
+
+static void print_names(const char *indent, name_at at)
+{
+	fputs("[", stdout);
+	for (size_t i = 0; at(i); i++)
+		printf("%s\n%s    \"%s\"", i ? "," : "", indent, at(i));
+	printf("\n%s]", indent);
+}
+
+static const char *const hooks[] = {
+	"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
+};
+
+static const char *hook_name(size_t i)
+{
+	return i < sizeof(hooks) / sizeof(hooks[0]) ? hooks[i] : NULL;
+}
+
+/* The architectures a filter on this host can take (the byte order of the
+ * native one), numbered without gaps for print_names. */
+static const char *usable_arch(size_t n)
+{
+	for (size_t i = 0; seccomp_spec_arch_name(i); i++)
+		if (seccomp_spec_arch_usable(i) && n-- == 0)
+			return seccomp_spec_arch_name(i);
+	return NULL;
+}
+
+static const char *cap_name(size_t i)
+{
+	return i <= (size_t)INT_MAX ? caps_name((int)i) : NULL;
+}
+
+static void print_features(void)
+{
+	printf("{\n    \"ociVersionMin\": \"1.0.0\",\n    \"ociVersionMax\": \"%s\",\n", CLI_OCI_VERSION);
+	fputs("    \"hooks\": ", stdout);
+	print_names("    ", hook_name);
+	fputs(",\n    \"mountOptions\": ", stdout);
+	print_names("    ", mount_opts_name);
+	fputs(",\n    \"linux\": {\n        \"namespaces\": ", stdout);
+	print_names("        ", oci_namespace_name);
+	fputs(",\n        \"capabilities\": ", stdout);
+	print_names("        ", cap_name);
+	fputs(",\n        \"cgroup\": {\n"
+	      "            \"v1\": true,\n"
+	      "            \"v2\": true,\n"
+	      "            \"systemd\": false,\n"
+	      "            \"systemdUser\": false\n"
+	      "        },\n"
+	      "        \"seccomp\": {\n"
+	      "            \"enabled\": true,\n"
+	      "            \"actions\": ",
+	      stdout);
+	print_names("            ", seccomp_spec_action_name);
+	fputs(",\n            \"operators\": ", stdout);
+	print_names("            ", seccomp_spec_op_name);
+	fputs(",\n            \"archs\": ", stdout);
+	print_names("            ", usable_arch);
+	fputs(",\n            \"knownFlags\": ", stdout);
+	print_names("            ", seccomp_spec_flag_name);
+	fputs(",\n            \"supportedFlags\": ", stdout);
+	print_names("            ", seccomp_spec_flag_name);
+	/* Applied when the host has the LSM enabled, else a logged warning. */
+	printf("\n"
+	       "        },\n"
+	       "        \"apparmor\": {\n            \"enabled\": true\n        },\n"
+	       "        \"selinux\": {\n            \"enabled\": true\n        },\n"
+	       "        \"mountExtensions\": {\n"
+	       "            \"idmap\": {\n                \"enabled\": false\n            }\n"
+	       "        }\n"
+	       "    },\n"
+	       "    \"annotations\": {\n"
+	       "        \"org.opencontainers.runtime-spec.features.cvisor.version\": \"%s\"\n"
+	       "    }\n"
+	       "}\n",
+	       CLI_VERSION);
+}
 
 int cmd_features(const struct cli_command *cmd, int argc, char **argv)
 {
@@ -192,6 +227,6 @@ int cmd_features(const struct cli_command *cmd, int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_failf("features takes no arguments");
-	fputs(features_json, stdout);
+	print_features();
 	return 0;
 }

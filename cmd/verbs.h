@@ -38,6 +38,7 @@ struct create_opts {
 	 * socketpair the init sends the pty master on (else -1). NULL: a
 	 * terminal needs --console-socket. */
 	int *console_peer;
+	bool no_new_keyring; /* --no-new-keyring: keep the caller's session keyring */
 };
 
 /* The flags `create` and `run` share, as getopt_long entries, and their

@@ -68,6 +68,31 @@ static const struct mpk_field console_size_fields[] = {
 };
 SCHEMA(console_size_schema, "Box", struct oci_console_size, console_size_fields);
 
+/* Process fields: ioPriority, scheduler, personality (h-mounts). */
+static const struct mpk_field io_priority_fields[] = {
+	F("class", MPK_STR, struct oci_io_priority, class_, MPK_REQUIRED),
+	F("priority", MPK_I32, struct oci_io_priority, priority, 0),
+};
+SCHEMA(io_priority_schema, "IOPriority", struct oci_io_priority, io_priority_fields);
+
+static const struct mpk_field scheduler_fields[] = {
+	F("policy", MPK_STR, struct oci_scheduler, policy, MPK_REQUIRED),
+	F("nice", MPK_I32, struct oci_scheduler, nice, 0),
+	F("priority", MPK_I32, struct oci_scheduler, priority, 0),
+	FV("flags", MPK_STRV, struct oci_scheduler, flags, n_flags),
+	F("runtime", MPK_U64, struct oci_scheduler, runtime, 0),
+	F("deadline", MPK_U64, struct oci_scheduler, deadline, 0),
+	F("period", MPK_U64, struct oci_scheduler, period, 0),
+};
+SCHEMA(scheduler_schema, "Scheduler", struct oci_scheduler, scheduler_fields);
+
+static const struct mpk_field personality_fields[] = {
+	F("domain", MPK_STR, struct oci_personality, domain, MPK_REQUIRED),
+	FV("flags", MPK_STRV, struct oci_personality, flags, n_flags),
+};
+SCHEMA(personality_schema, "Personality", struct oci_personality, personality_fields);
+/* End of the process fields block (h-mounts). */
+
 static const struct mpk_field process_fields[] = {
 	F("terminal", MPK_BOOL, struct oci_process, terminal, 0),
 	FS("consoleSize", struct oci_process, console_size, has_console_size, &console_size_schema),
@@ -81,6 +106,10 @@ static const struct mpk_field process_fields[] = {
 	F("noNewPrivileges", MPK_BOOL, struct oci_process, no_new_privileges, 0),
 	FH("oomScoreAdj", MPK_I32, struct oci_process, oom_score_adj, has_oom_score_adj),
 	F("apparmorProfile", MPK_STR, struct oci_process, apparmor_profile, 0),
+	/* Process fields (h-mounts). */
+	FS("ioPriority", struct oci_process, io_priority, has_io_priority, &io_priority_schema),
+	FS("scheduler", struct oci_process, scheduler, has_scheduler, &scheduler_schema),
+	F("selinuxLabel", MPK_STR, struct oci_process, selinux_label, 0),
 };
 SCHEMA(process_schema, "Process", struct oci_process, process_fields);
 
@@ -178,6 +207,8 @@ static const struct mpk_field linux_fields[] = {
 	F("sysctl", MPK_OBJ, struct oci_linux, sysctl, 0),
 	F("rootfsPropagation", MPK_STR, struct oci_linux, rootfs_propagation, 0),
 	F("mountLabel", MPK_STR, struct oci_linux, mount_label, 0),
+	/* Process fields (h-mounts). */
+	FS("personality", struct oci_linux, personality, has_personality, &personality_schema),
 };
 SCHEMA(linux_schema, "Linux", struct oci_linux, linux_fields);
 
@@ -247,6 +278,8 @@ static const struct mpk_field spec_fields[] = {
 	FS("linux", struct oci_spec, linux_, has_linux, &linux_schema),
 	F("annotations", MPK_OBJ, struct oci_spec, annotations, 0),
 	FS("hooks", struct oci_spec, hooks, has_hooks, &hooks_schema), /* OCI hooks */
+	/* Session keyring (h-mounts). */
+	F("cvisor.sessionKeyring", MPK_STR, struct oci_spec, session_keyring, 0),
 };
 SCHEMA(spec_schema, "spec", struct oci_spec, spec_fields);
 
@@ -289,6 +322,11 @@ int oci_rlimit_resource(const char *name)
 		if (strcmp(rlimits[i].name, name) == 0)
 			return rlimits[i].resource;
 	return -1;
+}
+
+const char *oci_namespace_name(size_t i)
+{
+	return i < ARRAY_SIZE(namespaces) ? namespaces[i].name : NULL;
 }
 
 int oci_namespace_flag(const char *type)

@@ -31,6 +31,27 @@ struct oci_console_size {
 	uint32_t height, width;
 };
 
+/* Process fields: ioPriority, scheduler, personality (h-mounts). */
+struct oci_io_priority {
+	char *class_; /* IOPRIO_CLASS_RT, IOPRIO_CLASS_BE, IOPRIO_CLASS_IDLE */
+	int32_t priority;
+};
+
+struct oci_scheduler {
+	char *policy; /* SCHED_OTHER ... SCHED_DEADLINE */
+	int32_t nice, priority;
+	char **flags; /* SCHED_FLAG_* */
+	size_t n_flags;
+	uint64_t runtime, deadline, period;
+};
+
+struct oci_personality {
+	char *domain; /* LINUX, LINUX32 */
+	char **flags;
+	size_t n_flags;
+};
+/* End of the process fields block (h-mounts). */
+
 struct oci_process {
 	bool terminal;
 	struct oci_console_size console_size; /* the pty's size (process.terminal) */
@@ -49,6 +70,12 @@ struct oci_process {
 	int32_t oom_score_adj;
 	bool has_oom_score_adj;
 	char *apparmor_profile;
+	/* Process fields (h-mounts). */
+	struct oci_io_priority io_priority;
+	bool has_io_priority;
+	struct oci_scheduler scheduler;
+	bool has_scheduler;
+	char *selinux_label;
 };
 
 struct oci_root {
@@ -144,6 +171,9 @@ struct oci_linux {
 	const msgpack_object *sysctl; /* map string → string, or NULL */
 	char *rootfs_propagation;
 	char *mount_label;
+	/* Process fields (h-mounts). */
+	struct oci_personality personality;
+	bool has_personality;
 };
 
 /* --- OCI hooks (spec.hooks) --- */
@@ -182,6 +212,11 @@ struct oci_spec {
 	/* OCI hooks */
 	struct oci_hooks hooks;
 	bool has_hooks;
+	/* Session keyring (h-mounts): not an OCI key. `cvisor create` sets
+	 * "cvisor.sessionKeyring" to the container id, or to "" with
+	 * --no-new-keyring (overwriting any value in config.json); absent (a
+	 * spec sent over the RPC) means a new anonymous session keyring. */
+	char *session_keyring;
 };
 
 /* Decodes and validates (process.args non-empty, cwd absolute, root.path
@@ -204,6 +239,8 @@ int oci_hooks_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_h
 /* CLONE_NEW* flag for an OCI namespace type, 0 if unknown (or NULL): the
  * one table of namespace types, used by validation and by kernel/. */
 int oci_namespace_flag(const char *type);
+/* The i-th namespace type of that table, NULL past the end (features). */
+const char *oci_namespace_name(size_t i);
 
 /* RLIMIT_* for an OCI rlimit type ("RLIMIT_NOFILE"), -1 if unknown (or
  * NULL): validation and the child's setrlimit share it. */

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kernel/procattr.h"
 #include "kernel/spawn_internal.h"
 
 /* Room above the highest guest fd for the temporary copies. */
@@ -127,6 +128,16 @@ static int setup(const struct spawn_exec_args *a, int *ctl_fd, int *exec_fd, cha
 	const struct oci_spec *spec = a->spec;
 	if (spec && spec->has_process &&
 	    child_set_rlimits(spec->process.rlimits, spec->process.n_rlimits, err) < 0)
+		return -1;
+	/* The container's ioPriority, scheduler, personality, oomScoreAdj and
+	 * LSM labels, as runc applies them to an exec'd process (before the
+	 * capabilities go). */
+	if (spec && spec->has_process &&
+	    (procattr_set_io_priority(&spec->process, err) < 0 ||
+	     procattr_set_scheduler(&spec->process, err) < 0 ||
+	     procattr_set_personality(spec, err) < 0 ||
+	     procattr_set_oom_score_adj(&spec->process, err) < 0 ||
+	     procattr_set_exec_labels(&spec->process, err) < 0))
 		return -1;
 	const char *cwd = a->cwd && *a->cwd ? a->cwd : "/";
 	if (chdir(cwd) < 0)

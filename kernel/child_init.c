@@ -16,8 +16,8 @@
 
 #include "core/fdsend.h"
 #include "kernel/hooks.h"
+#include "kernel/procattr.h"
 #include "kernel/spawn_internal.h"
-#include "kernel/sysctl.h"
 #include "kernel/userns.h"
 
 /* Fds of the child are moved at or above this before stdio is dup'ed onto
@@ -303,6 +303,12 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 		return -1;
 	if (setsid() < 0)
 		return cv_errf(err, errno, "creating a session for the container");
+	/* Refused names before anything is set up; then the keyring, in the
+	 * container's user namespace (runc joins it there too). */
+	if (procattr_check(spec, err) < 0)
+		return -1;
+	if (procattr_join_keyring(spec, err) < 0)
+		return -1;
 	if (setup_stdio(a->stdio, ctl_fd, err) < 0)
 		return -1;
 
@@ -327,8 +333,6 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	}
 	if (set_names(spec, err) < 0)
 		return -1;
-	if (sysctl_apply(spec, err) < 0)
-		return -1;
 	if (child_set_rlimits(proc->rlimits, proc->n_rlimits, err) < 0)
 		return -1;
 	/* In a new user namespace boot wrote it (lowering it needs the host's
@@ -340,6 +344,16 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 			return cv_error_wrap(err, "spec.process.oomScoreAdj");
 	}
 	umask(proc->user.has_umask ? (mode_t)proc->user.umask : 022);
+	/* While every capability is held: a real-time policy or class needs
+	 * CAP_SYS_NICE, CAP_SYS_ADMIN. runc's order: ioPriority, scheduler. */
+	if (procattr_set_io_priority(proc, err) < 0 || procattr_set_scheduler(proc, err) < 0)
+		return -1;
+	if (procattr_set_personality(spec, err) < 0)
+		return -1;
+	/* The container's /proc is in place (after pivot_root): the labels
+	 * take effect at the execve. */
+	if (procattr_set_exec_labels(proc, err) < 0)
+		return -1;
 
 	struct cap_sets caps;
 	memset(&caps, 0, sizeof(caps));

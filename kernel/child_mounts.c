@@ -6,113 +6,25 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "kernel/mount_opts.h"
 #include "kernel/spawn_internal.h"
+#include "kernel/sysctl.h"
 #include "kernel/userns.h"
 
-struct mount_opt {
-	const char *name;
-	bool clear;
-	unsigned long flag;
-};
-
-static const struct mount_opt flag_opts[] = {
-	{ "ro", false, MS_RDONLY },
-	{ "rw", true, MS_RDONLY },
-	{ "nosuid", false, MS_NOSUID },
-	{ "suid", true, MS_NOSUID },
-	{ "nodev", false, MS_NODEV },
-	{ "dev", true, MS_NODEV },
-	{ "noexec", false, MS_NOEXEC },
-	{ "exec", true, MS_NOEXEC },
-	{ "sync", false, MS_SYNCHRONOUS },
-	{ "async", true, MS_SYNCHRONOUS },
-	{ "remount", false, MS_REMOUNT },
-	{ "mand", false, MS_MANDLOCK },
-	{ "nomand", true, MS_MANDLOCK },
-	{ "dirsync", false, MS_DIRSYNC },
-	{ "atime", true, MS_NOATIME },
-	{ "noatime", false, MS_NOATIME },
-	{ "diratime", true, MS_NODIRATIME },
-	{ "nodiratime", false, MS_NODIRATIME },
-	{ "relatime", false, MS_RELATIME },
-	{ "norelatime", true, MS_RELATIME },
-	{ "strictatime", false, MS_STRICTATIME },
-	{ "nostrictatime", true, MS_STRICTATIME },
-	{ "lazytime", false, MS_LAZYTIME },
-	{ "bind", false, MS_BIND },
-	{ "rbind", false, MS_BIND | MS_REC },
-};
-
-static const struct mount_opt propagation_opts[] = {
-	{ "private", false, MS_PRIVATE },
-	{ "rprivate", false, MS_PRIVATE | MS_REC },
-	{ "shared", false, MS_SHARED },
-	{ "rshared", false, MS_SHARED | MS_REC },
-	{ "slave", false, MS_SLAVE },
-	{ "rslave", false, MS_SLAVE | MS_REC },
-	{ "unbindable", false, MS_UNBINDABLE },
-	{ "runbindable", false, MS_UNBINDABLE | MS_REC },
-};
-
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
-static const struct mount_opt *find_opt(const struct mount_opt *t, size_t n, const char *name)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(t[i].name, name) == 0)
-			return &t[i];
-	return NULL;
-}
-
-int child_parse_mount_options(char *const *opts, size_t n, unsigned long *flags,
-			      unsigned long *propagation, bool *recursive_bind, char *data,
-			      size_t data_len, struct cv_error *err)
-{
-	*flags = 0;
-	*propagation = 0;
-	*recursive_bind = false;
-	size_t dl = 0;
-	if (data_len)
-		data[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		const char *o = opts[i] ? opts[i] : "";
-		const struct mount_opt *f = find_opt(flag_opts, N_OF(flag_opts), o);
-		if (f) {
-			if (f->clear)
-				*flags &= ~f->flag;
-			else
-				*flags |= f->flag;
-			if (f->flag & MS_REC) {
-				*recursive_bind = true;
-				*flags &= ~(unsigned long)MS_REC;
-			}
-			continue;
-		}
-		const struct mount_opt *p = find_opt(propagation_opts, N_OF(propagation_opts), o);
-		if (p) {
-			*propagation = p->flag;
-			continue;
-		}
-		if (!*o)
-			continue;
-		/* Anything else is for the filesystem: "mode=755", "size=65536k". */
-		int w = snprintf(data + dl, data_len - dl, "%s%s", dl ? "," : "", o);
-		if (w < 0 || (size_t)w >= data_len - dl)
-			return cv_errf(err, E2BIG, "mount options too long at \"%s\"", o);
-		dl += (size_t)w;
-	}
-	return 0;
-}
 
 int child_check_destination(const char *dst, struct cv_error *err)
 {
@@ -150,10 +62,46 @@ static int openat2_in_root(int rootfd, const char *path, int flags)
 	return fd;
 }
 
+#define MKDIR_MAX_LINKS 40 /* the kernel's own limit on nested symlinks */
+
+static int mkdir_in_root_depth(int rootfd, const char *dst, bool is_file, int links,
+			       struct cv_error *err);
+
+/* comp (in parent, whose path in the root is the first parent_len bytes of
+ * prefix) is a symlink whose target does not exist yet: creates the
+ * target inside the root, as runc's MkdirAll through securejoin does. The
+ * target is read as text and resolved in the root again: an absolute
+ * link names a path of the container's root, never of the host's. */
+static int mkdir_link_target(int rootfd, int parent, const char *comp, const char *prefix,
+			     size_t parent_len, bool is_file, int links, struct cv_error *err)
+{
+	if (links >= MKDIR_MAX_LINKS)
+		return cv_errf(err, ELOOP, "resolving \"%s\" in the container's root", prefix);
+	char target[4096], path[8192];
+	ssize_t n = readlinkat(parent, comp, target, sizeof(target) - 1);
+	if (n < 0)
+		return cv_errf(err, errno, "resolving \"%s\" in the container's root", prefix);
+	target[n] = '\0';
+	if (target[0] == '/')
+		snprintf(path, sizeof(path), "%s", target);
+	else
+		snprintf(path, sizeof(path), "%.*s/%s", (int)parent_len, prefix, target);
+	int fd = mkdir_in_root_depth(rootfd, path, is_file, links + 1, err);
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 ? -1 : 0;
+}
+
 /* mkdir -p dst inside the rootfs (the last component a file when is_file),
  * every component resolved with RESOLVE_IN_ROOT. Returns an O_PATH fd of
  * the destination (caller closes). */
 static int mkdir_in_root(int rootfd, const char *dst, bool is_file, struct cv_error *err)
+{
+	return mkdir_in_root_depth(rootfd, dst, is_file, 0, err);
+}
+
+static int mkdir_in_root_depth(int rootfd, const char *dst, bool is_file, int links,
+			       struct cv_error *err)
 {
 	char prefix[4096];
 	size_t pl = 0;
@@ -203,6 +151,14 @@ static int mkdir_in_root(int rootfd, const char *dst, bool is_file, struct cv_er
 				close(parent);
 				return cv_errf(err, e, "creating \"%s\" in the container's root", prefix);
 			}
+			struct stat lst;
+			if (r < 0 && fstatat(parent, comp, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(lst.st_mode) &&
+			    mkdir_link_target(rootfd, parent, comp, prefix, pl - l - 1, last && is_file,
+					      links, err) < 0) {
+				close(parent);
+				return -1;
+			}
 			fd = openat2_in_root(rootfd, prefix, O_PATH);
 		}
 		if (fd < 0) {
@@ -232,48 +188,74 @@ static bool is_dest(const char *dst, const char *want)
 	return strlen(want) == l && strncmp(dst, want, l) == 0;
 }
 
-/* Remounts what is now mounted at dst (reopened: an fd taken before the
- * mount still points below it). */
-static int remount_and_propagate(int rootfd, const struct oci_mount *m, unsigned long remount_flags,
-				 unsigned long propagation, struct cv_error *err)
+/* Flags of the mount at path (or fd) that a bind remount must keep: in a
+ * user namespace the kernel refuses to clear a locked nosuid, nodev or
+ * noexec, and outside one a remount must not widen what the source had
+ * (a bind of a nosuid host directory stays nosuid). The atime mode is
+ * kept only when the options name none. */
+static unsigned long kept_from(const struct statvfs *sv, unsigned long want)
 {
-	if (!remount_flags && !propagation)
-		return 0;
-	int fd = openat2_in_root(rootfd, m->destination, O_PATH);
-	if (fd < 0)
-		return cv_errf(err, errno, "reopening mount point %s", m->destination);
-	char t[64];
-	fd_path(fd, t, sizeof(t));
-	int r = 0;
-	if (remount_flags && mount(NULL, t, NULL, remount_flags, NULL) < 0)
-		r = cv_errf(err, errno, "remounting %s read-only/with its flags", m->destination);
-	if (r == 0 && propagation && mount(NULL, t, NULL, propagation, NULL) < 0)
-		r = cv_errf(err, errno, "setting the propagation of %s", m->destination);
-	close(fd);
-	return r;
+	unsigned long f = 0;
+	if (sv->f_flag & ST_NOSUID)
+		f |= MS_NOSUID;
+	if (sv->f_flag & ST_NODEV)
+		f |= MS_NODEV;
+	if (sv->f_flag & ST_NOEXEC)
+		f |= MS_NOEXEC;
+	if (!(want & (MS_NOATIME | MS_RELATIME | MS_STRICTATIME | MS_NODIRATIME))) {
+		if (sv->f_flag & ST_NOATIME)
+			f |= MS_NOATIME;
+		if (sv->f_flag & ST_NODIRATIME)
+			f |= MS_NODIRATIME;
+		if (sv->f_flag & ST_RELATIME)
+			f |= MS_RELATIME;
+	}
+	return f;
 }
 
-/* Kept flags for a bind remount: a remount that would clear nosuid, nodev
- * or noexec (or atime flags) already on the mount is refused when locked. */
 static unsigned long kept_flags(const char *path)
 {
 	struct statvfs sv;
-	unsigned long f = 0;
-	if (statvfs(path, &sv) < 0)
+	return statvfs(path, &sv) < 0 ? 0 : kept_from(&sv, 0);
+}
+
+/* What follows the mount itself, on what is now mounted at dst (reopened:
+ * an fd taken before the mount still points below it): the bind remount
+ * with the options' flags, the propagation changes in order, then the
+ * recursive attributes (rro, rnosuid, ...) with mount_setattr. */
+static int finish_mount(int rootfd, const struct oci_mount *m, const char *field,
+			unsigned long remount_flags, const struct mount_opts *o,
+			struct cv_error *err)
+{
+	if (!remount_flags && !o->n_propagation && !o->rec_set && !o->rec_clr)
 		return 0;
-	if (sv.f_flag & ST_NOSUID)
-		f |= MS_NOSUID;
-	if (sv.f_flag & ST_NODEV)
-		f |= MS_NODEV;
-	if (sv.f_flag & ST_NOEXEC)
-		f |= MS_NOEXEC;
-	if (sv.f_flag & ST_NOATIME)
-		f |= MS_NOATIME;
-	if (sv.f_flag & ST_NODIRATIME)
-		f |= MS_NODIRATIME;
-	if (sv.f_flag & ST_RELATIME)
-		f |= MS_RELATIME;
-	return f;
+	int fd = openat2_in_root(rootfd, m->destination, O_PATH);
+	if (fd < 0)
+		return cv_errf(err, errno, "%s: reopening the mount point", field);
+	char t[64];
+	fd_path(fd, t, sizeof(t));
+	int r = 0;
+	struct statvfs sv;
+	if (remount_flags) {
+		if (fstatvfs(fd, &sv) == 0)
+			remount_flags |= kept_from(&sv, remount_flags);
+		if (mount(NULL, t, NULL, remount_flags | MS_REMOUNT | MS_BIND, NULL) < 0)
+			r = cv_errf(err, errno, "%s: remounting the bind with its options", field);
+	}
+	for (size_t i = 0; r == 0 && i < o->n_propagation; i++)
+		if (mount(NULL, t, NULL, o->propagation[i], NULL) < 0)
+			r = cv_errf(err, errno, "%s: setting the mount's propagation", field);
+	if (r == 0 && (o->rec_set || o->rec_clr)) {
+		struct mount_attr attr = { .attr_set = o->rec_set, .attr_clr = o->rec_clr };
+		if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+			    sizeof(attr)) < 0)
+			r = cv_errf(err, errno,
+				    "%s: setting the recursive options (rro, rnosuid, ...) with "
+				    "mount_setattr",
+				    field);
+	}
+	close(fd);
+	return r;
 }
 
 /* "cgroup": a read-only bind of the container's node of the unified
@@ -304,9 +286,9 @@ static int mount_cgroup(int rootfd, const struct oci_mount *m, const struct cgro
 		return 0;
 	}
 	close(fd);
-	return remount_and_propagate(rootfd, m,
-				     MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-				     0, err);
+	struct mount_opts none = { 0 };
+	return finish_mount(rootfd, m, m->destination, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			    &none, err);
 }
 
 /* Removes a "gid=N" option from a mount data string; false if none. */
@@ -333,22 +315,307 @@ static bool drop_gid_option(char *data)
 	return found;
 }
 
-static int mount_one(int rootfd, const struct oci_mount *m, const char *bundle,
+/* --- tmpcopyup: a tmpfs that starts with the image's directory --- */
+
+#define COPYUP_MAX_DEPTH 128
+
+static int copy_tree(int from, int to, const char *field, int depth, struct cv_error *err);
+
+/* Owner, mode and times of st onto name in dir (never through a symlink:
+ * the mode of a symlink is not settable and is skipped). */
+static int copy_meta(int dir, const char *name, const struct stat *st, const char *field,
+		     struct cv_error *err)
+{
+	if (fchownat(dir, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return cv_errf(err, errno, "%s: tmpcopyup: setting the owner of \"%s\"", field, name);
+	if (!S_ISLNK(st->st_mode) && fchmodat(dir, name, st->st_mode & 07777, 0) < 0)
+		return cv_errf(err, errno, "%s: tmpcopyup: setting the mode of \"%s\"", field, name);
+	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	if (utimensat(dir, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return cv_errf(err, errno, "%s: tmpcopyup: setting the times of \"%s\"", field, name);
+	return 0;
+}
+
+/* A regular file's bytes. Opened without following a symlink and without
+ * blocking, and it must still be the regular file that was listed. */
+static int copy_file(int from, int to, const char *name, const struct stat *st, const char *field,
+		     struct cv_error *err)
+{
+	int in = openat(from, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (in < 0)
+		return cv_errf(err, errno, "%s: tmpcopyup: opening \"%s\"", field, name);
+	struct stat now;
+	if (fstat(in, &now) < 0 || !S_ISREG(now.st_mode) || now.st_ino != st->st_ino ||
+	    now.st_dev != st->st_dev) {
+		close(in);
+		return cv_errf(err, EAGAIN, "%s: tmpcopyup: \"%s\" changed while being copied", field,
+			       name);
+	}
+	int out = openat(to, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0) {
+		int e = errno;
+		close(in);
+		return cv_errf(err, e, "%s: tmpcopyup: creating \"%s\"", field, name);
+	}
+	char buf[65536];
+	int r = 0;
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = cv_errf(err, errno, "%s: tmpcopyup: reading \"%s\"", field, name);
+			break;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(out, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				r = cv_errf(err, errno, "%s: tmpcopyup: writing \"%s\"", field, name);
+				break;
+			}
+			off += w;
+		}
+		if (r < 0)
+			break;
+	}
+	close(in);
+	close(out);
+	return r;
+}
+
+static int copy_entry(int from, int to, const char *name, const char *field, int depth,
+		      struct cv_error *err)
+{
+	struct stat st;
+	if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return cv_errf(err, errno, "%s: tmpcopyup: reading \"%s\"", field, name);
+	if (S_ISDIR(st.st_mode)) {
+		if (mkdirat(to, name, 0700) < 0)
+			return cv_errf(err, errno, "%s: tmpcopyup: creating the directory \"%s\"", field,
+				       name);
+		int sf = openat(from, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+		int tf = sf < 0 ? -1 : openat(to, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sf >= 0 && tf < 0)
+			e = errno;
+		int r = sf < 0 || tf < 0 ? cv_errf(err, e, "%s: tmpcopyup: opening \"%s\"", field, name)
+					 : copy_tree(sf, tf, field, depth + 1, err);
+		if (sf >= 0)
+			close(sf);
+		if (tf >= 0)
+			close(tf);
+		if (r < 0)
+			return cv_error_wrap(err, "in \"%s\"", name);
+	} else if (S_ISREG(st.st_mode)) {
+		if (copy_file(from, to, name, &st, field, err) < 0)
+			return -1;
+	} else if (S_ISLNK(st.st_mode)) {
+		/* The link itself, never its target. */
+		char target[4096];
+		ssize_t n = readlinkat(from, name, target, sizeof(target) - 1);
+		if (n < 0)
+			return cv_errf(err, errno, "%s: tmpcopyup: reading the link \"%s\"", field, name);
+		target[n] = '\0';
+		if (symlinkat(target, to, name) < 0)
+			return cv_errf(err, errno, "%s: tmpcopyup: creating the link \"%s\"", field, name);
+	} else if (mknodat(to, name, st.st_mode, st.st_rdev) < 0) {
+		return cv_errf(err, errno, "%s: tmpcopyup: creating the node \"%s\"", field, name);
+	}
+	return copy_meta(to, name, &st, field, err);
+}
+
+/* Copies the entries of directory from into directory to, one name at a
+ * time relative to the directory fds: no path is ever resolved, so a
+ * symlink in the image is copied as a symlink and never followed. */
+static int copy_tree(int from, int to, const char *field, int depth, struct cv_error *err)
+{
+	if (depth > COPYUP_MAX_DEPTH)
+		return cv_errf(err, ELOOP, "%s: tmpcopyup: directories nested deeper than %d", field,
+			       COPYUP_MAX_DEPTH);
+	int dfd = fcntl(from, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0)
+		return cv_errf(err, errno, "%s: tmpcopyup: listing a directory", field);
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		int e = errno;
+		close(dfd);
+		return cv_errf(err, e, "%s: tmpcopyup: listing a directory", field);
+	}
+	int r = 0;
+	struct dirent *de;
+	errno = 0;
+	while (r == 0 && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		r = copy_entry(from, to, de->d_name, field, depth, err);
+		errno = 0;
+	}
+	if (r == 0 && errno)
+		r = cv_errf(err, errno, "%s: tmpcopyup: listing a directory", field);
+	closedir(d);
+	return r;
+}
+
+/* The superblock flags of the options as fsconfig flags, and the mount
+ * flags as MOUNT_ATTR_* (set once the copy is done: ro would refuse it). */
+static int tmpfs_config(int fs, const struct mount_opts *o, const char *field,
+			struct cv_error *err)
+{
+	static const struct {
+		unsigned long ms;
+		const char *name;
+	} sb[] = {
+		{ MS_SYNCHRONOUS, "sync" }, { MS_DIRSYNC, "dirsync" },
+		{ MS_LAZYTIME, "lazytime" }, { MS_MANDLOCK, "mand" },
+	};
+	if (o->flags & (MS_POSIXACL | MS_I_VERSION))
+		return cv_errf(err, 0, "%s.options: acl and iversion do not go with tmpcopyup",
+			       field);
+	for (size_t i = 0; i < N_OF(sb); i++)
+		if ((o->flags & sb[i].ms) &&
+		    syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, sb[i].name, NULL, 0) < 0)
+			return cv_errf(err, errno, "%s.options: tmpfs refused \"%s\"", field, sb[i].name);
+	char data[sizeof(o->data)];
+	memcpy(data, o->data, sizeof(data));
+	char *save = NULL;
+	for (char *kv = strtok_r(data, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '=');
+		int r;
+		if (eq) {
+			*eq = '\0';
+			r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, kv, eq + 1, 0);
+			*eq = '=';
+		} else {
+			r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, kv, NULL, 0);
+		}
+		if (r < 0)
+			return cv_errf(err, errno, "%s.options: tmpfs refused \"%s\"", field, kv);
+	}
+	return 0;
+}
+
+static uint64_t attr_of(unsigned long f)
+{
+	uint64_t a = 0;
+	if (f & MS_RDONLY)
+		a |= MOUNT_ATTR_RDONLY;
+	if (f & MS_NOSUID)
+		a |= MOUNT_ATTR_NOSUID;
+	if (f & MS_NODEV)
+		a |= MOUNT_ATTR_NODEV;
+	if (f & MS_NOEXEC)
+		a |= MOUNT_ATTR_NOEXEC;
+	if (f & MS_NODIRATIME)
+		a |= MOUNT_ATTR_NODIRATIME;
+	if (f & MS_NOSYMFOLLOW)
+		a |= MOUNT_ATTR_NOSYMFOLLOW;
+	if (f & MS_STRICTATIME)
+		a |= MOUNT_ATTR_STRICTATIME;
+	else if (f & MS_NOATIME)
+		a |= MOUNT_ATTR_NOATIME;
+	return a;
+}
+
+/* runc's tmpcopyup: a fresh tmpfs that starts with what the image has at
+ * the destination (podman's --tmpfs and --read-only ask for it). The
+ * tmpfs is made detached (fsopen/fsmount), filled from the destination
+ * directory, which is resolved inside the rootfs like every mount point,
+ * then moved onto it. */
+static int mount_tmpcopyup(int rootfd, const struct oci_mount *m, const struct mount_opts *o,
+			   const char *field, struct cv_error *err)
+{
+	int dst = mkdir_in_root(rootfd, m->destination, false, err);
+	if (dst < 0)
+		return -1;
+	int src = openat(dst, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (src < 0) {
+		int e = errno;
+		close(dst);
+		return cv_errf(err, e, "%s: tmpcopyup: opening the image's directory", field);
+	}
+	int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+	int mnt = -1, top = -1, r = -1;
+	if (fs < 0) {
+		cv_errf(err, errno, "%s: tmpcopyup: creating a tmpfs", field);
+		goto out;
+	}
+	/* The source shows in mountinfo, as with mount(2). */
+	const char *source = m->source && *m->source ? m->source : "tmpfs";
+	if (syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "source", source, 0) < 0) {
+		cv_errf(err, errno, "%s: tmpcopyup: tmpfs refused the source \"%s\"", field, source);
+		goto out;
+	}
+	if (tmpfs_config(fs, o, field, err) < 0)
+		goto out;
+	if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		cv_errf(err, errno, "%s: tmpcopyup: creating a tmpfs with \"%s\"", field, o->data);
+		goto out;
+	}
+	mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0);
+	if (mnt < 0) {
+		cv_errf(err, errno, "%s: tmpcopyup: mounting the tmpfs", field);
+		goto out;
+	}
+	/* fsmount's fd is O_PATH-like: a real one for fchown and fchmod. */
+	top = openat(mnt, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (top < 0 || fstat(src, &st) < 0 || fchown(top, st.st_uid, st.st_gid) < 0 ||
+	    fchmod(top, st.st_mode & 07777) < 0) {
+		cv_errf(err, errno, "%s: tmpcopyup: giving the tmpfs the directory's owner and mode",
+			field);
+		goto out;
+	}
+	if (copy_tree(src, top, field, 0, err) < 0)
+		goto out;
+	struct mount_attr attr = { .attr_set = attr_of(o->flags) };
+	if (attr.attr_set & MOUNT_ATTR__ATIME)
+		attr.attr_clr = MOUNT_ATTR__ATIME;
+	if (attr.attr_set &&
+	    syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0) {
+		cv_errf(err, errno, "%s: setting the tmpfs's mount options", field);
+		goto out;
+	}
+	if (syscall(SYS_move_mount, mnt, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+	    0) {
+		cv_errf(err, errno, "%s: moving the tmpfs onto its mount point", field);
+		goto out;
+	}
+	r = 0;
+out:
+	if (top >= 0)
+		close(top);
+	if (mnt >= 0)
+		close(mnt);
+	if (fs >= 0)
+		close(fs);
+	close(src);
+	close(dst);
+	return r;
+}
+
+static int mount_one(int rootfd, const struct oci_mount *m, size_t idx, const char *bundle,
 		     const struct cgroup *cg, struct cv_error *err)
 {
+	char field[160];
+	snprintf(field, sizeof(field), "spec.mounts[%zu] (%.100s)", idx,
+		 m->destination ? m->destination : "");
 	if (child_check_destination(m->destination, err) < 0)
-		return -1;
+		return cv_error_wrap(err, "%s", field);
 	const char *type = m->type ? m->type : "";
-	unsigned long flags, prop;
-	bool rec;
-	char data[1024];
-	if (child_parse_mount_options(m->options, m->n_options, &flags, &prop, &rec, data,
-				      sizeof(data), err) < 0)
-		return cv_error_wrap(err, "mount %s", m->destination);
+	struct mount_opts o;
+	if (mount_opts_parse(m->options, m->n_options, field, &o, err) < 0)
+		return -1;
 	if (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0)
 		return mount_cgroup(rootfd, m, cg, err);
 
-	bool bind = strcmp(type, "bind") == 0 || (flags & MS_BIND);
+	bool bind = strcmp(type, "bind") == 0 || (o.flags & MS_BIND);
+	if (o.tmpcopyup && (bind || strcmp(type, "tmpfs") != 0))
+		return cv_errf(err, 0, "%s.options: tmpcopyup is only for type tmpfs, not \"%s\"",
+			       field, bind ? "bind" : type);
 	if (bind) {
 		char src[4096];
 		const char *s = m->source ? m->source : "";
@@ -358,22 +625,26 @@ static int mount_one(int rootfd, const struct oci_mount *m, const char *bundle,
 			snprintf(src, sizeof(src), "%s/%s", bundle, s);
 		struct stat st;
 		if (stat(src, &st) < 0)
-			return cv_errf(err, errno, "bind mount source %s (for %s)", src, m->destination);
+			return cv_errf(err, errno, "%s: bind mount source %s", field, src);
 		int fd = mkdir_in_root(rootfd, m->destination, !S_ISDIR(st.st_mode), err);
 		if (fd < 0)
 			return -1;
 		char t[64];
 		fd_path(fd, t, sizeof(t));
-		int r = mount(src, t, NULL, MS_BIND | (rec ? MS_REC : 0), NULL);
+		int r = mount(src, t, NULL, MS_BIND | (o.recursive_bind ? MS_REC : 0), NULL);
 		int e = errno;
 		close(fd);
 		if (r < 0)
-			return cv_errf(err, e, "bind-mounting %s on %s", src, m->destination);
-		/* A bind ignores every flag but MS_REC: the rest needs a remount. */
-		unsigned long rf = flags & ~(unsigned long)(MS_BIND | MS_REMOUNT);
-		if (rf)
-			rf |= MS_REMOUNT | MS_BIND | kept_flags(src);
-		return remount_and_propagate(rootfd, m, rf, prop, err);
+			return cv_errf(err, e, "%s: bind-mounting %s", field, src);
+		/* A bind ignores every flag but MS_REC: the rest needs a remount
+		 * (runc's order: remount, propagation, recursive attributes). */
+		unsigned long rf = o.flags & ~(unsigned long)(MS_BIND | MS_REMOUNT);
+		return finish_mount(rootfd, m, field, rf, &o, err);
+	}
+	if (o.tmpcopyup) {
+		if (mount_tmpcopyup(rootfd, m, &o, field, err) < 0)
+			return -1;
+		return finish_mount(rootfd, m, field, 0, &o, err);
 	}
 
 	int fd = mkdir_in_root(rootfd, m->destination, false, err);
@@ -381,15 +652,17 @@ static int mount_one(int rootfd, const struct oci_mount *m, const char *bundle,
 		return -1;
 	char t[64];
 	fd_path(fd, t, sizeof(t));
+	char *data = o.data;
 	const char *source = m->source && *m->source ? m->source : type;
-	int r = mount(source, t, type, flags & ~(unsigned long)MS_REMOUNT, data[0] ? data : NULL);
+	unsigned long flags = o.flags & ~(unsigned long)MS_REMOUNT;
+	int r = mount(source, t, type, flags, data[0] ? data : NULL);
 	int e = errno;
 	if (r < 0 && e == EINVAL && strcmp(type, "devpts") == 0 && drop_gid_option(data)) {
 		/* In a user namespace gid= must be mapped there: without it the
 		 * ptys get the mounter's gid (as crun does). */
 		LOG(LL_WARN, "devpts on %s: gid= refused (unmapped in the user namespace?), "
 			     "mounting without it", m->destination);
-		r = mount(source, t, type, flags & ~(unsigned long)MS_REMOUNT, data[0] ? data : NULL);
+		r = mount(source, t, type, flags, data[0] ? data : NULL);
 		e = errno;
 	}
 	close(fd);
@@ -399,8 +672,8 @@ static int mount_one(int rootfd, const struct oci_mount *m, const char *bundle,
 				       "namespace made with the user namespace, spec.linux.namespaces)",
 			       m->destination);
 	if (r < 0)
-		return cv_errf(err, e, "mounting %s on %s", *type ? type : source, m->destination);
-	return remount_and_propagate(rootfd, m, 0, prop, err);
+		return cv_errf(err, e, "%s: mounting %s", field, *type ? type : source);
+	return finish_mount(rootfd, m, field, 0, &o, err);
 }
 
 static const struct {
@@ -526,10 +799,10 @@ static int readonly_paths(char *const *paths, size_t n, struct cv_error *err)
 
 static int apply_root_propagation(const char *name, struct cv_error *err)
 {
-	const struct mount_opt *p = find_opt(propagation_opts, N_OF(propagation_opts), name);
+	unsigned long p = mount_opts_propagation(name);
 	if (!p)
 		return cv_errf(err, 0, "spec.linux.rootfsPropagation: unknown propagation \"%s\"", name);
-	if (mount(NULL, "/", NULL, p->flag, NULL) < 0)
+	if (mount(NULL, "/", NULL, p, NULL) < 0)
 		return cv_errf(err, errno, "setting the root's propagation to %s", name);
 	return 0;
 }
@@ -544,7 +817,7 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 	if (n < 0 || (size_t)n >= sizeof(rootfs))
 		return cv_errf(err, ENAMETOOLONG, "spec.root.path");
 	const char *prop = spec->has_linux ? spec->linux_.rootfs_propagation : NULL;
-	if (prop && *prop && !find_opt(propagation_opts, N_OF(propagation_opts), prop))
+	if (prop && *prop && !mount_opts_propagation(prop))
 		return cv_errf(err, 0, "spec.linux.rootfsPropagation: unknown propagation \"%s\"", prop);
 
 	/* Private first, whatever the spec wants: pivot_root refuses a shared
@@ -558,7 +831,7 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 	if (rootfd < 0)
 		return cv_errf(err, errno, "opening the container's root %s", rootfs);
 	for (size_t i = 0; i < spec->n_mounts; i++) {
-		if (mount_one(rootfd, &spec->mounts[i], bundle, cg, err) < 0) {
+		if (mount_one(rootfd, &spec->mounts[i], i, bundle, cg, err) < 0) {
 			close(rootfd);
 			return -1;
 		}
@@ -581,6 +854,11 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 		return cv_errf(err, errno, "detaching the host's root after pivot_root");
 	if (chdir("/") < 0)
 		return cv_errf(err, errno, "entering the container's new root");
+
+	/* runc's order: the sysctls while the container's /proc/sys is still
+	 * writable, before readonlyPaths (which lists it) and root.readonly. */
+	if (sysctl_apply(spec, err) < 0)
+		return -1;
 
 	if (spec->root.readonly &&
 	    mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_flags("/"), NULL) < 0)

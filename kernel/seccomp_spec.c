@@ -48,6 +48,66 @@ static const struct {
 	{ "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
 };
 
+enum action_kind { ACT_KILL_THREAD, ACT_KILL_PROCESS, ACT_TRAP, ACT_ERRNO, ACT_TRACE, ACT_ALLOW, ACT_LOG };
+
+/* SCMP_ACT_NOTIFY is not here: it needs a listenerPath to hand the
+ * notification fd to, which cvisor does not have. */
+static const struct {
+	const char *name;
+	enum action_kind kind;
+} actions[] = {
+	{ "SCMP_ACT_ALLOW", ACT_ALLOW }, { "SCMP_ACT_ERRNO", ACT_ERRNO },
+	{ "SCMP_ACT_KILL", ACT_KILL_THREAD }, { "SCMP_ACT_KILL_PROCESS", ACT_KILL_PROCESS },
+	{ "SCMP_ACT_KILL_THREAD", ACT_KILL_THREAD }, { "SCMP_ACT_LOG", ACT_LOG },
+	{ "SCMP_ACT_TRACE", ACT_TRACE }, { "SCMP_ACT_TRAP", ACT_TRAP },
+};
+
+/* SECCOMP_FILTER_FLAG_* and the libseccomp attribute that sets each (0:
+ * _SCMP_FLTATR_MIN: nothing to do, the child is single-threaded so TSYNC
+ * has nothing to sync). */
+static const struct {
+	const char *name;
+	enum scmp_filter_attr attr;
+} flags[] = {
+	{ "SECCOMP_FILTER_FLAG_TSYNC", _SCMP_FLTATR_MIN },
+	{ "SECCOMP_FILTER_FLAG_LOG", SCMP_FLTATR_CTL_LOG },
+	{ "SECCOMP_FILTER_FLAG_SPEC_ALLOW", SCMP_FLTATR_CTL_SSB },
+};
+
+const char *seccomp_spec_action_name(size_t i)
+{
+	return i < ARRAY_SIZE(actions) ? actions[i].name : NULL;
+}
+
+const char *seccomp_spec_op_name(size_t i)
+{
+	return i < ARRAY_SIZE(ops) ? ops[i].name : NULL;
+}
+
+const char *seccomp_spec_arch_name(size_t i)
+{
+	return i < ARRAY_SIZE(arches) ? arches[i].name : NULL;
+}
+
+bool seccomp_spec_arch_usable(size_t i)
+{
+	if (i >= ARRAY_SIZE(arches))
+		return false;
+	/* What add_arches does with it, on a scratch filter: libseccomp
+	 * refuses to mix byte orders with the native architecture (EDOM). */
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		return false;
+	int r = seccomp_arch_add(ctx, arches[i].arch);
+	seccomp_release(ctx);
+	return r == 0 || r == -EEXIST;
+}
+
+const char *seccomp_spec_flag_name(size_t i)
+{
+	return i < ARRAY_SIZE(flags) ? flags[i].name : NULL;
+}
+
 /* `field` is the spec path of the action, for messages. */
 static int parse_action(const char *name, bool has_errno, uint32_t errno_ret, const char *field,
 			uint32_t *out, struct cv_error *err)
@@ -55,26 +115,38 @@ static int parse_action(const char *name, bool has_errno, uint32_t errno_ret, co
 	uint32_t e = has_errno ? errno_ret : EPERM;
 	if (!name)
 		return cv_errf(err, 0, "%s: missing", field);
-	if (!strcmp(name, "SCMP_ACT_KILL") || !strcmp(name, "SCMP_ACT_KILL_THREAD"))
-		*out = SCMP_ACT_KILL_THREAD;
-	else if (!strcmp(name, "SCMP_ACT_KILL_PROCESS"))
-		*out = SCMP_ACT_KILL_PROCESS;
-	else if (!strcmp(name, "SCMP_ACT_TRAP"))
-		*out = SCMP_ACT_TRAP;
-	else if (!strcmp(name, "SCMP_ACT_ERRNO"))
-		*out = SCMP_ACT_ERRNO(e);
-	else if (!strcmp(name, "SCMP_ACT_TRACE"))
-		*out = SCMP_ACT_TRACE(e);
-	else if (!strcmp(name, "SCMP_ACT_ALLOW"))
-		*out = SCMP_ACT_ALLOW;
-	else if (!strcmp(name, "SCMP_ACT_LOG"))
-		*out = SCMP_ACT_LOG;
-	else if (!strcmp(name, "SCMP_ACT_NOTIFY"))
+	if (!strcmp(name, "SCMP_ACT_NOTIFY"))
 		return cv_errf(err, 0,
 			       "%s: SCMP_ACT_NOTIFY in the spec needs a listenerPath, which cvisor does not support",
 			       field);
-	else
+	size_t k = 0;
+	while (k < ARRAY_SIZE(actions) && strcmp(actions[k].name, name) != 0)
+		k++;
+	if (k == ARRAY_SIZE(actions))
 		return cv_errf(err, 0, "%s: unknown action \"%s\"", field, name);
+	switch (actions[k].kind) {
+	case ACT_KILL_THREAD:
+		*out = SCMP_ACT_KILL_THREAD;
+		break;
+	case ACT_KILL_PROCESS:
+		*out = SCMP_ACT_KILL_PROCESS;
+		break;
+	case ACT_TRAP:
+		*out = SCMP_ACT_TRAP;
+		break;
+	case ACT_ERRNO:
+		*out = SCMP_ACT_ERRNO(e);
+		break;
+	case ACT_TRACE:
+		*out = SCMP_ACT_TRACE(e);
+		break;
+	case ACT_ALLOW:
+		*out = SCMP_ACT_ALLOW;
+		break;
+	case ACT_LOG:
+		*out = SCMP_ACT_LOG;
+		break;
+	}
 	return 0;
 }
 
@@ -98,16 +170,14 @@ static int set_flags(scmp_filter_ctx ctx, const struct oci_seccomp *s, struct cv
 {
 	for (size_t i = 0; i < s->n_flags; i++) {
 		const char *f = s->flags[i];
-		enum scmp_filter_attr attr;
-		if (!strcmp(f, "SECCOMP_FILTER_FLAG_LOG"))
-			attr = SCMP_FLTATR_CTL_LOG;
-		else if (!strcmp(f, "SECCOMP_FILTER_FLAG_SPEC_ALLOW"))
-			attr = SCMP_FLTATR_CTL_SSB;
-		else if (!strcmp(f, "SECCOMP_FILTER_FLAG_TSYNC"))
-			continue; /* the child is single-threaded: nothing to sync */
-		else
+		size_t k = 0;
+		while (k < ARRAY_SIZE(flags) && strcmp(flags[k].name, f) != 0)
+			k++;
+		if (k == ARRAY_SIZE(flags))
 			return cv_errf(err, 0, SC ".flags[%zu]: unknown flag \"%s\"", i, f);
-		int r = seccomp_attr_set(ctx, attr, 1);
+		if (flags[k].attr == _SCMP_FLTATR_MIN)
+			continue;
+		int r = seccomp_attr_set(ctx, flags[k].attr, 1);
 		if (r < 0)
 			return cv_errf(err, -r, SC ".flags[%zu]: setting %s", i, f);
 	}

@@ -53,7 +53,7 @@ struct spawn_init_args {
  * gid_map before the "placed" byte. The child: (with a new user namespace)
  * waits for that byte and becomes root of it, joins namespaces given by
  * path (user first), setsid, mounts (rootfs, spec mounts, /dev nodes, devpts), pivot_root,
- * masked and read-only paths, the console (process.terminal), hostname, sysctl, rlimits,
+ * sysctl, masked and read-only paths, the console (process.terminal), hostname, rlimits,
  * user/groups,
  * capabilities, no_new_privs, seccomp, cwd; reports SPAWN_READY and waits for
  * the release byte, then execve (PATH lookup from the spec env). */

@@ -54,13 +54,6 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
  * container's /dev/console, creating the mount point file if needed. */
 int child_bind_console(int replica, struct cv_error *err);
 
-/* Parses OCI mount options: flags to set, propagation flags (applied with a
- * separate mount call) and the filesystem data string ("mode=755,size=1m").
- * Unknown options go to data, as runc does. */
-int child_parse_mount_options(char *const *opts, size_t n, unsigned long *flags,
-			      unsigned long *propagation, bool *recursive_bind, char *data,
-			      size_t data_len, struct cv_error *err);
-
 /* Refuses absolute-path components that step out: "..", and returns 0 for
  * a destination that is an absolute path made of normal components. */
 int child_check_destination(const char *dst, struct cv_error *err);

@@ -98,12 +98,12 @@ int sysctl_check(const struct oci_spec *spec, struct cv_error *err)
 	return 0;
 }
 
-/* A procfs of our own, mounted nowhere (the new mount API): the container's
- * /proc/sys is read-only by then (spec.linux.readonlyPaths, applied with
- * the mounts, as docker and podman configure it), and its /proc comes
- * from the bundle's rootfs and spec. /proc/sys resolves net, ipc and uts
- * entries by the writer's namespaces, which are the container's. -1 when
- * the kernel has no fsopen (before 5.2). */
+/* A procfs of our own, mounted nowhere (the new mount API): the
+ * container's /proc comes from the bundle's rootfs and spec, so its files
+ * are not trusted even though sysctl_apply runs before readonlyPaths make
+ * /proc/sys read-only. /proc/sys resolves net, ipc and uts entries by the
+ * writer's namespaces, which are the container's. -1 when the kernel has
+ * no fsopen (before 5.2). */
 static int private_proc(void)
 {
 	int fs = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);

@@ -11,9 +11,9 @@
  * refusing to change the host". Pure; callable in the parent. */
 int sysctl_check(const struct oci_spec *spec, struct cv_error *err);
 
-/* In the init child, in the container's namespaces: checks all keys
- * first, then writes each value under sys/ of a private, unattached procfs
- * mount (the container's /proc/sys is read-only by then), or of the
- * container's /proc on kernels without fsopen; only procfs files, reached
- * without symlinks. */
+/* In the init child, in the container's namespaces, after pivot_root and
+ * before readonlyPaths (runc's order): checks all keys first, then writes
+ * each value under sys/ of a private, unattached procfs mount, or of the
+ * container's /proc (still writable) on kernels without fsopen; only
+ * procfs files, reached without symlinks. */
 int sysctl_apply(const struct oci_spec *spec, struct cv_error *err);

@@ -220,7 +220,7 @@ def test_spec_config_runs_without_a_caller_terminal(cli, spec_dir):
 RUNC_FEATURE_KEYS = {"ociVersionMin", "ociVersionMax", "hooks", "mountOptions", "linux",
                      "annotations"}
 NS_FILES = {"cgroup": "cgroup", "ipc": "ipc", "mount": "mnt", "network": "net", "pid": "pid",
-            "user": "user", "uts": "uts"}
+            "user": "user", "uts": "uts", "time": "time"}
 
 
 @pytest.fixture(scope="module")

@@ -102,3 +102,25 @@ def test_ipc_sysctl(env):
     assert host_sysctl(key) == before
     out = create_fails(env, linux_with(namespaces_without("ipc"), **{key: before}))
     assert f'"{key}" needs the container\'s own ipc namespace' in out, out
+
+
+def test_sysctl_written_before_proc_sys_is_read_only(env):
+    """runc's order: the sysctls go in while /proc/sys is writable, then the
+    readonlyPaths (the fixture lists /proc/sys) and root.readonly apply: the
+    value shows inside and the container itself cannot change it."""
+    key = "net.ipv4.ip_forward"
+    before = host_sysctl(key)
+    new = "0" if before == "1" else "1"
+    bundle = env.make_bundle(
+        args=["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward; "
+                          "(echo 0 > /proc/sys/net/ipv4/ip_forward) 2>&1; "
+                          "grep ' /proc/sys ' /proc/self/mountinfo"],
+        linux=linux_with(**{key: new}), root={"path": os.path.join(env.fixture, "rootfs"),
+                                              "readonly": True})
+    p = env.cli.run("run", "--bundle", bundle, helpers.new_id())
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == new, p.stdout
+    assert "Read-only file system" in p.stdout, p.stdout
+    assert lines[-1].split()[5].startswith("ro"), p.stdout
+    assert host_sysctl(key) == before

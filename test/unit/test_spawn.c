@@ -22,6 +22,7 @@
 #include "kernel/exit_source.h"
 #include "kernel/spawn.h"
 #include "kernel/spawner.h"
+#include "kernel/mount_opts.h"
 #include "kernel/spawn_internal.h"
 #include "kernel/sysctl.h"
 #include "test/unit/mpk_fixture.h"
@@ -305,20 +306,29 @@ TEST(test_sysctl_check)
 
 TEST(test_mount_options)
 {
-	char *o[] = { "ro", "nosuid", "mode=755", "rprivate", "size=1m", "rw", "noexec", "rbind" };
-	unsigned long flags, prop;
-	bool rec;
-	char data[64];
+	char *o[] = { "ro", "nosuid", "mode=755", "rprivate", "size=1m", "rw", "noexec", "rbind",
+		      "defaults", "rro", "rnoatime", "tmpcopyup", "nosymfollow" };
+	struct mount_opts mo;
 	struct cv_error err;
-	CHECK(child_parse_mount_options(o, 8, &flags, &prop, &rec, data, sizeof(data), &err) == 0);
-	CHECK(flags == (MS_NOSUID | MS_NOEXEC | MS_BIND)); /* "rw" cleared "ro" */
-	CHECK(prop == (MS_PRIVATE | MS_REC));
-	CHECK(rec);
-	CHECK_STR(data, "mode=755,size=1m");
-	char data2[8];
-	char *big[] = { "mode=755", "size=65536k" };
-	CHECK(child_parse_mount_options(big, 2, &flags, &prop, &rec, data2, sizeof(data2), &err) <
-	      0);
+	CHECK(mount_opts_parse(o, 13, "spec.mounts[0]", &mo, &err) == 0);
+	/* "rw" cleared "ro"; "defaults" is no flag */
+	CHECK(mo.flags == (MS_NOSUID | MS_NOEXEC | MS_BIND | MS_NOSYMFOLLOW));
+	CHECK(mo.n_propagation == 1 && mo.propagation[0] == (MS_PRIVATE | MS_REC));
+	CHECK(mo.recursive_bind);
+	CHECK(mo.tmpcopyup);
+	CHECK(mo.rec_set == (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOATIME));
+	CHECK(mo.rec_clr == MOUNT_ATTR__ATIME);
+	CHECK_STR(mo.data, "mode=755,size=1m");
+	char *idm[] = { "rbind", "idmap" };
+	CHECK(mount_opts_parse(idm, 2, "spec.mounts[3] (/x)", &mo, &err) < 0);
+	CHECK(strstr(err.msg, "spec.mounts[3] (/x).options: \"idmap\"") != NULL);
+	char big[1100];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	char *bigv[] = { big };
+	CHECK(mount_opts_parse(bigv, 1, "m", &mo, &err) < 0);
+	CHECK(mount_opts_propagation("rslave") == (MS_SLAVE | MS_REC));
+	CHECK(mount_opts_propagation("ro") == 0);
 	CHECK(child_check_destination("/a/b/c", &err) == 0);
 	CHECK(child_check_destination("/a/../../etc", &err) < 0);
 	CHECK(strstr(err.msg, "..") != NULL);
