@@ -197,8 +197,14 @@ static size_t block(const struct cgdev_rule *r, struct bpf_insn *p)
 size_t cgdev_bpf_build(const struct cgdev_rule *rules, size_t n, struct bpf_insn *out)
 {
 	size_t k = prologue(out);
-	for (size_t i = n; i-- > 0;)
-		k += block(&rules[i], out + k);
+	for (size_t i = n; i-- > 0;) {
+		const struct cgdev_rule *r = &rules[i];
+		k += block(r, out + k);
+		/* A rule for every device and access ends the program: what
+		 * would follow is unreachable, which the verifier refuses. */
+		if (r->type == 'a' && r->major < 0 && r->minor < 0 && r->access == CGDEV_ACC_ALL)
+			return k;
+	}
 	out[k++] = INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
 	out[k++] = INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
 	return k;

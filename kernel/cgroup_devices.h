@@ -54,7 +54,8 @@ int cgdev_v1_apply(const char *dir, const struct cgdev_rule *rules, size_t n, st
  * (R2), access (R3), major (R4) and minor (R5), one block per rule from the
  * last to the first (so the first block that matches is the latest rule:
  * an allow needs every requested access bit in its access, a deny matches
- * any of them), each returning 1 or 0, and a final "return 0" (deny).
+ * any of them), each returning 1 or 0, and a final "return 0" (deny). A
+ * rule matching everything ("a *:* rwm") ends the program there.
  * Returns the instruction count; out holds CGDEV_BPF_MAX_INSNS(n). */
 size_t cgdev_bpf_build(const struct cgdev_rule *rules, size_t n, struct bpf_insn *out);
 /* Loads instructions as a BPF_PROG_TYPE_CGROUP_DEVICE program (the
