@@ -274,6 +274,18 @@ def test_userns_binds_host_node(env, userns_rootfs):
     assert got["/dev/fuse"][3:] == ("600", 65534, 65534), p.stdout
 
 
+def test_userns_missing_host_node_refused(env, userns_rootfs):
+    # Nothing to bind for numbers the host has no node of: refused, naming
+    # the device.
+    linux = linux_with([{"path": "/dev/cvnope", "type": "c", "major": 240, "minor": 77}])
+    linux["namespaces"] = linux["namespaces"] + [{"type": "user"}]
+    linux["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    linux["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    out = create_fails(env, root={"path": userns_rootfs}, linux=linux)
+    assert ("spec.linux.devices[0] (/dev/cvnope): mknod is not permitted here and the host has "
+            "no char node 240:77 to bind-mount") in out, out
+
+
 # --------------------------------------------------------------------------
 # linux.resources.devices
 
