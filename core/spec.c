@@ -343,7 +343,7 @@ static int check_device_path(const char *p, size_t i, struct cv_error *err)
 		any |= l > 0;
 		c += l;
 	}
-	if (!any)
+	if (!any || p[strlen(p) - 1] == '/')
 		return cv_errf(err, 0, "spec.linux.devices[%zu].path: \"%s\" names no node", i, p);
 	return 0;
 }

@@ -207,6 +207,7 @@ def test_symlinked_parent_directory_refused(env, tmp_path):
     ("/dev/../etc/cvx", 'spec.linux.devices[0].path: "/dev/../etc/cvx" has a "." or ".."'),
     ("/etc/cvx", 'spec.linux.devices[0].path: "/etc/cvx" is not under /dev'),
     ("/dev/", 'spec.linux.devices[0].path: "/dev/" names no node'),
+    ("/dev/fuse/", 'spec.linux.devices[0].path: "/dev/fuse/" names no node'),
 ])
 def test_escaping_path_refused(env, path, msg):
     out = create_fails(env, linux=linux_with([{"path": path, "type": "c", "major": 1,
