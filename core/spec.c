@@ -296,13 +296,13 @@ static int check_string_map(const msgpack_object *m, const char *path, struct cv
 }
 
 /* devices: linux.devices and linux.resources.devices */
-static int check_dev_number(int64_t v, bool wildcard_ok, const char *what, size_t i,
+static int check_dev_number(int64_t v, int64_t max, bool wildcard_ok, const char *what, size_t i,
 			    const char *field, struct cv_error *err)
 {
-	if ((v == -1 && wildcard_ok) || (v >= 0 && v <= (int64_t)UINT32_MAX))
+	if ((v == -1 && wildcard_ok) || (v >= 0 && v <= max))
 		return 0;
-	return cv_errf(err, 0, "%s[%zu].%s: %" PRId64 " is out of range (0..4294967295%s)", what, i,
-		       field, v, wildcard_ok ? ", or -1 for any" : "");
+	return cv_errf(err, 0, "%s[%zu].%s: %" PRId64 " is out of range (0..%" PRId64 "%s)", what, i,
+		       field, v, max, wildcard_ok ? ", or -1 for any" : "");
 }
 
 int oci_device_rules_validate(const struct oci_device_cgroup *rules, size_t n, const char *what,
@@ -317,8 +317,10 @@ int oci_device_rules_validate(const struct oci_device_cgroup *rules, size_t n, c
 			if (*a != 'r' && *a != 'w' && *a != 'm')
 				return cv_errf(err, 0, "%s[%zu].access: \"%s\" is not a subset of \"rwm\"",
 					       what, i, r->access);
-		if ((r->has_major && check_dev_number(r->major, true, what, i, "major", err) < 0) ||
-		    (r->has_minor && check_dev_number(r->minor, true, what, i, "minor", err) < 0))
+		if ((r->has_major &&
+		     check_dev_number(r->major, UINT32_MAX, true, what, i, "major", err) < 0) ||
+		    (r->has_minor &&
+		     check_dev_number(r->minor, UINT32_MAX, true, what, i, "minor", err) < 0))
 			return -1;
 	}
 	return 0;
@@ -368,8 +370,12 @@ static int validate_devices(const struct oci_device *d, size_t n, struct cv_erro
 			if (!d[i].has_major || !d[i].has_minor)
 				return cv_errf(err, 0, "spec.linux.devices[%zu]: major and minor are required "
 						       "for type \"%s\"", i, t);
-			if (check_dev_number(d[i].major, false, "spec.linux.devices", i, "major", err) < 0 ||
-			    check_dev_number(d[i].minor, false, "spec.linux.devices", i, "minor", err) < 0)
+			/* mknod(2) takes 12 bits of major and 20 of minor: more
+			 * would silently name another device. */
+			if (check_dev_number(d[i].major, 4095, false, "spec.linux.devices", i, "major",
+					     err) < 0 ||
+			    check_dev_number(d[i].minor, 1048575, false, "spec.linux.devices", i, "minor",
+					     err) < 0)
 				return -1;
 		}
 		/* Some engines pass the type bits too (S_IFCHR|0666): those must

@@ -221,6 +221,8 @@ def test_escaping_path_refused(env, path, msg):
     ({"path": "/dev/x", "type": "c"}, "spec.linux.devices[0]: major and minor are required"),
     ({"path": "/dev/x", "type": "c", "major": 1, "minor": -1},
      "spec.linux.devices[0].minor: -1 is out of range"),
+    ({"path": "/dev/x", "type": "c", "major": 4096, "minor": 1},
+     "spec.linux.devices[0].major: 4096 is out of range (0..4095)"),
     ({"path": "/dev/x", "type": "c", "major": 1, "minor": 3, "fileMode": 0o60666},
      "spec.linux.devices[0].fileMode"),
 ])
