@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/util.h"
 
 /* runc's AllowedDevices: mknod of any char or block node (so an image can
@@ -111,8 +112,100 @@ static int v1_write(const char *dir, const char *file, const char *line, size_t 
 	return 0;
 }
 
+/* v1 keeps a default (allow or deny) and a list of exceptions; a rule of
+ * the other kind adds one, a rule of the same kind only removes an exception
+ * naming exactly the same devices, and the kernel silently ignores the
+ * rest: "deny c 10:229" after "allow c *:*" under default deny does nothing.
+ * Refused, as runc's v1 emulator does ("cannot punch hole in existing
+ * wildcard rule"); and so is a deny wider than an allowed exception it
+ * overlaps (the exception would stay). An allow wider than a denied
+ * exception leaves that exception, which only denies more: a warning. */
+static bool num_overlap(int64_t a, int64_t b)
+{
+	return a < 0 || b < 0 || a == b;
+}
+
+static bool overlaps(const struct cgdev_rule *a, const struct cgdev_rule *b)
+{
+	return (a->type == 'a' || b->type == 'a' || a->type == b->type) &&
+	       num_overlap(a->major, b->major) && num_overlap(a->minor, b->minor) &&
+	       (a->access & b->access);
+}
+
+/* Every device of b is one of a (a is b or wider). */
+static bool covers(const struct cgdev_rule *a, const struct cgdev_rule *b)
+{
+	return (a->type == 'a' || a->type == b->type) && (a->major < 0 || a->major == b->major) &&
+	       (a->minor < 0 || a->minor == b->minor);
+}
+
+static bool is_all(const struct cgdev_rule *r)
+{
+	return r->type == 'a' && r->major < 0 && r->minor < 0 && r->access == CGDEV_ACC_ALL;
+}
+
+int cgdev_v1_check(const struct cgdev_rule *rules, size_t n, struct cv_error *err)
+{
+	struct cgdev_rule *ex = malloc((n ? n : 1) * 2 * sizeof(*ex));
+	if (!ex)
+		return cv_errf(err, ENOMEM, "linux.resources.devices");
+	size_t nex = 0;
+	bool dflt_allow = false; /* after "deny a" */
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (is_all(&rules[i])) {
+			dflt_allow = rules[i].allow;
+			nex = 0;
+			continue;
+		}
+		/* A partial "a" is written as a c line and a b line. */
+		struct cgdev_rule half[2] = { rules[i], rules[i] };
+		size_t nh = 1;
+		if (rules[i].type == 'a') {
+			half[0].type = 'c';
+			half[1].type = 'b';
+			nh = 2;
+		}
+		for (size_t h = 0; h < nh && r == 0; h++) {
+			const struct cgdev_rule *q = &half[h];
+			if (q->allow != dflt_allow) {
+				ex[nex++] = *q;
+				continue;
+			}
+			for (size_t e = 0; e < nex; e++) {
+				if (!overlaps(&ex[e], q))
+					continue;
+				if (ex[e].type == q->type && ex[e].major == q->major &&
+				    ex[e].minor == q->minor) {
+					ex[e].access &= ~q->access;
+					continue;
+				}
+				char a[80], b[80];
+				cgdev_v1_line(q, a, sizeof(a));
+				cgdev_v1_line(&ex[e], b, sizeof(b));
+				if (!covers(&ex[e], q) && q->allow) {
+					LOG(LL_WARN, "linux.resources.devices: allowing \"%s\" leaves the "
+						     "earlier denied \"%s\" in the v1 devices cgroup", a, b);
+					continue;
+				}
+				r = cv_errf(err, EINVAL,
+					    "linux.resources.devices: %s \"%s\" would cut a hole in the "
+					    "earlier %s \"%s\", which the v1 devices cgroup cannot do",
+					    q->allow ? "allowing" : "denying", a,
+					    ex[e].allow ? "allowed" : "denied", b);
+				break;
+			}
+		}
+	}
+	free(ex);
+	return r;
+}
+
 int cgdev_v1_apply(const char *dir, const struct cgdev_rule *rules, size_t n, struct cv_error *err)
 {
+	/* Refused before anything is written. */
+	if (cgdev_v1_check(rules, n, err) < 0)
+		return -1;
 	/* Deny all first: a fresh node inherits its parent's (allow-all) list. */
 	if (v1_write(dir, "devices.deny", "a", (size_t)-1, err) < 0)
 		return -1;

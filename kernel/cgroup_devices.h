@@ -42,8 +42,12 @@ size_t cgdev_rules(const struct oci_device_cgroup *spec, size_t n, struct cgdev_
 /* The v1 form of one rule ("c 1:3 rwm"; a type-'a' rule with full access
  * and no numbers is "a"). Returns the length or -1 if n is too small. */
 int cgdev_v1_line(const struct cgdev_rule *r, char *buf, size_t n);
-/* v1: writes "a" to devices.deny of dir, then each rule to devices.allow or
- * devices.deny, in order. */
+/* v1 can only add an exception to its default or remove one naming the
+ * very same devices: refuses a list where a later rule would cut into an
+ * earlier wildcard exception (the kernel would silently ignore it). */
+int cgdev_v1_check(const struct cgdev_rule *rules, size_t n, struct cv_error *err);
+/* v1: cgdev_v1_check, then "a" to devices.deny of dir, then each rule to
+ * devices.allow or devices.deny, in order. */
 int cgdev_v1_apply(const char *dir, const struct cgdev_rule *rules, size_t n, struct cv_error *err);
 
 /* Most rules linux.resources.devices may have. */

@@ -353,6 +353,17 @@ def test_v1_devices_list(env):
                      "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 136:* rwm"}, lines
 
 
+def test_v1_hole_in_wildcard_refused(env):
+    # v1 would silently ignore the deny (the c *:* exception stays): refused.
+    if not helpers.cgroup_v1_mount("devices"):
+        pytest.skip("the host has no v1 devices hierarchy (a BPF program has no such limit)")
+    rules = [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "access": "rwm"},
+             dict(ALLOW_FUSE, allow=False, access="rwm")]
+    out = create_fails(env, linux=linux_with([FUSE], rules))
+    assert ('linux.resources.devices: denying "c 10:229 rwm" would cut a hole in the earlier '
+            'allowed "c *:* rwm"') in out, out
+
+
 def test_v2_device_program(env):
     if helpers.cgroup_v1_mount("devices"):
         pytest.skip("the host mounts the v1 devices hierarchy, which cvisor uses instead of a "

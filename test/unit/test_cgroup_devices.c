@@ -125,6 +125,39 @@ TEST(test_v1_line_partial_a)
 	CHECK_STR(line, "c *:* r");
 }
 
+TEST(test_v1_refuses_a_hole_in_a_wildcard)
+{
+	struct cv_error err = { 0 };
+	const struct cgdev_rule hole[] = {
+		{ true, 'c', -1, -1, CGDEV_ACC_ALL },   /* allow every char device */
+		{ false, 'c', 10, 229, CGDEV_ACC_ALL }, /* v1 would ignore this */
+	};
+	CHECK(cgdev_v1_check(hole, 2, &err) < 0);
+	CHECK(strstr(err.msg, "denying \"c 10:229 rwm\" would cut a hole in the earlier allowed "
+			      "\"c *:* rwm\"") != NULL);
+	/* Removing exactly what was added, or after "a", is fine. */
+	const struct cgdev_rule ok[] = {
+		{ true, 'c', 10, 229, CGDEV_ACC_ALL }, { false, 'c', 10, 229, CGDEV_ACC_W },
+		{ true, 'a', -1, -1, CGDEV_ACC_ALL },  { false, 'c', 10, 229, CGDEV_ACC_ALL },
+		{ true, 'c', 1, 3, CGDEV_ACC_ALL },    { true, 'c', -1, -1, CGDEV_ACC_M },
+	};
+	CHECK(cgdev_v1_check(ok, ARRAY_SIZE(ok), &err) == 0);
+	/* A deny wider than an allowed exception would leave it allowed. */
+	const struct cgdev_rule wide[] = {
+		{ true, 'c', 10, 229, CGDEV_ACC_ALL },
+		{ false, 'c', -1, -1, CGDEV_ACC_ALL },
+	};
+	CHECK(cgdev_v1_check(wide, 2, &err) < 0);
+	CHECK(strstr(err.msg, "denying \"c *:* rwm\"") != NULL);
+	/* Under default allow, an allow cannot cut into a wildcard deny. */
+	const struct cgdev_rule hole2[] = {
+		{ true, 'a', -1, -1, CGDEV_ACC_ALL },
+		{ false, 'b', 8, -1, CGDEV_ACC_W },
+		{ true, 'b', 8, 1, CGDEV_ACC_W },
+	};
+	CHECK(cgdev_v1_check(hole2, 3, &err) < 0);
+}
+
 TEST(test_default_program_loads)
 {
 	if (geteuid() != 0)
@@ -246,4 +279,4 @@ TEST(test_program_enforced_and_replaced)
 }
 
 UNIT_MAIN(test_one_allow_rule_encodes, test_later_rule_comes_first, test_rules_append_runc_defaults,
-	  test_v1_line_partial_a, test_default_program_loads, test_program_enforced_and_replaced)
+	  test_v1_line_partial_a, test_v1_refuses_a_hole_in_a_wildcard, test_default_program_loads, test_program_enforced_and_replaced)
