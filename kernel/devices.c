@@ -140,6 +140,12 @@ static int walk_parent(int dfd, const char *rel, bool mk, const char **name, con
 		while (*p == '/')
 			p++;
 		size_t l = strcspn(p, "/");
+		if ((l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.') || l == 0) {
+			/* The spec decoder refuses these already; openat(..) would
+			 * leave /dev, so never rely on that alone. */
+			close(cur);
+			return cv_errf(err, EINVAL, "%s: \".\", \"..\" or empty component", what);
+		}
 		const char *next = p + l;
 		while (*next == '/')
 			next++;
