@@ -4,11 +4,13 @@
  * read "spec.linux.resources.memory.limit: expected integer, got string". */
 #include "core/spec.h"
 
+#include <inttypes.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "core/mpk.h"
 #include "core/util.h"
@@ -162,7 +164,30 @@ static const struct mpk_field pids_fields[] = {
 };
 SCHEMA(pids_schema, "Pids", struct oci_pids, pids_fields);
 
+/* devices: linux.resources.devices and linux.devices */
+static const struct mpk_field device_cgroup_fields[] = {
+	F("allow", MPK_BOOL, struct oci_device_cgroup, allow, 0),
+	F("type", MPK_STR, struct oci_device_cgroup, type, 0),
+	FH("major", MPK_I64, struct oci_device_cgroup, major, has_major),
+	FH("minor", MPK_I64, struct oci_device_cgroup, minor, has_minor),
+	F("access", MPK_STR, struct oci_device_cgroup, access, 0),
+};
+SCHEMA(device_cgroup_schema, "LinuxDeviceCgroup", struct oci_device_cgroup, device_cgroup_fields);
+
+static const struct mpk_field device_fields[] = {
+	F("path", MPK_STR, struct oci_device, path, MPK_REQUIRED),
+	F("type", MPK_STR, struct oci_device, type, MPK_REQUIRED),
+	FH("major", MPK_I64, struct oci_device, major, has_major),
+	FH("minor", MPK_I64, struct oci_device, minor, has_minor),
+	FH("fileMode", MPK_U32, struct oci_device, file_mode, has_file_mode),
+	FH("uid", MPK_U32, struct oci_device, uid, has_uid),
+	FH("gid", MPK_U32, struct oci_device, gid, has_gid),
+};
+SCHEMA(device_schema, "LinuxDevice", struct oci_device, device_fields);
+
 static const struct mpk_field resources_fields[] = {
+	/* devices */
+	FSV("devices", struct oci_resources, devices, n_devices, &device_cgroup_schema),
 	FS("memory", struct oci_resources, memory, has_memory, &memory_schema),
 	FS("cpu", struct oci_resources, cpu, has_cpu, &cpu_schema),
 	FS("pids", struct oci_resources, pids, has_pids, &pids_schema),
@@ -196,6 +221,8 @@ static const struct mpk_field seccomp_fields[] = {
 SCHEMA(seccomp_schema, "Seccomp", struct oci_seccomp, seccomp_fields);
 
 static const struct mpk_field linux_fields[] = {
+	/* devices */
+	FSV("devices", struct oci_linux, devices, n_devices, &device_schema),
 	FSV("namespaces", struct oci_linux, namespaces, n_namespaces, &ns_schema),
 	FSV("uidMappings", struct oci_linux, uid_mappings, n_uid_mappings, &idmap_schema),
 	FSV("gidMappings", struct oci_linux, gid_mappings, n_gid_mappings, &idmap_schema),
@@ -363,6 +390,103 @@ static int check_string_map(const msgpack_object *m, const char *path, struct cv
 	return 0;
 }
 
+/* devices: linux.devices and linux.resources.devices */
+static int check_dev_number(int64_t v, int64_t max, bool wildcard_ok, const char *what, size_t i,
+			    const char *field, struct cv_error *err)
+{
+	if ((v == -1 && wildcard_ok) || (v >= 0 && v <= max))
+		return 0;
+	return cv_errf(err, 0, "%s[%zu].%s: %" PRId64 " is out of range (0..%" PRId64 "%s)", what, i,
+		       field, v, max, wildcard_ok ? ", or -1 for any" : "");
+}
+
+int oci_device_rules_validate(const struct oci_device_cgroup *rules, size_t n, const char *what,
+			      struct cv_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct oci_device_cgroup *r = &rules[i];
+		const char *t = r->type ? r->type : "a";
+		if (strcmp(t, "a") != 0 && strcmp(t, "c") != 0 && strcmp(t, "b") != 0)
+			return cv_errf(err, 0, "%s[%zu].type: \"%s\" is not one of a, c, b", what, i, t);
+		for (const char *a = r->access ? r->access : ""; *a; a++)
+			if (*a != 'r' && *a != 'w' && *a != 'm')
+				return cv_errf(err, 0, "%s[%zu].access: \"%s\" is not a subset of \"rwm\"",
+					       what, i, r->access);
+		if ((r->has_major &&
+		     check_dev_number(r->major, UINT32_MAX, true, what, i, "major", err) < 0) ||
+		    (r->has_minor &&
+		     check_dev_number(r->minor, UINT32_MAX, true, what, i, "minor", err) < 0))
+			return -1;
+	}
+	return 0;
+}
+
+/* A path below /dev with no "." or ".." component: nodes are made only in
+ * the container's /dev (kernel/devices.c walks it component by component). */
+static int check_device_path(const char *p, size_t i, struct cv_error *err)
+{
+	if (strncmp(p, "/dev/", 5) != 0)
+		return cv_errf(err, 0, "spec.linux.devices[%zu].path: \"%s\" is not under /dev", i, p);
+	bool any = false;
+	for (const char *c = p + 5; *c;) {
+		while (*c == '/')
+			c++;
+		size_t l = strcspn(c, "/");
+		if ((l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.'))
+			return cv_errf(err, 0,
+				       "spec.linux.devices[%zu].path: \"%s\" has a \".\" or \"..\" "
+				       "component: refusing to leave the container's /dev",
+				       i, p);
+		any |= l > 0;
+		c += l;
+	}
+	if (!any || p[strlen(p) - 1] == '/')
+		return cv_errf(err, 0, "spec.linux.devices[%zu].path: \"%s\" names no node", i, p);
+	return 0;
+}
+
+static int validate_devices(const struct oci_device *d, size_t n, struct cv_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (check_device_path(d[i].path, i, err) < 0)
+			return -1;
+		const char *t = d[i].type;
+		unsigned ifmt;
+		if (strcmp(t, "c") == 0 || strcmp(t, "u") == 0)
+			ifmt = S_IFCHR;
+		else if (strcmp(t, "b") == 0)
+			ifmt = S_IFBLK;
+		else if (strcmp(t, "p") == 0)
+			ifmt = S_IFIFO;
+		else
+			return cv_errf(err, 0, "spec.linux.devices[%zu].type: \"%s\" is not one of c, b, u, p",
+				       i, t);
+		if (ifmt != S_IFIFO) {
+			if (!d[i].has_major || !d[i].has_minor)
+				return cv_errf(err, 0, "spec.linux.devices[%zu]: major and minor are required "
+						       "for type \"%s\"", i, t);
+			/* mknod(2) takes 12 bits of major and 20 of minor: more
+			 * would silently name another device. */
+			if (check_dev_number(d[i].major, 4095, false, "spec.linux.devices", i, "major",
+					     err) < 0 ||
+			    check_dev_number(d[i].minor, 1048575, false, "spec.linux.devices", i, "minor",
+					     err) < 0)
+				return -1;
+		}
+		/* Some engines pass the type bits too (S_IFCHR|0666): those must
+		 * agree with the type; anything else beyond 07777 is refused. */
+		uint32_t fm = d[i].file_mode;
+		if (d[i].has_file_mode && (fm & ~07777u) && (fm & ~07777u) != ifmt)
+			return cv_errf(err, 0, "spec.linux.devices[%zu].fileMode: 0%o is not a permission "
+					       "mode for type \"%s\"", i, fm, t);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(d[j].path, d[i].path) == 0)
+				return cv_errf(err, 0, "spec.linux.devices[%zu].path: \"%s\" is listed twice",
+					       i, d[i].path);
+	}
+	return 0;
+}
+
 static int validate_process(const struct oci_process *p, struct cv_error *err)
 {
 	if (p->n_args == 0)
@@ -391,6 +515,12 @@ static int validate_linux(const struct oci_linux *l, struct cv_error *err)
 				       i, t);
 		seen |= flag;
 	}
+	/* devices */
+	if (validate_devices(l->devices, l->n_devices, err) < 0 ||
+	    (l->has_resources &&
+	     oci_device_rules_validate(l->resources.devices, l->resources.n_devices,
+				       "spec.linux.resources.devices", err) < 0))
+		return -1;
 	return check_string_map(l->sysctl, "spec.linux.sysctl", err);
 }
 
@@ -419,5 +549,8 @@ int oci_spec_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_sp
 int oci_resources_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_resources *out,
 			 struct cv_error *err)
 {
-	return mpk_decode(obj, &resources_schema, out, zone, err);
+	if (mpk_decode(obj, &resources_schema, out, zone, err) < 0)
+		return -1;
+	/* devices */
+	return oci_device_rules_validate(out->devices, out->n_devices, "resources.devices", err);
 }

@@ -145,7 +145,29 @@ struct oci_pids {
 	bool has_limit;
 };
 
+/* devices: one rule of linux.resources.devices (the devices cgroup) */
+struct oci_device_cgroup {
+	bool allow;
+	char *type;           /* "a", "c" or "b"; NULL means "a" */
+	int64_t major, minor; /* -1 or absent (has_* false) means any */
+	bool has_major, has_minor;
+	char *access; /* a subset of "rwm"; NULL or "" means "rwm" */
+};
+
+/* devices: one node of linux.devices */
+struct oci_device {
+	char *path; /* absolute, under /dev */
+	char *type; /* "c", "b", "u" (unbuffered c) or "p" (fifo) */
+	int64_t major, minor;
+	bool has_major, has_minor;
+	uint32_t file_mode, uid, gid;
+	bool has_file_mode, has_uid, has_gid;
+};
+
 struct oci_resources {
+	/* devices: linux.resources.devices, in the spec's order */
+	struct oci_device_cgroup *devices;
+	size_t n_devices;
 	struct oci_memory memory;
 	bool has_memory;
 	struct oci_cpu cpu;
@@ -155,6 +177,9 @@ struct oci_resources {
 };
 
 struct oci_linux {
+	/* devices: linux.devices */
+	struct oci_device *devices;
+	size_t n_devices;
 	struct oci_namespace *namespaces;
 	size_t n_namespaces;
 	struct oci_id_mapping *uid_mappings, *gid_mappings;
@@ -235,6 +260,12 @@ int oci_resources_decode(const msgpack_object *obj, msgpack_zone *zone,
  * "spec.hooks.<kind>[i].<field>". */
 int oci_hooks_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_hooks *out,
 		     struct cv_error *err);
+
+/* devices: checks linux.resources.devices rules (type a/c/b, access a
+ * subset of rwm, major/minor -1 or in 0..2^32-1); `what` prefixes errors
+ * ("spec.linux.resources.devices"). */
+int oci_device_rules_validate(const struct oci_device_cgroup *rules, size_t n, const char *what,
+			      struct cv_error *err);
 
 /* CLONE_NEW* flag for an OCI namespace type, 0 if unknown (or NULL): the
  * one table of namespace types, used by validation and by kernel/. */

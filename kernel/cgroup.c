@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/util.h"
+#include "kernel/cgroup_devices.h"
 
 #define CG_PATH_MAX 4096
 #define CG_MAX_HIER 16
@@ -38,8 +39,9 @@ static const char *const ctrl_names[C_N] = {
 };
 
 /* Controllers whose v1 nodes every container gets (cpuset only on demand:
- * a v1 cpuset node is unusable until cpus/mems are filled in). */
-static const enum cg_ctrl always_v1[] = { C_MEMORY, C_PIDS, C_CPU, C_CPUACCT, C_FREEZER };
+ * a v1 cpuset node is unusable until cpus/mems are filled in; devices for
+ * linux.resources.devices, kernel/cgroup_devices.h). */
+static const enum cg_ctrl always_v1[] = { C_MEMORY, C_PIDS, C_CPU, C_CPUACCT, C_FREEZER, C_DEVICES };
 
 struct v1_hier {
 	char mnt[256];
@@ -508,6 +510,25 @@ static int apply(const char *rel, const struct oci_resources *res, struct cv_err
 	return 0;
 }
 
+/* linux.resources.devices: the v1 devices node where the host has that
+ * hierarchy, else a device program on the v2 node. */
+static int apply_devices(const struct cgroup *cg, const struct oci_resources *res,
+			 struct cv_error *err)
+{
+	const struct oci_device_cgroup *rules = res ? res->devices : NULL;
+	size_t n = res ? res->n_devices : 0;
+	int w = where(C_DEVICES);
+	char dir[CG_PATH_MAX];
+	if (w >= 0)
+		node_dir(dir, sizeof(dir), lay.v1[w].mnt, cg->path);
+	if (w < 0 && cg->v2_dirfd < 0 && n == 0) {
+		LOG(LL_WARN, "no devices cgroup and no cgroup2 node for %s: device access is not "
+			     "restricted", cg->path);
+		return 0;
+	}
+	return cgdev_apply(w >= 0 ? dir : NULL, cg->v2_dirfd, rules, n, err);
+}
+
 /* ---- create / open / close ---- */
 
 static void cg_init(struct cgroup *cg)
@@ -672,7 +693,7 @@ int cgroup_create(struct cgroup *cg, const char *path, const struct oci_resource
 		    open_v1_procs(cg, idx[i], true, err) < 0)
 			goto fail;
 	}
-	if (apply(cg->path, res, err) < 0)
+	if (apply(cg->path, res, err) < 0 || apply_devices(cg, res, err) < 0)
 		goto fail;
 	made_free(&m, false);
 	return 0;
@@ -715,7 +736,11 @@ int cgroup_update(const struct cgroup *cg, const struct oci_resources *res, stru
 			free(pids);
 		}
 	}
-	return apply(cg->path, res, err);
+	if (apply(cg->path, res, err) < 0)
+		return -1;
+	/* Devices only when the update names them: the rules replace the
+	 * container's whole list. */
+	return res && res->n_devices ? apply_devices(cg, res, err) : 0;
 }
 
 void cgroup_close(struct cgroup *cg)

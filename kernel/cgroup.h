@@ -36,11 +36,13 @@ int cgroup_sandbox_path(const char *cgroups_path, const char *sandbox_id, char *
 int cgroup_open(struct cgroup *cg, const char *path, struct cv_error *err);
 
 /* mkdir -p the node in the v2 hierarchy and in the v1 hierarchies of the
- * controllers cvisor uses (memory, pids, cpu, cpuacct, freezer), apply the
- * resources (may be NULL), open the fds. On failure nothing is left behind. */
+ * controllers cvisor uses (memory, pids, cpu, cpuacct, freezer, devices),
+ * apply the resources (may be NULL; the device rules always, see
+ * kernel/cgroup_devices.h), open the fds. On failure nothing is left behind. */
 int cgroup_create(struct cgroup *cg, const char *path, const struct oci_resources *res,
 		  struct cv_error *err);
-/* Applies resources to an existing cgroup (`cvisor update`). */
+/* Applies resources to an existing cgroup (`cvisor update`); device rules
+ * only when res lists some (they then replace the container's list). */
 int cgroup_update(const struct cgroup *cg, const struct oci_resources *res, struct cv_error *err);
 
 /* In a freshly cloned child before it drops privileges: writes "0" to every

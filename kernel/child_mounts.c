@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "kernel/devices.h"
 #include "kernel/mount_opts.h"
 #include "kernel/spawn_internal.h"
 #include "kernel/sysctl.h"
@@ -176,16 +177,6 @@ static int mkdir_in_root_depth(int rootfd, const char *dst, bool is_file, int li
 static void fd_path(int fd, char *buf, size_t n)
 {
 	snprintf(buf, n, "/proc/self/fd/%d", fd);
-}
-
-static bool is_dest(const char *dst, const char *want)
-{
-	while (*dst == '/' && dst[1] == '/')
-		dst++;
-	size_t l = strlen(dst);
-	while (l > 1 && dst[l - 1] == '/')
-		l--;
-	return strlen(want) == l && strncmp(dst, want, l) == 0;
 }
 
 /* Flags of the mount at path (or fd) that a bind remount must keep: in a
@@ -676,89 +667,6 @@ static int mount_one(int rootfd, const struct oci_mount *m, size_t idx, const ch
 	return finish_mount(rootfd, m, field, 0, &o, err);
 }
 
-static const struct {
-	const char *name;
-	unsigned maj, min;
-} dev_nodes[] = {
-	{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
-	{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
-};
-
-static const struct {
-	const char *target, *name;
-} dev_links[] = {
-	{ "/proc/self/fd", "fd" },     { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
-	{ "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },        { "/proc/kcore", "core" },
-};
-
-/* The standard nodes in a /dev that is the container's own (a tmpfs).
- * In a user namespace mknod is never permitted: the host's nodes are
- * bind-mounted instead, as runc does. */
-static int populate_dev(int rootfd, bool no_mknod, struct cv_error *err)
-{
-	int dfd = openat2_in_root(rootfd, "/dev", O_PATH | O_DIRECTORY);
-	if (dfd < 0)
-		return cv_errf(err, errno, "opening the container's /dev");
-	for (size_t i = 0; i < N_OF(dev_nodes); i++) {
-		const char *n = dev_nodes[i].name;
-		if (!no_mknod &&
-		    mknodat(dfd, n, S_IFCHR | 0666, makedev(dev_nodes[i].maj, dev_nodes[i].min)) == 0) {
-			if (fchmodat(dfd, n, 0666, 0) < 0) {
-				int e = errno;
-				close(dfd);
-				return cv_errf(err, e, "setting the mode of /dev/%s", n);
-			}
-			continue;
-		}
-		if (!no_mknod && errno == EEXIST)
-			continue;
-		/* No mknod (e.g. a devices cgroup forbids it): bind the host's node. */
-		int f = openat(dfd, n, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0666);
-		if (f < 0 && errno == EEXIST)
-			continue; /* the spec's mounts put one there */
-		if (f < 0) {
-			int e = errno;
-			close(dfd);
-			return cv_errf(err, e, "creating /dev/%s", n);
-		}
-		close(f);
-		char src[64], t[96];
-		snprintf(src, sizeof(src), "/dev/%s", n);
-		snprintf(t, sizeof(t), "/proc/self/fd/%d/%s", dfd, n);
-		if (mount(src, t, NULL, MS_BIND, NULL) < 0) {
-			int e = errno;
-			close(dfd);
-			return cv_errf(err, e, "bind-mounting the host's %s into the container", src);
-		}
-	}
-	for (size_t i = 0; i < N_OF(dev_links); i++) {
-		if (symlinkat(dev_links[i].target, dfd, dev_links[i].name) < 0 && errno != EEXIST) {
-			int e = errno;
-			close(dfd);
-			return cv_errf(err, e, "creating the symlink /dev/%s", dev_links[i].name);
-		}
-	}
-	close(dfd);
-	return 0;
-}
-
-static bool dev_is_own(const struct oci_spec *spec)
-{
-	bool own = false;
-	for (size_t i = 0; i < spec->n_mounts; i++) {
-		const struct oci_mount *m = &spec->mounts[i];
-		if (!m->destination || !is_dest(m->destination, "/dev"))
-			continue;
-		bool bind = m->type && strcmp(m->type, "bind") == 0;
-		for (size_t j = 0; j < m->n_options; j++)
-			if (m->options[j] &&
-			    (strcmp(m->options[j], "bind") == 0 || strcmp(m->options[j], "rbind") == 0))
-				bind = true;
-		own = !bind; /* the last mount on /dev decides */
-	}
-	return own;
-}
-
 static int mask_paths(char *const *paths, size_t n, struct cv_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -836,7 +744,8 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 			return -1;
 		}
 	}
-	if (dev_is_own(spec) && populate_dev(rootfd, userns_listed(spec), err) < 0) {
+	/* In a user namespace mknod is never permitted: nodes are bind-mounted. */
+	if (devices_setup(rootfd, spec, userns_listed(spec), err) < 0) {
 		close(rootfd);
 		return -1;
 	}
