@@ -26,6 +26,8 @@ import time
 RUN_ITERS = 20
 EXEC_ITERS_CVISOR = 200
 EXEC_ROUNDS = 10  # API exec and its floor alternate, EXEC_ITERS_CVISOR / EXEC_ROUNDS each
+RTT_ROUNDS = 5    # RPC and raw round trips alternate, RTT_CALLS / RTT_ROUNDS each
+LOADED_ROUNDS = 3 # under exec load and under churn alternate, LOADED_RTT_CALLS each
 EXEC_ITERS_CLI = 30
 LOADED_RTT_CALLS = 3000
 RTT_CALLS = 5000
@@ -196,11 +198,15 @@ class Bench:
             time.sleep(0.3)
             self.res["boot_rss_kib"] = vm_rss_kib(boot)
 
-            r = json_line(run([self.a.rpc, sock, sid, "rtt", str(RTT_CALLS)]))
-            self.res["rpc_rtt"] = r
-            raw = json_line(run([self.a.raw, "rtt", str(RTT_CALLS), str(r["req_bytes"]),
-                                 str(r["rep_bytes"])]))
-            self.res["raw_rtt"] = raw
+            # Round trips against raw ping-pong of the same sizes, alternating
+            # in rounds (samples pooled) so both see the same machine.
+            r = json_line(run([self.a.rpc, sock, sid, "rtt", "100"]))
+            sizes = [str(r["req_bytes"]), str(r["rep_bytes"])]
+            self.res["rpc_rtt"], self.res["raw_rtt"] = self.pooled(RTT_ROUNDS, {
+                "rpc": lambda: run([self.a.rpc, sock, sid, "rtt", str(RTT_CALLS // RTT_ROUNDS)]),
+                "raw": lambda: run([self.a.raw, "rtt", str(RTT_CALLS // RTT_ROUNDS), *sizes]),
+            }).values()
+            r = self.res["rpc_rtt"]
 
             self.res["rpc_pipe"] = json_line(run([self.a.rpc, sock, sid, "pipe", str(PIPE_CALLS),
                                                   str(PIPE_DEPTH)]))
@@ -213,20 +219,40 @@ class Bench:
             # to tell boot's share from the machine's, the same round trips
             # while the setns floor churns the same kind of processes with
             # no cvisor in the loop.
-            self.res["rpc_rtt_under_exec"] = self.rtt_under(
-                [self.a.rpc, sock, sid, "exec", "100000"], sock, sid)
-            self.res["rpc_rtt_under_churn"] = self.rtt_under(
-                [self.a.floor, str(init), "100000"], sock, sid)
+            self.res["rpc_rtt_under_exec"], self.res["rpc_rtt_under_churn"] = self.pooled(
+                LOADED_ROUNDS, {
+                    "exec": lambda: self.rtt_under([self.a.rpc, sock, sid, "exec", "100000"],
+                                                   sock, sid),
+                    "churn": lambda: self.rtt_under([self.a.floor, str(init), "100000"],
+                                                    sock, sid),
+                }).values()
             self.res["boot_rss_after_kib"] = vm_rss_kib(boot)
         finally:
             run(self.cv("delete", "--force", sid), check=False)
+
+    @staticmethod
+    def pooled(rounds, runs):
+        """Runs each program of `runs` once per round, alternating, and pools
+        their samples: {name: summary with p50_us/p99_us over all samples}."""
+        pools = {k: [] for k in runs}
+        last = {}
+        for _ in range(rounds):
+            for k, fn in runs.items():
+                last[k] = json_line(fn(), True)
+                pools[k] += last[k]["samples_us"]
+        out = {}
+        for k, v in pools.items():
+            r = {key: val for key, val in last[k].items() if key != "samples_us"}
+            r.update(n=len(v), p50_us=statistics.median(v), p99_us=pct(v, 0.99), rounds=rounds)
+            out[k] = r
+        return out
 
     def rtt_under(self, load_argv, sock, sid):
         load = subprocess.Popen(load_argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
         try:
             time.sleep(0.2)
-            r = json_line(run([self.a.rpc, sock, sid, "rtt", str(LOADED_RTT_CALLS)]))
+            r = run([self.a.rpc, sock, sid, "rtt", str(LOADED_RTT_CALLS)])
             if load.poll() is not None:
                 raise RuntimeError(f"the load {load_argv[0]} ended early: "
                                    f"{load.stderr.read()[:300]}")
@@ -236,23 +262,14 @@ class Bench:
             load.wait()
 
     def exec_vs_floor(self, sock, sid, init):
-        """API exec against the setns floor, interleaved in rounds so that
-        both see the same machine; samples are pooled across rounds."""
+        """API exec against the setns floor, alternating in rounds."""
         # Warm-up (the first exec starts the container's spawner), not counted.
         run([self.a.rpc, sock, sid, "exec", "5"])
-        per = EXEC_ITERS_CVISOR // EXEC_ROUNDS
-        pools = {"rpc_exec": [], "exec_floor": []}
-        last = {}
-        for _ in range(EXEC_ROUNDS):
-            last["rpc_exec"] = json_line(run([self.a.rpc, sock, sid, "exec", str(per)]), True)
-            last["exec_floor"] = json_line(run([self.a.floor, str(init), str(per)]), True)
-            for k in pools:
-                pools[k] += last[k]["samples_us"]
-        for k, v in pools.items():
-            r = {key: val for key, val in last[k].items() if key != "samples_us"}
-            r.update(n=len(v), p50_us=statistics.median(v), p99_us=pct(v, 0.99),
-                     rounds=EXEC_ROUNDS)
-            self.res[k] = r
+        per = str(EXEC_ITERS_CVISOR // EXEC_ROUNDS)
+        self.res["rpc_exec"], self.res["exec_floor"] = self.pooled(EXEC_ROUNDS, {
+            "rpc": lambda: run([self.a.rpc, sock, sid, "exec", per]),
+            "floor": lambda: run([self.a.floor, str(init), per]),
+        }).values()
 
     # -- 3: run /bin/true, interleaved
     def run_benches(self):

@@ -147,8 +147,12 @@ int main(int argc, char **argv)
 		if (rc == 0) {
 			qsort(lat, (size_t)n, sizeof *lat, cmp_double);
 			printf("{\"mode\":\"rtt\",\"n\":%ld,\"req_bytes\":%zu,\"rep_bytes\":%zu,"
-			       "\"p50_us\":%.2f,\"p99_us\":%.2f}\n",
+			       "\"p50_us\":%.2f,\"p99_us\":%.2f,\"samples_us\":[",
 			       n, req_size, rep_size, lat[n / 2], lat[(n * 99) / 100]);
+			/* Every sample (sorted), so that a caller can pool runs. */
+			for (long i = 0; i < n; i++)
+				printf("%s%.1f", i ? "," : "", lat[i]);
+			printf("]}\n");
 		}
 		free(lat);
 	} else {
