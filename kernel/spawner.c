@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fdsend.h"
 #include "core/util.h"
 #include "kernel/spawn_internal.h"
 #include "kernel/spawn_wire.h"
@@ -52,73 +53,6 @@ static void kill_and_reap(int pidfd)
 	wait_gone(pidfd);
 }
 
-/* Sends one message with fds; MSG_DONTWAIT on boot's side only. */
-static ssize_t send_fds(int sock, const void *data, size_t len, const int *fds, size_t nfds,
-			int flags)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * SPAWNER_REQ_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds > 0) {
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	ssize_t n;
-	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
-	while (n < 0 && errno == EINTR);
-	return n;
-}
-
-/* Receives one message and up to max fds (close-on-exec). *nfds = -1 when
- * the control data was cut short (the fds that did arrive are closed). */
-static ssize_t recv_fds(int sock, void *data, size_t len, int *fds, size_t max, int *nfds,
-			int flags)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * SPAWNER_REQ_MAX_FDS)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = data, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			      .msg_controllen = CMSG_SPACE(sizeof(int) * max) };
-	ssize_t n;
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | flags);
-	while (n < 0 && errno == EINTR);
-	*nfds = 0;
-	if (n < 0)
-		return n;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		int got[SPAWNER_REQ_MAX_FDS];
-		memcpy(got, CMSG_DATA(c), k * sizeof(int));
-		for (size_t i = 0; i < k; i++) {
-			if ((size_t)*nfds < max)
-				fds[(*nfds)++] = got[i];
-			else
-				close(got[i]);
-		}
-	}
-	if (msg.msg_flags & MSG_CTRUNC) {
-		for (int i = 0; i < *nfds; i++)
-			close(fds[i]);
-		*nfds = -1;
-	}
-	return n;
-}
-
 /* The intermediate: waits for its exec, then does what
  * spawn_intermediate_main says. EOF means it will not be used. */
 __attribute__((noreturn)) static void mid_main(int req_fd, const struct spawner_conf *conf)
@@ -126,7 +60,7 @@ __attribute__((noreturn)) static void mid_main(int req_fd, const struct spawner_
 	char b;
 	int fds[SPAWNER_REQ_MAX_FDS];
 	int nfds;
-	ssize_t n = recv_fds(req_fd, &b, 1, fds, ARRAY_SIZE(fds), &nfds, 0);
+	ssize_t n = fd_recvmsg(req_fd, &b, 1, fds, ARRAY_SIZE(fds), &nfds, 0);
 	if (n <= 0)
 		_exit(0);
 	/* Without a report channel there is nobody to tell: boot sees no pid
@@ -163,7 +97,7 @@ static void spawner_fork_one(int sock, const struct spawner_conf *conf, pid_t bo
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		ans.err_no = errno;
-		send_fds(sock, &ans, sizeof(ans), NULL, 0, 0);
+		fd_sendmsg(sock, &ans, sizeof(ans), NULL, 0, 0);
 		return;
 	}
 	int pidfd = -1;
@@ -192,12 +126,12 @@ static void spawner_fork_one(int sock, const struct spawner_conf *conf, pid_t bo
 	if (pid < 0) {
 		ans.err_no = errno;
 		close(sv[0]);
-		send_fds(sock, &ans, sizeof(ans), NULL, 0, 0);
+		fd_sendmsg(sock, &ans, sizeof(ans), NULL, 0, 0);
 		return;
 	}
 	ans.pid = pid;
 	int out[2] = { pidfd, sv[0] };
-	ssize_t n = send_fds(sock, &ans, sizeof(ans), out, 2, 0);
+	ssize_t n = fd_sendmsg(sock, &ans, sizeof(ans), out, 2, 0);
 	close(pidfd);
 	close(sv[0]);
 	/* Boot is gone: the intermediate sees EOF and leaves too. */
@@ -287,7 +221,7 @@ int spawner_proc_recv(struct spawner_proc *sp, struct spawner_mid *mid, struct c
 	struct spawner_answer ans;
 	int fds[2];
 	int nfds;
-	ssize_t n = recv_fds(sp->sock, &ans, sizeof(ans), fds, 2, &nfds, MSG_DONTWAIT);
+	ssize_t n = fd_recvmsg(sp->sock, &ans, sizeof(ans), fds, 2, &nfds, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return 0;
 	if (n <= 0)
@@ -382,7 +316,7 @@ int spawner_mid_send(struct spawner_mid *mid, const struct spawner_packed *pk,
 		fds[n++] = pk->fds[i];
 	char b = 1;
 	/* The socket is empty (one request per intermediate): it never blocks. */
-	if (send_fds(mid->req_fd, &b, 1, fds, n, MSG_DONTWAIT) != 1) {
+	if (fd_sendmsg(mid->req_fd, &b, 1, fds, n, MSG_DONTWAIT) != 1) {
 		int e = errno;
 		spawner_mid_discard(mid);
 		return cv_errf(err, e, "handing the exec to its intermediate");

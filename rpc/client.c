@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fdsend.h"
 #include "rpc/client.h"
 #include "rpc/proto.h"
 
@@ -192,27 +193,10 @@ static int timed_out(struct rpc_client *c, const char *method, struct cv_error *
 static int send_all(struct rpc_client *c, const char *method, const char *data, size_t len,
 		    const int *fds, size_t nfds, const struct deadline *dl, struct cv_error *err)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * RPC_MAX_FILES)];
-		struct cmsghdr align;
-	} ctl;
 	size_t off = 0;
 	while (off < len) {
-		struct iovec iov = { .iov_base = (void *)(data + off), .iov_len = len - off };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		if (nfds > 0) {
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-		}
-		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = fd_sendmsg(c->fd, data + off, len - off, fds, nfds, MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno == EAGAIN && wait_ready(c->fd, POLLOUT, dl) == 0)
 				continue;
 			if (errno == ETIMEDOUT)
@@ -262,38 +246,24 @@ static int recv_reply(struct rpc_client *c, const char *method, uint32_t msgid, 
 			return cv_errf(err, 0, "reply from the sandbox to %s is too large", method);
 		if (!msgpack_unpacker_reserve_buffer(&c->up, RPC_READ_CHUNK))
 			return cv_errf(err, ENOMEM, "reading the reply to %s", method);
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * RPC_RECV_MAX_FDS)];
-			struct cmsghdr align;
-		} ctl;
-		struct iovec iov = { .iov_base = msgpack_unpacker_buffer(&c->up),
-				     .iov_len = msgpack_unpacker_buffer_capacity(&c->up) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-				     .msg_controllen = sizeof(ctl.buf) };
 		if (wait_ready(c->fd, POLLIN, dl) < 0) {
 			if (errno == ETIMEDOUT)
 				return timed_out(c, method, err);
 			return cv_errf(err, errno, "reading the reply to %s", method);
 		}
-		ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		/* fds beyond the caller's room are closed: nowhere to put them. */
+		size_t room = fds_out && *nfds < max_fds_out ? max_fds_out - *nfds : 0;
+		int got_fds;
+		ssize_t n = fd_recvmsg(c->fd, msgpack_unpacker_buffer(&c->up),
+				       msgpack_unpacker_buffer_capacity(&c->up),
+				       fds_out ? fds_out + *nfds : NULL, room, &got_fds, MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EAGAIN)
 				continue;
 			return cv_errf(err, errno, "reading the reply to %s", method);
 		}
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (fds_out && *nfds < max_fds_out)
-					fds_out[(*nfds)++] = fd;
-				else
-					close(fd); /* nowhere to put it */
-			}
-		}
+		if (got_fds > 0)
+			*nfds += (size_t)got_fds;
 		if (n == 0) {
 			cv_errf(err, 0, "connection closed by the sandbox before replying to %s",
 				method);
