@@ -78,6 +78,8 @@ static void serve(struct spawner_req *r, struct spawner_mid *mid)
 		r->done(r, &p, NULL);
 }
 
+static int start_proc(struct spawner *s, struct cv_error *err);
+
 static void stop_proc(struct spawner *s)
 {
 	if (!s->running)
@@ -100,14 +102,21 @@ static void on_answer(struct ev_loop *loop, ev_io *w, int revents)
 		if (r == 0)
 			break;
 		if (r < 0 && err.code == ECHILD) {
-			/* Gone (killed, out of memory): every queued exec is told
-			 * why; the next exec starts a new spawner. */
+			/* Gone (killed, out of memory): a new one serves the queued
+			 * execs; only if that fails too are they told why. */
 			LOG(LL_WARN, "%s", err.msg);
 			stop_proc(s);
+			if (s->n_waiting == 0)
+				return;
+			struct cv_error serr;
+			if (start_proc(s, &serr) == 0) {
+				refill(s);
+				return;
+			}
 			struct spawner_req *q;
 			while ((q = pop_waiting(s))) {
 				req_release(q);
-				q->done(q, NULL, &err);
+				q->done(q, NULL, &serr);
 			}
 			return;
 		}
@@ -133,11 +142,10 @@ static void on_answer(struct ev_loop *loop, ev_io *w, int revents)
 	refill(s);
 }
 
-static int start_proc(struct spawner *s, const struct spawn_exec_args *a, struct cv_error *err)
+static int start_proc(struct spawner *s, struct cv_error *err)
 {
 	if (s->running)
 		return 0;
-	s->conf = (struct spawner_conf){ a->init_pidfd, a->ns_flags, a->cg, a->spec };
 	if (spawner_proc_start(&s->conf, &s->proc, err) < 0)
 		return -1;
 	ev_io_init(&s->sock_w, on_answer, s->proc.sock, EV_READ);
@@ -176,7 +184,9 @@ int spawner_submit(struct spawner *s, const struct spawn_exec_args *a, struct sp
 {
 	if (!a->argv || !a->argv[0])
 		return cv_errf(err, 0, "argv must not be empty");
-	if (start_proc(s, a, err) < 0)
+	/* The container's part is the same for every exec of it. */
+	s->conf = (struct spawner_conf){ a->init_pidfd, a->ns_flags, a->cg, a->spec };
+	if (start_proc(s, err) < 0)
 		return -1;
 	int memfd;
 	if (spawn_wire_pack(a, &memfd, err) < 0)

@@ -131,3 +131,29 @@ def test_spawner_idles_but_execs_keep_boots_policy(running_sandbox):
         finally:
             conn.call(helpers.M_SIGNAL, {"CID": sb.id, "Signo": 9, "PID": pid, "Mode": 0})
             conn.call(M_WAITPID, {"PID": pid, "CID": sb.id})
+
+
+def test_execs_queued_when_the_spawner_dies_are_served_by_a_new_one(running_sandbox):
+    """Execs wait in boot's queue while no intermediate is spare; if the
+    spawner dies then, a new one serves them: none fails."""
+    sb = running_sandbox
+    with sb.raw() as conn:
+        run_true(sb, conn)
+        old = spawner_of(sb.boot_pid)
+        only(sb.boot_pid, "cvisor-exec")  # the spare
+        os.kill(old, signal.SIGSTOP)       # no more answers: the next execs queue
+        try:
+            mids = [conn.request(M_EXEC, exec_args(sb.id, ["/bin/true"])) for _ in range(6)]
+            # The first takes the spare and answers; the other five wait.
+            first = conn.recv()
+            assert first[2] is None and first[1] == mids[0], first
+        finally:
+            os.kill(old, signal.SIGKILL)
+        pids = [first[3]]
+        while len(pids) < 6:
+            msg = conn.recv()
+            assert msg[2] is None, msg[2]
+            pids.append(msg[3])
+        for pid in pids:
+            assert conn.call(M_WAITPID, {"PID": pid, "CID": sb.id}) == 0
+        assert spawner_of(sb.boot_pid) != old
