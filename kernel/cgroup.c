@@ -25,10 +25,14 @@
 #include "core/util.h"
 #include "kernel/cgroup_devices.h"
 
-/* Controllers whose v1 nodes every container gets (cpuset only on demand:
- * a v1 cpuset node is unusable until cpus/mems are filled in; devices for
- * linux.resources.devices, kernel/cgroup_devices.h). */
-static const enum cg_ctrl always_v1[] = { C_MEMORY, C_PIDS, C_CPU, C_CPUACCT, C_FREEZER, C_DEVICES };
+/* Controllers whose v1 nodes every container gets: every mounted v1
+ * hierarchy cvisor knows, as runc joins them all (a process left in the
+ * root of one would escape its limits there). cpuset is added by
+ * v1_used(); mkdir_p() fills a new cpuset node's cpus/mems from its parent,
+ * without which it takes no task. */
+static const enum cg_ctrl always_v1[] = { C_MEMORY,  C_PIDS,    C_CPU,     C_CPUACCT,
+					  C_FREEZER, C_DEVICES, C_BLKIO,   C_HUGETLB,
+					  C_NET_CLS, C_NET_PRIO, C_PERF_EVENT, C_RDMA, C_MISC };
 
 static void sleep_ms(long ms)
 {
@@ -259,7 +263,7 @@ int cgroup_create(struct cgroup *cg, const char *path, const struct oci_resource
 			goto fail;
 	}
 	int idx[CG_MAX_HIER];
-	int n = v1_used(wants_cpuset(res), idx);
+	int n = v1_used(true, idx); /* every v1 hierarchy, cpuset included */
 	for (int i = 0; i < n; i++) {
 		bool cpuset = lay.v1[idx[i]].ctrls & (1u << C_CPUSET);
 		if (mkdir_p(lay.v1[idx[i]].mnt, cg->path, cpuset, &m, err) < 0 ||

@@ -18,7 +18,13 @@
 #define CG_PATH_MAX 4096
 #define CG_MAX_HIER 16
 
-enum cg_ctrl { C_MEMORY, C_PIDS, C_CPU, C_CPUACCT, C_CPUSET, C_FREEZER, C_BLKIO, C_DEVICES, C_N };
+/* The controllers cvisor knows; a v1 hierarchy carrying any of them is
+ * joined by every container. C_IO is v2's name for blkio: where(C_BLKIO)
+ * answers with the v2 node when the unified hierarchy lists "io". */
+enum cg_ctrl {
+	C_MEMORY, C_PIDS, C_CPU, C_CPUACCT, C_CPUSET, C_FREEZER, C_BLKIO, C_DEVICES,
+	C_HUGETLB, C_NET_CLS, C_NET_PRIO, C_PERF_EVENT, C_RDMA, C_MISC, C_IO, C_N
+};
 
 #define ctrl_names cgroup_ctrl_names
 extern const char *const ctrl_names[C_N];
@@ -88,6 +94,14 @@ int apply(const char *rel, const struct oci_resources *res, struct cv_error *err
 /* linux.resources.devices (kernel/cgroup_devices.h). */
 #define apply_devices cgroup_res_apply_devices
 int apply_devices(const struct cgroup *cg, const struct oci_resources *res, struct cv_error *err);
-/* Pure v2: enables the controllers res needs in every ancestor of rel. */
+/* Pure v2: enables the controllers resources go to in every ancestor of rel. */
 #define v2_enable cgroup_res_v2_enable
 void v2_enable(const char *rel, const struct oci_resources *res);
+
+/* Conversions, as runc does them (exposed for test/unit/test_cgroup_res.c):
+ * cpu.shares → cpu.weight, blkio weight → io.weight, and one io.max line
+ * ("8:0 rbps=1048576") for throttle kind 0..3 (read bps, write bps, read
+ * iops, write iops). 0 stays 0 ("unset"). */
+uint64_t cgroup_res_shares_to_weight(uint64_t shares);
+uint64_t cgroup_res_blkio_weight_to_io(uint64_t weight);
+int cgroup_res_io_max_line(char *out, size_t n, int kind, const struct oci_blkio_throttle *t);

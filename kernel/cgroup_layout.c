@@ -13,8 +13,11 @@
 #include <unistd.h>
 
 const char *const ctrl_names[C_N] = {
-	[C_MEMORY] = "memory", [C_PIDS] = "pids",       [C_CPU] = "cpu",     [C_CPUACCT] = "cpuacct",
-	[C_CPUSET] = "cpuset", [C_FREEZER] = "freezer", [C_BLKIO] = "blkio", [C_DEVICES] = "devices",
+	[C_MEMORY] = "memory",   [C_PIDS] = "pids",         [C_CPU] = "cpu",
+	[C_CPUACCT] = "cpuacct", [C_CPUSET] = "cpuset",     [C_FREEZER] = "freezer",
+	[C_BLKIO] = "blkio",     [C_DEVICES] = "devices",   [C_HUGETLB] = "hugetlb",
+	[C_NET_CLS] = "net_cls", [C_NET_PRIO] = "net_prio", [C_PERF_EVENT] = "perf_event",
+	[C_RDMA] = "rdma",       [C_MISC] = "misc",         [C_IO] = "io",
 };
 
 struct layout lay;
@@ -103,6 +106,8 @@ int where(enum cg_ctrl c)
 		if (lay.v1[i].ctrls & (1u << c))
 			return i;
 	/* cpuacct has no v2 counterpart; its statistics are part of v2's cpu. */
+	if (c == C_BLKIO)
+		c = C_IO; /* v2's name for it */
 	if (lay.v2[0] && (lay.v2_ctrls & (1u << c)))
 		return WHERE_V2;
 	return WHERE_NONE;
