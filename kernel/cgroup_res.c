@@ -506,6 +506,28 @@ static int apply_unified(const char *rel, const msgpack_object *m, struct cv_err
 	return 0;
 }
 
+/* memory.checkBeforeUpdate (runc): refuse a limit below what the cgroup
+ * uses now, instead of letting the kernel reclaim or OOM-kill to meet it. */
+static int check_before_update(const char *dir, const struct cg_ops *ops, const struct oci_memory *m,
+			       struct cv_error *err)
+{
+	if (!m->check_before_update || !m->has_limit || m->limit <= 0)
+		return 0;
+	const char *file = ops == &v2_ops ? "memory.current" : "memory.usage_in_bytes";
+	char buf[64];
+	ssize_t r = read_small(dir, file, buf, sizeof(buf));
+	if (r < 0)
+		return cv_errf(err, (int)-r, FIELD_PREFIX "memory.checkBeforeUpdate: reading %s/%s", dir,
+			       file);
+	unsigned long long used = strtoull(buf, NULL, 10);
+	if ((unsigned long long)m->limit < used)
+		return cv_errf(err, 0,
+			       FIELD_PREFIX "memory.checkBeforeUpdate: the new memory.limit (%" PRId64
+			       ") is below the current usage (%llu)",
+			       m->limit, used);
+	return 0;
+}
+
 int apply(const char *rel, const struct oci_resources *res, struct cv_error *err)
 {
 	char dir[CG_PATH_MAX];
@@ -516,6 +538,7 @@ int apply(const char *rel, const struct oci_resources *res, struct cv_error *err
 		warn_kmem(&res->memory);
 	if (res->has_memory && memory_set(&res->memory)) {
 		if (ctrl_dir(C_MEMORY, rel, dir, sizeof(dir), &ops, FIELD_PREFIX "memory", err) < 0 ||
+		    check_before_update(dir, ops, &res->memory, err) < 0 ||
 		    ops->memory(dir, &res->memory, err) < 0)
 			return -1;
 	}

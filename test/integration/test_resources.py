@@ -353,6 +353,19 @@ def test_update_refusal_names_the_field_and_keeps_the_limits(env, capable):
     assert p.returncode != 0 and "Intel RDT" in p.stderr, p.stderr
 
 
+def test_check_before_update_refuses_a_limit_below_the_usage(env):
+    sb = env.new_sandbox(start=True)
+    mem, path = helpers.read_cgroup_file(sb.init_host_pid(), "memory", "memory.limit_in_bytes",
+                                         "memory.max")
+    f = os.path.join(env.root, ".check.json")
+    with open(f, "w") as fp:
+        json.dump({"memory": {"limit": 4096, "checkBeforeUpdate": True}}, fp)
+    p = env.cli.run("update", "-r", f, sb.id)
+    assert p.returncode != 0
+    assert "memory.checkBeforeUpdate" in p.stderr and "below the current usage" in p.stderr, p.stderr
+    assert read(path) == mem
+
+
 def test_hybrid_container_joins_every_v1_hierarchy(env):
     helpers.need_cgroup_layout("hybrid", "v1")
     sb = env.new_sandbox()
