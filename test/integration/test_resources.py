@@ -368,7 +368,7 @@ def test_check_before_update_refuses_a_limit_below_the_usage(env):
 
 def test_hybrid_container_joins_every_v1_hierarchy(env):
     helpers.need_cgroup_layout("hybrid", "v1")
-    sb = env.new_sandbox()
+    sb = env.new_sandbox(start=True)
     cg = helpers.cgroups_of(sb.init_host_pid())
     # The container's node has one path, the same in every hierarchy.
     mine = cg.get("") or cg["memory"]
@@ -376,3 +376,17 @@ def test_hybrid_container_joins_every_v1_hierarchy(env):
     missing = [c for m in helpers.cgroup_mounts() if not m.v2 and m.ctrls
                for c in m.ctrls if cg.get(c) != mine]
     assert not missing, f"not in the container's node {mine} of these v1 hierarchies: {missing} ({cg})"
+
+    # An exec'd process joins the same nodes (through the fds the exec
+    # spawner keeps). The fixture has no cgroup namespace, so the paths it
+    # reads are the host's.
+    status, out = sb.run_exec(["cat", "/proc/self/cgroup"])
+    assert status == 0, out
+    ex = {}
+    for line in out.decode().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        for c in ctrls.split(","):
+            ex[c] = path
+    missing = [c for m in helpers.cgroup_mounts() if not m.v2 and m.ctrls
+               for c in m.ctrls if ex.get(c) != mine]
+    assert not missing, f"an exec is not in the container's node of: {missing} ({ex})"
