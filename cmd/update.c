@@ -78,7 +78,12 @@ enum {
 	OPT_CPUSET_CPUS,
 	OPT_CPUSET_MEMS,
 	OPT_PIDS_LIMIT,
-	OPT_IGNORED,
+	OPT_CPU_RT_PERIOD,
+	OPT_CPU_RT_RUNTIME,
+	OPT_BLKIO_WEIGHT,
+	OPT_KERNEL_MEMORY, /* the flags before this one set a limit */
+	OPT_KERNEL_MEMORY_TCP,
+	OPT_INTEL_RDT,
 };
 
 int cmd_update(const struct cli_command *cmd, int argc, char **argv)
@@ -89,20 +94,22 @@ int cmd_update(const struct cli_command *cmd, int argc, char **argv)
 		{ "memory-reservation", required_argument, 0, OPT_MEMORY_RES },
 		{ "memory-swap", required_argument, 0, OPT_MEMORY_SWAP },
 		{ "cpu-share", required_argument, 0, OPT_CPU_SHARE },
+		{ "cpu-shares", required_argument, 0, OPT_CPU_SHARE },
 		{ "cpu-period", required_argument, 0, OPT_CPU_PERIOD },
 		{ "cpu-quota", required_argument, 0, OPT_CPU_QUOTA },
 		{ "cpuset-cpus", required_argument, 0, OPT_CPUSET_CPUS },
 		{ "cpuset-mems", required_argument, 0, OPT_CPUSET_MEMS },
 		{ "pids-limit", required_argument, 0, OPT_PIDS_LIMIT },
-		/* runc flags for controllers cvisor does not manage: accepted
-		 * so podman's calls do not fail, and ignored. */
-		{ "blkio-weight", required_argument, 0, OPT_IGNORED },
-		{ "cpu-rt-period", required_argument, 0, OPT_IGNORED },
-		{ "cpu-rt-runtime", required_argument, 0, OPT_IGNORED },
-		{ "kernel-memory", required_argument, 0, OPT_IGNORED },
-		{ "kernel-memory-tcp", required_argument, 0, OPT_IGNORED },
-		{ "l3-cache-schema", required_argument, 0, OPT_IGNORED },
-		{ "mem-bw-schema", required_argument, 0, OPT_IGNORED },
+		{ "blkio-weight", required_argument, 0, OPT_BLKIO_WEIGHT },
+		{ "cpu-rt-period", required_argument, 0, OPT_CPU_RT_PERIOD },
+		{ "cpu-rt-runtime", required_argument, 0, OPT_CPU_RT_RUNTIME },
+		/* Ignored with a warning, as runc does: kernel memory limits are
+		 * deprecated. */
+		{ "kernel-memory", required_argument, 0, OPT_KERNEL_MEMORY },
+		{ "kernel-memory-tcp", required_argument, 0, OPT_KERNEL_MEMORY_TCP },
+		/* Intel RDT (resctrl) is not cgroups and cvisor has none: refused. */
+		{ "l3-cache-schema", required_argument, 0, OPT_INTEL_RDT },
+		{ "mem-bw-schema", required_argument, 0, OPT_INTEL_RDT },
 		CLI_OPT_HELP,
 		{ 0, 0, 0, 0 },
 	};
@@ -158,14 +165,43 @@ int cmd_update(const struct cli_command *cmd, int argc, char **argv)
 			r = parse_int("--pids-limit", optarg, &v, &err);
 			flags.pids.limit = v, flags.pids.has_limit = true, flags.has_pids = true;
 			break;
-		case OPT_IGNORED:
+		case OPT_CPU_RT_PERIOD:
+			r = parse_int("--cpu-rt-period", optarg, &v, &err);
+			if (r == 0 && v < 0)
+				r = cv_errf(&err, 0, "--cpu-rt-period must not be negative");
+			flags.cpu.realtime_period = (uint64_t)v, flags.cpu.has_realtime_period = true;
+			flags.has_cpu = true;
+			break;
+		case OPT_CPU_RT_RUNTIME:
+			r = parse_int("--cpu-rt-runtime", optarg, &v, &err);
+			flags.cpu.realtime_runtime = v, flags.cpu.has_realtime_runtime = true;
+			flags.has_cpu = true;
+			break;
+		case OPT_BLKIO_WEIGHT:
+			r = parse_int("--blkio-weight", optarg, &v, &err);
+			if (r == 0 && v != 0 && (v < 10 || v > 1000))
+				r = cv_errf(&err, 0, "--blkio-weight: %s is out of range (10-1000)", optarg);
+			flags.blkio.weight = (uint32_t)v, flags.blkio.has_weight = true, flags.has_blkio = true;
+			break;
+		case OPT_KERNEL_MEMORY:
+		case OPT_KERNEL_MEMORY_TCP:
+			r = parse_bytes(c == OPT_KERNEL_MEMORY ? "--kernel-memory" : "--kernel-memory-tcp",
+					optarg, &v, &err);
+			if (r == 0)
+				fprintf(stderr, "cvisor: warning: %s is ignored: kernel memory limits are "
+						"deprecated (as in runc)\n",
+					c == OPT_KERNEL_MEMORY ? "--kernel-memory" : "--kernel-memory-tcp");
+			break;
+		case OPT_INTEL_RDT:
+			r = cv_errf(&err, 0, "--l3-cache-schema/--mem-bw-schema: Intel RDT (linux.intelRdt) is "
+					     "not supported by cvisor");
 			break;
 		case 'h':
 			return cli_usage(cmd);
 		default:
 			return cli_bad_flag(cmd, argc, argv);
 		}
-		if (c >= OPT_MEMORY && c < OPT_IGNORED)
+		if (c >= OPT_MEMORY && c <= OPT_KERNEL_MEMORY_TCP)
 			any_flag = true;
 	}
 	if (r < 0)
@@ -223,11 +259,18 @@ int cmd_update(const struct cli_command *cmd, int argc, char **argv)
 		res.cpu.cpus = flags.cpu.cpus;
 	if (flags.cpu.mems)
 		res.cpu.mems = flags.cpu.mems;
+	if (flags.cpu.has_realtime_period)
+		res.cpu.realtime_period = flags.cpu.realtime_period, res.cpu.has_realtime_period = true;
+	if (flags.cpu.has_realtime_runtime)
+		res.cpu.realtime_runtime = flags.cpu.realtime_runtime, res.cpu.has_realtime_runtime = true;
 	if (flags.pids.has_limit)
 		res.pids.limit = flags.pids.limit, res.pids.has_limit = true;
+	if (flags.blkio.has_weight)
+		res.blkio.weight = flags.blkio.weight, res.blkio.has_weight = true;
 	res.has_memory |= flags.has_memory;
 	res.has_cpu |= flags.has_cpu;
 	res.has_pids |= flags.has_pids;
+	res.has_blkio |= flags.has_blkio;
 
 	if (cli_state_load(id, &st, &err) < 0) {
 		r = -1;

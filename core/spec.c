@@ -143,10 +143,17 @@ static const struct mpk_field idmap_fields[] = {
 };
 SCHEMA(idmap_schema, "IDMapping", struct oci_id_mapping, idmap_fields);
 
+/* ---- linux.resources (h-cgres) ---- */
 static const struct mpk_field memory_fields[] = {
 	FH("limit", MPK_I64, struct oci_memory, limit, has_limit),
 	FH("reservation", MPK_I64, struct oci_memory, reservation, has_reservation),
 	FH("swap", MPK_I64, struct oci_memory, swap, has_swap),
+	FH("kernel", MPK_I64, struct oci_memory, kernel, has_kernel),
+	FH("kernelTCP", MPK_I64, struct oci_memory, kernel_tcp, has_kernel_tcp),
+	FH("swappiness", MPK_U64, struct oci_memory, swappiness, has_swappiness),
+	FH("disableOOMKiller", MPK_BOOL, struct oci_memory, disable_oom_killer, has_disable_oom_killer),
+	FH("useHierarchy", MPK_BOOL, struct oci_memory, use_hierarchy, has_use_hierarchy),
+	F("checkBeforeUpdate", MPK_BOOL, struct oci_memory, check_before_update, 0),
 };
 SCHEMA(memory_schema, "Memory", struct oci_memory, memory_fields);
 
@@ -156,6 +163,10 @@ static const struct mpk_field cpu_fields[] = {
 	FH("period", MPK_U64, struct oci_cpu, period, has_period),
 	F("cpus", MPK_STR, struct oci_cpu, cpus, 0),
 	F("mems", MPK_STR, struct oci_cpu, mems, 0),
+	FH("burst", MPK_U64, struct oci_cpu, burst, has_burst),
+	FH("realtimeRuntime", MPK_I64, struct oci_cpu, realtime_runtime, has_realtime_runtime),
+	FH("realtimePeriod", MPK_U64, struct oci_cpu, realtime_period, has_realtime_period),
+	FH("idle", MPK_I64, struct oci_cpu, idle, has_idle),
 };
 SCHEMA(cpu_schema, "CPU", struct oci_cpu, cpu_fields);
 
@@ -163,6 +174,154 @@ static const struct mpk_field pids_fields[] = {
 	FH("limit", MPK_I64, struct oci_pids, limit, has_limit),
 };
 SCHEMA(pids_schema, "Pids", struct oci_pids, pids_fields);
+
+static const struct mpk_field weight_device_fields[] = {
+	F("major", MPK_I64, struct oci_blkio_weight_device, major, MPK_REQUIRED),
+	F("minor", MPK_I64, struct oci_blkio_weight_device, minor, MPK_REQUIRED),
+	FH("weight", MPK_U32, struct oci_blkio_weight_device, weight, has_weight),
+	FH("leafWeight", MPK_U32, struct oci_blkio_weight_device, leaf_weight, has_leaf_weight),
+};
+SCHEMA(weight_device_schema, "WeightDevice", struct oci_blkio_weight_device, weight_device_fields);
+
+static const struct mpk_field throttle_fields[] = {
+	F("major", MPK_I64, struct oci_blkio_throttle, major, MPK_REQUIRED),
+	F("minor", MPK_I64, struct oci_blkio_throttle, minor, MPK_REQUIRED),
+	F("rate", MPK_U64, struct oci_blkio_throttle, rate, MPK_REQUIRED),
+};
+SCHEMA(throttle_schema, "ThrottleDevice", struct oci_blkio_throttle, throttle_fields);
+
+static const struct mpk_field blkio_fields[] = {
+	FH("weight", MPK_U32, struct oci_blkio, weight, has_weight),
+	FH("leafWeight", MPK_U32, struct oci_blkio, leaf_weight, has_leaf_weight),
+	FSV("weightDevice", struct oci_blkio, weight_device, n_weight_device, &weight_device_schema),
+	FSV("throttleReadBpsDevice", struct oci_blkio, throttle[0], n_throttle[0], &throttle_schema),
+	FSV("throttleWriteBpsDevice", struct oci_blkio, throttle[1], n_throttle[1], &throttle_schema),
+	FSV("throttleReadIOPSDevice", struct oci_blkio, throttle[2], n_throttle[2], &throttle_schema),
+	FSV("throttleWriteIOPSDevice", struct oci_blkio, throttle[3], n_throttle[3], &throttle_schema),
+};
+SCHEMA(blkio_schema, "BlockIO", struct oci_blkio, blkio_fields);
+
+static const struct mpk_field hugepage_fields[] = {
+	F("pageSize", MPK_STR, struct oci_hugepage_limit, page_size, MPK_REQUIRED),
+	F("limit", MPK_U64, struct oci_hugepage_limit, limit, MPK_REQUIRED),
+};
+SCHEMA(hugepage_schema, "HugepageLimit", struct oci_hugepage_limit, hugepage_fields);
+
+static const struct mpk_field net_prio_fields[] = {
+	F("name", MPK_STR, struct oci_net_priority, name, MPK_REQUIRED),
+	F("priority", MPK_U32, struct oci_net_priority, priority, MPK_REQUIRED),
+};
+SCHEMA(net_prio_schema, "InterfacePriority", struct oci_net_priority, net_prio_fields);
+
+static const struct mpk_field network_fields[] = {
+	FH("classID", MPK_U32, struct oci_network, class_id, has_class_id),
+	FSV("priorities", struct oci_network, priorities, n_priorities, &net_prio_schema),
+};
+SCHEMA(network_schema, "Network", struct oci_network, network_fields);
+
+static int check_string_map(const msgpack_object *m, const char *path, struct cv_error *err);
+
+/* Checks what the schema cannot: ranges, the hugepage size form, interface
+ * names, and the shapes of the rdma and unified maps. `what` is the path
+ * of the resources object ("spec.linux.resources" or "resources"). */
+static int validate_resources(const struct oci_resources *r, const char *what, struct cv_error *err)
+{
+	if (r->has_memory && r->memory.has_swappiness && r->memory.swappiness > 100)
+		return cv_errf(err, 0, "%s.memory.swappiness: %" PRIu64 " is out of range (0-100)", what,
+			       r->memory.swappiness);
+	if (r->has_cpu && r->cpu.has_idle && r->cpu.idle != 0 && r->cpu.idle != 1)
+		return cv_errf(err, 0, "%s.cpu.idle: must be 0 or 1, got %" PRId64, what, r->cpu.idle);
+	static const char *const thr[4] = { "throttleReadBpsDevice", "throttleWriteBpsDevice",
+					    "throttleReadIOPSDevice", "throttleWriteIOPSDevice" };
+	const struct oci_blkio *b = &r->blkio;
+	if (r->has_blkio) {
+		if (b->has_weight && b->weight && (b->weight < 10 || b->weight > 1000))
+			return cv_errf(err, 0, "%s.blockIO.weight: %u is out of range (10-1000)", what, b->weight);
+		if (b->has_leaf_weight && b->leaf_weight && (b->leaf_weight < 10 || b->leaf_weight > 1000))
+			return cv_errf(err, 0, "%s.blockIO.leafWeight: %u is out of range (10-1000)", what,
+				       b->leaf_weight);
+		for (size_t i = 0; i < b->n_weight_device; i++) {
+			const struct oci_blkio_weight_device *d = &b->weight_device[i];
+			if (d->major < 0 || d->major > UINT32_MAX || d->minor < 0 || d->minor > UINT32_MAX)
+				return cv_errf(err, 0, "%s.blockIO.weightDevice[%zu]: bad device number", what, i);
+			if ((d->has_weight && d->weight && (d->weight < 10 || d->weight > 1000)) ||
+			    (d->has_leaf_weight && d->leaf_weight &&
+			     (d->leaf_weight < 10 || d->leaf_weight > 1000)))
+				return cv_errf(err, 0, "%s.blockIO.weightDevice[%zu]: weight out of range (10-1000)",
+					       what, i);
+		}
+		for (int k = 0; k < 4; k++)
+			for (size_t i = 0; i < b->n_throttle[k]; i++) {
+				const struct oci_blkio_throttle *t = &b->throttle[k][i];
+				if (t->major < 0 || t->major > UINT32_MAX || t->minor < 0 || t->minor > UINT32_MAX)
+					return cv_errf(err, 0, "%s.blockIO.%s[%zu]: bad device number", what, thr[k], i);
+			}
+	}
+	for (size_t i = 0; i < r->n_hugepage_limits; i++) {
+		/* The size names a file (hugetlb.<size>.limit_in_bytes): digits
+		 * and a unit, nothing else. */
+		const char *ps = r->hugepage_limits[i].page_size;
+		size_t d = strspn(ps, "0123456789");
+		if (d == 0 || d > 10 || (strcmp(ps + d, "KB") && strcmp(ps + d, "MB") && strcmp(ps + d, "GB")))
+			return cv_errf(err, 0, "%s.hugepageLimits[%zu].pageSize: \"%s\" is not a size like \"2MB\"",
+				       what, i, ps);
+	}
+	for (size_t i = 0; r->has_network && i < r->network.n_priorities; i++) {
+		const char *n = r->network.priorities[i].name;
+		if (!*n || strlen(n) >= 16 || strpbrk(n, "/ \n\t") || !strcmp(n, ".") || !strcmp(n, ".."))
+			return cv_errf(err, 0, "%s.network.priorities[%zu].name: \"%s\" is not an interface name",
+				       what, i, n);
+	}
+	char path[64];
+	if (r->rdma) {
+		snprintf(path, sizeof(path), "%s.rdma", what);
+		const msgpack_object *m = r->rdma;
+		if (m->type != MSGPACK_OBJECT_MAP)
+			return cv_errf(err, 0, "%s: expected map, got %s", path, mpk_type_name(m->type));
+		for (uint32_t i = 0; i < m->via.map.size; i++) {
+			const msgpack_object *k = &m->via.map.ptr[i].key, *v = &m->via.map.ptr[i].val;
+			if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0 || k->via.str.size > 64 ||
+			    memchr(k->via.str.ptr, '\0', k->via.str.size) ||
+			    memchr(k->via.str.ptr, ' ', k->via.str.size) ||
+			    memchr(k->via.str.ptr, '\n', k->via.str.size))
+				return cv_errf(err, 0, "%s: keys must be device names", path);
+			if (v->type != MSGPACK_OBJECT_MAP)
+				return cv_errf(err, 0, "%s[\"%.*s\"]: expected map, got %s", path,
+					       (int)k->via.str.size, k->via.str.ptr, mpk_type_name(v->type));
+			for (uint32_t j = 0; j < v->via.map.size; j++) {
+				const msgpack_object *fk = &v->via.map.ptr[j].key, *fv = &v->via.map.ptr[j].val;
+				bool known = fk->type == MSGPACK_OBJECT_STR &&
+					     ((fk->via.str.size == 10 && !memcmp(fk->via.str.ptr, "hcaHandles", 10)) ||
+					      (fk->via.str.size == 10 && !memcmp(fk->via.str.ptr, "hcaObjects", 10)));
+				if (!known)
+					return cv_errf(err, 0, "%s[\"%.*s\"]: only hcaHandles and hcaObjects are known",
+						       path, (int)k->via.str.size, k->via.str.ptr);
+				if (fv->type != MSGPACK_OBJECT_NIL &&
+				    (fv->type != MSGPACK_OBJECT_POSITIVE_INTEGER || fv->via.u64 > UINT32_MAX))
+					return cv_errf(err, 0, "%s[\"%.*s\"].%.*s: expected a 32-bit count", path,
+						       (int)k->via.str.size, k->via.str.ptr, (int)fk->via.str.size,
+						       fk->via.str.ptr);
+			}
+		}
+	}
+	if (r->unified) {
+		snprintf(path, sizeof(path), "%s.unified", what);
+		if (check_string_map(r->unified, path, err) < 0)
+			return -1;
+		/* Keys name a file of the container's own node: no path. */
+		const msgpack_object *m = r->unified;
+		for (uint32_t i = 0; i < m->via.map.size; i++) {
+			const msgpack_object_str *k = &m->via.map.ptr[i].key.via.str;
+			if (k->size == 0 || k->size > 255 || memchr(k->ptr, '/', k->size) ||
+			    (k->size >= 2 && memmem(k->ptr, k->size, "..", 2)) || (k->size == 1 && k->ptr[0] == '.'))
+				return cv_errf(err, 0, "%s: key \"%.*s\" must name a file of the container's cgroup "
+						       "(no \"/\" or \"..\")",
+					       path, (int)k->size, k->ptr);
+		}
+	}
+	return 0;
+}
+/* ---- end of linux.resources (h-cgres) ---- */
 
 /* devices: linux.resources.devices and linux.devices */
 static const struct mpk_field device_cgroup_fields[] = {
@@ -191,6 +350,12 @@ static const struct mpk_field resources_fields[] = {
 	FS("memory", struct oci_resources, memory, has_memory, &memory_schema),
 	FS("cpu", struct oci_resources, cpu, has_cpu, &cpu_schema),
 	FS("pids", struct oci_resources, pids, has_pids, &pids_schema),
+	/* h-cgres */
+	FS("blockIO", struct oci_resources, blkio, has_blkio, &blkio_schema),
+	FSV("hugepageLimits", struct oci_resources, hugepage_limits, n_hugepage_limits, &hugepage_schema),
+	FS("network", struct oci_resources, network, has_network, &network_schema),
+	F("rdma", MPK_OBJ, struct oci_resources, rdma, 0),
+	F("unified", MPK_OBJ, struct oci_resources, unified, 0),
 };
 /* Named "resources": the top-level name of `cvisor update --resources F`. */
 SCHEMA(resources_schema, "resources", struct oci_resources, resources_fields);
@@ -521,6 +686,8 @@ static int validate_linux(const struct oci_linux *l, struct cv_error *err)
 	     oci_device_rules_validate(l->resources.devices, l->resources.n_devices,
 				       "spec.linux.resources.devices", err) < 0))
 		return -1;
+	if (l->has_resources && validate_resources(&l->resources, "spec.linux.resources", err) < 0)
+		return -1; /* h-cgres */
 	return check_string_map(l->sysctl, "spec.linux.sysctl", err);
 }
 
@@ -550,6 +717,8 @@ int oci_resources_decode(const msgpack_object *obj, msgpack_zone *zone, struct o
 			 struct cv_error *err)
 {
 	if (mpk_decode(obj, &resources_schema, out, zone, err) < 0)
+		return -1;
+	if (validate_resources(out, "resources", err) < 0) /* h-cgres */
 		return -1;
 	/* devices */
 	return oci_device_rules_validate(out->devices, out->n_devices, "resources.devices", err);

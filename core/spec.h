@@ -128,9 +128,20 @@ struct oci_seccomp {
 	size_t n_syscalls;
 };
 
+/* ---- linux.resources (h-cgres): every LinuxResources field but devices
+ * (below, h-devices). 0 means "not set" where runc reads it so (memory
+ * limits, shares, quota, period, weights); the has_* flags say a key was
+ * present. Where written: kernel/cgroup_res.c. */
 struct oci_memory {
 	int64_t limit, reservation, swap;
 	bool has_limit, has_reservation, has_swap;
+	int64_t kernel, kernel_tcp; /* ignored with a warning, as runc does */
+	bool has_kernel, has_kernel_tcp;
+	uint64_t swappiness; /* 0..100 */
+	bool has_swappiness;
+	bool disable_oom_killer, has_disable_oom_killer;
+	bool use_hierarchy, has_use_hierarchy;
+	bool check_before_update;
 };
 
 struct oci_cpu {
@@ -138,12 +149,57 @@ struct oci_cpu {
 	int64_t quota;
 	bool has_shares, has_quota, has_period;
 	char *cpus, *mems;
+	uint64_t burst, realtime_period;
+	int64_t realtime_runtime, idle;
+	bool has_burst, has_realtime_period, has_realtime_runtime, has_idle;
 };
 
 struct oci_pids {
 	int64_t limit;
 	bool has_limit;
 };
+
+/* blkio.weightDevice[i] */
+struct oci_blkio_weight_device {
+	int64_t major, minor;
+	uint32_t weight, leaf_weight;
+	bool has_weight, has_leaf_weight;
+};
+
+/* blkio.throttle*Device[i] */
+struct oci_blkio_throttle {
+	int64_t major, minor;
+	uint64_t rate;
+};
+
+struct oci_blkio {
+	uint32_t weight, leaf_weight; /* 10..1000; 0 = unset */
+	bool has_weight, has_leaf_weight;
+	struct oci_blkio_weight_device *weight_device;
+	size_t n_weight_device;
+	/* throttleReadBps, throttleWriteBps, throttleReadIOPS, throttleWriteIOPS */
+	struct oci_blkio_throttle *throttle[4];
+	size_t n_throttle[4];
+};
+
+/* hugepageLimits[i]: pageSize "2MB", "1GB", "64KB" */
+struct oci_hugepage_limit {
+	char *page_size;
+	uint64_t limit;
+};
+
+struct oci_net_priority {
+	char *name;
+	uint32_t priority;
+};
+
+struct oci_network {
+	uint32_t class_id;
+	bool has_class_id;
+	struct oci_net_priority *priorities;
+	size_t n_priorities;
+};
+/* ---- end of linux.resources (h-cgres) ---- */
 
 /* devices: one rule of linux.resources.devices (the devices cgroup) */
 struct oci_device_cgroup {
@@ -174,6 +230,15 @@ struct oci_resources {
 	bool has_cpu;
 	struct oci_pids pids;
 	bool has_pids;
+	/* h-cgres */
+	struct oci_blkio blkio;
+	bool has_blkio;
+	struct oci_hugepage_limit *hugepage_limits;
+	size_t n_hugepage_limits;
+	struct oci_network network;
+	bool has_network;
+	const msgpack_object *rdma;    /* map name → {hcaHandles, hcaObjects}, validated; or NULL */
+	const msgpack_object *unified; /* map file → string value, validated; or NULL */
 };
 
 struct oci_linux {

@@ -1,12 +1,9 @@
-/* Container cgroups (kernel/cgroup.h) on v2, v1 or hybrid hosts.
- *
- * The layout is detected once from /proc/self/mountinfo: where the unified
- * hierarchy is mounted and which v1 hierarchy (mount point) carries each
- * controller. Membership, freeze, kill and events go through v2 whenever it
- * is mounted; each resource goes to the hierarchy that has its controller
- * (a controller bound to v1 is never listed by v2). The per-hierarchy
- * writes live behind `struct cg_ops` (v1 and v2 variants). */
-#include "kernel/cgroup.h"
+/* Container cgroups (kernel/cgroup.h) on v2, v1 or hybrid hosts: node
+ * creation and placement, kill, freeze and removal. Membership, freeze,
+ * kill and events go through v2 whenever it is mounted. The host's layout
+ * is found by kernel/cgroup_layout.c, the limits are written by
+ * kernel/cgroup_res.c. */
+#include "kernel/cgroup_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,178 +25,14 @@
 #include "core/util.h"
 #include "kernel/cgroup_devices.h"
 
-#define CG_PATH_MAX 4096
-#define CG_MAX_HIER 16
-
-enum cg_ctrl { C_MEMORY, C_PIDS, C_CPU, C_CPUACCT, C_CPUSET, C_FREEZER, C_BLKIO, C_DEVICES, C_N };
-
-static const char *const ctrl_names[C_N] = {
-	[C_MEMORY] = "memory", [C_PIDS] = "pids",       [C_CPU] = "cpu",     [C_CPUACCT] = "cpuacct",
-	[C_CPUSET] = "cpuset", [C_FREEZER] = "freezer", [C_BLKIO] = "blkio", [C_DEVICES] = "devices",
-};
-
-/* Controllers whose v1 nodes every container gets (cpuset only on demand:
- * a v1 cpuset node is unusable until cpus/mems are filled in; devices for
- * linux.resources.devices, kernel/cgroup_devices.h). */
-static const enum cg_ctrl always_v1[] = { C_MEMORY, C_PIDS, C_CPU, C_CPUACCT, C_FREEZER, C_DEVICES };
-
-struct v1_hier {
-	char mnt[256];
-	unsigned ctrls; /* bit per enum cg_ctrl */
-};
-
-struct layout {
-	bool detected;
-	char v2[256]; /* "" when no unified hierarchy */
-	unsigned v2_ctrls; /* controllers the v2 root lists */
-	struct v1_hier v1[CG_MAX_HIER];
-	int n_v1;
-};
-
-static struct layout lay;
-
-/* Where a controller lives: index of a v1 hierarchy, WHERE_V2 or WHERE_NONE. */
-#define WHERE_V2 (-1)
-#define WHERE_NONE (-2)
-
-static unsigned parse_ctrls(const char *list)
-{
-	unsigned m = 0;
-	char buf[512];
-	snprintf(buf, sizeof(buf), "%s", list);
-	char *save = NULL;
-	for (char *t = strtok_r(buf, ", \n", &save); t; t = strtok_r(NULL, ", \n", &save))
-		for (int c = 0; c < C_N; c++)
-			if (strcmp(t, ctrl_names[c]) == 0)
-				m |= 1u << c;
-	return m;
-}
-
-static void detect(void)
-{
-	if (lay.detected)
-		return;
-	lay.detected = true;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return;
-	char line[4096];
-	while (fgets(line, sizeof(line), f)) {
-		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
-		char root[1024], mnt[1024];
-		if (sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) != 2)
-			continue;
-		char *sep = strstr(line, " - ");
-		if (!sep)
-			continue;
-		char fstype[64], src[256], sopts[1024];
-		if (sscanf(sep + 3, "%63s %255s %1023s", fstype, src, sopts) != 3)
-			continue;
-		if (strlen(mnt) >= sizeof(lay.v2))
-			continue;
-		if (strcmp(fstype, "cgroup2") == 0) {
-			/* Prefer the canonical mounts if there are several. */
-			if (!lay.v2[0] || strcmp(mnt, "/sys/fs/cgroup") == 0 ||
-			    strcmp(mnt, "/sys/fs/cgroup/unified") == 0)
-				snprintf(lay.v2, sizeof(lay.v2), "%s", mnt);
-		} else if (strcmp(fstype, "cgroup") == 0) {
-			unsigned m = parse_ctrls(sopts);
-			if (!m || lay.n_v1 >= CG_MAX_HIER)
-				continue;
-			bool dup = false;
-			for (int i = 0; i < lay.n_v1; i++)
-				if (lay.v1[i].ctrls & m)
-					dup = true; /* the same hierarchy mounted twice: keep the first */
-			if (dup)
-				continue;
-			snprintf(lay.v1[lay.n_v1].mnt, sizeof(lay.v1[0].mnt), "%s", mnt);
-			lay.v1[lay.n_v1].ctrls = m;
-			lay.n_v1++;
-		}
-	}
-	fclose(f);
-	if (lay.v2[0]) {
-		char p[512], buf[512];
-		snprintf(p, sizeof(p), "%s/cgroup.controllers", lay.v2);
-		int fd = open(p, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			ssize_t n = read(fd, buf, sizeof(buf) - 1);
-			close(fd);
-			if (n > 0) {
-				buf[n] = '\0';
-				lay.v2_ctrls = parse_ctrls(buf);
-			}
-		}
-	}
-}
-
-const char *cgroup_v2_root(void)
-{
-	detect();
-	return lay.v2[0] ? lay.v2 : NULL;
-}
-
-static int where(enum cg_ctrl c)
-{
-	detect();
-	for (int i = 0; i < lay.n_v1; i++)
-		if (lay.v1[i].ctrls & (1u << c))
-			return i;
-	/* cpuacct has no v2 counterpart; its statistics are part of v2's cpu. */
-	if (lay.v2[0] && (lay.v2_ctrls & (1u << c)))
-		return WHERE_V2;
-	return WHERE_NONE;
-}
-
-/* ---- small file helpers ---- */
-
-static int write_str(const char *dir, const char *file, const char *val, struct cv_error *err)
-{
-	char p[CG_PATH_MAX];
-	snprintf(p, sizeof(p), "%s/%s", dir, file);
-	int fd = open(p, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cv_errf(err, errno, "writing \"%s\" to %s", val, p);
-	size_t n = strlen(val);
-	ssize_t w = write(fd, val, n);
-	int e = errno;
-	close(fd);
-	if (w < 0 || (size_t)w != n)
-		return cv_errf(err, w < 0 ? e : EIO, "writing \"%s\" to %s", val, p);
-	return 0;
-}
-
-static int write_i64(const char *dir, const char *file, int64_t v, struct cv_error *err)
-{
-	char b[32];
-	snprintf(b, sizeof(b), "%" PRId64, v);
-	return write_str(dir, file, b, err);
-}
-
-/* Reads a small file at dir/file; returns bytes read (NUL-terminated, trailing
- * newline kept) or -errno. */
-static ssize_t read_small(const char *dir, const char *file, char *buf, size_t n)
-{
-	char p[CG_PATH_MAX];
-	snprintf(p, sizeof(p), "%s/%s", dir, file);
-	int fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t r = read(fd, buf, n - 1);
-	int e = errno;
-	close(fd);
-	if (r < 0)
-		return -e;
-	buf[r] = '\0';
-	return r;
-}
-
-static bool file_exists(const char *dir, const char *file)
-{
-	char p[CG_PATH_MAX];
-	snprintf(p, sizeof(p), "%s/%s", dir, file);
-	return access(p, F_OK) == 0;
-}
+/* Controllers whose v1 nodes every container gets: every mounted v1
+ * hierarchy cvisor knows, as runc joins them all (a process left in the
+ * root of one would escape its limits there). cpuset is added by
+ * v1_used(); mkdir_p() fills a new cpuset node's cpus/mems from its parent,
+ * without which it takes no task. */
+static const enum cg_ctrl always_v1[] = { C_MEMORY,  C_PIDS,    C_CPU,     C_CPUACCT,
+					  C_FREEZER, C_DEVICES, C_BLKIO,   C_HUGETLB,
+					  C_NET_CLS, C_NET_PRIO, C_PERF_EVENT, C_RDMA, C_MISC };
 
 static void sleep_ms(long ms)
 {
@@ -224,12 +57,6 @@ static int check_rel(const char *path, struct cv_error *err)
 	return 0;
 }
 
-static void node_dir(char *out, size_t n, const char *root, const char *rel)
-{
-	while (*rel == '/')
-		rel++;
-	snprintf(out, n, "%s/%s", root, rel);
-}
 
 /* Directories made by cgroup_create, removed in reverse on failure. */
 struct made {
@@ -319,214 +146,6 @@ static int mkdir_p(const char *root, const char *rel, bool cpuset, struct made *
 			break;
 	}
 	return 0;
-}
-
-/* ---- resources, per hierarchy kind ---- */
-
-struct cg_ops {
-	int (*memory)(const char *dir, const struct oci_memory *m, struct cv_error *err);
-	int (*pids)(const char *dir, const struct oci_pids *p, struct cv_error *err);
-	int (*cpu)(const char *dir, const struct oci_cpu *c, struct cv_error *err);
-	int (*cpuset)(const char *dir, const struct oci_cpu *c, struct cv_error *err);
-};
-
-static int v1_memory(const char *dir, const struct oci_memory *m, struct cv_error *err)
-{
-	bool limit = m->has_limit && m->limit != 0;
-	bool swap = m->has_swap && m->swap != 0 && file_exists(dir, "memory.memsw.limit_in_bytes");
-	if (limit) {
-		/* memsw must stay >= limit: when raising the limit past the current
-		 * memsw, memsw goes first. */
-		struct cv_error e1;
-		if (write_i64(dir, "memory.limit_in_bytes", m->limit, &e1) < 0) {
-			if (!(swap && e1.code == EINVAL)) {
-				if (err)
-					*err = e1;
-				return -1;
-			}
-			if (write_i64(dir, "memory.memsw.limit_in_bytes", m->swap, err) < 0 ||
-			    write_i64(dir, "memory.limit_in_bytes", m->limit, err) < 0)
-				return -1;
-			swap = false;
-		}
-	}
-	if (swap && write_i64(dir, "memory.memsw.limit_in_bytes", m->swap, err) < 0)
-		return -1;
-	if (m->has_reservation && m->reservation != 0 &&
-	    write_i64(dir, "memory.soft_limit_in_bytes", m->reservation, err) < 0)
-		return -1;
-	return 0;
-}
-
-static void v2_bytes(char *b, size_t n, int64_t v)
-{
-	if (v < 0)
-		snprintf(b, n, "max");
-	else
-		snprintf(b, n, "%" PRId64, v);
-}
-
-static int v2_memory(const char *dir, const struct oci_memory *m, struct cv_error *err)
-{
-	char b[32];
-	if (m->has_limit && m->limit != 0) {
-		v2_bytes(b, sizeof(b), m->limit);
-		if (write_str(dir, "memory.max", b, err) < 0)
-			return -1;
-	}
-	if (m->has_reservation && m->reservation != 0) {
-		v2_bytes(b, sizeof(b), m->reservation);
-		if (write_str(dir, "memory.low", b, err) < 0)
-			return -1;
-	}
-	if (m->has_swap && m->swap != 0 && file_exists(dir, "memory.swap.max")) {
-		/* OCI's swap is memory+swap (v1 memsw); v2 counts swap alone. */
-		if (m->swap < 0 || !m->has_limit || m->limit <= 0) {
-			snprintf(b, sizeof(b), "max");
-		} else {
-			if (m->swap < m->limit)
-				return cv_errf(err, 0,
-					       "memory.swap (%" PRId64 ") must not be below memory.limit (%" PRId64 ")",
-					       m->swap, m->limit);
-			snprintf(b, sizeof(b), "%" PRId64, m->swap - m->limit);
-		}
-		if (write_str(dir, "memory.swap.max", b, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int pids_common(const char *dir, const struct oci_pids *p, struct cv_error *err)
-{
-	if (!p->has_limit)
-		return 0;
-	if (p->limit <= 0)
-		return write_str(dir, "pids.max", "max", err);
-	return write_i64(dir, "pids.max", p->limit, err);
-}
-
-static int v1_cpu(const char *dir, const struct oci_cpu *c, struct cv_error *err)
-{
-	if (c->has_shares && c->shares != 0 && write_i64(dir, "cpu.shares", (int64_t)c->shares, err) < 0)
-		return -1;
-	/* Period first: the kernel checks quota against the current period. */
-	if (c->has_period && c->period != 0 &&
-	    write_i64(dir, "cpu.cfs_period_us", (int64_t)c->period, err) < 0)
-		return -1;
-	if (c->has_quota && c->quota != 0 && write_i64(dir, "cpu.cfs_quota_us", c->quota, err) < 0)
-		return -1;
-	return 0;
-}
-
-static int v2_cpu(const char *dir, const struct oci_cpu *c, struct cv_error *err)
-{
-	char b[64];
-	if (c->has_shares && c->shares != 0) {
-		uint64_t s = c->shares < 2 ? 2 : c->shares > 262144 ? 262144 : c->shares;
-		snprintf(b, sizeof(b), "%" PRIu64, 1 + ((s - 2) * 9999) / 262142);
-		if (write_str(dir, "cpu.weight", b, err) < 0)
-			return -1;
-	}
-	if ((c->has_quota && c->quota != 0) || (c->has_period && c->period != 0)) {
-		uint64_t period = c->has_period && c->period ? c->period : 100000;
-		if (c->has_quota && c->quota > 0)
-			snprintf(b, sizeof(b), "%" PRId64 " %" PRIu64, c->quota, period);
-		else
-			snprintf(b, sizeof(b), "max %" PRIu64, period);
-		if (write_str(dir, "cpu.max", b, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int cpuset_common(const char *dir, const struct oci_cpu *c, struct cv_error *err)
-{
-	if (c->cpus && *c->cpus && write_str(dir, "cpuset.cpus", c->cpus, err) < 0)
-		return -1;
-	if (c->mems && *c->mems && write_str(dir, "cpuset.mems", c->mems, err) < 0)
-		return -1;
-	return 0;
-}
-
-static const struct cg_ops v1_ops = { v1_memory, pids_common, v1_cpu, cpuset_common };
-static const struct cg_ops v2_ops = { v2_memory, pids_common, v2_cpu, cpuset_common };
-
-/* The node directory for controller c and the ops of its hierarchy. */
-static int ctrl_dir(enum cg_ctrl c, const char *rel, char *dir, size_t n, const struct cg_ops **ops,
-		    const char *why, struct cv_error *err)
-{
-	int w = where(c);
-	if (w == WHERE_NONE)
-		return cv_errf(err, 0, "the %s cgroup controller is not available on this host (needed for %s)",
-			       ctrl_names[c], why);
-	node_dir(dir, n, w == WHERE_V2 ? lay.v2 : lay.v1[w].mnt, rel);
-	if (ops)
-		*ops = w == WHERE_V2 ? &v2_ops : &v1_ops;
-	return 0;
-}
-
-static bool wants_cpuset(const struct oci_resources *res)
-{
-	return res && res->has_cpu && ((res->cpu.cpus && *res->cpu.cpus) || (res->cpu.mems && *res->cpu.mems));
-}
-
-static bool cpu_set(const struct oci_cpu *c)
-{
-	return (c->has_shares && c->shares) || (c->has_quota && c->quota) || (c->has_period && c->period);
-}
-
-static bool memory_set(const struct oci_memory *m)
-{
-	return (m->has_limit && m->limit) || (m->has_reservation && m->reservation) ||
-	       (m->has_swap && m->swap);
-}
-
-static int apply(const char *rel, const struct oci_resources *res, struct cv_error *err)
-{
-	char dir[CG_PATH_MAX];
-	const struct cg_ops *ops;
-	if (!res)
-		return 0;
-	if (res->has_memory && memory_set(&res->memory)) {
-		if (ctrl_dir(C_MEMORY, rel, dir, sizeof(dir), &ops, "linux.resources.memory", err) < 0 ||
-		    ops->memory(dir, &res->memory, err) < 0)
-			return -1;
-	}
-	if (res->has_pids && res->pids.has_limit) {
-		if (ctrl_dir(C_PIDS, rel, dir, sizeof(dir), &ops, "linux.resources.pids", err) < 0 ||
-		    ops->pids(dir, &res->pids, err) < 0)
-			return -1;
-	}
-	if (res->has_cpu && cpu_set(&res->cpu)) {
-		if (ctrl_dir(C_CPU, rel, dir, sizeof(dir), &ops, "linux.resources.cpu", err) < 0 ||
-		    ops->cpu(dir, &res->cpu, err) < 0)
-			return -1;
-	}
-	if (wants_cpuset(res)) {
-		if (ctrl_dir(C_CPUSET, rel, dir, sizeof(dir), &ops, "linux.resources.cpu.cpus/mems", err) < 0 ||
-		    ops->cpuset(dir, &res->cpu, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* linux.resources.devices: the v1 devices node where the host has that
- * hierarchy, else a device program on the v2 node. */
-static int apply_devices(const struct cgroup *cg, const struct oci_resources *res,
-			 struct cv_error *err)
-{
-	const struct oci_device_cgroup *rules = res ? res->devices : NULL;
-	size_t n = res ? res->n_devices : 0;
-	int w = where(C_DEVICES);
-	char dir[CG_PATH_MAX];
-	if (w >= 0)
-		node_dir(dir, sizeof(dir), lay.v1[w].mnt, cg->path);
-	if (w < 0 && cg->v2_dirfd < 0 && n == 0) {
-		LOG(LL_WARN, "no devices cgroup and no cgroup2 node for %s: device access is not "
-			     "restricted", cg->path);
-		return 0;
-	}
-	return cgdev_apply(w >= 0 ? dir : NULL, cg->v2_dirfd, rules, n, err);
 }
 
 /* ---- create / open / close ---- */
@@ -624,48 +243,6 @@ fail:
 	return -1;
 }
 
-/* Pure v2: a child sees only the controllers its parent enables. Failures
- * are logged: the later write to the controller file then names the file. */
-static void v2_enable(const char *rel, const struct oci_resources *res)
-{
-	unsigned want = 0;
-	const enum cg_ctrl cs[] = { C_MEMORY, C_PIDS, C_CPU };
-	for (size_t i = 0; i < ARRAY_SIZE(cs); i++)
-		if (where(cs[i]) == WHERE_V2)
-			want |= 1u << cs[i];
-	if (wants_cpuset(res) && where(C_CPUSET) == WHERE_V2)
-		want |= 1u << C_CPUSET;
-	if (!want)
-		return;
-	char d[CG_PATH_MAX];
-	node_dir(d, sizeof(d), lay.v2, rel);
-	size_t rootlen = strlen(lay.v2);
-	/* Every ancestor of the leaf, from the root down. */
-	for (size_t end = rootlen;;) {
-		char saved = d[end];
-		d[end] = '\0';
-		struct stat st;
-		if (stat(d, &st) == 0) {
-			char have[512];
-			unsigned avail = read_small(d, "cgroup.controllers", have, sizeof(have)) > 0 ?
-						 parse_ctrls(have) : 0;
-			for (int c = 0; c < C_N; c++) {
-				if (!(want & avail & (1u << c)))
-					continue;
-				char v[32];
-				snprintf(v, sizeof(v), "+%s", ctrl_names[c]);
-				struct cv_error e;
-				if (write_str(d, "cgroup.subtree_control", v, &e) < 0)
-					LOG(LL_WARN, "%s", e.msg);
-			}
-		}
-		d[end] = saved;
-		char *next = strchr(d + end + 1, '/');
-		if (!next)
-			break;
-		end = (size_t)(next - d);
-	}
-}
 
 int cgroup_create(struct cgroup *cg, const char *path, const struct oci_resources *res,
 		  struct cv_error *err)
@@ -686,7 +263,7 @@ int cgroup_create(struct cgroup *cg, const char *path, const struct oci_resource
 			goto fail;
 	}
 	int idx[CG_MAX_HIER];
-	int n = v1_used(wants_cpuset(res), idx);
+	int n = v1_used(true, idx); /* every v1 hierarchy, cpuset included */
 	for (int i = 0; i < n; i++) {
 		bool cpuset = lay.v1[idx[i]].ctrls & (1u << C_CPUSET);
 		if (mkdir_p(lay.v1[idx[i]].mnt, cg->path, cpuset, &m, err) < 0 ||

@@ -12,7 +12,8 @@
 #include "core/err.h"
 #include "core/spec.h"
 
-#define CGROUP_V1_MAX 8
+/* Every v1 controller cvisor knows, each on its own hierarchy at most. */
+#define CGROUP_V1_MAX 16
 
 struct cgroup {
 	char *path;                       /* relative path, owned */
@@ -35,9 +36,10 @@ int cgroup_sandbox_path(const char *cgroups_path, const char *sandbox_id, char *
 /* Opens an existing node (no mkdir, no limits), e.g. for `cvisor update`. */
 int cgroup_open(struct cgroup *cg, const char *path, struct cv_error *err);
 
-/* mkdir -p the node in the v2 hierarchy and in the v1 hierarchies of the
- * controllers cvisor uses (memory, pids, cpu, cpuacct, freezer, devices),
- * apply the resources (may be NULL; the device rules always, see
+/* mkdir -p the node in the v2 hierarchy and in every mounted v1 hierarchy
+ * of a controller cvisor knows (memory, pids, cpu, cpuacct, cpuset,
+ * freezer, devices, blkio, hugetlb, net_cls, net_prio, perf_event, rdma,
+ * misc), apply the resources (may be NULL; the device rules always, see
  * kernel/cgroup_devices.h), open the fds. On failure nothing is left behind. */
 int cgroup_create(struct cgroup *cg, const char *path, const struct oci_resources *res,
 		  struct cv_error *err);

@@ -48,6 +48,18 @@ static void fz_resources(const struct oci_resources *r)
 	fz_str(r->cpu.cpus);
 	fz_str(r->cpu.mems);
 	fuzz_sink += (size_t)r->memory.limit + (size_t)r->pids.limit + r->cpu.shares;
+	/* h-cgres: what kernel/cgroup_res.c reads. */
+	for (int k = 0; k < 4; k++)
+		for (size_t i = 0; i < r->blkio.n_throttle[k]; i++)
+			fuzz_sink += r->blkio.throttle[k][i].rate;
+	for (size_t i = 0; i < r->blkio.n_weight_device; i++)
+		fuzz_sink += r->blkio.weight_device[i].weight;
+	for (size_t i = 0; i < r->n_hugepage_limits; i++)
+		fz_str(r->hugepage_limits[i].page_size);
+	for (size_t i = 0; i < r->network.n_priorities; i++)
+		fz_str(r->network.priorities[i].name);
+	assert(!r->rdma || r->rdma->type == MSGPACK_OBJECT_MAP);
+	assert(!r->unified || r->unified->type == MSGPACK_OBJECT_MAP);
 }
 
 static void fz_spec(const struct oci_spec *s)
