@@ -33,8 +33,10 @@ def managed_keys():
     return keys + [c for c in helpers.CGROUP_V1_CTRLS if helpers.cgroup_v1_mount(c)]
 
 
-def bundle(env, cgroups_path=None, resources=None, args=("sleep", "1000")):
+def bundle(env, cgroups_path=None, resources=None, args=("sleep", "1000"), cgroupns=False):
     linux = copy.deepcopy(helpers.fixture_config(env.fixture).get("linux", {}))
+    if cgroupns:
+        linux.setdefault("namespaces", []).append({"type": "cgroup"})
     linux.pop("cgroupsPath", None)
     if cgroups_path is not None:
         linux["cgroupsPath"] = cgroups_path
@@ -126,6 +128,29 @@ def test_absolute_path_holds_the_container_and_its_limits(env):
         rmdir_quiet(top)
 
 
+def test_cgroup_namespace_sees_the_container_cgroup_as_root(env):
+    top = f"/cvtcg-{secrets.token_hex(4)}"
+    path = f"{top}/ctr"
+    try:
+        sb = env.new_sandbox(bundle(env, path, cgroupns=True), start=True)
+        assert_in(sb.init_host_pid(), path)
+        status, out = sb.run_exec(["cat", "/proc/self/cgroup"])
+        assert status == 0, out
+        seen = {}
+        for line in out.decode().splitlines():
+            _, ctrls, p = line.split(":", 2)
+            for c in ctrls.split(","):
+                seen[c] = p
+        for k in managed_keys():
+            assert seen.get(k) == "/", f"{k or 'unified'} seen as {seen.get(k)!r}:\n{out.decode()}"
+        p = sb.delete(force=True)
+        assert p.returncode == 0, p.stderr
+        assert_gone(path)
+    finally:
+        rmdir_quiet(path)
+        rmdir_quiet(top)
+
+
 def test_relative_path_goes_under_the_callers_parent(env):
     rel = f"cvtcg-{secrets.token_hex(4)}/ctr"
     path = helpers.relative_cgroup(rel)
@@ -208,9 +233,9 @@ def test_systemd_form(env):
     b = bundle(env, f"{slice_}:cvisor:{sid}")
     argv = ["--systemd-cgroup", "create", "--bundle", b, sid]
     if os.path.exists("/run/systemd/system"):
-        p = env.cli.run(*argv)
-        assert p.returncode != 0
-        assert "systemd" in p.stderr and "D-Bus" in p.stderr, p.stderr
+        code, out = env.cli.detached(*argv, check=False)
+        assert code != 0
+        assert "systemd" in out and "D-Bus" in out, out
         assert not os.path.exists(os.path.join(env.root, sid))
         return
     # systemd's nodes for the scope, the slice expanded as systemd does.
@@ -238,9 +263,9 @@ def test_systemd_form(env):
                                      ("noslice:p:n", '".slice"'), ("/", "root cgroup")])
 def test_bad_cgroups_path_is_refused_naming_the_field(env, bad, why):
     sid = helpers.new_id()
-    p = env.cli.run("create", "--bundle", bundle(env, bad), sid)
-    assert p.returncode != 0
-    assert "linux.cgroupsPath" in p.stderr and why in p.stderr, p.stderr
+    code, out = env.cli.detached("create", "--bundle", bundle(env, bad), sid, check=False)
+    assert code != 0
+    assert "linux.cgroupsPath" in out and why in out, out
     assert not os.path.exists(os.path.join(env.root, sid))
 
 
