@@ -13,7 +13,10 @@ import copy
 import json
 import os
 import secrets
+import shutil
 import signal
+import subprocess
+import tempfile
 
 import pytest
 
@@ -117,6 +120,12 @@ def test_absolute_path_holds_the_container_and_its_limits(env):
         assert init in members
         for p in members:
             assert_in(p, path)
+        # ps and update find it there too.
+        p = env.cli.run("ps", "--format", "json", sb.id, check=True)
+        assert set(json.loads(p.stdout)) == members
+        env.cli.run("update", "--pids-limit", "9", sb.id, check=True)
+        pids, f = limit_of(path, "pids", "pids.max", "pids.max")
+        assert pids == "9", f
         p = sb.delete(force=True)
         assert p.returncode == 0, p.stderr
         for v in members:
@@ -257,6 +266,29 @@ def test_systemd_form(env):
         rmdir_quiet(path)
         rmdir_quiet(f"/cvt.slice/cvt-{tag}.slice")
         rmdir_quiet("/cvt.slice")
+
+
+def test_systemd_driver_refused_where_systemd_runs(env):
+    # systemd's marker (sd_booted: /run/systemd/system) made in a private
+    # mount namespace, so nothing else on the host sees it.
+    if not shutil.which("unshare"):
+        pytest.skip("unshare(1) is not installed")
+    sid = helpers.new_id()
+    b = bundle(env, f"cvt.slice:cvisor:{sid}")
+    script = ("mount -t tmpfs cvt /run && mkdir -p /run/systemd/system && "
+              'exec "$@"')
+    # Output to a file: a create that wrongly succeeded leaves boot
+    # holding it, and the call must still return.
+    with tempfile.TemporaryFile("w+") as f:
+        p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                            *env.cli.argv("--systemd-cgroup", "create", "--bundle", b, sid)],
+                           stdin=subprocess.DEVNULL, stdout=f, stderr=f, timeout=30)
+        f.seek(0)
+        out = f.read()
+    assert p.returncode != 0, out
+    assert "systemd" in out and "D-Bus" in out, out
+    assert not os.path.exists(os.path.join(env.root, sid))
+    assert_gone(f"/cvt.slice/cvisor-{sid}.scope")
 
 
 @pytest.mark.parametrize("bad,why", [("/a/../b", '".."'), ("x/./y", '"."'),
