@@ -26,6 +26,7 @@ struct cli_globals {
 	const char *log;        /* --log or NULL */
 	const char *log_format; /* "text" or "json" */
 	bool debug;
+	bool systemd_cgroup;    /* --systemd-cgroup (kernel/cgroup.h, cgroup_resolve_path) */
 };
 extern struct cli_globals cli_g;
 

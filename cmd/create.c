@@ -262,6 +262,16 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	 * here, so a config.json cannot choose (core/spec.h). */
 	json_object_object_add(spec, "cvisor.sessionKeyring",
 			       json_object_new_string(o->no_new_keyring ? "" : id));
+	/* The container's cgroup is resolved here, once: a relative path
+	 * depends on this process's cgroup and the systemd form on
+	 * --systemd-cgroup. Boot, which stays in the cgroup it was started in
+	 * (as a runc shim or conmon does), makes it at that path; set
+	 * whatever config.json holds, so a bundle cannot choose. */
+	json_object *linux_ = cli_json_get(spec, "linux", json_type_object);
+	if (cgroup_resolve_path(cli_json_str(linux_, "cgroupsPath"), id, cli_g.systemd_cgroup, cg_path,
+				sizeof(cg_path), err) < 0)
+		goto out;
+	json_object_object_add(spec, "cvisor.cgroupPath", json_object_new_string(cg_path));
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
 	if (json_mp_pack(spec, &pk, err) < 0) {
@@ -269,7 +279,6 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 		goto out;
 	}
 	json_object *process = cli_json_get(spec, "process", json_type_object);
-	json_object *linux_ = cli_json_get(spec, "linux", json_type_object);
 	json_object *root = cli_json_get(spec, "root", json_type_object);
 	json_object *hooks_json = json_object_object_get(spec, "hooks");
 	/* Checked here, so a bad hook is refused before anything exists. */
@@ -280,9 +289,6 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 		cv_errf(err, 0, "--console-socket is required when process.terminal is true");
 		goto out;
 	}
-	if (cgroup_sandbox_path(cli_json_str(linux_, "cgroupsPath"), id, cg_path, sizeof(cg_path),
-				err) < 0)
-		goto out;
 	char rootfs[PATH_MAX * 2];
 	const char *rp = cli_json_str(root, "path");
 	if (!rp)

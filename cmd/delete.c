@@ -51,10 +51,10 @@ static int kill_boot(pid_t pid, const char *id, struct cv_error *err)
 	return 0;
 }
 
-/* SIGKILLs every process of the sandbox's cgroup (cgroup.kill on the v2
- * node, which takes the container nodes below it; else each pid of
- * cgroup.procs). Needs nothing from boot, so it works when boot is stopped
- * or wedged. A node that is already gone is fine. */
+/* SIGKILLs every process of the container's cgroup (cgroup.kill on the v2
+ * node; else each pid of cgroup.procs, in rounds until it is empty). Needs
+ * nothing from boot, so it works when boot is stopped or wedged. A node
+ * that is already gone is fine. */
 static int kill_cgroup(const char *path, struct cv_error *err)
 {
 	struct cgroup cg;
@@ -127,24 +127,18 @@ int delete_sandbox(const char *id, bool force, struct cv_error *err)
 		}
 	}
 
-	/* The container processes first, through the cgroup: with boot
-	 * stopped, nothing else is sure to reach them. An exec'd process is
-	 * boot's child with PR_SET_PDEATHSIG(SIGKILL), but the kernel clears
-	 * that when it switches uid/gid or executes a set-user-ID or
-	 * file-capability binary, and without a pid namespace the init's
-	 * death does not take it along. Then boot, which reaps them; then the
-	 * empty cgroups. */
+	/* The container processes first, through the container's cgroup
+	 * (linux.cgroupsPath, which holds the init and every exec'd process):
+	 * with boot stopped, nothing else is sure to reach them. An exec'd
+	 * process is boot's child with PR_SET_PDEATHSIG(SIGKILL), but the
+	 * kernel clears that when it switches uid/gid or executes a
+	 * set-user-ID or file-capability binary, and without a pid namespace
+	 * the init's death does not take it along. Then boot, which is in no
+	 * container cgroup and reaps them (its spawner and intermediates die
+	 * with it, PR_SET_PDEATHSIG); then the empty cgroup. */
 	int r = 0;
 	bool has_cg = st.cgroup_path && st.cgroup_path[0];
 	if (has_cg && kill_cgroup(st.cgroup_path, err) < 0)
-		r = cv_error_wrap(err, "killing the processes of container \"%s\"", id);
-	/* Without cgroup.kill (no unified hierarchy) the kill above only
-	 * reaches the sandbox node's own members: also the root container's
-	 * node, "<sandbox cgroup>/<id>". */
-	char node[PATH_MAX];
-	if (r == 0 && has_cg &&
-	    (size_t)snprintf(node, sizeof(node), "%s/%s", st.cgroup_path, id) < sizeof(node) &&
-	    kill_cgroup(node, err) < 0)
 		r = cv_error_wrap(err, "killing the processes of container \"%s\"", id);
 	if (r == 0 && st.boot_pid > 0 && kill_boot(st.boot_pid, id, err) < 0)
 		r = -1;

@@ -50,7 +50,9 @@ static void usage_all(FILE *f)
 		   "  --log FILE           log file\n"
 		   "  --log-format FORMAT  text or json\n"
 		   "  --debug              debug logging\n"
-		   "  --systemd-cgroup, --cgroup-manager X   accepted for compatibility\n"
+		   "  --systemd-cgroup     cgroupsPath is slice:prefix:name (systemd's nodes;\n"
+		   "                       refused where systemd runs: no D-Bus driver)\n"
+		   "  --cgroup-manager X   accepted for compatibility\n"
 		   "  -v, --version        print the version\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].usage)
@@ -121,12 +123,16 @@ int main(int argc, char **argv)
 		    strcmp(a, "--rootless") == 0) {
 			if (strcmp(a, "--debug") == 0)
 				cli_g.debug = true;
+			if (strcmp(a, "--systemd-cgroup") == 0)
+				cli_g.systemd_cgroup = true;
 			continue;
 		}
 		if (strncmp(a, "--debug=", 8) == 0 || strncmp(a, "--systemd-cgroup=", 17) == 0 ||
 		    strncmp(a, "--rootless=", 11) == 0) {
 			if (strncmp(a, "--debug=", 8) == 0)
 				cli_g.debug = strcmp(a + 8, "true") == 0 || strcmp(a + 8, "1") == 0;
+			if (strncmp(a, "--systemd-cgroup=", 17) == 0)
+				cli_g.systemd_cgroup = strcmp(a + 17, "true") == 0 || strcmp(a + 17, "1") == 0;
 			continue;
 		}
 		if (flag_value(argc, argv, &i, "--root", &v)) {

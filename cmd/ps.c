@@ -70,9 +70,10 @@ int cmd_ps(const struct cli_command *cmd, int argc, char **argv)
 	struct cli_state st;
 	if (cli_state_load(id, &st, &err) < 0)
 		return cli_fail(&err);
-	/* The container's own cgroup: its processes, by host pid. */
+	/* The container's cgroup (state.json's cgroupPath, linux.cgroupsPath
+	 * resolved): its processes, by host pid. */
 	char cg_path[600];
-	snprintf(cg_path, sizeof(cg_path), "%s/%s", st.cgroup_path ? st.cgroup_path : "", id);
+	snprintf(cg_path, sizeof(cg_path), "%s", st.cgroup_path ? st.cgroup_path : "");
 	cli_state_free(&st);
 	struct rpc_client *cl = cli_connect(id, &err);
 	if (!cl)

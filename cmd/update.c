@@ -281,7 +281,8 @@ int cmd_update(const struct cli_command *cmd, int argc, char **argv)
 		goto out;
 	}
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", st.cgroup_path, id);
+	/* state.json's cgroupPath is the container's own cgroup. */
+	snprintf(path, sizeof(path), "%s", st.cgroup_path);
 	struct cgroup cg;
 	if (cgroup_open(&cg, path, &err) < 0) {
 		r = cv_error_wrap(&err, "container \"%s\"", id);

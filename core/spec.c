@@ -472,6 +472,8 @@ static const struct mpk_field spec_fields[] = {
 	FS("hooks", struct oci_spec, hooks, has_hooks, &hooks_schema), /* OCI hooks */
 	/* Session keyring (h-mounts). */
 	F("cvisor.sessionKeyring", MPK_STR, struct oci_spec, session_keyring, 0),
+	/* The container's resolved cgroup (h-cgpath). */
+	F("cvisor.cgroupPath", MPK_STR, struct oci_spec, cgroup_path, 0),
 };
 SCHEMA(spec_schema, "spec", struct oci_spec, spec_fields);
 

@@ -307,6 +307,10 @@ struct oci_spec {
 	 * --no-new-keyring (overwriting any value in config.json); absent (a
 	 * spec sent over the RPC) means a new anonymous session keyring. */
 	char *session_keyring;
+	/* The container's cgroup, relative to each hierarchy's root: `create`
+	 * resolves linux.cgroupsPath (kernel/cgroup.h, cgroup_resolve_path)
+	 * and always sets "cvisor.cgroupPath", overwriting config.json's. */
+	char *cgroup_path;
 };
 
 /* Decodes and validates (process.args non-empty, cwd absolute, root.path

@@ -3,7 +3,7 @@
  * unified (v2) hierarchy, which works even where every controller lives in
  * v1 (these hybrid hosts); the spec's resource limits on whichever hierarchy
  * has the controller (v2 if it lists it in cgroup.controllers, else v1).
- * Paths are relative to each hierarchy's root ("cvisor/sb1/web"). */
+ * Paths are relative to each hierarchy's root ("k8s.io/web"). */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,12 +26,21 @@ struct cgroup {
  * hosts, "/sys/fs/cgroup" on pure v2), or NULL if none. */
 const char *cgroup_v2_root(void);
 
-/* The sandbox's cgroup path (relative): from the root spec's
- * linux.cgroupsPath when it is absolute ("/a/b" → "a/b"); systemd-style
- * "slice:prefix:name" → "<slice>/<prefix>-<name>.scope"; otherwise
- * "cvisor/<sandbox_id>". Containers live in "<sandbox path>/<cid>". */
-int cgroup_sandbox_path(const char *cgroups_path, const char *sandbox_id, char *out, size_t n,
-			struct cv_error *err);
+/* The container's cgroup, relative to each hierarchy's root, from the
+ * spec's linux.cgroupsPath as runc resolves it (kernel/cgroup_path.c):
+ * - absolute "/a/b": "a/b" in every hierarchy;
+ * - relative "a/b", or none (the container id): under the parent of the
+ *   caller's own unified cgroup (runc's fs2 rule; without a unified
+ *   hierarchy, under the caller's memory cgroup, runc's fs rule);
+ * - "slice:prefix:name" (or none with systemd): the nodes systemd gives the
+ *   transient scope, "<expanded slice>/<prefix>-<name>.scope" (runc's fs
+ *   driver reads the same path). With systemd (--systemd-cgroup) on a host
+ *   where systemd runs, an error: cvisor has no systemd (D-Bus) driver.
+ * "." and ".." components are refused, naming the field. */
+int cgroup_resolve_path(const char *cgroups_path, const char *id, bool systemd, char *out,
+			size_t n, struct cv_error *err);
+/* Whether systemd manages this host (sd_booted's /run/systemd/system). */
+bool cgroup_systemd_running(void);
 
 /* Opens an existing node (no mkdir, no limits), e.g. for `cvisor update`. */
 int cgroup_open(struct cgroup *cg, const char *path, struct cv_error *err);

@@ -70,7 +70,7 @@ struct container {
 	char *id;
 	msgpack_zone *zone;    /* holds the spec */
 	struct oci_spec spec;
-	struct cgroup cg;
+	struct cgroup cg;      /* linux.cgroupsPath itself (kernel/cgroup.h) */
 	bool cg_made;
 	int ns_flags;          /* CLONE_NEW* created for it */
 	int join_flags;        /* every namespace of its own, created or joined by path */
@@ -94,7 +94,6 @@ struct sandbox {
 	bool started;          /* StartRoot accepted */
 	int pause_count;
 	int root_ns_index;     /* index into NSpid of the sandbox root PID namespace */
-	char cg_path[512];     /* the sandbox's cgroup path */
 };
 
 /* container.c */

@@ -183,15 +183,15 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	if (pidns_init(sb, err) < 0)
 		return -1;
 
-	const char *cgp = c->spec.has_linux ? c->spec.linux_.cgroups_path : NULL;
-	if (cgroup_sandbox_path(cgp, sb->id, sb->cg_path, sizeof(sb->cg_path), err) < 0)
-		return -1;
-	char path[600];
-	snprintf(path, sizeof(path), "%s/%s", sb->cg_path, c->id);
+	/* The container's cgroup is the path `create` resolved from
+	 * linux.cgroupsPath; boot itself stays where it was started, so it
+	 * and its spawner never count against the container's limits. */
+	if (!c->spec.cgroup_path || !*c->spec.cgroup_path)
+		return cv_errf(err, 0, "the spec handed to boot has no cvisor.cgroupPath");
 	const struct oci_resources *res =
 		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
-	if (cgroup_create(&c->cg, path, res, err) < 0)
-		return -1;
+	if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
+		return cv_error_wrap(err, "the container's cgroup");
 	c->cg_made = true;
 
 	struct spawn_init_args sa = {

@@ -393,11 +393,30 @@ def cgroup_frozen(pid):
     return "frozen 1" in text.split("\n") if v2 else text.strip() == "FROZEN"
 
 
+def default_cgroup(sid):
+    """The hierarchy path ("/a/<sid>") of container `sid`'s cgroup when its
+    spec has no linux.cgroupsPath: runc's default, the id as a relative
+    path, under the parent of the caller's unified cgroup (under its memory
+    cgroup where no unified hierarchy is mounted). The CLI runs in this
+    process's cgroups, so this is where cvisor puts it."""
+    return relative_cgroup(sid)
+
+
+def relative_cgroup(rel):
+    """Where cvisor (as runc) puts a relative linux.cgroupsPath `rel`."""
+    cg = cgroups_of(os.getpid())
+    if cgroup_v2_mount():
+        parent = os.path.dirname(cg[""])
+    else:
+        parent = cg["memory"]
+    return os.path.join(parent, rel)
+
+
 def cgroup_paths(sid, rel=None):
-    """Where sandbox `sid`'s node (hierarchy path `rel`, default cvisor's
-    /cvisor/<sid>) would be in every mounted hierarchy, v1 and v2: for
-    checks that nothing is left behind."""
-    rel = rel or f"/cvisor/{sid}"
+    """Where container `sid`'s cgroup (hierarchy path `rel`, default
+    default_cgroup(sid)) would be in every mounted hierarchy, v1 and v2:
+    for checks that nothing is left behind."""
+    rel = rel or default_cgroup(sid)
     return [d for d in (m.dir_of(rel) for m in cgroup_mounts()) if d]
 
 

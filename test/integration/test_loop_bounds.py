@@ -36,7 +36,8 @@ def _skip_latency_if_sanitized():
 
 
 def _v2_node(sid):
-    return os.path.join(helpers.cgroup_v2_mount() or "/nonexistent", "cvisor", sid, sid)
+    return os.path.join(helpers.cgroup_v2_mount() or "/nonexistent",
+                        helpers.default_cgroup(sid).lstrip("/"))
 
 
 def _ready_file(sid):

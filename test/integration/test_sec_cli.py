@@ -31,10 +31,10 @@ def terminal_controls(data: bytes):
 
 
 def cgroup_pids(sid):
-    """Every pid in the sandbox's node (membership: the unified one, else
+    """Every pid in the container's node (membership: the unified one, else
     the v1 freezer's) and the nodes below."""
-    top = next((m.dir_of(f"/cvisor/{sid}") for m in helpers.cgroup_mounts() if m.v2), None) or \
-        helpers.cgroup_v1_mount("freezer").dir_of(f"/cvisor/{sid}")
+    top = next((m.dir_of(helpers.default_cgroup(sid)) for m in helpers.cgroup_mounts() if m.v2),
+               None) or helpers.cgroup_v1_mount("freezer").dir_of(helpers.default_cgroup(sid))
     return helpers.cgroup_procs_under(top)
 
 

@@ -65,30 +65,6 @@ static const char *v1_mnt(const char *ctrl, char *out, size_t n)
 	return found;
 }
 
-TEST(test_sandbox_path)
-{
-	char out[256];
-	struct cv_error err;
-	CHECK(cgroup_sandbox_path(NULL, "sb1", out, sizeof(out), &err) == 0);
-	CHECK_STR(out, "cvisor/sb1");
-	CHECK(cgroup_sandbox_path("", "sb1", out, sizeof(out), &err) == 0);
-	CHECK_STR(out, "cvisor/sb1");
-	CHECK(cgroup_sandbox_path("/a/b", "sb1", out, sizeof(out), &err) == 0);
-	CHECK_STR(out, "a/b");
-	CHECK(cgroup_sandbox_path("//a/b/", "sb1", out, sizeof(out), &err) == 0);
-	CHECK_STR(out, "a/b");
-	CHECK(cgroup_sandbox_path("machine.slice:libpod:abc", "sb1", out, sizeof(out), &err) == 0);
-	CHECK_STR(out, "machine.slice/libpod-abc.scope");
-	CHECK(cgroup_sandbox_path("relative/path", "sb1", out, sizeof(out), &err) == 0);
-	CHECK_STR(out, "cvisor/sb1");
-	CHECK(cgroup_sandbox_path("a:b", "sb1", out, sizeof(out), &err) < 0);
-	CHECK(strstr(err.msg, "expected \"slice:prefix:name\"") != NULL);
-	CHECK(cgroup_sandbox_path("/a/../b", "sb1", out, sizeof(out), &err) < 0);
-	CHECK(strstr(err.msg, "\"..\"") != NULL);
-	CHECK(cgroup_sandbox_path("/", "sb1", out, sizeof(out), &err) < 0);
-	CHECK(cgroup_sandbox_path(NULL, "sb1", out, 5, &err) < 0);
-}
-
 TEST(test_v2_root)
 {
 	const char *v2 = cgroup_v2_root();
@@ -573,6 +549,6 @@ TEST(test_async_kill_and_remove)
 	CHECK(strstr(err.msg, "..") != NULL);
 }
 
-UNIT_MAIN(test_sandbox_path, test_v2_root, test_lifecycle, test_create_failure_cleans_up,
+UNIT_MAIN(test_v2_root, test_lifecycle, test_create_failure_cleans_up,
 	  test_remove_path_tree, test_cpuset_v1_hierarchy, test_frozen_node_signals,
 	  test_async_kill_and_remove)
