@@ -332,9 +332,10 @@ def test_a_resource_the_host_cannot_apply_is_refused_naming_it(env, capable):
     ({"memory": {"swappiness": 101}}, "memory.swappiness"),
     ({"blockIO": {"weight": 5}}, "blockIO.weight"),
     ({"network": {"priorities": [{"name": "a/b", "priority": 1}]}}, "network.priorities[0].name"),
-    # Needs a realtime budget in every ancestor: the kernel refuses it
-    # under cvisor's nodes (v1), and v2 has no realtime controller at all.
-    ({"cpu": {"realtimeRuntime": 1000}}, "cpu.realtimeRuntime"),
+    # More runtime than its period (1 s by default): the kernel refuses it
+    # wherever the container's cgroup is (v1), and v2 has no realtime
+    # controller at all.
+    ({"cpu": {"realtimeRuntime": 2000000}}, "cpu.realtimeRuntime"),
 ], ids=["unified-dotdot", "unified-slash", "unified-cgroup-file", "unified-missing",
         "hugepage-size", "swappiness-range", "blkio-weight-range", "netprio-name", "rt-runtime"])
 def test_bad_resources_are_refused_naming_the_field(env, res, field):
@@ -344,7 +345,7 @@ def test_bad_resources_are_refused_naming_the_field(env, res, field):
 def test_update_refusal_names_the_field_and_keeps_the_limits(env, capable):
     node, yes, no = capable
     sb = env.new_sandbox()
-    p = env.cli.run("update", "--cpu-rt-runtime", "1000", sb.id)
+    p = env.cli.run("update", "--cpu-rt-runtime", "2000000", sb.id)
     assert p.returncode != 0
     assert "cpu.realtimeRuntime" in p.stderr, p.stderr
     p = env.cli.run("update", "--blkio-weight", "5", sb.id)
