@@ -6,7 +6,13 @@ test of the same name does, with the project's busybox bundle.
   poststart_fail  a failing poststart hook is a warning and the poststart
                   hooks after it still run
   poststop_fail   the same for poststop hooks
+  misc_props      an ociVersion that is not SemVer 2.0.0 (or not 1.x) is an
+                  error at create; unknown properties and annotations are not
 """
+import os
+
+import pytest
+
 import helpers
 from test_hooks import bundle_with, hook, order, out, state_in  # noqa: F401 (out: fixture)
 
@@ -67,3 +73,31 @@ def test_failed_poststop_hook_does_not_stop_the_next(env, out):
     assert f"spec.hooks.poststop[0]: {out}/fail.sh exited with status 3" in p.stderr, p.stderr
     assert order(out) == ["poststop-1", "poststop-2"], order(out)
     assert state_in(out, "poststop-2")["status"] == "stopped"
+
+
+@pytest.mark.parametrize("version", ["invalid", "", "1.0", "01.0.0", "1.0.0-01", "2.0.0"])
+def test_invalid_oci_version_fails_create(env, version):
+    """runtime-tools misc_props: ociVersion "invalid" MUST be an error (crun
+    refuses it; runc 1.1 takes it)."""
+    sid = helpers.new_id()
+    bundle = env.make_bundle(args=["true"], ociVersion=version)
+    rc, text = env.cli.detached("create", "--bundle", bundle, sid, check=False)
+    if rc == 0:
+        env.sandboxes.append(helpers.Sandbox(env.cli, bundle, sid))
+    assert rc != 0, f"create took ociVersion {version!r}"
+    assert "spec.ociVersion" in text and f'"{version}"' in text, text
+    assert not os.path.exists(os.path.join(env.root, sid)), "a refused create left its state"
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.0.2-dev", "1.2.0+dev", "1.0.0-rc.1+b.2"])
+def test_valid_oci_version_and_unknown_properties_are_taken(env, version):
+    """runtime-tools misc_props: unknown properties and annotation keys MUST
+    NOT be errors; each SemVer 1.x version is taken."""
+    sid = helpers.new_id()
+    bundle = env.make_bundle(args=["true"], ociVersion=version, unknown="unknown",
+                             annotations={f"org.{sid}": ""})
+    sb = helpers.Sandbox(env.cli, bundle, sid)
+    env.sandboxes.append(sb)
+    sb.create()
+    env.cli.run("start", sid, check=True)
+    helpers.wait_until(lambda: sb.state()["status"] == "stopped", what="the container to stop")
