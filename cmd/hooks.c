@@ -102,9 +102,16 @@ void cli_hooks_run_warn(const struct oci_hook *hooks, size_t n, const char *kind
 		warn(kind, &err);
 		return;
 	}
-	/* Like every list, it stops at the first failure (runc's RunHooks). */
-	if (hooks_run(hooks, n, kind, fd, NULL, &err) < 0)
-		warn(kind, &err);
+	/* Unlike the create-time lists, a failure does not stop this one: the
+	 * spec says of poststart and poststop that the runtime MUST log a
+	 * warning "but the remaining hooks and lifecycle continue as if the
+	 * hook had succeeded" (runtime-tools' poststart_fail and poststop_fail;
+	 * crun does so, runc 1.1 stops). */
+	for (size_t i = 0; i < n; i++) {
+		if (hooks_run_at(hooks, i, kind, fd, NULL, &err) < 0)
+			warn(kind, &err);
+		cv_error_reset(&err);
+	}
 	close(fd);
 }
 
@@ -149,13 +156,23 @@ int cli_hooks_boot_point(void *ctx, const struct oci_spec *spec, pid_t init_pid,
 		.pid = init_pid,
 		.annotations = annotations_json(spec->annotations),
 	};
-	int r = -1, creating = cli_hooks_state_fd(&st, err);
+	int r = -1, prestart = -1, creating = cli_hooks_state_fd(&st, err);
 	if (creating < 0)
 		goto out;
+	/* prestart (the legacy hook) is told status "created", as crun tells
+	 * it and as the runtime-tools validation suite (hooks_stdin) requires;
+	 * createRuntime and createContainer keep runc's "creating". */
+	if (h->n_prestart) {
+		st.status = "created";
+		prestart = cli_hooks_state_fd(&st, err);
+		st.status = "creating";
+		if (prestart < 0)
+			goto out;
+	}
 	/* prestart then createRuntime, both here in the runtime's namespaces
 	 * (boot's: the host's), at the same point, as runc runs them; the
 	 * cwd is the bundle (boot's, as runc's create chdirs there). */
-	if (hooks_run(h->prestart, h->n_prestart, "prestart", creating, NULL, err) < 0 ||
+	if (hooks_run(h->prestart, h->n_prestart, "prestart", prestart, NULL, err) < 0 ||
 	    hooks_run(h->create_runtime, h->n_create_runtime, "createRuntime", creating, NULL, err) <
 		    0)
 		goto out;
@@ -173,6 +190,8 @@ int cli_hooks_boot_point(void *ctx, const struct oci_spec *spec, pid_t init_pid,
 out:
 	if (creating >= 0)
 		close(creating);
+	if (prestart >= 0)
+		close(prestart);
 	if (r < 0 && state_fds[1] >= 0) {
 		close(state_fds[1]);
 		state_fds[1] = -1;

@@ -693,10 +693,74 @@ static int validate_linux(const struct oci_linux *l, struct cv_error *err)
 	return check_string_map(l->sysctl, "spec.linux.sysctl", err);
 }
 
+/* A SemVer 2.0.0 numeric identifier: digits, no leading zero. */
+static const char *semver_num(const char *p)
+{
+	if (*p < '0' || *p > '9')
+		return NULL;
+	if (*p == '0' && p[1] >= '0' && p[1] <= '9')
+		return NULL;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+/* Dot-separated identifiers of [0-9A-Za-z-], none empty; in a pre-release
+ * a numeric one has no leading zero. Returns the end or NULL. */
+static const char *semver_idents(const char *p, bool pre)
+{
+	for (;;) {
+		const char *b = p;
+		bool digits = true;
+		while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+		       (*p >= 'A' && *p <= 'Z') || *p == '-') {
+			if (*p < '0' || *p > '9')
+				digits = false;
+			p++;
+		}
+		if (p == b || (pre && digits && *b == '0' && p - b > 1))
+			return NULL;
+		if (*p != '.')
+			return p;
+		p++;
+	}
+}
+
+/* spec.ociVersion "MUST be in SemVer v2.0.0 format" and a runtime MUST
+ * reject values it does not support (runtime-tools' misc_props gives
+ * "invalid"): a version of spec 1.x is taken, as crun takes it. Absent is
+ * taken too, as runc and crun take it. */
+static int validate_oci_version(const char *v, struct cv_error *err)
+{
+	if (!v)
+		return 0;
+	const char *p = semver_num(v);
+	if (p && *p == '.')
+		p = semver_num(p + 1);
+	else
+		p = NULL;
+	if (p && *p == '.')
+		p = semver_num(p + 1);
+	else
+		p = NULL;
+	if (p && *p == '-')
+		p = semver_idents(p + 1, true);
+	if (p && *p == '+')
+		p = semver_idents(p + 1, false);
+	if (!p || *p)
+		return cv_errf(err, 0, "spec.ociVersion: \"%s\" is not a SemVer 2.0.0 version", v);
+	if (strncmp(v, "1.", 2) != 0)
+		return cv_errf(err, 0, "spec.ociVersion: \"%s\" is not supported (only runtime-spec 1.x is)",
+			       v);
+	return 0;
+}
+
 int oci_spec_decode(const msgpack_object *obj, msgpack_zone *zone, struct oci_spec *out,
 		    struct cv_error *err)
 {
 	if (mpk_decode(obj, &spec_schema, out, zone, err) < 0)
+		return -1;
+	if (validate_oci_version(out->oci_version, err) < 0)
 		return -1;
 	if (!out->has_process)
 		return cv_errf(err, 0, "spec.process: missing");

@@ -264,6 +264,12 @@ int hooks_run(const struct oci_hook *hooks, size_t n, const char *kind, int stat
 	return 0;
 }
 
+int hooks_run_at(const struct oci_hook *hooks, size_t i, const char *kind, int state_fd,
+		 char *const *default_env, struct cv_error *err)
+{
+	return run_one(&hooks[i], kind, i, state_fd, default_env, err);
+}
+
 int hooks_state_fd(const char *json, size_t len, struct cv_error *err)
 {
 	int fd = memfd_create("cvisor-hook-state", MFD_CLOEXEC | MFD_ALLOW_SEALING);

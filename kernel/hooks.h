@@ -34,6 +34,12 @@
 int hooks_run(const struct oci_hook *hooks, size_t n, const char *kind, int state_fd,
 	      char *const *default_env, struct cv_error *err);
 
+/* Runs hooks[i] alone, named by its index in the list ("spec.hooks.<kind>[i]"
+ * in errors): for the lists whose failures are only warnings and do not stop
+ * the hooks after them (poststart, poststop). */
+int hooks_run_at(const struct oci_hook *hooks, size_t i, const char *kind, int state_fd,
+		 char *const *default_env, struct cv_error *err);
+
 /* A sealed memfd (close-on-exec) holding json[0..len): the stdin of hooks. */
 int hooks_state_fd(const char *json, size_t len, struct cv_error *err);
 
