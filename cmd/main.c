@@ -37,6 +37,9 @@ static const struct cli_command commands[] = {
 	  "  Change the resource limits of ID (F is LinuxResources JSON, - for stdin)." },
 	{ "spec", cmd_spec, "spec [--bundle B]\n  Write a default config.json." },
 	{ "features", cmd_features, "features\n  Print the runtime's features as JSON." },
+	{ "export-metrics", cmd_export_metrics,
+	  "export-metrics [--only-metrics REGEX] ID\n"
+	  "  Print the sandbox's metrics in Prometheus text format." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };

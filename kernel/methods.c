@@ -13,6 +13,8 @@ static const struct rpc_method methods[] = {
 	{ "containerManager.WaitPID", cm_wait_pid },
 	{ "Lifecycle.Pause", lifecycle_pause },
 	{ "Lifecycle.Resume", lifecycle_resume },
+	{ "Metrics.Export", metrics_export },
+	{ "Metrics.GetRegisteredMetrics", metrics_get_registered },
 };
 
 const struct rpc_method *methods_table(void)

@@ -17,3 +17,5 @@ void cm_signal(struct rpc_call *call, const msgpack_object *arg);
 void cm_processes(struct rpc_call *call, const msgpack_object *arg);
 void lifecycle_pause(struct rpc_call *call, const msgpack_object *arg);
 void lifecycle_resume(struct rpc_call *call, const msgpack_object *arg);
+void metrics_get_registered(struct rpc_call *call, const msgpack_object *arg);
+void metrics_export(struct rpc_call *call, const msgpack_object *arg);
