@@ -40,6 +40,10 @@ static const struct cli_command commands[] = {
 	{ "export-metrics", cmd_export_metrics,
 	  "export-metrics [--only-metrics REGEX] ID\n"
 	  "  Print the sandbox's metrics in Prometheus text format." },
+	{ "debug", cmd_debug,
+	  "debug [--stacks] [--log-level L] [--profile-heap F] [--profile-cpu F] [--trace F]\n"
+	  "      [--duration D] ID\n"
+	  "  Dump the sandbox's state, change its log level, or profile it (D defaults to 1s)." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };

@@ -102,3 +102,9 @@ bool cont_is_pending(const struct cont *k)
 {
 	return k->state != CONT_IDLE;
 }
+
+void cont_for_each_scheduled(void (*fn)(const struct cont *k, void *data), void *data)
+{
+	list_for_each(pos, &run_list)
+		fn(container_of(pos, struct cont, link), data);
+}

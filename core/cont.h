@@ -27,5 +27,8 @@ void cont_post(struct cont *k, int err);
 /* Unparks (or unschedules) k; safe if k is neither parked nor scheduled. */
 void cont_cancel(struct cont *k);
 bool cont_is_pending(const struct cont *k);
+/* Calls fn for every continuation scheduled to run (woken, not yet run), for
+ * debug.Stacks. */
+void cont_for_each_scheduled(void (*fn)(const struct cont *k, void *data), void *data);
 /* Visits every parked continuation of q (for debug output). */
 #define waitq_for_each(pos, q) list_for_each(pos, &(q)->waiters)

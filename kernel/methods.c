@@ -11,8 +11,10 @@ static const struct rpc_method methods[] = {
 	{ "containerManager.StartRoot", cm_start_root },
 	{ "containerManager.Wait", cm_wait },
 	{ "containerManager.WaitPID", cm_wait_pid },
+	{ "debug.Stacks", debug_stacks },
 	{ "Lifecycle.Pause", lifecycle_pause },
 	{ "Lifecycle.Resume", lifecycle_resume },
+	{ "Logging.Change", logging_change },
 	{ "Metrics.Export", metrics_export },
 	{ "Metrics.GetRegisteredMetrics", metrics_get_registered },
 };

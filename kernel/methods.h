@@ -19,3 +19,5 @@ void lifecycle_pause(struct rpc_call *call, const msgpack_object *arg);
 void lifecycle_resume(struct rpc_call *call, const msgpack_object *arg);
 void metrics_get_registered(struct rpc_call *call, const msgpack_object *arg);
 void metrics_export(struct rpc_call *call, const msgpack_object *arg);
+void logging_change(struct rpc_call *call, const msgpack_object *arg);
+void debug_stacks(struct rpc_call *call, const msgpack_object *arg);

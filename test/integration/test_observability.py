@@ -119,3 +119,81 @@ def test_export_metrics_cli_prints_prometheus_text(running_sandbox, cli):
     assert "cvisor_tasks{" in p.stdout and "cvisor_rpc" not in p.stdout
     p = cli.run("export-metrics", "--only-metrics", "[", sb.id)
     assert p.returncode != 0 and "only_metrics: invalid regular expression" in p.stderr
+
+
+# ---- Logging.Change / debug.Stacks --------------------------------------------
+
+def stacks(sb):
+    text = sb.call("debug.Stacks")
+    assert isinstance(text, str) and text
+    return text
+
+
+def test_logging_change_level_round_trips(running_sandbox):
+    sb = running_sandbox
+    for level, name in ((2, "debug"), (0, "warning"), (1, "info")):
+        # Go clients send every field; false strace keys are fine.
+        assert sb.call("Logging.Change", {"SetLevel": True, "Level": level, "SetStrace": False,
+                                          "EnableStrace": False, "StraceAllowlist": None}) is None
+        assert f"log level {name}," in stacks(sb)
+    # Without SetLevel, Level is ignored (as in runsc).
+    assert sb.call("Logging.Change", {"Level": 2}) is None
+    assert "log level info," in stacks(sb)
+    # The change takes effect at once: a debug-level line appears in boot's log.
+    log = os.path.join(sb.dir, "log")
+    sb.call("Logging.Change", {"SetLevel": True, "Level": 2})
+    sb.call("containerManager.ContainerRuntimeState", sb.id)
+    with open(log) as f:
+        text = f.read()
+    assert "log level changed from info to debug" in text
+    assert "[request]" in text.split("log level changed from info to debug")[-1]
+
+
+def test_logging_change_argument_errors(running_sandbox):
+    sb = running_sandbox
+    err = call_err(sb, "Logging.Change", {"SetLevel": True, "Level": 3})
+    assert err == "LoggingArgs.Level: invalid level 3 (want 0 warning, 1 info, 2 debug)"
+    err = call_err(sb, "Logging.Change", {"SetLevel": True, "Level": -1})
+    assert err.startswith("LoggingArgs.Level: "), err
+    err = call_err(sb, "Logging.Change", {"SetLevel": "yes"})
+    assert err.startswith("LoggingArgs.SetLevel: "), err
+    for key, val in (("SetStrace", True), ("EnableStrace", True), ("StraceAllowlist", ["read"])):
+        err = call_err(sb, "Logging.Change", {key: val, "SetLevel": True, "Level": 2})
+        assert err == (f"LoggingArgs.{key}: strace belongs to trace sessions, "
+                       "which are not implemented yet")
+    # Refused before anything changed.
+    assert "log level info," in stacks(sb)
+    err = call_err(sb, "Logging.Change", None)
+    assert err == "LoggingArgs: expected map, got nil"
+
+
+def test_stacks_names_containers_tasks_and_parked_calls(running_sandbox, cli):
+    sb = running_sandbox
+    with sb.raw() as conn, sb.raw() as waiter:
+        pid, out = sb.exec(["sleep", "1000"], conn=conn)
+        out.close()
+        msgid = waiter.request("containerManager.WaitPID", {"PID": pid, "CID": sb.id})
+        # The WaitPID is parked once Stacks (answered after it, same loop) shows it.
+        text = helpers.wait_until(
+            lambda: (lambda t: t if "WaitPID: exec'd process exit" in t else None)(stacks(sb)),
+            what="WaitPID parked")
+        assert f"container {sb.id}: running (root)" in text
+        assert re.search(r"task pid 1 \(host \d+\) init: running", text), text
+        # The WaitPID took it out of the exec registry and holds it.
+        assert re.search(rf"task pid {pid} \(host \d+\): running, 1 parked calls hold it", text), text
+        assert "parked on \"task exit\": WaitPID: exec'd process exit" in text
+        assert re.search(r"call id=\d+ containerManager.WaitPID \(waiting\)", text), text
+        assert "call id=" in text and "debug.Stacks (running)" in text
+        assert re.search(r"watcher exit \(io pidfd \d+\): active", text), text
+        assert "watcher signals (io signalfd" in text
+        sb.call("containerManager.Signal", {"CID": sb.id, "Signo": 9, "PID": pid, "Mode": 0})
+        err, status = waiter.recv_reply(msgid)
+        assert err is None and status == 9
+    p = cli.run("debug", "--stacks", sb.id, check=True)
+    assert f"container {sb.id}: running (root)" in p.stdout
+    p = cli.run("debug", "--log-level", "debug", "--stacks", sb.id, check=True)
+    assert "log level debug," in p.stdout
+    p = cli.run("debug", "--log-level", "loud", sb.id)
+    assert p.returncode != 0 and "--log-level: invalid level loud" in p.stderr
+    p = cli.run("debug", sb.id)
+    assert p.returncode != 0 and "nothing to do" in p.stderr
