@@ -44,6 +44,9 @@ static const struct cli_command commands[] = {
 	  "debug [--stacks] [--log-level L] [--profile-heap F] [--profile-cpu F] [--trace F]\n"
 	  "      [--duration D] ID\n"
 	  "  Dump the sandbox's state, change its log level, or profile it (D defaults to 1s)." },
+	{ "trace", cmd_trace,
+	  "trace procfs ID\n"
+	  "  Print what /proc says of every process of ID, one JSON object per line." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,6 +247,100 @@ int cmd_debug(const struct cli_command *cmd, int argc, char **argv)
 		r = debug_profile(cl, "Profile.CPU", cpu, duration, true, &err);
 	if (r == 0 && trace)
 		r = debug_profile(cl, "Profile.Trace", trace, duration, true, &err);
+	rpc_client_close(cl);
+	return r < 0 ? cli_fail(&err) : 0;
+}
+
+/* One msgpack object as compact JSON (ProcfsDump's entries: maps with
+ * string keys, arrays, strings, integers, bools). */
+static void mp_json(FILE *f, const msgpack_object *o)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		fputs("null", f);
+		break;
+	case MSGPACK_OBJECT_BOOLEAN:
+		fputs(o->via.boolean ? "true" : "false", f);
+		break;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		fprintf(f, "%" PRIu64, o->via.u64);
+		break;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		fprintf(f, "%" PRId64, o->via.i64);
+		break;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		fprintf(f, "%.17g", o->via.f64);
+		break;
+	case MSGPACK_OBJECT_STR:
+	case MSGPACK_OBJECT_BIN:
+		cli_json_write_str(f, o->via.str.ptr, o->via.str.size);
+		break;
+	case MSGPACK_OBJECT_ARRAY:
+		fputc('[', f);
+		for (uint32_t i = 0; i < o->via.array.size; i++) {
+			if (i)
+				fputc(',', f);
+			mp_json(f, &o->via.array.ptr[i]);
+		}
+		fputc(']', f);
+		break;
+	case MSGPACK_OBJECT_MAP:
+		fputc('{', f);
+		for (uint32_t i = 0; i < o->via.map.size; i++) {
+			const msgpack_object_kv *kv = &o->via.map.ptr[i];
+			if (i)
+				fputc(',', f);
+			if (kv->key.type == MSGPACK_OBJECT_STR)
+				mp_json(f, &kv->key);
+			else
+				cli_json_write_str(f, "?", 1);
+			fputc(':', f);
+			mp_json(f, &kv->val);
+		}
+		fputc('}', f);
+		break;
+	case MSGPACK_OBJECT_EXT:
+		fputs("null", f);
+		break;
+	}
+}
+
+/* `cvisor trace procfs ID`: containerManager.ProcfsDump, one JSON object
+ * per process per line. */
+int cmd_trace(const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_OPT_HELP, { 0, 0, 0, 0 } };
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+		if (c == 'h')
+			return cli_usage(cmd);
+		return cli_bad_flag(cmd, argc, argv);
+	}
+	if (optind >= argc || strcmp(argv[optind], "procfs") != 0)
+		return cli_failf("trace: unknown subcommand %s (want: procfs)",
+				 optind < argc ? argv[optind] : "(none)");
+	if (optind + 2 != argc)
+		return cli_failf("trace procfs needs exactly one container ID");
+	const char *id = argv[optind + 1];
+	struct cv_error err = { 0 };
+	if (cli_validate_id(id, &err) < 0)
+		return cli_fail(&err);
+	struct rpc_client *cl = cli_connect(id, &err);
+	if (!cl)
+		return cli_fail(&err);
+	const msgpack_object *res;
+	int r = rpc_client_call_nil(cl, "containerManager.ProcfsDump", &res, &err);
+	if (r == 0 && res->type != MSGPACK_OBJECT_ARRAY)
+		r = cv_errf(&err, 0, "ProcfsDump: expected an array, got %s", mpk_type_name(res->type));
+	for (uint32_t i = 0; r == 0 && i < res->via.array.size; i++) {
+		mp_json(stdout, &res->via.array.ptr[i]);
+		fputc('\n', stdout);
+	}
+	if (r == 0 && fflush(stdout) != 0)
+		r = cv_errf(&err, errno, "writing the dump");
 	rpc_client_close(cl);
 	return r < 0 ? cli_fail(&err) : 0;
 }

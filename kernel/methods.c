@@ -6,6 +6,7 @@
 static const struct rpc_method methods[] = {
 	{ "containerManager.ContainerRuntimeState", cm_runtime_state },
 	{ "containerManager.ExecuteAsync", cm_execute_async },
+	{ "containerManager.ProcfsDump", cm_procfs_dump },
 	{ "containerManager.Processes", cm_processes },
 	{ "containerManager.Signal", cm_signal },
 	{ "containerManager.StartRoot", cm_start_root },

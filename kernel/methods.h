@@ -21,3 +21,4 @@ void metrics_get_registered(struct rpc_call *call, const msgpack_object *arg);
 void metrics_export(struct rpc_call *call, const msgpack_object *arg);
 void logging_change(struct rpc_call *call, const msgpack_object *arg);
 void debug_stacks(struct rpc_call *call, const msgpack_object *arg);
+void cm_procfs_dump(struct rpc_call *call, const msgpack_object *arg);

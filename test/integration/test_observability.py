@@ -197,3 +197,51 @@ def test_stacks_names_containers_tasks_and_parked_calls(running_sandbox, cli):
     assert p.returncode != 0 and "--log-level: invalid level loud" in p.stderr
     p = cli.run("debug", sb.id)
     assert p.returncode != 0 and "nothing to do" in p.stderr
+
+
+# ---- containerManager.ProcfsDump ------------------------------------------------
+
+def test_procfs_dump_init_and_exec(running_sandbox, cli):
+    sb = running_sandbox
+    with sb.raw() as conn:
+        pid, out = sb.exec(["sleep", "1000"], env=["MARK=procfs"], cwd="/tmp", conn=conn)
+        out.close()
+        dump = sb.call("containerManager.ProcfsDump")
+        by_pid = {e["pid"]: e for e in dump}
+        assert 1 in by_pid and pid in by_pid, sorted(by_pid)
+        init, sl = by_pid[1], by_pid[pid]
+        assert init["exe"] == "/bin/busybox" and init["args"][0] == "sh"
+        assert init["status"]["pid"] == 1 and init["status"]["comm"] == "sh"
+        assert init["container_id"] == sb.id
+        assert sl["args"] == ["sleep", "1000"] and sl["exe"] == "/bin/busybox"
+        assert "MARK=procfs" in sl["env"] and sl["cwd"] == "/tmp"
+        assert sl["status"]["comm"] == "sleep" and sl["status"]["pid"] == pid
+        assert sl["status"]["ppid"] == 0  # its parent is outside the sandbox
+        assert sl["status"]["state"].startswith("S")
+        assert [f["number"] for f in sl["fdlist"]][:3] == [0, 1, 2]
+        assert sl["limits"]["RLIMIT_NOFILE"]["cur"] > 0
+        assert any(m["pathname"] == "/bin/busybox" for m in sl["maps"])
+        assert sl["cgroup"] and all("path" in c for c in sl["cgroup"])
+        assert sl["clone_ts"] >= init["clone_ts"] > 0
+        assert sl["stat"]["pgid"] == pid and sl["stat"]["sid"] == pid
+        # Narrowed to a container.
+        assert {e["pid"] for e in sb.call("containerManager.ProcfsDump", sb.id)} == set(by_pid)
+        # The CLI: one JSON object per line.
+        p = cli.run("trace", "procfs", sb.id, check=True)
+        lines = [json.loads(l) for l in p.stdout.splitlines()]
+        assert pid in {e["pid"] for e in lines}
+        for e in lines:
+            assert {"exe", "args", "env", "cwd", "root", "fdlist", "clone_ts", "limits",
+                    "cgroup", "status", "stat", "maps"} <= set(e)
+        sb.call("containerManager.Signal", {"CID": sb.id, "Signo": 9, "PID": pid, "Mode": 0})
+        assert conn.call("containerManager.WaitPID", {"PID": pid, "CID": sb.id}) == 9
+    # An exited process is not listed.
+    assert pid not in {e["pid"] for e in sb.call("containerManager.ProcfsDump")}
+
+
+def test_procfs_dump_argument_errors(running_sandbox, cli):
+    sb = running_sandbox
+    assert call_err(sb, "containerManager.ProcfsDump", "nope") == 'container "nope" not found'
+    assert call_err(sb, "containerManager.ProcfsDump", 5).startswith("cid: expected string")
+    p = cli.run("trace", "nothing", sb.id)
+    assert p.returncode != 0 and "unknown subcommand nothing" in p.stderr
