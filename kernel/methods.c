@@ -18,6 +18,11 @@ static const struct rpc_method methods[] = {
 	{ "Logging.Change", logging_change },
 	{ "Metrics.Export", metrics_export },
 	{ "Metrics.GetRegisteredMetrics", metrics_get_registered },
+	{ "Profile.Block", profile_block },
+	{ "Profile.CPU", profile_cpu },
+	{ "Profile.Heap", profile_heap },
+	{ "Profile.Mutex", profile_mutex },
+	{ "Profile.Trace", profile_trace },
 };
 
 const struct rpc_method *methods_table(void)

@@ -22,3 +22,8 @@ void metrics_export(struct rpc_call *call, const msgpack_object *arg);
 void logging_change(struct rpc_call *call, const msgpack_object *arg);
 void debug_stacks(struct rpc_call *call, const msgpack_object *arg);
 void cm_procfs_dump(struct rpc_call *call, const msgpack_object *arg);
+void profile_cpu(struct rpc_call *call, const msgpack_object *arg);
+void profile_trace(struct rpc_call *call, const msgpack_object *arg);
+void profile_heap(struct rpc_call *call, const msgpack_object *arg);
+void profile_block(struct rpc_call *call, const msgpack_object *arg);
+void profile_mutex(struct rpc_call *call, const msgpack_object *arg);
