@@ -1,6 +1,7 @@
 /* ELF function symbols of boot's own binary (kernel/profile_sym.h). */
 #include "kernel/profile_sym.h"
 
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -104,10 +105,20 @@ bad:
 	return NULL;
 }
 
+/* Code outside the binary (a sanitizer build links its libraries
+ * dynamically): the shared object's exported symbols. */
+static const char *find_shared(uintptr_t pc)
+{
+	Dl_info info;
+	if (dladdr((void *)pc, &info) && info.dli_sname)
+		return info.dli_sname;
+	return NULL;
+}
+
 const char *prof_syms_find(const struct prof_syms *s, uintptr_t pc)
 {
 	if (!s || !s->n || pc < s->v[0].start)
-		return NULL;
+		return find_shared(pc);
 	size_t lo = 0, hi = s->n; /* last start <= pc */
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -116,7 +127,7 @@ const char *prof_syms_find(const struct prof_syms *s, uintptr_t pc)
 		else
 			hi = mid;
 	}
-	return pc < s->v[lo].end ? s->v[lo].name : NULL;
+	return pc < s->v[lo].end ? s->v[lo].name : find_shared(pc);
 }
 
 void prof_syms_free(struct prof_syms *s)
