@@ -200,7 +200,8 @@ static int pack_cgroup(struct dump_job *j, pid_t pid)
 		mpk_pack_key(&j->pk, "path");
 		pack_text(&j->pk, c2 ? c2 + 1 : "", c2 ? strlen(c2 + 1) : 0);
 	}
-	while (n--) /* fewer lines than newlines cannot happen; keep the array whole */
+	/* strtok_r skips empty lines: keep the declared array length anyway. */
+	while (n--)
 		msgpack_pack_nil(&j->pk);
 	return 0;
 }
