@@ -31,6 +31,7 @@ LOADED_ROUNDS = 3 # under exec load and under churn alternate, LOADED_RTT_CALLS 
 EXEC_ITERS_CLI = 30
 LOADED_RTT_CALLS = 3000
 RTT_CALLS = 5000
+METRICS_ROUNDS = 6 # metrics on and off alternate, RTT_CALLS / METRICS_ROUNDS each
 PIPE_CALLS = 50000
 PIPE_DEPTH = 64
 
@@ -41,6 +42,7 @@ TARGETS = {
     "cli_exec_ratio_crun": 0.6,
     "api_exec_ratio_floor": 1.3,
     "boot_rss_mib": 2.0,
+    "metrics_cost_ratio": 1.05,
 }
 
 
@@ -207,6 +209,7 @@ class Bench:
                 "raw": lambda: run([self.a.raw, "rtt", str(RTT_CALLS // RTT_ROUNDS), *sizes]),
             }).values()
             r = self.res["rpc_rtt"]
+            self.metrics_cost(sock, sid)
 
             self.res["rpc_pipe"] = json_line(run([self.a.rpc, sock, sid, "pipe", str(PIPE_CALLS),
                                                   str(PIPE_DEPTH)]))
@@ -260,6 +263,27 @@ class Bench:
         finally:
             load.kill()
             load.wait()
+
+    def metrics_cost(self, sock, sid):
+        """The cost of keeping metrics (kernel/metrics.c): RPC round trips
+        against this sandbox (metrics on, the default) and against one booted
+        with CVISOR_METRICS=0 (no RPC observer, no loop timing), alternating
+        in rounds, samples pooled."""
+        off = "bench-nomet-" + secrets.token_hex(4)
+        env = dict(os.environ, CVISOR_METRICS="0")
+        run(self.cv("create", "--bundle", self.b_sleep, off), env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            run(self.cv("start", off))
+            osock = os.path.join(self.root, off, "control.sock")
+            per = str(RTT_CALLS // METRICS_ROUNDS)
+            self.res["rpc_rtt_metrics_on"], self.res["rpc_rtt_metrics_off"] = self.pooled(
+                METRICS_ROUNDS, {
+                    "on": lambda: run([self.a.rpc, sock, sid, "rtt", per]),
+                    "off": lambda: run([self.a.rpc, osock, off, "rtt", per]),
+                }).values()
+        finally:
+            run(self.cv("delete", "--force", off), check=False)
 
     def exec_vs_floor(self, sock, sid, init):
         """API exec against the setns floor, alternating in rounds."""
@@ -366,6 +390,14 @@ def rows(res):
             t = TARGETS["rpc_rtt_ratio"] if q == "p50" else None
             out.append((f"RPC round trip {q} (us)", rr[f"{q}_us"], "raw unix ping-pong",
                         raw[f"{q}_us"], r, t, None if t is None else r <= t))
+    mon, moff = res.get("rpc_rtt_metrics_on"), res.get("rpc_rtt_metrics_off")
+    if mon and moff:
+        for q in ("p50", "p99"):
+            r = ratio(mon[f"{q}_us"], moff[f"{q}_us"])
+            t = TARGETS["metrics_cost_ratio"] if q == "p50" else None
+            out.append((f"RPC round trip {q}, metrics on (us)", mon[f"{q}_us"],
+                        "same, CVISOR_METRICS=0", moff[f"{q}_us"], r, t,
+                        None if t is None else r <= t))
     lo = res.get("rpc_rtt_under_exec")
     if rr and lo:
         r = ratio(lo["p99_us"], rr["p99_us"])

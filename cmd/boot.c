@@ -18,6 +18,7 @@
 
 #include "cmd/hooks.h"
 #include "cmd/verbs.h"
+#include "kernel/metrics.h"
 #include "core/log.h"
 #include "kernel/sandbox.h"
 
@@ -182,6 +183,10 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 	/* Started through /proc/self/exe, the process would be called "exe"
 	 * in ps and top; name it for what it is. */
 	prctl(PR_SET_NAME, "cvisor-boot", 0, 0, 0);
+	/* Metrics are on unless CVISOR_METRICS=0 (the benchmark measures their
+	 * cost that way); decided before the loop exists (core/loop.h). */
+	const char *mv = getenv("CVISOR_METRICS");
+	metrics_init(!(mv && strcmp(mv, "0") == 0));
 	int status = sandbox_boot(&a, &err);
 	free(spec);
 	if (status < 0)

@@ -37,6 +37,16 @@ static const struct cli_command commands[] = {
 	  "  Change the resource limits of ID (F is LinuxResources JSON, - for stdin)." },
 	{ "spec", cmd_spec, "spec [--bundle B]\n  Write a default config.json." },
 	{ "features", cmd_features, "features\n  Print the runtime's features as JSON." },
+	{ "export-metrics", cmd_export_metrics,
+	  "export-metrics [--only-metrics REGEX] ID\n"
+	  "  Print the sandbox's metrics in Prometheus text format." },
+	{ "debug", cmd_debug,
+	  "debug [--stacks] [--log-level L] [--profile-heap F] [--profile-cpu F] [--trace F]\n"
+	  "      [--duration D] ID\n"
+	  "  Dump the sandbox's state, change its log level, or profile it (D defaults to 1s)." },
+	{ "trace", cmd_trace,
+	  "trace procfs ID\n"
+	  "  Print what /proc says of every process of ID, one JSON object per line." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };

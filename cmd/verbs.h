@@ -24,6 +24,9 @@ int cmd_update(const struct cli_command *cmd, int argc, char **argv);
 int cmd_spec(const struct cli_command *cmd, int argc, char **argv);
 int cmd_features(const struct cli_command *cmd, int argc, char **argv);
 int cmd_boot(const struct cli_command *cmd, int argc, char **argv);
+int cmd_export_metrics(const struct cli_command *cmd, int argc, char **argv);
+int cmd_debug(const struct cli_command *cmd, int argc, char **argv);
+int cmd_trace(const struct cli_command *cmd, int argc, char **argv);
 
 /* Name of the file where boot leaves the root init's wait status when the
  * sandbox ends, so that `wait` works after boot is gone. */

@@ -14,6 +14,12 @@ enum { CONT_IDLE, CONT_PARKED, CONT_SCHEDULED };
 static struct list_head run_list = LIST_HEAD_INIT(run_list);
 static ev_idle run_idle;
 static bool run_idle_ready;
+static void (*run_hook)(const char *what, uint64_t start_ns, uint64_t dur_ns);
+
+void cont_set_run_hook(void (*fn)(const char *what, uint64_t start_ns, uint64_t dur_ns))
+{
+	run_hook = fn;
+}
 
 static void run_ready(struct ev_loop *loop, ev_idle *w, int revents)
 {
@@ -34,6 +40,14 @@ static void run_ready(struct ev_loop *loop, ev_idle *w, int revents)
 		struct cont *k = container_of(n, struct cont, link);
 		list_del(n);
 		k->state = CONT_IDLE;
+		if (run_hook) {
+			/* k may be freed by its fn: keep the name first. */
+			const char *what = k->what;
+			uint64_t t0 = core_now_ns();
+			k->fn(k, k->err);
+			run_hook(what, t0, core_now_ns() - t0);
+			continue;
+		}
 		k->fn(k, k->err);
 	}
 	if (list_empty(&run_list))
@@ -101,4 +115,10 @@ void cont_cancel(struct cont *k)
 bool cont_is_pending(const struct cont *k)
 {
 	return k->state != CONT_IDLE;
+}
+
+void cont_for_each_scheduled(void (*fn)(const struct cont *k, void *data), void *data)
+{
+	list_for_each(pos, &run_list)
+		fn(container_of(pos, struct cont, link), data);
 }

@@ -13,6 +13,7 @@
 #include "core/mpk.h"
 #include "core/util.h"
 #include "kernel/methods.h"
+#include "kernel/metrics.h"
 #include "kernel/park.h"
 #include "kernel/spawn.h"
 
@@ -175,9 +176,11 @@ static void exec_done(struct rpc_call *call, struct task *t, int err)
 	(void)err;
 	if (t->start_failed) {
 		/* Already out of the registry (task.c): never started. */
+		metrics_exec_done(false);
 		rpc_fail(call, "%s", task_start_err(t));
 		return;
 	}
+	metrics_exec_done(true);
 	rpc_reply_int(call, t->ns_pid);
 }
 

@@ -6,13 +6,23 @@
 static const struct rpc_method methods[] = {
 	{ "containerManager.ContainerRuntimeState", cm_runtime_state },
 	{ "containerManager.ExecuteAsync", cm_execute_async },
+	{ "containerManager.ProcfsDump", cm_procfs_dump },
 	{ "containerManager.Processes", cm_processes },
 	{ "containerManager.Signal", cm_signal },
 	{ "containerManager.StartRoot", cm_start_root },
 	{ "containerManager.Wait", cm_wait },
 	{ "containerManager.WaitPID", cm_wait_pid },
+	{ "debug.Stacks", debug_stacks },
 	{ "Lifecycle.Pause", lifecycle_pause },
 	{ "Lifecycle.Resume", lifecycle_resume },
+	{ "Logging.Change", logging_change },
+	{ "Metrics.Export", metrics_export },
+	{ "Metrics.GetRegisteredMetrics", metrics_get_registered },
+	{ "Profile.Block", profile_block },
+	{ "Profile.CPU", profile_cpu },
+	{ "Profile.Heap", profile_heap },
+	{ "Profile.Mutex", profile_mutex },
+	{ "Profile.Trace", profile_trace },
 };
 
 const struct rpc_method *methods_table(void)

@@ -19,6 +19,7 @@
 #include "core/mpk.h"
 #include "core/util.h"
 #include "kernel/methods.h"
+#include "kernel/metrics.h"
 #include "kernel/park.h"
 #include "kernel/pidns.h"
 #include "kernel/pidscan.h"
@@ -54,6 +55,7 @@ static int task_signal(struct task *t, int signo, struct cv_error *err)
 		return cv_errf(err, ESRCH, "process has exited");
 	if (syscall(SYS_pidfd_send_signal, t->pidfd, signo, NULL, 0) < 0)
 		return cv_errf(err, errno, "sending signal %d", signo);
+	metrics_signal_sent();
 	return 0;
 }
 
@@ -176,6 +178,8 @@ static void signal_found(struct rpc_call *call, struct container *c, pid_t pid, 
 			    owner->id);
 	else if (kill(host, signo) < 0)
 		r = cv_errf(&err, errno, "sending signal %d", signo);
+	else
+		metrics_signal_sent();
 	if (r < 0) {
 		cv_error_wrap(&err, "signaling process in container \"%s\" PID %d", c->id, pid);
 		rpc_fail_err(call, &err);
@@ -210,6 +214,7 @@ static bool all_visit(struct pidscan *s, struct container *c, pid_t host)
 		cv_errf(&j->err, errno, "sending signal %d to pid %d", j->signo, (int)host);
 		return false;
 	}
+	metrics_signal_sent();
 	return true;
 }
 
@@ -328,6 +333,7 @@ static int signal_foreground(struct container *c, const struct signal_args *a, s
 	}
 	if (kill(-(pid_t)pgrp, a->signo) < 0)
 		return cv_errf(err, errno, "signalling foreground process group");
+	metrics_signal_sent();
 	return 0;
 }
 
@@ -370,6 +376,8 @@ static enum chunk_step group_end(struct pidscan *s, bool cancelled)
 			    j->c->id);
 	else if (kill(-j->host, j->signo) < 0)
 		r = cv_errf(&j->err, errno, "signalling process group %d", j->pid);
+	else
+		metrics_signal_sent();
 	return sig_job_answer(j, r);
 }
 

@@ -9,7 +9,15 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/loop.h"
 #include "rpc/rpc_internal.h"
+
+rpc_observer_fn rpc_observer;
+
+void rpc_set_observer(rpc_observer_fn fn)
+{
+	rpc_observer = fn;
+}
 
 void rpc_pack_error(msgpack_sbuffer *sb, int64_t msgid, const char *msg)
 {
@@ -179,6 +187,8 @@ static void finish(struct rpc_call *call, const char *errmsg, const int *fds, si
 	assert(call->conn && !call->answered);
 	call->answered = true;
 	struct rpc_conn *c = call->conn;
+	if (rpc_observer)
+		rpc_observer(call->method_idx, errmsg != NULL, core_now_ns() - call->t0_ns);
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);
 	if (errmsg) {

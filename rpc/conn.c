@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/loop.h"
 #include "rpc/rpc_internal.h"
 
 /* ---- fd queue --------------------------------------------------------- */
@@ -461,6 +462,9 @@ static void handle_message(struct rpc_conn *c, const msgpack_object *o, msgpack_
 	}
 	/* The call owns zone and files now; it may be answered (and freed)
 	 * before fn returns, which clears c->dispatching. */
+	call->method_idx = (uint32_t)(m - c->s->methods);
+	if (rpc_observer)
+		call->t0_ns = core_now_ns();
 	c->dispatching = call;
 	m->fn(call, arg);
 	if (c->dispatching) {

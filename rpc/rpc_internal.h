@@ -153,6 +153,8 @@ struct rpc_call {
 	msgpack_packer pk;
 	size_t mem;           /* bytes it holds, counted in conn->calls_mem */
 	bool answered;
+	uint32_t method_idx;  /* index in the server's method table (rpc_set_observer) */
+	uint64_t t0_ns;       /* dispatch time, only while an observer is set */
 	size_t nfiles;
 	int files[];          /* nfiles of them (what the request declared); owned unless -1 */
 };
@@ -194,5 +196,7 @@ struct rpc_call *rpc_call_new(struct rpc_conn *c, uint64_t msgid, const char *me
 void rpc_call_release_request(struct rpc_call *call);
 /* Runs the cancel hook and frees the call (connection going away). */
 void rpc_call_cancel(struct rpc_call *call);
+/* The observer set with rpc_set_observer, or NULL. */
+extern rpc_observer_fn rpc_observer;
 /* Packs [1, msgid, errmsg, nil]; msgid < 0 packs nil. */
 void rpc_pack_error(msgpack_sbuffer *sb, int64_t msgid, const char *msg);

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/err.h"
 
@@ -73,6 +74,18 @@ unsigned rpc_server_nconns(const struct rpc_server *s);
 const struct rpc_limits *rpc_server_limits(const struct rpc_server *s);
 /* Bytes clients hold now (counted against max_client_mem). */
 size_t rpc_server_client_mem(const struct rpc_server *s);
+
+/* Observer of answered calls, for the sandbox's metrics (kernel/metrics.c):
+ * the method's index in the server's table, whether the answer was an
+ * error, and the time from dispatch to answer (ns). One per process, set
+ * before serving; NULL (the default) costs nothing. Calls cancelled
+ * because the client went away are not answered, so not observed. */
+typedef void (*rpc_observer_fn)(size_t method, bool failed, uint64_t ns);
+void rpc_set_observer(rpc_observer_fn fn);
+
+/* Writes what each connection is doing (debug.Stacks): its id, calls in
+ * flight (method, msgid), queued output and fds. Appends to a memstream. */
+void rpc_server_dump(const struct rpc_server *s, FILE *out);
 
 /* --- inside a handler ------------------------------------------------ */
 void *rpc_call_ctx(const struct rpc_call *call);
