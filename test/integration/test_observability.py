@@ -206,8 +206,14 @@ def test_procfs_dump_init_and_exec(running_sandbox, cli):
     with sb.raw() as conn:
         pid, out = sb.exec(["sleep", "1000"], env=["MARK=procfs"], cwd="/tmp", conn=conn)
         out.close()
-        dump = sb.call("containerManager.ProcfsDump")
-        by_pid = {e["pid"]: e for e in dump}
+
+        def dumped_asleep():
+            # Just after its execve the sleep may still be running: wait
+            # until the dump shows it asleep in its nanosleep.
+            d = {e["pid"]: e for e in sb.call("containerManager.ProcfsDump")}
+            e = d.get(pid)
+            return d if e and e["status"]["state"].startswith("S") else None
+        by_pid = helpers.wait_until(dumped_asleep, what="the exec'd sleep asleep in the dump")
         assert 1 in by_pid and pid in by_pid, sorted(by_pid)
         init, sl = by_pid[1], by_pid[pid]
         assert init["exe"] == "/bin/busybox" and init["args"][0] == "sh"
