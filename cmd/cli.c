@@ -102,6 +102,17 @@ int cli_bad_flag(const struct cli_command *cmd, int argc, char **argv)
 	return cli_failf("%s: bad flag \"%s\" (see cvisor %s --help)", cmd->name, arg, cmd->name);
 }
 
+int cli_no_flags(const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_OPT_HELP, { 0, 0, 0, 0 } };
+	optind = 1;
+	opterr = 0;
+	int c = getopt_long(argc, argv, "+:h", opts, NULL);
+	if (c == -1)
+		return -1;
+	return c == 'h' ? cli_usage(cmd) : cli_bad_flag(cmd, argc, argv);
+}
+
 /* ---- ids, signals, statuses ---------------------------------------------- */
 
 int cli_validate_id(const char *id, struct cv_error *err)

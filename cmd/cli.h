@@ -50,6 +50,13 @@ int cli_failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const struct cli_command *cmd);
 /* getopt error text for the verb ("create: unknown flag --x"); returns 1. */
 int cli_bad_flag(const struct cli_command *cmd, int argc, char **argv);
+/* Common getopt plumbing: every verb accepts -h/--help. */
+#define CLI_OPT_HELP { "help", no_argument, 0, 'h' }
+
+/* For a verb with no flags of its own: -h/--help prints its usage, any
+ * other flag is refused. Returns -1 to go on (optind is at the first
+ * operand), else the exit status the verb returns. */
+int cli_no_flags(const struct cli_command *cmd, int argc, char **argv);
 
 /* [A-Za-z0-9][A-Za-z0-9_.-]{0,127}, else `invalid container id "x"`. */
 int cli_validate_id(const char *id, struct cv_error *err);

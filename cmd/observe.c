@@ -310,15 +310,9 @@ static void mp_json(FILE *f, const msgpack_object *o)
  * per process per line. */
 int cmd_trace(const struct cli_command *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_OPT_HELP, { 0, 0, 0, 0 } };
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-		if (c == 'h')
-			return cli_usage(cmd);
-		return cli_bad_flag(cmd, argc, argv);
-	}
+	int done = cli_no_flags(cmd, argc, argv);
+	if (done >= 0)
+		return done;
 	if (optind >= argc || strcmp(argv[optind], "procfs") != 0)
 		return cli_failf("trace: unknown subcommand %s (want: procfs)",
 				 optind < argc ? argv[optind] : "(none)");

@@ -83,15 +83,9 @@ out:
 
 int cmd_start(const struct cli_command *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_OPT_HELP, { 0, 0, 0, 0 } };
-	int ch;
-	optind = 1;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-		if (ch == 'h')
-			return cli_usage(cmd);
-		return cli_bad_flag(cmd, argc, argv);
-	}
+	int done = cli_no_flags(cmd, argc, argv);
+	if (done >= 0)
+		return done;
 	if (optind + 1 != argc)
 		return cli_failf("start needs exactly one container ID");
 	struct cv_error err = { 0 };

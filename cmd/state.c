@@ -55,15 +55,9 @@ static json_object *state_object(const struct cli_state *st, int64_t state, cons
 
 int cmd_state(const struct cli_command *cmd, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_OPT_HELP, { 0, 0, 0, 0 } };
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-		if (c == 'h')
-			return cli_usage(cmd);
-		return cli_bad_flag(cmd, argc, argv);
-	}
+	int done = cli_no_flags(cmd, argc, argv);
+	if (done >= 0)
+		return done;
 	if (optind + 1 != argc)
 		return cli_failf("state needs exactly one container ID");
 	const char *id = argv[optind];

@@ -97,5 +97,3 @@ void tty_copy_winsize(int master);
 int tty_copy_some(int from, int to);
 int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *err);
 
-/* Common getopt plumbing: every verb accepts -h/--help. */
-#define CLI_OPT_HELP { "help", no_argument, 0, 'h' }
