@@ -172,6 +172,11 @@ int cgroup_resolve_path(const char *cgroups_path, const char *id, bool systemd, 
 	if (systemd && cgroup_systemd_running())
 		return cv_errf(err, ENOSYS,
 			       "--systemd-cgroup: systemd runs on this host, and cvisor has no systemd cgroup driver (a transient scope made over D-Bus); run without --systemd-cgroup");
+	/* As runc: the systemd driver needs systemd. A "slice:prefix:name"
+	 * path without the flag still maps onto cgroupfs (below). */
+	if (systemd)
+		return cv_errf(err, ENOSYS,
+			       "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); run without --systemd-cgroup to use cgroupfs");
 	if (cp && cp[0] == '/') {
 		if (check_components("linux.cgroupsPath", cp, cp, err) < 0 || append(out, n, cp, err) < 0)
 			return -1;
