@@ -397,6 +397,9 @@ static const struct mpk_field linux_fields[] = {
 	FV("readonlyPaths", MPK_STRV, struct oci_linux, readonly_paths, n_readonly_paths),
 	FS("seccomp", struct oci_linux, seccomp, has_seccomp, &seccomp_schema),
 	F("sysctl", MPK_OBJ, struct oci_linux, sysctl, 0),
+	F("intelRdt", MPK_OBJ, struct oci_linux, intel_rdt, 0),
+	F("timeOffsets", MPK_OBJ, struct oci_linux, time_offsets, 0),
+	F("netDevices", MPK_OBJ, struct oci_linux, net_devices, 0),
 	F("rootfsPropagation", MPK_STR, struct oci_linux, rootfs_propagation, 0),
 	F("mountLabel", MPK_STR, struct oci_linux, mount_label, 0),
 	/* Process fields (h-mounts). */
@@ -668,8 +671,34 @@ static int validate_process(const struct oci_process *p, struct cv_error *err)
 	return 0;
 }
 
+/* Whether a field that is present asks for anything: null, an empty map
+ * and an empty array ask for nothing (engines send them as defaults). */
+static bool asks_for_something(const msgpack_object *o)
+{
+	if (!o || o->type == MSGPACK_OBJECT_NIL)
+		return false;
+	if (o->type == MSGPACK_OBJECT_MAP)
+		return o->via.map.size > 0;
+	if (o->type == MSGPACK_OBJECT_ARRAY)
+		return o->via.array.size > 0;
+	return true;
+}
+
+static int refuse_unsupported(const struct oci_linux *l, struct cv_error *err)
+{
+	if (asks_for_something(l->intel_rdt))
+		return cv_errf(err, 0, "spec.linux.intelRdt: Intel RDT (resctrl) is not supported");
+	if (asks_for_something(l->time_offsets))
+		return cv_errf(err, 0, "spec.linux.timeOffsets: the time namespace's clock offsets are not supported");
+	if (asks_for_something(l->net_devices))
+		return cv_errf(err, 0, "spec.linux.netDevices: moving network devices into the container is not supported");
+	return 0;
+}
+
 static int validate_linux(const struct oci_linux *l, struct cv_error *err)
 {
+	if (refuse_unsupported(l, err) < 0)
+		return -1;
 	int seen = 0;
 	for (size_t i = 0; i < l->n_namespaces; i++) {
 		const char *t = l->namespaces[i].type;

@@ -259,6 +259,9 @@ struct oci_linux {
 	struct oci_seccomp seccomp;
 	bool has_seccomp;
 	const msgpack_object *sysctl; /* map string → string, or NULL */
+	/* Spec fields cvisor does not implement, kept only to refuse them by
+	 * name when they ask for something (never a silent skip). */
+	const msgpack_object *intel_rdt, *time_offsets, *net_devices;
 	char *rootfs_propagation;
 	char *mount_label;
 	/* Process fields (h-mounts). */
