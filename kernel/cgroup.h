@@ -32,10 +32,11 @@ const char *cgroup_v2_root(void);
  * - relative "a/b", or none (the container id): under the parent of the
  *   caller's own unified cgroup (runc's fs2 rule; without a unified
  *   hierarchy, under the caller's memory cgroup, runc's fs rule);
- * - "slice:prefix:name" (or none with systemd): the nodes systemd gives the
- *   transient scope, "<expanded slice>/<prefix>-<name>.scope" (runc's fs
- *   driver reads the same path). With systemd (--systemd-cgroup) on a host
- *   where systemd runs, an error: cvisor has no systemd (D-Bus) driver.
+ * - "slice:prefix:name": the nodes systemd gives the transient scope,
+ *   "<expanded slice>/<prefix>-<name>.scope" (runc's fs driver reads the
+ *   same path).
+ * systemd true (--systemd-cgroup) is an error: cvisor has no systemd (D-Bus)
+ * driver, and where systemd does not run there is nothing to talk to.
  * "." and ".." components are refused, naming the field. */
 int cgroup_resolve_path(const char *cgroups_path, const char *id, bool systemd, char *out,
 			size_t n, struct cv_error *err);

@@ -185,16 +185,8 @@ int cgroup_resolve_path(const char *cgroups_path, const char *id, bool systemd, 
 				       cp);
 		return 0;
 	}
-	if (systemd || (cp && strchr(cp, ':'))) {
-		/* runc's systemd driver names a default scope "runc-<id>". */
-		char def[512];
-		if (!cp) {
-			if ((size_t)snprintf(def, sizeof(def), ":cvisor:%s", id ? id : "") >= sizeof(def))
-				return cv_errf(err, ENAMETOOLONG, "the container's cgroup path");
-			cp = def;
-		}
+	if (cp && strchr(cp, ':'))
 		return systemd_form(cp, out, n, err);
-	}
 	/* Relative, or none: runc's default is the container id. */
 	const char *rel = cp ? cp : id;
 	if (!rel || !*rel)
