@@ -247,6 +247,9 @@ const char *cli_status_name(int64_t runtime_state, bool paused)
 
 int cli_sandbox_dir(const char *id, char *out, size_t n, struct cv_error *err)
 {
+	/* An id is a path component below the root: never "..", never "a/b". */
+	if (cli_validate_id(id, err) < 0)
+		return -1;
 	int k = snprintf(out, n, "%s/%s", cli_g.root, id);
 	if (k < 0 || (size_t)k >= n)
 		return cv_errf(err, ENAMETOOLONG, "sandbox directory %s/%s", cli_g.root, id);
@@ -256,6 +259,8 @@ int cli_sandbox_dir(const char *id, char *out, size_t n, struct cv_error *err)
 int cli_sandbox_file(const char *id, const char *name, char *out, size_t n,
 		     struct cv_error *err)
 {
+	if (cli_validate_id(id, err) < 0)
+		return -1;
 	int k = snprintf(out, n, "%s/%s/%s", cli_g.root, id, name);
 	if (k < 0 || (size_t)k >= n)
 		return cv_errf(err, ENAMETOOLONG, "path %s/%s/%s", cli_g.root, id, name);

@@ -73,7 +73,8 @@ int cli_exit_code(int wait_status);
  * paused only applies to running. */
 const char *cli_status_name(int64_t runtime_state, bool paused);
 
-/* $ROOT/<id>, $ROOT/<id>/<name>. Fail when the path does not fit. */
+/* $ROOT/<id>, $ROOT/<id>/<name>. Fail when id is not a valid container id
+ * (cli_validate_id: it is a path component) or the path does not fit. */
 int cli_sandbox_dir(const char *id, char *out, size_t n, struct cv_error *err);
 int cli_sandbox_file(const char *id, const char *name, char *out, size_t n,
 		     struct cv_error *err);
