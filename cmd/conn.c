@@ -2,6 +2,7 @@
 #include "cmd/conn.h"
 
 #include "core/mpk.h"
+#include "kernel/cgroup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -126,6 +127,22 @@ static int unresponsive(const char *id, pid_t boot, struct cv_error *err)
 	return -1;
 }
 
+bool cli_paused(const struct cli_state *st)
+{
+	bool recorded = st->paused;
+	if (!st->cgroup_path || !*st->cgroup_path)
+		return recorded;
+	struct cgroup cg;
+	struct cv_error err = { 0 };
+	bool frozen = recorded;
+	if (cgroup_open(&cg, st->cgroup_path, &err) < 0)
+		return recorded;
+	if (cgroup_freeze_requested(&cg, &frozen, &err) < 0)
+		frozen = recorded;
+	cgroup_close(&cg);
+	return frozen;
+}
+
 int cli_status_within(const char *id, int timeout_ms, struct cli_state *st, int64_t *state,
 		      const char **status, struct cv_error *err)
 {
@@ -169,6 +186,9 @@ int cli_status_within(const char *id, int timeout_ms, struct cli_state *st, int6
 		cli_state_free(st);
 		return -1;
 	}
-	*status = cli_status_name(*state, st->paused);
+	bool paused = st->paused;
+	if (*state == RUNTIME_STATE_RUNNING)
+		paused = cli_paused(st);
+	*status = cli_status_name(*state, paused);
 	return 0;
 }

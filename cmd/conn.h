@@ -59,3 +59,9 @@ enum { SIGNAL_PROCESS = 0, SIGNAL_ALL = 1, SIGNAL_FOREGROUND = 2, SIGNAL_GROUP =
  * comes back verbatim. */
 int cli_signal(struct rpc_client *c, const char *id, int signo, int32_t pid, int mode,
 	       struct cv_error *err);
+
+/* Whether the container's cgroup is frozen, or asked to be: a sandbox
+ * paused through its socket (Lifecycle.Pause) is paused too, not only one
+ * paused with `cvisor pause`. The record's value (state.json "paused")
+ * when the cgroup cannot be read. */
+bool cli_paused(const struct cli_state *st);

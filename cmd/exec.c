@@ -662,7 +662,7 @@ int cmd_exec(const struct cli_command *cmd, int argc, char **argv)
 	}
 	if (build_proc(&f, spec, pfile, argc - optind - 1, argv + optind + 1, &p, &err) < 0)
 		goto fail;
-	if (st.paused) {
+	if (cli_paused(&st)) {
 		cv_errf(&err, 0, "cannot exec in container \"%s\": it is paused", id);
 		goto fail;
 	}

@@ -1,5 +1,6 @@
 /* `cvisor pause ID` / `cvisor resume ID`: freeze or thaw the sandbox and
- * record it in state.json ("paused" is a CLI-side status, as in runsc). */
+ * record it in state.json (the fallback when the freezer cannot be read:
+ * cli_paused reads the cgroup first). */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
