@@ -47,6 +47,12 @@ static const struct cli_command commands[] = {
 	{ "trace", cmd_trace,
 	  "trace procfs ID\n"
 	  "  Print what /proc says of every process of ID, one JSON object per line." },
+	{ "read-control", cmd_read_control,
+	  "read-control ID CONTROLLER PATH NAME\n"
+	  "  Print a control file of a container's cgroup (PATH \"/\" or \"/<container id>\")." },
+	{ "write-control", cmd_write_control,
+	  "write-control ID CONTROLLER PATH NAME VALUE\n"
+	  "  Write VALUE to a control file of a container's cgroup." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };

@@ -27,6 +27,8 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv);
 int cmd_export_metrics(const struct cli_command *cmd, int argc, char **argv);
 int cmd_debug(const struct cli_command *cmd, int argc, char **argv);
 int cmd_trace(const struct cli_command *cmd, int argc, char **argv);
+int cmd_read_control(const struct cli_command *cmd, int argc, char **argv);
+int cmd_write_control(const struct cli_command *cmd, int argc, char **argv);
 
 /* Name of the file where boot leaves the root init's wait status when the
  * sandbox ends, so that `wait` works after boot is gone. */

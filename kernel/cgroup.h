@@ -116,3 +116,11 @@ struct cgroup_op *cgroup_remove_start(const char *path, cgroup_op_done_fn done, 
 				      struct cv_error *err);
 /* Stops and frees an op whose done has not run; done will not run. */
 void cgroup_op_cancel(struct cgroup_op *op);
+
+/* An O_RDONLY|O_DIRECTORY fd of the container's node in the hierarchy
+ * `controller` picks (Cgroups.ReadControlFiles, docs/API.md): on a host
+ * without v1 hierarchies the unified node, whatever controller says; else
+ * the v1 hierarchy carrying controller, or the unified node when it lists
+ * it (or controller is empty and there is a unified hierarchy). The caller
+ * closes it. Errors name the controller. */
+int cgroup_node_dirfd(const struct cgroup *cg, const char *controller, struct cv_error *err);

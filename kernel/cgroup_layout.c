@@ -169,3 +169,36 @@ void node_dir(char *out, size_t n, const char *root, const char *rel)
 		rel++;
 	snprintf(out, n, "%s/%s", root, rel);
 }
+
+int cgroup_node_dirfd(const struct cgroup *cg, const char *controller, struct cv_error *err)
+{
+	detect();
+	if (!cg->path)
+		return cv_errf(err, ENOENT, "path: the container has no cgroup");
+	char dir[CG_PATH_MAX];
+	const char *root = NULL;
+	if (lay.n_v1 == 0 || !controller || !controller[0]) {
+		if (!lay.v2[0])
+			return cv_errf(err, EINVAL,
+				       "controller: required on this host (no unified hierarchy)");
+		root = lay.v2;
+	} else {
+		int c;
+		for (c = 0; c < C_N; c++)
+			if (strcmp(controller, ctrl_names[c]) == 0)
+				break;
+		if (c == C_N)
+			return cv_errf(err, EINVAL, "controller: unknown controller \"%s\"",
+				       controller);
+		int w = where((enum cg_ctrl)c);
+		if (w == WHERE_NONE)
+			return cv_errf(err, ENOENT, "controller: \"%s\" is not mounted on this host",
+				       controller);
+		root = w == WHERE_V2 ? lay.v2 : lay.v1[w].mnt;
+	}
+	node_dir(dir, sizeof(dir), root, cg->path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return cv_errf(err, errno, "path: opening %s", dir);
+	return fd;
+}

@@ -4,6 +4,8 @@
 #include "core/util.h"
 
 static const struct rpc_method methods[] = {
+	{ "Cgroups.ReadControlFiles", cgroups_read_control_files },
+	{ "Cgroups.WriteControlFiles", cgroups_write_control_files },
 	{ "containerManager.ContainerRuntimeState", cm_runtime_state },
 	{ "containerManager.ExecuteAsync", cm_execute_async },
 	{ "containerManager.ProcfsDump", cm_procfs_dump },

@@ -27,3 +27,5 @@ void profile_trace(struct rpc_call *call, const msgpack_object *arg);
 void profile_heap(struct rpc_call *call, const msgpack_object *arg);
 void profile_block(struct rpc_call *call, const msgpack_object *arg);
 void profile_mutex(struct rpc_call *call, const msgpack_object *arg);
+void cgroups_read_control_files(struct rpc_call *call, const msgpack_object *arg);
+void cgroups_write_control_files(struct rpc_call *call, const msgpack_object *arg);
