@@ -47,6 +47,13 @@ static const struct cli_command commands[] = {
 	{ "trace", cmd_trace,
 	  "trace procfs ID\n"
 	  "  Print what /proc says of every process of ID, one JSON object per line." },
+	{ "usage", cmd_usage,
+	  "usage [--full] [--fd] ID\n"
+	  "  Print the sandbox's memory usage as JSON (--fd: the values of the usage memfd)." },
+	{ "events", cmd_events,
+	  "events [--stats] [--interval D] ID\n"
+	  "  Print the container's stats as one JSON line per interval (default 5s) until it\n"
+	  "  stops; --stats prints one and exits." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };

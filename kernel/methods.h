@@ -27,3 +27,6 @@ void profile_trace(struct rpc_call *call, const msgpack_object *arg);
 void profile_heap(struct rpc_call *call, const msgpack_object *arg);
 void profile_block(struct rpc_call *call, const msgpack_object *arg);
 void profile_mutex(struct rpc_call *call, const msgpack_object *arg);
+void usage_collect(struct rpc_call *call, const msgpack_object *arg);
+void usage_fd(struct rpc_call *call, const msgpack_object *arg);
+void cm_event(struct rpc_call *call, const msgpack_object *arg);

@@ -59,7 +59,8 @@ TEST(test_method_table_has_the_seed_names)
 		"containerManager.WaitPID", "Lifecycle.Pause", "Lifecycle.Resume",
 		"containerManager.ProcfsDump", "debug.Stacks", "Logging.Change",
 		"Metrics.Export", "Metrics.GetRegisteredMetrics", "Profile.Block", "Profile.CPU",
-		"Profile.Heap", "Profile.Mutex", "Profile.Trace",
+		"Profile.Heap", "Profile.Mutex", "Profile.Trace", "Usage.Collect", "Usage.UsageFD",
+		"containerManager.Event",
 	};
 	const struct rpc_method *m = methods_table();
 	CHECK(methods_count() == ARRAY_SIZE(want));
