@@ -30,3 +30,5 @@ void profile_mutex(struct rpc_call *call, const msgpack_object *arg);
 void usage_collect(struct rpc_call *call, const msgpack_object *arg);
 void usage_fd(struct rpc_call *call, const msgpack_object *arg);
 void cm_event(struct rpc_call *call, const msgpack_object *arg);
+/* Stops the usage memfd's timer, unmaps and closes it (sandbox teardown). */
+void usage_shutdown(void);

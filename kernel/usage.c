@@ -267,3 +267,16 @@ void cm_event(struct rpc_call *call, const msgpack_object *arg)
 	msgpack_pack_uint64(pk, cpu.total_ns);
 	rpc_reply_packed(call);
 }
+
+void usage_shutdown(void)
+{
+	if (ufd.fd < 0)
+		return;
+	ev_ref(core_loop()); /* balances the ev_unref of ufd_setup */
+	ev_timer_stop(core_loop(), &ufd.tick);
+	munmap((void *)ufd.words, USAGE_FD_SIZE);
+	close(ufd.fd);
+	ufd.fd = -1;
+	ufd.words = NULL;
+	ufd.sb = NULL;
+}
