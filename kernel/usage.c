@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -279,4 +280,12 @@ void usage_shutdown(void)
 	ufd.fd = -1;
 	ufd.words = NULL;
 	ufd.sb = NULL;
+}
+
+void usage_describe(FILE *out)
+{
+	if (ufd.fd < 0)
+		return;
+	fprintf(out, "  watcher usage memfd refresh (timer 100 ms, memfd fd %d): %s\n", ufd.fd,
+		ev_is_active(&ufd.tick) ? "active" : "stopped");
 }

@@ -79,6 +79,7 @@ def test_usage_fd_tracks_memory(running_sandbox):
         assert os.fstat(fd).st_size == 16
         first = read_u64(fd)
         assert first > 0
+        assert "watcher usage memfd refresh (timer 100 ms" in sb.call("debug.Stacks")
         # Grow the container's memory (page cache charged to its cgroup)
         # while the fd is held: the value the controller writes changes.
         pid, out = sb.exec(["sh", "-c", "head -c 20000000 /dev/zero > /big; sleep 3; rm -f /big"])
