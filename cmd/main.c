@@ -53,6 +53,13 @@ static const struct cli_command commands[] = {
 	{ "write-control", cmd_write_control,
 	  "write-control ID CONTROLLER PATH NAME VALUE\n"
 	  "  Write VALUE to a control file of a container's cgroup." },
+	{ "usage", cmd_usage,
+	  "usage [--full] [--fd] ID\n"
+	  "  Print the sandbox's memory usage as JSON (--fd: the values of the usage memfd)." },
+	{ "events", cmd_events,
+	  "events [--stats] [--interval D] ID\n"
+	  "  Print the container's stats as one JSON line per interval (default 5s) until it\n"
+	  "  stops; --stats prints one and exits." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };

@@ -123,7 +123,7 @@ static int debug_log_level(struct rpc_client *cl, uint32_t level, struct cv_erro
 }
 
 /* "1s", "500ms", "2m", "1.5s", or a bare number of seconds → ns. */
-static int parse_duration(const char *s, int64_t *ns)
+int cli_parse_duration(const char *s, int64_t *ns)
 {
 	char *end;
 	double v = strtod(s, &end);
@@ -213,7 +213,7 @@ int cmd_debug(const struct cli_command *cmd, int argc, char **argv)
 			level = optarg;
 			break;
 		case 'd':
-			if (parse_duration(optarg, &duration) < 0)
+			if (cli_parse_duration(optarg, &duration) < 0)
 				return cli_failf("--duration: invalid duration %s (e.g. 1s, 500ms)", optarg);
 			break;
 		default:
@@ -251,7 +251,7 @@ int cmd_debug(const struct cli_command *cmd, int argc, char **argv)
 
 /* One msgpack object as compact JSON (ProcfsDump's entries: maps with
  * string keys, arrays, strings, integers, bools). */
-static void mp_json(FILE *f, const msgpack_object *o)
+void cli_mp_json(FILE *f, const msgpack_object *o)
 {
 	switch (o->type) {
 	case MSGPACK_OBJECT_NIL:
@@ -279,7 +279,7 @@ static void mp_json(FILE *f, const msgpack_object *o)
 		for (uint32_t i = 0; i < o->via.array.size; i++) {
 			if (i)
 				fputc(',', f);
-			mp_json(f, &o->via.array.ptr[i]);
+			cli_mp_json(f, &o->via.array.ptr[i]);
 		}
 		fputc(']', f);
 		break;
@@ -290,11 +290,11 @@ static void mp_json(FILE *f, const msgpack_object *o)
 			if (i)
 				fputc(',', f);
 			if (kv->key.type == MSGPACK_OBJECT_STR)
-				mp_json(f, &kv->key);
+				cli_mp_json(f, &kv->key);
 			else
 				cli_json_write_str(f, "?", 1);
 			fputc(':', f);
-			mp_json(f, &kv->val);
+			cli_mp_json(f, &kv->val);
 		}
 		fputc('}', f);
 		break;
@@ -327,7 +327,7 @@ int cmd_trace(const struct cli_command *cmd, int argc, char **argv)
 	if (r == 0 && res->type != MSGPACK_OBJECT_ARRAY)
 		r = cv_errf(&err, 0, "ProcfsDump: expected an array, got %s", mpk_type_name(res->type));
 	for (uint32_t i = 0; r == 0 && i < res->via.array.size; i++) {
-		mp_json(stdout, &res->via.array.ptr[i]);
+		cli_mp_json(stdout, &res->via.array.ptr[i]);
 		fputc('\n', stdout);
 	}
 	if (r == 0 && fflush(stdout) != 0)

@@ -2,6 +2,8 @@
 /* The CLI verbs (one file each, dispatched from main.c's commands[]) and
  * the pieces several verbs share. */
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <termios.h>
 
@@ -29,6 +31,14 @@ int cmd_debug(const struct cli_command *cmd, int argc, char **argv);
 int cmd_trace(const struct cli_command *cmd, int argc, char **argv);
 int cmd_read_control(const struct cli_command *cmd, int argc, char **argv);
 int cmd_write_control(const struct cli_command *cmd, int argc, char **argv);
+int cmd_usage(const struct cli_command *cmd, int argc, char **argv);
+int cmd_events(const struct cli_command *cmd, int argc, char **argv);
+
+/* cmd/observe.c, shared with cmd/usage.c: "1s", "500ms", "2m", "1.5s", "250us"
+ * or bare seconds → ns (-1 if malformed); one msgpack object as compact JSON. */
+int cli_parse_duration(const char *s, int64_t *ns);
+struct msgpack_object;
+void cli_mp_json(FILE *f, const struct msgpack_object *o);
 
 /* Name of the file where boot leaves the root init's wait status when the
  * sandbox ends, so that `wait` works after boot is gone. */

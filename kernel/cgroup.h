@@ -90,6 +90,29 @@ int cgroup_events_fd(const struct cgroup *cg, struct cv_error *err);
 /* Memory usage in bytes (v1 memory.usage_in_bytes or v2 memory.current). */
 int cgroup_memory_usage(const struct cgroup *cg, uint64_t *bytes, struct cv_error *err);
 
+/* Statistics (kernel/cgroup_stats.c), read from whichever hierarchy holds
+ * each controller. Sizes in bytes; UINT64_MAX is "max" (no limit). */
+struct cgroup_mem_stat {
+	uint64_t usage;     /* v1 memory.usage_in_bytes, v2 memory.current */
+	uint64_t limit;     /* v1 memory.limit_in_bytes, v2 memory.max */
+	uint64_t max_usage; /* v1 memory.max_usage_in_bytes, v2 memory.peak (0 if missing) */
+	uint64_t failcnt;   /* v1 memory.failcnt, 0 on v2 */
+	/* memory.stat (v1 total_rss, total_cache, total_shmem, total_mapped_file;
+	 * v2 anon, file, shmem, file_mapped, kernel) */
+	uint64_t anon, file, shmem, mapped, kernel;
+	bool has_kernel;    /* v2 only: v1 has no single kernel figure */
+};
+int cgroup_memory_stat(const struct cgroup *cg, struct cgroup_mem_stat *st, struct cv_error *err);
+/* CPU time in ns: v1 cpuacct.usage and cpuacct.stat (ticks scaled), v2
+ * cpu.stat usage_usec, user_usec, system_usec. */
+struct cgroup_cpu_stat {
+	uint64_t total_ns, user_ns, kernel_ns;
+};
+int cgroup_cpu_stat(const struct cgroup *cg, struct cgroup_cpu_stat *st, struct cv_error *err);
+/* pids.current and pids.max ("max" gives 0, as runc reports it). */
+int cgroup_pids_stat(const struct cgroup *cg, uint64_t *current, uint64_t *limit,
+		     struct cv_error *err);
+
 /* Closes the fds and frees the path; leaves the nodes in place. */
 void cgroup_close(struct cgroup *cg);
 /* rmdir the node in every hierarchy (processes must be gone; retries briefly

@@ -7,6 +7,7 @@ static const struct rpc_method methods[] = {
 	{ "Cgroups.ReadControlFiles", cgroups_read_control_files },
 	{ "Cgroups.WriteControlFiles", cgroups_write_control_files },
 	{ "containerManager.ContainerRuntimeState", cm_runtime_state },
+	{ "containerManager.Event", cm_event },
 	{ "containerManager.ExecuteAsync", cm_execute_async },
 	{ "containerManager.ProcfsDump", cm_procfs_dump },
 	{ "containerManager.Processes", cm_processes },
@@ -25,6 +26,8 @@ static const struct rpc_method methods[] = {
 	{ "Profile.Heap", profile_heap },
 	{ "Profile.Mutex", profile_mutex },
 	{ "Profile.Trace", profile_trace },
+	{ "Usage.Collect", usage_collect },
+	{ "Usage.UsageFD", usage_fd },
 };
 
 const struct rpc_method *methods_table(void)

@@ -1,6 +1,7 @@
 #pragma once
 /* The control methods the sandbox serves (docs/DESIGN.md, "The control protocol"). */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "rpc/server.h"
 
@@ -29,3 +30,10 @@ void profile_block(struct rpc_call *call, const msgpack_object *arg);
 void profile_mutex(struct rpc_call *call, const msgpack_object *arg);
 void cgroups_read_control_files(struct rpc_call *call, const msgpack_object *arg);
 void cgroups_write_control_files(struct rpc_call *call, const msgpack_object *arg);
+void usage_collect(struct rpc_call *call, const msgpack_object *arg);
+void usage_fd(struct rpc_call *call, const msgpack_object *arg);
+void cm_event(struct rpc_call *call, const msgpack_object *arg);
+/* Stops the usage memfd's timer, unmaps and closes it (sandbox teardown). */
+void usage_shutdown(void);
+/* debug.Stacks' line for the usage memfd's timer (nothing before the first UsageFD). */
+void usage_describe(FILE *out);

@@ -60,7 +60,8 @@ TEST(test_method_table_has_the_seed_names)
 		"containerManager.ProcfsDump", "debug.Stacks", "Logging.Change",
 		"Metrics.Export", "Metrics.GetRegisteredMetrics", "Profile.Block", "Profile.CPU",
 		"Profile.Heap", "Profile.Mutex", "Profile.Trace", "Cgroups.ReadControlFiles",
-		"Cgroups.WriteControlFiles",
+		"Cgroups.WriteControlFiles", "Usage.Collect", "Usage.UsageFD",
+		"containerManager.Event",
 	};
 	const struct rpc_method *m = methods_table();
 	CHECK(methods_count() == ARRAY_SIZE(want));
