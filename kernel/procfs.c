@@ -84,3 +84,51 @@ int procfs_read_status(pid_t pid, struct proc_status *out)
 	fclose(f);
 	return 0;
 }
+
+int procfs_read_netdev(pid_t pid, struct proc_netdev *out, size_t *n)
+{
+	char path[48];
+	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char line[512];
+	size_t k = 0;
+	int rc = 0;
+	/* Two header lines, then "  name: rx(8 fields) tx(8 fields)". */
+	for (int i = 0; i < 2 && fgets(line, sizeof(line), f); i++)
+		;
+	while (k < PROCFS_NETDEV_MAX && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+		if (!colon) {
+			rc = -1;
+			break;
+		}
+		*colon = '\0';
+		const char *name = line;
+		while (*name == ' ')
+			name++;
+		if (strcmp(name, "lo") == 0)
+			continue;
+		unsigned long long v[16];
+		if (sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10],
+			   &v[11], &v[12], &v[13], &v[14], &v[15]) != 16) {
+			rc = -1;
+			break;
+		}
+		struct proc_netdev *d = &out[k++];
+		snprintf(d->name, sizeof(d->name), "%s", name);
+		d->rx_bytes = v[0];
+		d->rx_packets = v[1];
+		d->rx_errors = v[2];
+		d->rx_dropped = v[3];
+		d->tx_bytes = v[8];
+		d->tx_packets = v[9];
+		d->tx_errors = v[10];
+		d->tx_dropped = v[11];
+	}
+	fclose(f);
+	*n = k;
+	return rc;
+}

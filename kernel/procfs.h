@@ -27,3 +27,16 @@ struct proc_status {
  * a listing of thousands of processes reads each file once. -1 if the
  * process is gone. */
 int procfs_read_status(pid_t pid, struct proc_status *out);
+
+/* One interface of /proc/<pid>/net/dev: the counters runc's stats report. */
+struct proc_netdev {
+	char name[32];
+	uint64_t rx_bytes, rx_packets, rx_errors, rx_dropped;
+	uint64_t tx_bytes, tx_packets, tx_errors, tx_dropped;
+};
+#define PROCFS_NETDEV_MAX 64
+
+/* The interfaces of pid's network namespace but the loopback, at most
+ * PROCFS_NETDEV_MAX (more are left out). The file is the kernel's, not the
+ * container's. -1 if the process is gone or the file cannot be parsed. */
+int procfs_read_netdev(pid_t pid, struct proc_netdev *out, size_t *n);

@@ -23,6 +23,7 @@
 #include "core/util.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
+#include "kernel/procfs.h"
 #include "kernel/park.h"
 
 #define USAGE_FD_SIZE 16
@@ -228,7 +229,7 @@ void cm_event(struct rpc_call *call, const msgpack_object *arg)
 	mpk_pack_key(pk, "id");
 	mpk_pack_str(pk, cid);
 	mpk_pack_key(pk, "data");
-	msgpack_pack_map(pk, 3);
+	msgpack_pack_map(pk, 4);
 
 	mpk_pack_key(pk, "cpu");
 	msgpack_pack_map(pk, 1);
@@ -261,6 +262,28 @@ void cm_event(struct rpc_call *call, const msgpack_object *arg)
 	msgpack_pack_map(pk, 2);
 	pack_u64(pk, "current", pids);
 	pack_u64(pk, "limit", pids_limit);
+
+	/* The interfaces of the container's network namespace (runc reports
+	 * its configured ones; cvisor configures none, so every one but lo). */
+	struct proc_netdev nd[PROCFS_NETDEV_MAX];
+	size_t n_nd = 0;
+	if (!c->init || c->init->host_pid <= 0 || procfs_read_netdev(c->init->host_pid, nd, &n_nd) < 0)
+		n_nd = 0;
+	mpk_pack_key(pk, "network_interfaces");
+	msgpack_pack_array(pk, (uint32_t)n_nd);
+	for (size_t i = 0; i < n_nd; i++) {
+		msgpack_pack_map(pk, 9);
+		mpk_pack_key(pk, "name");
+		mpk_pack_str(pk, nd[i].name);
+		pack_u64(pk, "rx_bytes", nd[i].rx_bytes);
+		pack_u64(pk, "rx_packets", nd[i].rx_packets);
+		pack_u64(pk, "rx_errors", nd[i].rx_errors);
+		pack_u64(pk, "rx_dropped", nd[i].rx_dropped);
+		pack_u64(pk, "tx_bytes", nd[i].tx_bytes);
+		pack_u64(pk, "tx_packets", nd[i].tx_packets);
+		pack_u64(pk, "tx_errors", nd[i].tx_errors);
+		pack_u64(pk, "tx_dropped", nd[i].tx_dropped);
+	}
 
 	mpk_pack_key(pk, "containerUsage");
 	msgpack_pack_map(pk, 1);

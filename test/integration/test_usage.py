@@ -10,6 +10,8 @@ import subprocess
 
 import msgpack
 
+import pytest
+
 import helpers
 
 KEYS = ("Unknown", "System", "Anonymous", "PageCache", "Mapped", "Tmpfs", "Ramdiskfs", "Total")
@@ -115,6 +117,34 @@ def test_event(running_sandbox):
     err = call_err(sb, "containerManager.Event", "nosuch")
     assert 'container "nosuch" not found' in err
     assert call_err(sb, "containerManager.Event", 5)
+
+
+def test_event_lists_the_container_network_interfaces(running_sandbox):
+    """network_interfaces: every interface of the container's network
+    namespace but lo, with runc's counters. One end of a veth pair is moved
+    in from the host."""
+    import secrets
+    import subprocess
+    sb = running_sandbox
+    d = sb.call("containerManager.Event", sb.id)["event"]["data"]
+    assert d["network_interfaces"] == [], d["network_interfaces"]  # only lo there
+    name = "cvt" + secrets.token_hex(3)
+    r = subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", name + "p"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot make a veth pair here: {r.stderr.strip()}")
+    try:
+        moved = subprocess.run(["ip", "link", "set", name, "netns", str(sb.init_host_pid())],
+                               capture_output=True, text=True)
+        assert moved.returncode == 0, moved.stderr
+        d = sb.call("containerManager.Event", sb.id)["event"]["data"]
+    finally:
+        # Deleting the host end removes the pair, wherever the other end is.
+        subprocess.run(["ip", "link", "del", name + "p"], capture_output=True)
+    (nic,) = d["network_interfaces"]
+    assert nic["name"] == name
+    assert set(nic) == {"name", "rx_bytes", "rx_packets", "rx_errors", "rx_dropped",
+                        "tx_bytes", "tx_packets", "tx_errors", "tx_dropped"}
 
 
 def test_cli_usage_and_events(running_sandbox, cli):
