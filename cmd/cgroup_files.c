@@ -13,15 +13,9 @@
 
 static int control_file(const struct cli_command *cmd, int argc, char **argv, bool is_write)
 {
-	static const struct option opts[] = { CLI_OPT_HELP, { 0, 0, 0, 0 } };
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-		if (c == 'h')
-			return cli_usage(cmd);
-		return cli_bad_flag(cmd, argc, argv);
-	}
+	int done = cli_no_flags(cmd, argc, argv);
+	if (done >= 0)
+		return done;
 	int want = is_write ? 5 : 4;
 	if (argc - optind != want)
 		return cli_failf("%s needs %s", cmd->name,

@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
