@@ -135,7 +135,7 @@ bool cli_paused(const struct cli_state *st)
 	struct cgroup cg;
 	struct cv_error err = { 0 };
 	bool frozen = recorded;
-	if (cgroup_open(&cg, st->cgroup_path, &err) < 0)
+	if (cgroup_name(&cg, st->cgroup_path, &err) < 0)
 		return recorded;
 	if (cgroup_freeze_requested(&cg, &frozen, &err) < 0)
 		frozen = recorded;

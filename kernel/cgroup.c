@@ -220,6 +220,17 @@ static int set_path(struct cgroup *cg, const char *path, struct cv_error *err)
 	return 0;
 }
 
+int cgroup_name(struct cgroup *cg, const char *path, struct cv_error *err)
+{
+	cg_init(cg);
+	detect();
+	if (set_path(cg, path, err) < 0) {
+		cgroup_close(cg);
+		return -1;
+	}
+	return 0;
+}
+
 int cgroup_open(struct cgroup *cg, const char *path, struct cv_error *err)
 {
 	cg_init(cg);

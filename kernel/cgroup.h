@@ -45,6 +45,10 @@ bool cgroup_systemd_running(void);
 
 /* Opens an existing node (no mkdir, no limits), e.g. for `cvisor update`. */
 int cgroup_open(struct cgroup *cg, const char *path, struct cv_error *err);
+/* Names a node by its path and opens nothing: enough for what goes by path
+ * (cgroup_freeze_requested), where cgroup_open would open a fd per
+ * hierarchy. cgroup_close frees it. */
+int cgroup_name(struct cgroup *cg, const char *path, struct cv_error *err);
 
 /* mkdir -p the node in the v2 hierarchy and in every mounted v1 hierarchy
  * of a controller cvisor knows (memory, pids, cpu, cpuacct, cpuset,
