@@ -26,6 +26,11 @@ void seccheck_listener_close(const struct container *c);
 /* StartRoot released c's init. */
 void seccheck_container_start(struct container *c);
 
+/* debug.Stacks' lines: each listener's and the connector's watcher, the
+ * session and strace. Nothing when tracing was never used. */
+#include <stdio.h>
+void seccheck_describe(FILE *out);
+
 /* Sandbox teardown: the session, its sinks, the connector, the listeners. */
 void seccheck_shutdown(void);
 

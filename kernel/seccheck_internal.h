@@ -102,6 +102,9 @@ void sc_emit_syscall(const struct sc_syscall *s);
 /* Opens or closes it as the session's fixed points need. */
 int sc_proc_update(struct cv_error *err);
 void sc_proc_close(void);
+/* debug.Stacks' line for its watcher (nothing while closed). */
+#include <stdio.h>
+void sc_proc_describe(FILE *out);
 
 /* --- strace (strace.c) --- */
 bool strace_wants(int sysno);

@@ -9,6 +9,7 @@
 /* Before seccomp.h: <elf.h> under it defines EV_NONE, a name libev uses. */
 #include "core/loop.h"
 #include <seccomp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -22,6 +23,7 @@
 #include "kernel/model.h"
 #include "kernel/seccheck.h"
 #include "kernel/seccheck_internal.h"
+#include "kernel/strace.h"
 
 #define SC_NOTIFY_BATCH 32
 #define SC_PATH_MAX 4096
@@ -254,4 +256,24 @@ void seccheck_listener_close(const struct container *c)
 		req = NULL;
 		resp = NULL;
 	}
+}
+
+void seccheck_describe(FILE *out)
+{
+	list_for_each(node, &listeners) {
+		const struct listener *l = container_of(node, struct listener, link);
+		fprintf(out, "  watcher seccomp listener of %s (io fd %d%s): %s\n", l->cid, l->fd,
+			l->execed ? "" : ", before its execve", ev_is_active(&l->w) ? "active" : "stopped");
+	}
+	sc_proc_describe(out);
+	if (sc_session.active) {
+		fprintf(out, "  trace session Default: %zu sinks", sc_session.nsinks);
+		for (size_t i = 0; i < sc_session.nsinks; i++)
+			fprintf(out, "%s%s dropped %llu", i ? ", " : " (",
+				sc_session.sinks[i].kind == SC_SINK_REMOTE ? "remote" : "null",
+				(unsigned long long)sc_session.sinks[i].dropped);
+		fprintf(out, "%s\n", sc_session.nsinks ? ")" : "");
+	}
+	if (strace_enabled())
+		fprintf(out, "  strace: on\n");
 }

@@ -215,3 +215,11 @@ void sc_proc_close(void)
 	pc.fd = -1;
 	memset(pc.t, 0, sizeof(pc.t));
 }
+
+void sc_proc_describe(FILE *out)
+{
+	if (pc.fd < 0)
+		return;
+	fprintf(out, "  watcher trace proc connector (io fd %d): %s%s\n", pc.fd,
+		ev_is_active(&pc.w) ? "active" : "stopped", pc.lost ? ", events were lost" : "");
+}

@@ -93,9 +93,17 @@ static struct sc_point_cfg *find_point(struct sc_session *s, const char *name, b
 				       struct cv_error *err)
 {
 	*missing = true;
-	for (int i = 0; i < SC_P_FIXED; i++)
-		if (strcmp(name, fixed_names[i]) == 0)
-			return &s->fixed[i];
+	for (int i = 0; i < SC_P_FIXED; i++) {
+		if (strcmp(name, fixed_names[i]) != 0)
+			continue;
+		/* Built from the execve notifications: nothing without them. */
+		if (i == SC_P_EXECVE && trace_arm_count() == 0) {
+			cv_errf(err, 0, "point \"%s\" not found: execve is not armed (cvisor "
+					"--trace-syscalls)", name);
+			return NULL;
+		}
+		return &s->fixed[i];
+	}
 	char sys[64];
 	int n = 0;
 	unsigned nr;

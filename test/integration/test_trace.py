@@ -398,3 +398,41 @@ def test_cli_trace_and_debug_strace(env):
     p = cli.run("debug", "--strace", "read", sb.id)
     assert p.returncode == 1 and 'syscall "read" is not armed' in p.stderr
     cli.run("debug", "--strace", "off", sb.id, check=True)
+
+
+def test_spec_denial_outranks_the_trace_filter(env):
+    """ERRNO of the spec's profile wins over the trace filter's NOTIFY: the
+    denied chdir fails and is never reported."""
+    cli = TraceCli(env.cvisor, env.root, "--trace-syscalls", "default")
+    cfg = helpers.fixture_config(env.fixture)
+    linux = dict(cfg["linux"])
+    linux["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                        "syscalls": [{"names": ["chdir"], "action": "SCMP_ACT_ERRNO",
+                                      "errnoRet": 1}]}
+    sb = helpers.Sandbox(cli, env.make_bundle(args=["sleep", "100"], linux=linux),
+                         sid="trace-" + helpers.new_id())
+    env.sandboxes.append(sb)
+    sb.create()
+    sb.start()
+    a, b = seqpacket()
+    with a, b:
+        assert sb.call("containerManager.CreateTraceSession",
+                       session([point("syscall/chdir/enter"), point("syscall/openat/enter")]),
+                       fds=[a.fileno()]) is None
+        status, out = sb.run_exec(["sh", "-c", "cd /etc || echo denied; cat /etc/hostname"])
+        assert status == 0 and b"denied" in out
+        msgs = read_msgs(b, lambda m: any(t == MSG_OPEN and p["pathname"] == "/etc/hostname"
+                                          for t, _, p in m))
+    assert not any(t == 13 for t, _, _ in msgs), msgs  # no Chdir message
+    stacks = sb.call("debug.Stacks")
+    assert "watcher seccomp listener of " + sb.id in stacks
+    assert "trace session Default: 1 sinks (remote dropped 0)" in stacks
+
+
+def test_execve_point_needs_arming(env):
+    sb = traced_sandbox(env, start=True)
+    err = call_err(sb, "containerManager.CreateTraceSession",
+                   session([point("sentry/execve")], sinks=[{"name": "null"}]))
+    assert err == 'point "sentry/execve" not found: execve is not armed (cvisor --trace-syscalls)'
+    # Nothing armed: no listener, nothing in the way.
+    assert "seccomp listener" not in sb.call("debug.Stacks")
