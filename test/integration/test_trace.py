@@ -436,3 +436,47 @@ def test_execve_point_needs_arming(env):
     assert err == 'point "sentry/execve" not found: execve is not armed (cvisor --trace-syscalls)'
     # Nothing armed: no listener, nothing in the way.
     assert "seccomp listener" not in sb.call("debug.Stacks")
+
+
+def test_traced_in_a_user_namespace_and_without_privileges(env):
+    """The trace filter goes in while the process still has CAP_SYS_ADMIN of
+    its own user namespace, whatever the spec's no_new_privs and user."""
+    import subprocess
+    import tempfile
+    host_base = 100000
+    # Under /tmp itself: the mapped root must be able to reach it.
+    top = tempfile.mkdtemp(prefix="trace-userns-", dir=env.root)
+    os.chmod(top, 0o755)
+    os.chmod(env.root, 0o755)
+    rootfs = os.path.join(top, "rootfs")
+    subprocess.run(["cp", "-a", os.path.join(env.fixture, "rootfs"), str(rootfs)], check=True)
+    subprocess.run(["chown", "-R", f"{host_base}:{host_base}", str(rootfs)], check=True)
+    linux = dict(helpers.fixture_config(env.fixture)["linux"])
+    linux["namespaces"] = linux["namespaces"] + [{"type": "user"}]
+    maps = [{"containerID": 0, "hostID": host_base, "size": 65536}]
+    linux["uidMappings"] = linux["gidMappings"] = maps
+    dest = env.make_bundle(args=["sleep", "100"], linux=linux,
+                           process={"noNewPrivileges": True, "user": {"uid": 1000, "gid": 1000}})
+    cfg = helpers.fixture_config(dest)
+    cfg["root"]["path"] = str(rootfs)
+    with open(os.path.join(dest, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    cli = TraceCli(env.cvisor, env.root, "--trace-syscalls", "default")
+    sb = helpers.Sandbox(cli, dest, sid="trace-" + helpers.new_id())
+    env.sandboxes.append(sb)
+    sb.create()
+    a, b = seqpacket()
+    with a, b:
+        assert sb.call("containerManager.CreateTraceSession",
+                       session([point("sentry/execve"), point("syscall/openat/enter")]),
+                       fds=[a.fileno()]) is None
+        sb.start()
+        status, out = sb.run_exec(["cat", "/etc/hostname"], uid=1000, gid=1000)
+        assert status == 0 and out.strip()
+        msgs = read_msgs(b, lambda m: any(t == MSG_OPEN and p["pathname"] == "/etc/hostname"
+                                          for t, _, p in m))
+    execs = [p["binary_path"] for t, _, p in msgs if t == MSG_EXECVE_INFO]
+    assert "/bin/sleep" in execs and "/bin/cat" in execs
+    opened = next(p for t, _, p in msgs if t == MSG_OPEN and p["pathname"] == "/etc/hostname")
+    # Credentials as the host sees them (boot reads /proc from the host's user namespace).
+    assert opened["context_data"]["credentials"]["effective_uid"] == host_base + 1000
