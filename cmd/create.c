@@ -131,6 +131,10 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 	argv[n++] = cli_g.log_format;
 	if (cli_g.debug)
 		argv[n++] = "--debug";
+	if (cli_g.trace_syscalls) {
+		argv[n++] = "--trace-syscalls";
+		argv[n++] = cli_g.trace_syscalls;
+	}
 	argv[n++] = "boot";
 	argv[n++] = "--ctl-fd";
 	argv[n++] = "3";

@@ -10,6 +10,7 @@
 #include "cmd/cli.h"
 #include "cmd/verbs.h"
 #include "core/util.h"
+#include "kernel/trace_arm.h"
 
 static const struct cli_command commands[] = {
 	{ "create", cmd_create,
@@ -76,6 +77,9 @@ static void usage_all(FILE *f)
 		   "  --systemd-cgroup     cgroupsPath is slice:prefix:name (systemd's nodes;\n"
 		   "                       refused where systemd runs: no D-Bus driver)\n"
 		   "  --cgroup-manager X   accepted for compatibility\n"
+		   "  --trace-syscalls L   arm syscalls for trace sessions and strace: none (default),\n"
+		   "                       default (" TRACE_ARM_DEFAULT "),\n"
+		   "                       or a comma list\n"
 		   "  -v, --version        print the version\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].usage)
@@ -174,6 +178,17 @@ int main(int argc, char **argv)
 			if (!v)
 				return cli_failf("flag --log needs a file");
 			cli_g.log = *v ? absolute(v) : NULL;
+			continue;
+		}
+		if (flag_value(argc, argv, &i, "--trace-syscalls", &v)) {
+			struct cv_error err = { 0 };
+			if (!v)
+				return cli_failf("flag --trace-syscalls needs default, none or a list");
+			/* Checked here, before anything is created; boot, started
+			 * with the same flag, arms its containers with it. */
+			if (trace_arm_configure(v, &err) < 0)
+				return cli_fail(&err);
+			cli_g.trace_syscalls = v;
 			continue;
 		}
 		/* Accepted for podman/containerd; they have no effect here. */

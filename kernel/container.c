@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernel/model.h"
+#include "kernel/seccheck.h"
 
 struct container *sandbox_find_container(struct sandbox *sb, const char *id)
 {
@@ -43,6 +44,7 @@ void container_free(struct container *c)
 		task_free(c->init);
 	/* After the tasks: none is queued on it any more. */
 	spawner_destroy(&c->spawner);
+	seccheck_listener_close(c);
 	if (c->cg_made) {
 		struct cv_error err;
 		if (cgroup_destroy(&c->cg, &err) < 0)

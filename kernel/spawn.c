@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fdsend.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "kernel/sysctl.h"
@@ -94,13 +95,25 @@ void spawn_child_fail(int ctl_fd, const struct cv_error *err)
 	_exit(127);
 }
 
-enum spawn_report_result spawn_read_report(int ctl_fd, struct cv_error *err)
+enum spawn_report_result spawn_read_report(int ctl_fd, int *listener, struct cv_error *err)
 {
 	struct spawn_report rep;
 	ssize_t n;
-	do
-		n = recv(ctl_fd, &rep, sizeof(rep), MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	int fd = -1, nfds = 0;
+again:
+	n = fd_recvmsg(ctl_fd, &rep, sizeof(rep), &fd, 1, &nfds, MSG_DONTWAIT);
+	/* Only SPAWN_LISTENER carries an fd; any other is dropped. */
+	if (n >= (ssize_t)offsetof(struct spawn_report, text) && rep.type == SPAWN_LISTENER &&
+	    nfds == 1) {
+		if (!listener) {
+			close(fd);
+			goto again;
+		}
+		*listener = fd;
+		return SPAWN_REPORT_LISTENER;
+	}
+	if (nfds == 1)
+		close(fd);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return SPAWN_REPORT_AGAIN;
@@ -469,7 +482,7 @@ int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_er
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(pid)) {
 		/* The intermediate failed; its report (if any) is queued. */
-		enum spawn_report_result r = spawn_read_report(p->ctl_fd, err);
+		enum spawn_report_result r = spawn_read_report(p->ctl_fd, NULL, err);
 		spawn_pending_close(p);
 		if (r == SPAWN_REPORT_ERROR)
 			return -1;
