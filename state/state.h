@@ -2,6 +2,7 @@
 /* The state file (docs/STATEFILE.md): one sandbox's checkpoint, streamed.
  *
  *   "CVISORSF" | u64 BE metadata length | metadata (msgpack map)
+ *   | u32 BE CRC-32 of the three before (the frame's checksums cover the rest)
  *   | one LZ4 frame (block and content checksums) holding the records:
  *       u32 BE length | a msgpack map {"kind": ..., ...}  [| `data` raw bytes]
  *       ... closed by the `end` record with the counts.
@@ -111,6 +112,10 @@ struct sf_mapping {
 	uint32_t prot, flags; /* PROT_*, MAP_* */
 	uint64_t offset;     /* file offset */
 	const char *path;    /* backing file or [heap]/[stack]/...; NULL: anonymous */
+	/* Bytes of path. sf_get_mapping sets it: msgpack strings are not
+	 * NUL-terminated, so there path points into the record, path_len long.
+	 * sf_put_mapping takes a NUL-terminated path when it is 0. */
+	size_t path_len;
 };
 int sf_put_mapping(struct sf_writer *w, const struct sf_mapping *m, struct cv_error *err);
 /* A run of page contents at addr: len bytes follow with sf_write_data. */
