@@ -28,6 +28,10 @@ static const struct rpc_method methods[] = {
 	{ "Profile.Trace", profile_trace },
 	{ "Usage.Collect", usage_collect },
 	{ "Usage.UsageFD", usage_fd },
+	{ "containerManager.CreateSubcontainer", cm_create_subcontainer },
+	{ "containerManager.StartSubcontainer", cm_start_subcontainer },
+	{ "containerManager.DestroySubcontainer", cm_destroy_subcontainer },
+	{ "containerManager.ReleaseSubcontainer", cm_release_subcontainer },
 };
 
 const struct rpc_method *methods_table(void)
