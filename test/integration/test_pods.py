@@ -138,7 +138,6 @@ def test_destroy_leaves_root_running(env, pod):
     out, _ = start_sub(pod, env, cid, ["sleep", "999"])
     out.close()
     procs = pod.call(M_PROCS, cid)
-    host = [helpers.nspid(p) for p in []]
     assert procs
     pod.call(M_DESTROY, cid)
     assert pod.call(M_PROCS, cid) == []
@@ -149,3 +148,133 @@ def test_destroy_leaves_root_running(env, pod):
     assert {p["pid"] for p in rest}.isdisjoint({p["pid"] for p in procs})
     with pytest.raises(RuntimeError, match=f'container "{cid}" not found'):
         pod.call(M_DESTROY, cid)
+
+
+def test_memory_overlay_writes_stay_out_of_the_bundle(env, pod):
+    cid = pod_id()
+    name = "pods-overlay-" + cid
+    out, _ = start_sub(pod, env, cid, ["sh", "-c", f"echo hi > /{name}; echo done; "
+                                                   "exec sleep 999"], medium=1)
+    assert out.readline().strip() == b"done"
+    _, status, data = exec_in(pod, cid, ["cat", "/" + name])
+    out.close()
+    assert status == 0 and data.strip() == b"hi"
+    assert not os.path.exists(os.path.join(env.fixture, "rootfs", name))
+    # The root container shares the bundle's rootfs: it does not see it either.
+    _, status, _ = exec_in(pod, pod.id, ["test", "-e", "/" + name])
+    assert status != 0
+    pod.call(M_DESTROY, cid)
+
+
+def test_readonly_root_is_erofs(env, pod):
+    cid = pod_id()
+    spec = sub_spec(env, ["sh", "-c", "touch /pods-ro 2>&1; sleep 999"])
+    spec["root"]["readonly"] = True
+    out, _ = start_sub(pod, env, cid, None, spec=spec)
+    line = out.readline()
+    out.close()
+    assert b"Read-only file system" in line, line
+    assert not os.path.exists(os.path.join(env.fixture, "rootfs", "pods-ro"))
+
+
+def test_sub_init_is_boots_parents_child(env, pod):
+    """The pid contract: the sub's init is not boot's child (CLONE_PARENT),
+    its exit status still reaches Wait."""
+    cid = pod_id()
+    out, host_pid = start_sub(pod, env, cid, ["sh", "-c", "sleep 999"], hold=True)
+    out.close()
+    assert isinstance(host_pid, int) and host_pid > 1
+    with open(f"/proc/{host_pid}/status") as f:
+        st = f.read()
+    ppid = int([l for l in st.splitlines() if l.startswith("PPid:")][0].split()[1])
+    assert ppid != pod.boot_pid
+    nspids = [l for l in st.splitlines() if l.startswith("NSpid:")][0].split()[1:]
+    assert nspids[-1] == "1" and len(nspids) >= 3
+    assert pod.call(M_STATE, cid) == 1  # held before execve
+    pod.call("containerManager.ReleaseSubcontainer", cid)
+    assert pod.call(M_STATE, cid) == 2
+    pod.call("containerManager.Signal", {"CID": cid, "Signo": 9, "PID": 0, "Mode": 0})
+    status = pod.call(helpers.M_WAIT, cid)
+    assert status == 9
+    assert pod.call(M_STATE, cid) == 3
+    pod.call(M_DESTROY, cid)
+
+
+def _start_err(pod, arg, fds):
+    with pod.raw() as conn:
+        err, _ = conn.recv_reply(conn.request(M_SSTART, arg, fds))
+        # The connection and the sandbox carry on.
+        assert conn.call(M_STATE, pod.id) == 2
+    return err
+
+
+def test_validation_errors(env, pod):
+    cid = pod_id()
+    spec = sub_spec(env, ["true"])
+    null = os.open("/dev/null", os.O_RDWR)
+    try:
+        base = {"Spec": spec, "Conf": {}, "CID": cid, "NumGoferFilestoreFDs": 0}
+        assert _start_err(pod, {**base, "Spec": None}, []) == "start arguments missing spec"
+        assert _start_err(pod, {**base, "Conf": None}, []) == "start arguments missing config"
+        assert _start_err(pod, {**base, "CID": ""}, []) == "start argument missing container ID"
+        assert _start_err(pod, base, []) == \
+            "start arguments must contain at least 4 FDs, but only got 0"
+        assert _start_err(pod, {**base, "NumGoferFilestoreFDs": 2, "Files": 4},
+                          [null] * 4) == \
+            "start arguments must contain at least 6 FDs, but only got 4"
+        tspec = sub_spec(env, ["true"])
+        tspec["process"]["terminal"] = True
+        assert _start_err(pod, {**base, "Spec": tspec}, []) == \
+            "start arguments must contain at least 1 FDs, but only got 0"
+        assert _start_err(pod, {**base, "Files": 4}, [null] * 4) == \
+            f'trying to start a deleted container "{cid}"'
+        assert "GoferMountConfs[0].upper" in _start_err(
+            pod, {**base, "GoferMountConfs": [{"upper": 9}], "Files": 4}, [null] * 4)
+        assert "StartArgs.CID" in _start_err(pod, {**base, "CID": 5}, [])
+        # CreateSubcontainer
+        pod.call(M_CREATE, {"CID": cid})
+        assert pod.call(M_STATE, cid) == 1
+        with pytest.raises(RuntimeError, match=f'^container "{cid}" already exists$'):
+            pod.call(M_CREATE, {"CID": cid})
+        with pytest.raises(RuntimeError, match="^start arguments must have at most 1 files for TTY$"):
+            pod.call(M_CREATE, {"CID": cid + "x", "Files": 2}, fds=[null, null])
+        with pytest.raises(RuntimeError, match=f'container "{pod.id}" has already been started'):
+            pod.call(M_SSTART, {**base, "CID": pod.id, "Files": 4}, fds=[null] * 4)
+        assert _start_err(pod, {**base, "Spec": tspec, "Files": 1}, [null]) == \
+            "terminal enabled but no TTY provided. Did you set --console-socket on create?"
+        # A failed start leaves the sub Stopped.
+        assert pod.call(M_STATE, cid) == 3
+        # A rootfs FD that is not a detached tree fails the start, named.
+        cid2 = pod_id()
+        pod.call(M_CREATE, {"CID": cid2})
+        d = os.open(os.path.join(env.fixture, "rootfs"), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            err = _start_err(pod, {**base, "CID": cid2, "Files": 4}, [null, null, null, d])
+        finally:
+            os.close(d)
+        assert "detached mount" in err, err
+        assert pod.call(M_STATE, cid2) == 3
+        # DestroySubcontainer
+        with pytest.raises(RuntimeError, match='^container "pods-nope" not found$'):
+            pod.call(M_DESTROY, "pods-nope")
+        with pytest.raises(RuntimeError, match="is the root container"):
+            pod.call(M_DESTROY, pod.id)
+        with pytest.raises(RuntimeError, match="cid"):
+            pod.call(M_DESTROY, 7)
+        pod.call(M_DESTROY, cid)
+        pod.call(M_DESTROY, cid2)
+    finally:
+        os.close(null)
+
+
+def test_not_started_sandbox_refuses(env):
+    sb = env.new_sandbox(env.make_bundle(args=["sleep", "1000"]))
+    spec = sub_spec(env, ["true"])
+    err = _start_err_created(sb, {"Spec": spec, "Conf": {}, "CID": "podsx"})
+    assert err == "sandbox is not in started state, cannot start subcontainer: state=created"
+
+
+def _start_err_created(sb, arg):
+    with sb.raw() as conn:
+        err, _ = conn.recv_reply(conn.request(M_SSTART, arg))
+    return err
