@@ -278,3 +278,68 @@ def _start_err_created(sb, arg):
     with sb.raw() as conn:
         err, _ = conn.recv_reply(conn.request(M_SSTART, arg))
     return err
+
+
+# --------------------------------------------------------------------------
+# Through the CLI, with the CRI annotations
+
+
+def cri_bundle(env, args, sandbox_id=None):
+    ann = {"io.kubernetes.cri.container-type": "container" if sandbox_id else "sandbox"}
+    if sandbox_id:
+        ann["io.kubernetes.cri.sandbox-id"] = sandbox_id
+    return env.make_bundle(args=args, annotations=ann)
+
+
+def cli_create(env, cid, bundle):
+    pidfile = os.path.join(env.root, f".{cid}.pid")
+    env.cli.detached("create", "--bundle", bundle, "--pid-file", pidfile, cid)
+    with open(pidfile) as f:
+        pid = int(f.read())
+    os.unlink(pidfile)
+    return pid
+
+
+def test_cli_pod(env):
+    root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    sub = pod_id()
+    host = cli_create(env, sub, cri_bundle(env, ["sleep", "999"], root.id))
+    st = json.loads(env.cli.run("state", sub, check=True).stdout)
+    assert st["status"] == "created" and st["pid"] == host
+    # No second sandbox: the sub's boot is the root's.
+    with open(os.path.join(env.root, sub, "state.json")) as f:
+        assert json.load(f)["bootPid"] == root.boot_pid
+    assert not os.path.exists(f"/proc/{host}") or helpers.pid_alive(host)
+    env.cli.run("start", sub, check=True)
+    st = json.loads(env.cli.run("state", sub, check=True).stdout)
+    assert st["status"] == "running" and st["pid"] == host
+    with open(f"/proc/{host}/cmdline", "rb") as f:
+        assert f.read().split(b"\0")[:2] == [b"sleep", b"999"]
+    procs = root.call(M_PROCS, sub)
+    assert [p["cmd"] for p in procs] == ["sleep"] and procs[0]["pid"] > 1
+    p = env.cli.run("exec", sub, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '", check=True)
+    assert p.stdout.strip() == "sleep 999"
+    p = env.cli.run("ps", "--format", "json", sub, check=True)
+    assert json.loads(p.stdout) == [host]
+    # kill + wait on the sub leave the root running.
+    env.cli.run("kill", sub, "KILL", check=True)
+    p = env.cli.run("wait", sub, check=True)
+    assert json.loads(p.stdout)["exitStatus"] == 137
+    assert json.loads(env.cli.run("state", sub, check=True).stdout)["status"] == "stopped"
+    assert json.loads(env.cli.run("state", root.id, check=True).stdout)["status"] == "running"
+    env.cli.run("delete", sub, check=True)
+    assert not os.path.exists(os.path.join(env.root, sub))
+    assert root.call(M_STATE, root.id) == 2
+    # A second sub, then deleting the root ends everything.
+    sub2 = pod_id()
+    host2 = cli_create(env, sub2, cri_bundle(env, ["sleep", "998"], root.id))
+    env.cli.run("start", sub2, check=True)
+    cg2 = helpers.cgroup_paths(sub2)
+    assert any(os.path.isdir(d) for d in cg2)
+    env.cli.run("delete", "--force", root.id, check=True)
+    wait_until(lambda: not helpers.pid_alive(host2), what="sub init gone")
+    assert not helpers.pid_alive(root.boot_pid)
+    assert not os.path.exists(os.path.join(env.root, sub2))
+    assert not any(os.path.isdir(d) for d in cg2 + helpers.cgroup_paths(root.id))
+    with open("/proc/self/mountinfo") as f:
+        assert sub2 not in f.read()
