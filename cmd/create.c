@@ -276,6 +276,13 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 				sizeof(cg_path), err) < 0)
 		goto out;
 	json_object_object_add(spec, "cvisor.cgroupPath", json_object_new_string(cg_path));
+	/* A pod's container: inside its sandbox, not a sandbox of its own. */
+	const char *pod = sub_sandbox_of_spec(spec);
+	if (pod && strcmp(pod, id) != 0) {
+		r = sub_create(id, pod, spec, bundle, cg_path, o->pid_file, created, boot_pid,
+			       init_pid, err);
+		goto out;
+	}
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
 	if (json_mp_pack(spec, &pk, err) < 0) {

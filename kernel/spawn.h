@@ -50,6 +50,18 @@ struct spawn_init_args {
 	                            * container's devpts, makes its replica fds 0-2,
 	                            * the controlling tty and /dev/console, and sends
 	                            * the master there (runc's console socket) */
+	/* Subcontainers (kernel/subcontainer.c). has_pidns_parent: the pid
+	 * namespace is taken from pidns_parent (the root init's pidfd,
+	 * borrowed): a new child of it when the spec asks for a new one, else
+	 * that namespace itself. has_root_tree: the root is root_tree, a
+	 * detached mount (open_tree OPEN_TREE_CLONE, borrowed) that the child
+	 * attaches in its own mount namespace instead of binding root.path;
+	 * root_overlay_memory puts an overlay with a tmpfs upper over it. */
+	bool has_pidns_parent;
+	int pidns_parent;
+	bool has_root_tree;
+	int root_tree;
+	bool root_overlay_memory;
 };
 
 /* clone3(CLONE_PIDFD | the spec's CLONE_NEW* | CLONE_INTO_CGROUP) a

@@ -75,7 +75,10 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	if (r == SPAWN_REPORT_READY) {
-		/* READY: the init waits for StartRoot's release byte. */
+		/* READY: the init waits for its release byte (StartRoot, or a
+		 * subcontainer's start, parked on `started` until now). */
+		t->ready = true;
+		waitq_wake_all(&t->started, 0);
 		return;
 	}
 	ctl_close(t);
