@@ -73,8 +73,9 @@ static void usage_all(FILE *f)
 		   "  --log FILE           log file\n"
 		   "  --log-format FORMAT  text or json\n"
 		   "  --debug              debug logging\n"
-		   "  --systemd-cgroup     cgroupsPath is slice:prefix:name (systemd's nodes;\n"
-		   "                       refused where systemd runs: no D-Bus driver)\n"
+		   "  --systemd-cgroup     the cgroup is a transient scope made by systemd over\n"
+		   "                       D-Bus; cgroupsPath is slice:prefix:name (default\n"
+		   "                       :cvisor:ID); an error where systemd does not run\n"
 		   "  --cgroup-manager X   accepted for compatibility\n"
 		   "  -v, --version        print the version\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)

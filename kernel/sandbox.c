@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/util.h"
+#include "kernel/cgroup_systemd.h"
 #include "kernel/exit_source.h"
 #include "kernel/hooks.h"
 #include "kernel/methods.h"
@@ -158,6 +159,30 @@ static int wait_init_ready(struct task *t, const struct boot_args *a, const stru
 	}
 }
 
+/* --systemd-cgroup (spawn_init_args.placed): systemd makes the scope with
+ * the new init in it; cvisor then opens the scope's nodes as any container
+ * cgroup (making those of the v1 hierarchies systemd leaves alone) and
+ * writes every limit into them, those systemd has no property for too, as
+ * runc's systemd driver does. On failure `create` stops the unit. */
+static int start_scope(void *data, pid_t pid, struct cv_error *err)
+{
+	struct container *c = data;
+	const struct oci_resources *res =
+		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
+	char desc[256];
+	snprintf(desc, sizeof(desc), "cvisor container %s", c->id);
+	if (cgroup_systemd_start(c->spec.systemd_unit,
+				 c->spec.systemd_slice && *c->spec.systemd_slice ? c->spec.systemd_slice :
+										    "system.slice",
+				 desc, pid, res, c->spec.annotations, err) < 0)
+		return -1;
+	if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
+		return cv_error_wrap(err, "the container's cgroup (systemd scope %s)",
+				     c->spec.systemd_unit);
+	c->cg_made = true;
+	return cgroup_systemd_join_v2(&c->cg, pid, err);
+}
+
 static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_error *err)
 {
 	msgpack_zone *zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
@@ -190,9 +215,14 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 		return cv_errf(err, 0, "the spec handed to boot has no cvisor.cgroupPath");
 	const struct oci_resources *res =
 		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
-	if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
-		return cv_error_wrap(err, "the container's cgroup");
-	c->cg_made = true;
+	/* With --systemd-cgroup systemd makes the node, given the init's pid
+	 * (start_scope, once the init exists). */
+	bool scope = c->spec.systemd_unit && *c->spec.systemd_unit;
+	if (!scope) {
+		if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
+			return cv_error_wrap(err, "the container's cgroup");
+		c->cg_made = true;
+	}
 
 	struct spawn_init_args sa = {
 		.spec = &c->spec,
@@ -200,6 +230,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 		.stdio = { a->stdio[0], a->stdio[1], a->stdio[2] },
 		.cg = &c->cg,
 		.console_fd = a->console_fd,
+		.placed = scope ? start_scope : NULL,
+		.placed_data = c,
 	};
 	struct spawned sp;
 	int r = spawn_container_init(&sa, &sp, err);

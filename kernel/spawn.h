@@ -46,6 +46,12 @@ struct spawn_init_args {
 	                            * container's devpts, makes its replica fds 0-2,
 	                            * the controlling tty and /dev/console, and sends
 	                            * the master there (runc's console socket) */
+	/* NULL, or called in boot right after the clone, before the init is
+	 * placed in cg's v1 nodes and released: --systemd-cgroup makes the
+	 * scope here (systemd wants the pid) and opens cg at its path, so cg
+	 * has no v2 node at clone time. A failure kills the init. */
+	int (*placed)(void *data, pid_t pid, struct cv_error *err);
+	void *placed_data;
 };
 
 /* clone3(CLONE_PIDFD | the spec's CLONE_NEW* | CLONE_INTO_CGROUP) a
