@@ -43,6 +43,9 @@ SRC_spec_json := cmd/json_mp.c cmd/cli.c core/spec.c core/mpk.c core/err.c core/
 LIBS_spec_json := $(JSON_LIBS)
 SRC_json_mp := cmd/json_mp.c cmd/cli.c core/err.c core/utf8.c
 LIBS_json_mp := $(JSON_LIBS)
+# kernel/cgroup_systemd.c, the systemd cgroup driver (h-sysd): libdbus-1.
+CFLAGS_F += $(shell pkg-config --cflags dbus-1 2>/dev/null)
+LIBS_methods += $(shell pkg-config --libs dbus-1 2>/dev/null)
 HDR := $(wildcard test/fuzz/*.h)
 
 .PHONY: all build replay run merge
