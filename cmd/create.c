@@ -408,10 +408,8 @@ out:
 	}
 	if (r < 0 && made_dir) {
 		struct cv_error e2;
-		/* The scope boot may have started (systemd removes its nodes),
-		 * then whatever nodes are left. */
-		if (sd_unit[0] && pid > 0 && cgroup_systemd_stop(sd_unit, &e2) < 0)
-			fprintf(stderr, "cvisor: warning: %s\n", e2.msg);
+		/* A systemd scope boot started was stopped by boot itself: only
+		 * it knows whether the unit of that name is the container's. */
 		if (cg_path[0])
 			cgroup_remove_path(cg_path, &e2);
 		cli_remove_tree(dir, &e2);

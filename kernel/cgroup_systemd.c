@@ -215,9 +215,10 @@ static int wait_job(DBusConnection *c, const char *job, const char *what, const 
 }
 
 /* Calls m (a Manager method returning a job, unref'd here) and waits for
- * that job. *no_unit tells NoSuchUnit apart when given. */
+ * that job. *no_unit tells NoSuchUnit apart when given; *queued (if given)
+ * says systemd accepted the job. */
 static int call_job(DBusConnection *c, DBusMessage *m, const char *what, const char *unit,
-		    bool *no_unit, struct cv_error *err)
+		    bool *no_unit, bool *queued, struct cv_error *err)
 {
 	DBusError de;
 	dbus_error_init(&de);
@@ -230,6 +231,8 @@ static int call_job(DBusConnection *c, DBusMessage *m, const char *what, const c
 		}
 		return bus_errf(err, &de, what, unit);
 	}
+	if (queued)
+		*queued = true;
 	const char *job;
 	if (!dbus_message_get_args(r, &de, DBUS_TYPE_OBJECT_PATH, &job, DBUS_TYPE_INVALID)) {
 		dbus_message_unref(r);
@@ -286,8 +289,9 @@ static int scope_props(struct cgroup_sd_props *p, const char *slice, const char 
 
 int cgroup_systemd_start(const char *unit, const char *slice, const char *description, pid_t pid,
 			 const struct oci_resources *res, const msgpack_object *annotations,
-			 struct cv_error *err)
+			 bool *queued, struct cv_error *err)
 {
+	*queued = false;
 	bool unified = cgroup_systemd_unified();
 	/* Large (48 entries of ~330 bytes): not on boot's stack. */
 	struct cgroup_sd_props *props = calloc(1, sizeof(*props));
@@ -320,7 +324,7 @@ int cgroup_systemd_start(const char *unit, const char *slice, const char *descri
 		cv_errf(err, ENOMEM, "systemd: building StartTransientUnit");
 		goto out;
 	}
-	r = call_job(c, m, "starting the scope", unit, NULL, err);
+	r = call_job(c, m, "starting the scope", unit, NULL, queued, err);
 out:
 	if (c)
 		bus_close(c);
@@ -390,7 +394,7 @@ int cgroup_systemd_stop(const char *unit, struct cv_error *err)
 			dbus_message_unref(m);
 		r = cv_errf(err, ENOMEM, "systemd: building StopUnit");
 	} else if (r == 0) {
-		r = call_job(c, m, "stopping", unit, &no_unit, err);
+		r = call_job(c, m, "stopping", unit, &no_unit, NULL, err);
 	}
 	/* A scope whose processes were killed may be left "failed": reset,
 	 * so its name can be used again. Gone already is fine. */

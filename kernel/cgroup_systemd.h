@@ -64,11 +64,13 @@ int cgroup_systemd_check(struct cv_error *err);
 /* StartTransientUnit(unit, "replace") with PIDs [pid], Slice, Description,
  * Delegate, DefaultDependencies=no, the accounting switches, res's limits
  * and the annotations' properties; waits for the job's JobRemoved and
- * fails unless its result is "done". On failure the unit may exist: the
- * caller stops it (cgroup_systemd_stop). */
+ * fails unless its result is "done". *queued is set once systemd accepted
+ * the job: the unit is then the caller's to stop (cgroup_systemd_stop),
+ * even when this fails; a refused call (UnitExists: someone else's unit of
+ * that name) leaves it false. */
 int cgroup_systemd_start(const char *unit, const char *slice, const char *description, pid_t pid,
 			 const struct oci_resources *res, const msgpack_object *annotations,
-			 struct cv_error *err);
+			 bool *queued, struct cv_error *err);
 
 /* SetUnitProperties(unit, runtime) with res's properties (`cvisor update`);
  * nothing is sent when res has none. */

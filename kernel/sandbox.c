@@ -163,7 +163,8 @@ static int wait_init_ready(struct task *t, const struct boot_args *a, const stru
  * the new init in it; cvisor then opens the scope's nodes as any container
  * cgroup (making those of the v1 hierarchies systemd leaves alone) and
  * writes every limit into them, those systemd has no property for too, as
- * runc's systemd driver does. On failure `create` stops the unit. */
+ * runc's systemd driver does. A unit systemd accepted is stopped by
+ * sandbox_free: on any later failure of create, or when the sandbox ends. */
 static int start_scope(void *data, pid_t pid, struct cv_error *err)
 {
 	struct container *c = data;
@@ -174,7 +175,7 @@ static int start_scope(void *data, pid_t pid, struct cv_error *err)
 	if (cgroup_systemd_start(c->spec.systemd_unit,
 				 c->spec.systemd_slice && *c->spec.systemd_slice ? c->spec.systemd_slice :
 										    "system.slice",
-				 desc, pid, res, c->spec.annotations, err) < 0)
+				 desc, pid, res, c->spec.annotations, &c->scope_started, err) < 0)
 		return -1;
 	if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
 		return cv_error_wrap(err, "the container's cgroup (systemd scope %s)",
@@ -280,6 +281,20 @@ static int release_caller_stdio(struct cv_error *err)
 	return 0;
 }
 
+/* Stops the systemd scopes boot started (systemd kills what is left in
+ * them), blocking up to CGROUP_SYSTEMD_TIMEOUT_MS each. An empty scope
+ * would be collected by systemd too, but a failed one stays until reset. */
+static void stop_scopes(struct sandbox *sb)
+{
+	list_for_each(n, &sb->containers) {
+		struct container *c = container_of(n, struct container, link);
+		struct cv_error err;
+		if (c->scope_started && cgroup_systemd_stop(c->spec.systemd_unit, &err) < 0)
+			LOG(LL_WARN, "container %s: %s", c->id, err.msg);
+		c->scope_started = false;
+	}
+}
+
 static void sandbox_free(struct sandbox *sb)
 {
 	if (sb->rpc)
@@ -301,6 +316,7 @@ static void sandbox_free(struct sandbox *sb)
 				;
 		}
 	}
+	stop_scopes(sb);
 	usage_shutdown(); /* its timer reads sb->root */
 	while (!list_empty(&sb->containers))
 		container_free(container_of(list_first(&sb->containers), struct container, link));
@@ -388,6 +404,8 @@ int sandbox_boot(const struct boot_args *a, struct cv_error *err)
 
 fail:
 	LOG(LL_ERROR, "creating sandbox %s: %s", a->id, err->msg);
+	/* Before the report: create kills boot once it has read it. */
+	stop_scopes(sb);
 	report_failure(a->sync_fd, err);
 	close(a->sync_fd);
 	if (ctl_fd >= 0)

@@ -308,6 +308,10 @@ def test_failed_start_leaves_nothing(env, bus, mode, why):
         if mode != "error":
             # The scope the fake made was stopped again.
             assert [c["args"][0] for c in bus.calls("StopUnit")] == [unit]
+        else:
+            # A refused start (UnitExists): the unit of that name is
+            # someone else's, never stopped.
+            assert not bus.calls("StopUnit")
         pids = [int(x) for x in os.listdir("/proc") if x.isdigit()]
         for pid in pids:
             try:
