@@ -369,3 +369,52 @@ def test_default_scope_without_cgroups_path(env, fake):
         rmdir_quiet(path)
         if not any(had_slice):
             rmdir_quiet("/system.slice")
+
+
+def test_podman_with_the_systemd_cgroup_manager(env, fake, cvisor):
+    """podman --cgroup-manager=systemd (its default on a systemd host) runs
+    a container through cvisor's driver: podman makes conmon's scope, cvisor
+    the container's, machine.slice:libpod:<id>, with podman's limits."""
+    podman = shutil.which("podman")
+    if not podman:
+        pytest.skip("podman is not installed")
+    from test_podman import IMAGE, Podman
+
+    had_slice = [os.path.exists(d) for d in helpers.cgroup_paths(None, "/machine.slice")]
+    pm = Podman(podman, cvisor)
+    pm.base[pm.base.index("--cgroup-manager") + 1] = "systemd"
+    pm.env["DBUS_SYSTEM_BUS_ADDRESS"] = fake.address
+    # conmon runs the runtime with the environment containers.conf gives it.
+    with open(os.path.join(pm.tmp, "containers.conf"), "a") as f:
+        f.write('conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:'
+                f'/sbin:/bin", "DBUS_SYSTEM_BUS_ADDRESS={fake.address}"]\n')
+    scopes = []
+    try:
+        pm.import_rootfs(os.path.join(env.fixture, "rootfs"), IMAGE)
+        p = pm("run", "--rm", "--pids-limit", "77", IMAGE, "cat", "/proc/self/cgroup")
+        starts = fake.calls("StartTransientUnit")
+        scopes = [f"/machine.slice/{c['args'][0]}" for c in starts]
+        ours = [c for c in starts if not c["args"][0].startswith("libpod-conmon-")]
+        assert len(ours) == 1, [c["args"][0] for c in starts]
+        unit = ours[0]["args"][0]
+        assert unit.startswith("libpod-") and unit.endswith(".scope"), unit
+        pr = props_of(ours[0])
+        assert pr["Slice"] == ("s", "machine.slice")
+        assert pr["TasksMax"] == ("t", 77)
+        assert f"0::/machine.slice/{unit}" in p.stdout.splitlines(), p.stdout
+        assert [c["args"][0] for c in fake.calls("StopUnit")] == [unit]
+        assert_gone(f"/machine.slice/{unit}")
+    finally:
+        pm.close()
+        # conmon's scope (the fake does not collect empty scopes as systemd
+        # does) empties once conmon has exited.
+        deadline = time.monotonic() + 10
+        for s in scopes:
+            while True:
+                rmdir_quiet(s)
+                left = [d for d in helpers.cgroup_paths(None, s) if os.path.exists(d)]
+                if not left or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        if not any(had_slice):
+            rmdir_quiet("/machine.slice")
