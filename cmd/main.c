@@ -76,7 +76,7 @@ static void usage_all(FILE *f)
 		   "  --systemd-cgroup     the cgroup is a transient scope made by systemd over\n"
 		   "                       D-Bus; cgroupsPath is slice:prefix:name (default\n"
 		   "                       :cvisor:ID); an error where systemd does not run\n"
-		   "  --cgroup-manager X   accepted for compatibility\n"
+		   "  --cgroup-manager X   systemd (as --systemd-cgroup) or cgroupfs (crun's flag)\n"
 		   "  -v, --version        print the version\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].usage)
@@ -177,9 +177,20 @@ int main(int argc, char **argv)
 			cli_g.log = *v ? absolute(v) : NULL;
 			continue;
 		}
+		/* crun's spelling of the driver choice. "disabled" (no cgroup
+		 * at all) is refused: cvisor's kill, freeze and ps go through
+		 * the container's cgroup. */
+		if (flag_value(argc, argv, &i, "--cgroup-manager", &v)) {
+			if (v && strcmp(v, "systemd") == 0)
+				cli_g.systemd_cgroup = true;
+			else if (v && strcmp(v, "cgroupfs") == 0)
+				cli_g.systemd_cgroup = false;
+			else
+				return cli_failf("flag --cgroup-manager must be systemd or cgroupfs");
+			continue;
+		}
 		/* Accepted for podman/containerd; they have no effect here. */
-		if (flag_value(argc, argv, &i, "--cgroup-manager", &v) ||
-		    flag_value(argc, argv, &i, "--criu", &v) ||
+		if (flag_value(argc, argv, &i, "--criu", &v) ||
 		    flag_value(argc, argv, &i, "--log-level", &v)) {
 			if (!v)
 				return cli_failf("flag %s needs a value", a);

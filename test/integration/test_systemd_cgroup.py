@@ -418,3 +418,31 @@ def test_podman_with_the_systemd_cgroup_manager(env, fake, cvisor):
                 time.sleep(0.05)
         if not any(had_slice):
             rmdir_quiet("/machine.slice")
+
+
+def test_cgroup_manager_flag(env, fake):
+    """crun's --cgroup-manager systemd|cgroupfs chooses the driver too."""
+    sid, slice_, path = scope_names()
+    b = bundle(env, f"{slice_}:cvisor:{sid}")
+    try:
+        sb = helpers.Sandbox(env.cli, b, sid)
+        env.sandboxes.append(sb)
+        code, out = env.cli.detached("--cgroup-manager", "systemd", "create", "--bundle", b, sid,
+                                     check=False)
+        assert code == 0, out
+        assert [c["args"][0] for c in fake.calls("StartTransientUnit")] == [f"cvisor-{sid}.scope"]
+        assert sb.delete(force=True).returncode == 0
+        assert_gone(path)
+        # cgroupfs: the same path through cgroupfs, systemd not asked.
+        sb2 = helpers.Sandbox(env.cli, b, sid)
+        env.sandboxes.append(sb2)
+        code, out = env.cli.detached("--cgroup-manager", "cgroupfs", "create", "--bundle", b, sid,
+                                     check=False)
+        assert code == 0, out
+        assert len(fake.calls("StartTransientUnit")) == 1
+        assert sb2.delete(force=True).returncode == 0
+        assert_gone(path)
+    finally:
+        clean(path)
+    p = env.cli.run("--cgroup-manager", "disabled", "state", "x")
+    assert p.returncode != 0 and "--cgroup-manager" in p.stderr, p.stderr
