@@ -96,7 +96,7 @@ static bool append_props(DBusMessageIter *it, const struct cgroup_sd_props *prop
 		return false;
 	for (size_t i = 0; i < props->n; i++) {
 		const struct cgroup_sd_prop *p = &props->p[i];
-		DBusMessageIter st, var, pids;
+		DBusMessageIter st, var, pids, dev;
 		const char *name = p->name, *s = p->str;
 		char sig[2] = { p->type, '\0' };
 		dbus_bool_t b = p->num != 0;
@@ -107,7 +107,10 @@ static bool append_props(DBusMessageIter *it, const struct cgroup_sd_props *prop
 		bool ok = dbus_message_iter_open_container(&arr, DBUS_TYPE_STRUCT, NULL, &st) &&
 			  dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &name) &&
 			  dbus_message_iter_open_container(&st, DBUS_TYPE_VARIANT,
-							   p->type == 'P' ? "au" : sig, &var);
+							   p->type == 'P'   ? "au" :
+							   p->type == 'D' ? "a(ss)" :
+									    sig,
+							   &var);
 		if (!ok)
 			return false;
 		switch (p->type) {
@@ -121,6 +124,19 @@ static bool append_props(DBusMessageIter *it, const struct cgroup_sd_props *prop
 			ok = dbus_message_iter_open_container(&var, DBUS_TYPE_ARRAY, "u", &pids) &&
 			     dbus_message_iter_append_basic(&pids, DBUS_TYPE_UINT32, &u) &&
 			     dbus_message_iter_close_container(&var, &pids);
+			break;
+		case 'D':
+			ok = dbus_message_iter_open_container(&var, DBUS_TYPE_ARRAY, "(ss)", &pids);
+			for (size_t k = 0; ok && k < p->num; k++) {
+				const struct cgroup_sd_dev *d = &props->dev[p->dev_off + k];
+				const char *node = d->node, *acc = d->access;
+				ok = dbus_message_iter_open_container(&pids, DBUS_TYPE_STRUCT, NULL,
+								      &dev) &&
+				     dbus_message_iter_append_basic(&dev, DBUS_TYPE_STRING, &node) &&
+				     dbus_message_iter_append_basic(&dev, DBUS_TYPE_STRING, &acc) &&
+				     dbus_message_iter_close_container(&pids, &dev);
+			}
+			ok = ok && dbus_message_iter_close_container(&var, &pids);
 			break;
 		default:
 			ok = false;
@@ -301,6 +317,7 @@ int cgroup_systemd_start(const char *unit, const char *slice, const char *descri
 	DBusConnection *c = NULL;
 	if (scope_props(props, slice, description, pid, unified, err) < 0 ||
 	    cgroup_systemd_res_props(res, unified, props, err) < 0 ||
+	    cgroup_systemd_device_props(res, props, err) < 0 ||
 	    cgroup_systemd_annotation_props(annotations, props, err) < 0)
 		goto out;
 	c = bus_open(err);
@@ -340,6 +357,9 @@ int cgroup_systemd_set(const char *unit, const struct oci_resources *res, struct
 	int r = -1;
 	DBusConnection *c = NULL;
 	if (cgroup_systemd_res_props(res, cgroup_systemd_unified(), props, err) < 0)
+		goto out;
+	/* Device rules only when update lists some (cgroup_update's rule). */
+	if (res && res->n_devices && cgroup_systemd_device_props(res, props, err) < 0)
 		goto out;
 	r = 0;
 	if (props->n == 0)

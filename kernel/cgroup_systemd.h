@@ -28,15 +28,30 @@
 /* One entry of a unit's properties, D-Bus a(sv). */
 struct cgroup_sd_prop {
 	char name[64];
-	char type;    /* the variant's D-Bus type: 'b', 't', 'u', 'x', 'i', 's'; 'P' is au (PIDs) */
-	uint64_t num; /* b (0/1), t, u, x and i (two's complement), P (one pid) */
+	/* the variant's D-Bus type: 'b', 't', 'u', 'x', 'i', 's'; 'P' is au
+	 * (PIDs); 'D' is a(ss) (DeviceAllow: num entries of dev from dev_off) */
+	char type;
+	uint64_t num; /* b (0/1), t, u, x and i (two's complement), P (one pid), D */
+	size_t dev_off;
 	char str[256]; /* s */
 };
 
+/* One DeviceAllow entry: a node ("/dev/char/1:3", "char-pts", "block-*")
+ * and its access ("rwm"). */
+struct cgroup_sd_dev {
+	char node[48];
+	char access[4];
+};
+
 #define CGROUP_SD_PROPS_MAX 48
+/* Every rule of linux.resources.devices split into c and b, and the
+ * default list. */
+#define CGROUP_SD_DEVS_MAX (2 * 1024 + 16)
 struct cgroup_sd_props {
 	struct cgroup_sd_prop p[CGROUP_SD_PROPS_MAX];
 	size_t n;
+	struct cgroup_sd_dev dev[CGROUP_SD_DEVS_MAX];
+	size_t n_dev;
 };
 
 /* The properties systemd understands for res, named as runc's drivers name
@@ -57,6 +72,20 @@ int cgroup_systemd_res_props(const struct oci_resources *res, bool unified,
  * else is refused naming the annotation. annotations may be NULL. */
 int cgroup_systemd_annotation_props(const msgpack_object *annotations,
 				    struct cgroup_sd_props *out, struct cv_error *err);
+
+/* DevicePolicy and DeviceAllow for the container's device rules
+ * (kernel/cgroup_devices.h: the spec's rules, then runc's default list),
+ * so that systemd, whenever it applies the unit's settings again
+ * (daemon-reload, SetUnitProperties), writes the same list cvisor wrote
+ * instead of allowing every device (runc sends them for that reason):
+ * "strict" and the allowed nodes, or "auto" and none when the rules end up
+ * allowing everything. A rule systemd cannot name (a minor without a
+ * major, a major /proc/devices does not list) is left out of systemd's
+ * copy, which is then stricter, never looser; a deny cutting into an
+ * earlier wildcard allow cannot be expressed as an allow list and is
+ * refused naming linux.resources.devices[i]. kernel/cgroup_systemd_devices.c. */
+int cgroup_systemd_device_props(const struct oci_resources *res, struct cgroup_sd_props *out,
+				struct cv_error *err);
 
 /* Fails with a message naming systemd unless systemd answers on the bus. */
 int cgroup_systemd_check(struct cv_error *err);

@@ -37,7 +37,7 @@ TYPES = [(dbus.Boolean, "b"), (dbus.UInt64, "t"), (dbus.UInt32, "u"), (dbus.Int6
 def plain(v):
     if isinstance(v, dbus.Boolean):
         return bool(v)
-    if isinstance(v, (dbus.Array, list)):
+    if isinstance(v, (dbus.Array, dbus.Struct, list, tuple)):
         return [plain(x) for x in v]
     if isinstance(v, str):
         return str(v)

@@ -175,6 +175,14 @@ def test_scope_holds_the_container_and_gets_the_limits(env, fake):
         assert p["DefaultDependencies"] == ("b", False)
         assert p["Description"][1] == f"cvisor container {sid}"
         assert p["TasksMax"] == ("t", 50)
+        # systemd's copy of the device rules (runc's default list), so it
+        # never re-applies "allow everything" over cvisor's.
+        assert p["DevicePolicy"] == ("s", "strict")
+        dev_type, allowed = p["DeviceAllow"]
+        assert dev_type == "a(ss)"
+        for entry in (["/dev/char/1:3", "rwm"], ["/dev/char/5:2", "rwm"], ["char-*", "m"],
+                      ["block-*", "m"], ["char-pts", "rwm"]):
+            assert entry in allowed, allowed
         assert p["CPUQuotaPerSecUSec"] == ("t", 500000)
         assert p["CPUQuotaPeriodUSec"] == ("t", 100000)
         if helpers.cgroup_v1_mount("memory"):

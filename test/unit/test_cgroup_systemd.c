@@ -1,6 +1,7 @@
 /* The systemd driver's unit properties (kernel/cgroup_systemd_props.c):
  * spec resources and org.systemd.property.* annotations to systemd's names
  * and D-Bus types, as runc maps them. No bus needed. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -140,4 +141,68 @@ TEST(test_annotations)
 	CHECK(ann("org.systemd.property.Foo", "3000000000", &p, &err) < 0); /* int32 */
 }
 
-UNIT_MAIN(test_v1_names, test_v2_names, test_annotations)
+static const struct cgroup_sd_prop *last(const struct cgroup_sd_props *p, const char *name)
+{
+	const struct cgroup_sd_prop *f = NULL;
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->p[i].name, name) == 0)
+			f = &p->p[i];
+	return f;
+}
+
+static bool allows(const struct cgroup_sd_props *p, const char *node, const char *acc)
+{
+	const struct cgroup_sd_prop *d = last(p, "DeviceAllow");
+	for (size_t i = 0; d && i < d->num; i++)
+		if (strcmp(p->dev[d->dev_off + i].node, node) == 0 &&
+		    strcmp(p->dev[d->dev_off + i].access, acc) == 0)
+			return true;
+	return false;
+}
+
+static bool policy_is(const struct cgroup_sd_props *p, const char *want)
+{
+	const struct cgroup_sd_prop *d = find(p, "DevicePolicy");
+	return d && d->type == 's' && strcmp(d->str, want) == 0;
+}
+
+TEST(test_devices)
+{
+	static struct cgroup_sd_props p;
+	struct cv_error err;
+	struct oci_device_cgroup rules[3] = {
+		{ .allow = false, .type = "a" },                      /* deny all */
+		{ .allow = true, .type = "c", .major = 10, .minor = 200, .has_major = true,
+		  .has_minor = true, .access = "rw" },                 /* /dev/net/tun */
+		{ .allow = false, .type = "c", .major = 1, .minor = 3, .has_major = true,
+		  .has_minor = true, .access = "w" },                  /* the default list allows it again */
+	};
+	struct oci_resources res = { .devices = rules, .n_devices = 3 };
+	memset(&p, 0, sizeof(p));
+	CHECK(cgroup_systemd_device_props(&res, &p, &err) == 0);
+	CHECK(policy_is(&p, "strict"));
+	CHECK(allows(&p, "/dev/char/10:200", "rw"));
+	CHECK(allows(&p, "/dev/char/1:3", "rwm")); /* the default list comes after */
+	CHECK(allows(&p, "char-*", "m") && allows(&p, "block-*", "m"));
+	/* An allow trimmed by a later deny of the same device. */
+	rules[2] = (struct oci_device_cgroup){ .allow = false, .type = "c", .major = 10,
+					       .minor = 200, .has_major = true, .has_minor = true,
+					       .access = "w" };
+	memset(&p, 0, sizeof(p));
+	CHECK(cgroup_systemd_device_props(&res, &p, &err) == 0);
+	CHECK(allows(&p, "/dev/char/10:200", "r"));
+	/* A deny inside a wildcard allow: not an allow list. */
+	rules[1] = (struct oci_device_cgroup){ .allow = true, .type = "c", .access = "rwm" };
+	memset(&p, 0, sizeof(p));
+	CHECK(cgroup_systemd_device_props(&res, &p, &err) < 0);
+	CHECK(strstr(err.msg, "linux.resources.devices[2]") != NULL);
+	/* Everything allowed (privileged): "auto", no entries. */
+	rules[0] = (struct oci_device_cgroup){ .allow = true, .type = "a" };
+	res.n_devices = 1;
+	memset(&p, 0, sizeof(p));
+	CHECK(cgroup_systemd_device_props(&res, &p, &err) == 0);
+	CHECK(policy_is(&p, "auto"));
+	CHECK(last(&p, "DeviceAllow") && last(&p, "DeviceAllow")->num == 0);
+}
+
+UNIT_MAIN(test_v1_names, test_v2_names, test_annotations, test_devices)
