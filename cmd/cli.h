@@ -148,6 +148,7 @@ void cli_json_print(FILE *f, json_object *j, bool pretty);
 struct cli_state {
 	json_object *j; /* owns everything below */
 	const char *id, *bundle, *rootfs, *created, *cgroup_path;
+	const char *systemd_unit; /* --systemd-cgroup's scope, or NULL */
 	pid_t pid;      /* the root container init's host pid (OCI state "pid") */
 	pid_t boot_pid; /* the sandbox's boot process */
 	bool paused;

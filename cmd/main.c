@@ -78,9 +78,10 @@ static void usage_all(FILE *f)
 		   "  --log FILE           log file\n"
 		   "  --log-format FORMAT  text or json\n"
 		   "  --debug              debug logging\n"
-		   "  --systemd-cgroup     cgroupsPath is slice:prefix:name (systemd's nodes;\n"
-		   "                       refused where systemd runs: no D-Bus driver)\n"
-		   "  --cgroup-manager X   accepted for compatibility\n"
+		   "  --systemd-cgroup     the cgroup is a transient scope made by systemd over\n"
+		   "                       D-Bus; cgroupsPath is slice:prefix:name (default\n"
+		   "                       :cvisor:ID); an error where systemd does not run\n"
+		   "  --cgroup-manager X   systemd (as --systemd-cgroup) or cgroupfs (crun's flag)\n"
 		   "  --trace-syscalls L   arm syscalls for trace sessions and strace: none (default),\n"
 		   "                       default (" TRACE_ARM_DEFAULT "),\n"
 		   "                       or a comma list\n"
@@ -195,9 +196,20 @@ int main(int argc, char **argv)
 			cli_g.trace_syscalls = v;
 			continue;
 		}
+		/* crun's spelling of the driver choice. "disabled" (no cgroup
+		 * at all) is refused: cvisor's kill, freeze and ps go through
+		 * the container's cgroup. */
+		if (flag_value(argc, argv, &i, "--cgroup-manager", &v)) {
+			if (v && strcmp(v, "systemd") == 0)
+				cli_g.systemd_cgroup = true;
+			else if (v && strcmp(v, "cgroupfs") == 0)
+				cli_g.systemd_cgroup = false;
+			else
+				return cli_failf("flag --cgroup-manager must be systemd or cgroupfs");
+			continue;
+		}
 		/* Accepted for podman/containerd; they have no effect here. */
-		if (flag_value(argc, argv, &i, "--cgroup-manager", &v) ||
-		    flag_value(argc, argv, &i, "--criu", &v) ||
+		if (flag_value(argc, argv, &i, "--criu", &v) ||
 		    flag_value(argc, argv, &i, "--log-level", &v)) {
 			if (!v)
 				return cli_failf("flag %s needs a value", a);

@@ -73,6 +73,9 @@ struct container {
 	struct oci_spec spec;
 	struct cgroup cg;      /* linux.cgroupsPath itself (kernel/cgroup.h) */
 	bool cg_made;
+	/* --systemd-cgroup: systemd accepted the scope's start job (the unit
+	 * is this container's); stopped when the sandbox ends (h-sysd). */
+	bool scope_started;
 	int ns_flags;          /* CLONE_NEW* created for it */
 	int join_flags;        /* every namespace of its own, created or joined by path */
 	struct task *init;

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/util.h"
+#include "kernel/cgroup_systemd.h"
 #include "kernel/exit_source.h"
 #include "kernel/hooks.h"
 #include "kernel/methods.h"
@@ -172,6 +173,31 @@ static int wait_init_ready(struct task *t, const struct boot_args *a, const stru
 	}
 }
 
+/* --systemd-cgroup (spawn_init_args.placed): systemd makes the scope with
+ * the new init in it; cvisor then opens the scope's nodes as any container
+ * cgroup (making those of the v1 hierarchies systemd leaves alone) and
+ * writes every limit into them, those systemd has no property for too, as
+ * runc's systemd driver does. A unit systemd accepted is stopped by
+ * sandbox_free: on any later failure of create, or when the sandbox ends. */
+static int start_scope(void *data, pid_t pid, struct cv_error *err)
+{
+	struct container *c = data;
+	const struct oci_resources *res =
+		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
+	char desc[256];
+	snprintf(desc, sizeof(desc), "cvisor container %s", c->id);
+	if (cgroup_systemd_start(c->spec.systemd_unit,
+				 c->spec.systemd_slice && *c->spec.systemd_slice ? c->spec.systemd_slice :
+										    "system.slice",
+				 desc, pid, res, c->spec.annotations, &c->scope_started, err) < 0)
+		return -1;
+	if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
+		return cv_error_wrap(err, "the container's cgroup (systemd scope %s)",
+				     c->spec.systemd_unit);
+	c->cg_made = true;
+	return cgroup_systemd_join_v2(&c->cg, pid, err);
+}
+
 static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_error *err)
 {
 	msgpack_zone *zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
@@ -204,9 +230,14 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 		return cv_errf(err, 0, "the spec handed to boot has no cvisor.cgroupPath");
 	const struct oci_resources *res =
 		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
-	if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
-		return cv_error_wrap(err, "the container's cgroup");
-	c->cg_made = true;
+	/* With --systemd-cgroup systemd makes the node, given the init's pid
+	 * (start_scope, once the init exists). */
+	bool scope = c->spec.systemd_unit && *c->spec.systemd_unit;
+	if (!scope) {
+		if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
+			return cv_error_wrap(err, "the container's cgroup");
+		c->cg_made = true;
+	}
 
 	struct spawn_init_args sa = {
 		.spec = &c->spec,
@@ -214,6 +245,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 		.stdio = { a->stdio[0], a->stdio[1], a->stdio[2] },
 		.cg = &c->cg,
 		.console_fd = a->console_fd,
+		.placed = scope ? start_scope : NULL,
+		.placed_data = c,
 	};
 	struct spawned sp;
 	int r = spawn_container_init(&sa, &sp, err);
@@ -262,6 +295,20 @@ static int release_caller_stdio(struct cv_error *err)
 	return 0;
 }
 
+/* Stops the systemd scopes boot started (systemd kills what is left in
+ * them), blocking up to CGROUP_SYSTEMD_TIMEOUT_MS each. An empty scope
+ * would be collected by systemd too, but a failed one stays until reset. */
+static void stop_scopes(struct sandbox *sb)
+{
+	list_for_each(n, &sb->containers) {
+		struct container *c = container_of(n, struct container, link);
+		struct cv_error err;
+		if (c->scope_started && cgroup_systemd_stop(c->spec.systemd_unit, &err) < 0)
+			LOG(LL_WARN, "container %s: %s", c->id, err.msg);
+		c->scope_started = false;
+	}
+}
+
 static void sandbox_free(struct sandbox *sb)
 {
 	if (sb->rpc)
@@ -283,6 +330,7 @@ static void sandbox_free(struct sandbox *sb)
 				;
 		}
 	}
+	stop_scopes(sb);
 	usage_shutdown(); /* its timer reads sb->root */
 	seccheck_shutdown(); /* its listeners and tracked tasks name the containers */
 	while (!list_empty(&sb->containers))
@@ -371,6 +419,8 @@ int sandbox_boot(const struct boot_args *a, struct cv_error *err)
 
 fail:
 	LOG(LL_ERROR, "creating sandbox %s: %s", a->id, err->msg);
+	/* Before the report: create kills boot once it has read it. */
+	stop_scopes(sb);
 	report_failure(a->sync_fd, err);
 	close(a->sync_fd);
 	if (ctl_fd >= 0)

@@ -455,7 +455,8 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	 * the caller reads SPAWN_READY only after this returned, so the init
 	 * is in every v1 node before it is released to execve. */
 	/* ESRCH: the child already failed; its report says why. */
-	if (a->cg && cgroup_place_v1(a->cg, pid, err) < 0 && err->code != ESRCH) {
+	if ((a->placed && a->placed(a->placed_data, pid, err) < 0) ||
+	    (a->cg && cgroup_place_v1(a->cg, pid, err) < 0 && err->code != ESRCH)) {
 		/* Not our child: its parent reaps it. */
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		close(pidfd);

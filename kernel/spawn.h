@@ -62,6 +62,12 @@ struct spawn_init_args {
 	bool has_root_tree;
 	int root_tree;
 	bool root_overlay_memory;
+	/* NULL, or called in boot right after the clone, before the init is
+	 * placed in cg's v1 nodes and released: --systemd-cgroup makes the
+	 * scope here (systemd wants the pid) and opens cg at its path, so cg
+	 * has no v2 node at clone time. A failure kills the init. */
+	int (*placed)(void *data, pid_t pid, struct cv_error *err);
+	void *placed_data;
 };
 
 /* clone3(CLONE_PIDFD | the spec's CLONE_NEW* | CLONE_INTO_CGROUP) a

@@ -47,6 +47,9 @@ SRC_json_mp := cmd/json_mp.c cmd/cli.c core/err.c core/utf8.c
 LIBS_json_mp := $(JSON_LIBS)
 SRC_state := $(sort $(wildcard state/*.c)) core/err.c core/mpk.c core/utf8.c
 LIBS_state := $(MSGPACK_LIBS) $(shell pkg-config --libs liblz4 2>/dev/null || echo -llz4)
+# kernel/cgroup_systemd.c, the systemd cgroup driver (h-sysd): libdbus-1.
+CFLAGS_F += $(shell pkg-config --cflags dbus-1 2>/dev/null)
+LIBS_methods += $(shell pkg-config --libs dbus-1 2>/dev/null)
 HDR := $(wildcard test/fuzz/*.h)
 
 .PHONY: all build replay run merge
