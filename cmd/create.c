@@ -131,6 +131,8 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 	argv[n++] = cli_g.log_format;
 	if (cli_g.debug)
 		argv[n++] = "--debug";
+	argv[n++] = "--network";
+	argv[n++] = cli_g.network;
 	argv[n++] = "boot";
 	argv[n++] = "--ctl-fd";
 	argv[n++] = "3";

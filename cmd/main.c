@@ -10,6 +10,7 @@
 #include "cmd/cli.h"
 #include "cmd/verbs.h"
 #include "core/util.h"
+#include "kernel/network_mode.h"
 
 static const struct cli_command commands[] = {
 	{ "create", cmd_create,
@@ -76,6 +77,9 @@ static void usage_all(FILE *f)
 		   "  --systemd-cgroup     cgroupsPath is slice:prefix:name (systemd's nodes;\n"
 		   "                       refused where systemd runs: no D-Bus driver)\n"
 		   "  --cgroup-manager X   accepted for compatibility\n"
+		   "  --network MODE       sandbox (default: the spec's network namespace, set up\n"
+		   "                       by Network.CreateLinksAndRoutes), none (a new one with\n"
+		   "                       only loopback) or host (the host's)\n"
 		   "  -v, --version        print the version\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].usage)
@@ -162,6 +166,14 @@ int main(int argc, char **argv)
 			if (!v || !*v)
 				return cli_failf("flag --root needs a directory");
 			cli_g.root = absolute(v);
+			continue;
+		}
+		if (flag_value(argc, argv, &i, "--network", &v)) {
+			struct cv_error err;
+			enum net_mode mode;
+			if (!v || net_mode_parse(v, &mode, &err) < 0)
+				return cli_failf("flag --network must be none, sandbox or host");
+			cli_g.network = v;
 			continue;
 		}
 		if (flag_value(argc, argv, &i, "--log-format", &v)) {

@@ -28,6 +28,7 @@ static const struct rpc_method methods[] = {
 	{ "Profile.Trace", profile_trace },
 	{ "Usage.Collect", usage_collect },
 	{ "Usage.UsageFD", usage_fd },
+	{ "Network.CreateLinksAndRoutes", network_create_links },
 };
 
 const struct rpc_method *methods_table(void)

@@ -33,6 +33,7 @@ void cgroups_write_control_files(struct rpc_call *call, const msgpack_object *ar
 void usage_collect(struct rpc_call *call, const msgpack_object *arg);
 void usage_fd(struct rpc_call *call, const msgpack_object *arg);
 void cm_event(struct rpc_call *call, const msgpack_object *arg);
+void network_create_links(struct rpc_call *call, const msgpack_object *arg);
 /* Stops the usage memfd's timer, unmaps and closes it (sandbox teardown). */
 void usage_shutdown(void);
 /* debug.Stacks' line for the usage memfd's timer (nothing before the first UsageFD). */

@@ -23,6 +23,7 @@
 #include "kernel/hooks.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
+#include "kernel/network_mode.h"
 #include "kernel/spawn.h"
 #include "kernel/userns.h"
 #include "rpc/server.h"
@@ -178,6 +179,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	sb->root = c;
 	if (oci_spec_decode(&obj, zone, &c->spec, err) < 0)
 		return -1;
+	if (net_mode_apply_spec(&c->spec, (enum net_mode)sb->net_mode, zone, err) < 0)
+		return -1;
 	c->ns_flags = spawn_ns_flags(&c->spec);
 	c->join_flags = spawn_ns_join_flags(&c->spec);
 	if (pidns_init(sb, err) < 0)
@@ -230,7 +233,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	c->join_flags = userns_exec_join_flags(c->join_flags, sp.pid);
 	c->init->has_tty = c->spec.process.terminal;
 	task_watch(c->init);
-	return 0;
+	/* Before anything of the workload runs: it finds lo up. */
+	return net_mode_setup(sb, err);
 }
 
 static int release_caller_stdio(struct cv_error *err)
@@ -277,6 +281,8 @@ static void sandbox_free(struct sandbox *sb)
 		close(sb->sigfd);
 	}
 	exit_source_close();
+	if (sb->netns_fd >= 0)
+		close(sb->netns_fd);
 	free(sb->id);
 	free(sb->bundle);
 	free(sb);
@@ -303,6 +309,8 @@ int sandbox_boot(const struct boot_args *a, struct cv_error *err)
 		return -1;
 	}
 	sb->sigfd = -1;
+	sb->netns_fd = -1;
+	sb->net_mode = a->net_mode;
 	list_init(&sb->containers);
 	sb->id = strdup(a->id);
 	sb->bundle = strdup(a->bundle);
