@@ -61,6 +61,10 @@ static const struct cli_command commands[] = {
 	  "events [--stats] [--interval D] ID\n"
 	  "  Print the container's stats as one JSON line per interval (default 5s) until it\n"
 	  "  stops; --stats prints one and exits." },
+	{ "port-forward", cmd_port_forward,
+	  "port-forward ID LOCAL:REMOTE | port-forward --stream UDS ID PORT\n"
+	  "  Forward 127.0.0.1:LOCAL to port REMOTE in the container (until SIGINT/SIGTERM\n"
+	  "  or the container stops), or hand the unix socket UDS's connection to PORT once." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };

@@ -29,6 +29,7 @@ static const struct rpc_method methods[] = {
 	{ "Usage.Collect", usage_collect },
 	{ "Usage.UsageFD", usage_fd },
 	{ "Network.CreateLinksAndRoutes", network_create_links },
+	{ "containerManager.PortForward", cm_port_forward },
 };
 
 const struct rpc_method *methods_table(void)

@@ -274,6 +274,7 @@ static void sandbox_free(struct sandbox *sb)
 		}
 	}
 	usage_shutdown(); /* its timer reads sb->root */
+	port_forward_shutdown();
 	while (!list_empty(&sb->containers))
 		container_free(container_of(list_first(&sb->containers), struct container, link));
 	if (sb->sigfd >= 0) {
