@@ -219,6 +219,7 @@ void network_create_links(struct rpc_call *call, const msgpack_object *arg)
 		rpc_fail(call, "out of memory");
 		return;
 	}
+	memset(fs, 0, (a.n_links + 1) * sizeof(*fs));
 	for (size_t i = 0; i < a.n_links; i++)
 		fs[i].donor_nl = -1;
 	int snl = netns_socket(sb->netns_fd, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, &err);

@@ -192,6 +192,7 @@ static int route_of(const struct w_route *w, const char *where, msgpack_zone *zo
 static int link_of(const struct w_link *w, const char *where, bool loopback, msgpack_zone *zone,
 		   struct net_link *l, struct cv_error *err)
 {
+	memset(l, 0, sizeof(*l)); /* zone memory is not zeroed */
 	l->field = where;
 	l->loopback = loopback;
 	l->name = w->name && *w->name ? w->name : NULL;
