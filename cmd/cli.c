@@ -27,6 +27,7 @@ struct cli_globals cli_g = {
 	.root = CLI_DEFAULT_ROOT,
 	.log = NULL,
 	.log_format = "text",
+	.network = "sandbox",
 	.debug = false,
 };
 

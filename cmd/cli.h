@@ -28,6 +28,7 @@ struct cli_globals {
 	bool debug;
 	bool systemd_cgroup;    /* --systemd-cgroup (kernel/cgroup.h, cgroup_resolve_path) */
 	const char *trace_syscalls; /* --trace-syscalls (kernel/trace_arm.h), or NULL: none */
+	const char *network;    /* --network none|sandbox|host (kernel/network_mode.h) */
 };
 extern struct cli_globals cli_g;
 

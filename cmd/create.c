@@ -136,6 +136,8 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 		argv[n++] = "--trace-syscalls";
 		argv[n++] = cli_g.trace_syscalls;
 	}
+	argv[n++] = "--network";
+	argv[n++] = cli_g.network;
 	argv[n++] = "boot";
 	argv[n++] = "--ctl-fd";
 	argv[n++] = "3";

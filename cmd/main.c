@@ -11,6 +11,7 @@
 #include "cmd/verbs.h"
 #include "core/util.h"
 #include "kernel/trace_arm.h"
+#include "kernel/network_mode.h"
 
 static const struct cli_command commands[] = {
 	{ "create", cmd_create,
@@ -65,6 +66,10 @@ static const struct cli_command commands[] = {
 	  "statefile --list|--get KEY|--verify FILE\n"
 	  "  Print a state file's metadata as JSON (--get: one key), or read and check all of it\n"
 	  "  (--verify: checksums, records, counts) and print what it holds." },
+	{ "port-forward", cmd_port_forward,
+	  "port-forward ID LOCAL:REMOTE | port-forward --stream UDS ID PORT\n"
+	  "  Forward 127.0.0.1:LOCAL to port REMOTE in the container (until SIGINT/SIGTERM\n"
+	  "  or the container stops), or hand the unix socket UDS's connection to PORT once." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };
@@ -85,6 +90,9 @@ static void usage_all(FILE *f)
 		   "  --trace-syscalls L   arm syscalls for trace sessions and strace: none (default),\n"
 		   "                       default (" TRACE_ARM_DEFAULT "),\n"
 		   "                       or a comma list\n"
+		   "  --network MODE       sandbox (default: the spec's network namespace, set up\n"
+		   "                       by Network.CreateLinksAndRoutes), none (a new one with\n"
+		   "                       only loopback) or host (the host's)\n"
 		   "  -v, --version        print the version\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].usage)
@@ -171,6 +179,14 @@ int main(int argc, char **argv)
 			if (!v || !*v)
 				return cli_failf("flag --root needs a directory");
 			cli_g.root = absolute(v);
+			continue;
+		}
+		if (flag_value(argc, argv, &i, "--network", &v)) {
+			struct cv_error err;
+			enum net_mode mode;
+			if (!v || net_mode_parse(v, &mode, &err) < 0)
+				return cli_failf("flag --network must be none, sandbox or host");
+			cli_g.network = v;
 			continue;
 		}
 		if (flag_value(argc, argv, &i, "--log-format", &v)) {

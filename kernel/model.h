@@ -104,6 +104,9 @@ struct sandbox {
 	bool started;          /* StartRoot accepted */
 	int pause_count;
 	int root_ns_index;     /* index into NSpid of the sandbox root PID namespace */
+	int net_mode;          /* enum net_mode (kernel/network_mode.h) */
+	int net_kind;          /* enum net_kind, known once the root init is set up */
+	int netns_fd;          /* the sandbox's network namespace; -1 when it is the host's */
 };
 
 /* container.c */

@@ -25,6 +25,7 @@
 #include "kernel/methods.h"
 #include "kernel/model.h"
 #include "kernel/seccheck.h"
+#include "kernel/network_mode.h"
 #include "kernel/spawn.h"
 #include "kernel/userns.h"
 #include "rpc/server.h"
@@ -218,6 +219,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	sb->root = c;
 	if (oci_spec_decode(&obj, zone, &c->spec, err) < 0)
 		return -1;
+	if (net_mode_apply_spec(&c->spec, (enum net_mode)sb->net_mode, zone, err) < 0)
+		return -1;
 	c->ns_flags = spawn_ns_flags(&c->spec);
 	c->join_flags = spawn_ns_join_flags(&c->spec);
 	if (pidns_init(sb, err) < 0)
@@ -277,7 +280,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	c->join_flags = userns_exec_join_flags(c->join_flags, sp.pid);
 	c->init->has_tty = c->spec.process.terminal;
 	task_watch(c->init);
-	return 0;
+	/* Before anything of the workload runs: it finds lo up. */
+	return net_mode_setup(sb, err);
 }
 
 static int release_caller_stdio(struct cv_error *err)
@@ -333,6 +337,7 @@ static void sandbox_free(struct sandbox *sb)
 	stop_scopes(sb);
 	usage_shutdown(); /* its timer reads sb->root */
 	seccheck_shutdown(); /* its listeners and tracked tasks name the containers */
+	port_forward_shutdown();
 	while (!list_empty(&sb->containers))
 		container_free(container_of(list_first(&sb->containers), struct container, link));
 	if (sb->sigfd >= 0) {
@@ -340,6 +345,8 @@ static void sandbox_free(struct sandbox *sb)
 		close(sb->sigfd);
 	}
 	exit_source_close();
+	if (sb->netns_fd >= 0)
+		close(sb->netns_fd);
 	free(sb->id);
 	free(sb->bundle);
 	free(sb);
@@ -366,6 +373,8 @@ int sandbox_boot(const struct boot_args *a, struct cv_error *err)
 		return -1;
 	}
 	sb->sigfd = -1;
+	sb->netns_fd = -1;
+	sb->net_mode = a->net_mode;
 	list_init(&sb->containers);
 	sb->id = strdup(a->id);
 	sb->bundle = strdup(a->bundle);
