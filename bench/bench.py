@@ -546,6 +546,18 @@ def main():
             b.notes.append(f"port_forward_bench failed: {e}")
     finally:
         b.cleanup()
+    # A traced syscall vs the raw seccomp-notify round trip (bench/trace_bench.py).
+    try:
+        log("running trace_bench")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import trace_bench
+        b.res["trace"] = trace_bench.run(a.bin, a.bundle,
+                                         os.path.join(os.path.dirname(a.raw), "trace_cost"),
+                                         b.notes)
+        trace_bench.print_result(b.res["trace"])
+    except Exception as e:
+        failed = True
+        b.notes.append(f"trace_bench failed: {e}")
     table = rows(b.res) + port_forward_rows(b.res)
     b.res["table"] = [dict(zip(("metric", "cvisor", "baseline", "baseline_value", "ratio",
                                 "target", "ok"), r)) for r in table]

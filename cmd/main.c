@@ -44,11 +44,13 @@ static const struct cli_command commands[] = {
 	  "  Print the sandbox's metrics in Prometheus text format." },
 	{ "debug", cmd_debug,
 	  "debug [--stacks] [--log-level L] [--profile-heap F] [--profile-cpu F] [--trace F]\n"
-	  "      [--duration D] ID\n"
+	  "      [--duration D] [--strace all|off|a,b,c] ID\n"
 	  "  Dump the sandbox's state, change its log level, or profile it (D defaults to 1s)." },
 	{ "trace", cmd_trace,
 	  "trace procfs ID\n"
-	  "  Print what /proc says of every process of ID, one JSON object per line." },
+	  "  Print what /proc says of every process of ID, one JSON object per line.\n"
+	  "trace create --config FILE [--force] ID | trace delete ID | trace list ID\n"
+	  "  Create (replace with --force), delete or list the trace session of ID." },
 	{ "read-control", cmd_read_control,
 	  "read-control ID CONTROLLER PATH NAME\n"
 	  "  Print a control file of a container's cgroup (PATH \"/\" or \"/<container id>\")." },
