@@ -360,6 +360,23 @@ class Bench:
             self.res[f"cli_exec_{rt}_ms"] = {"median": statistics.median(ts) * 1e3,
                                              "p99": pct(ts, 0.99) * 1e3, "n": len(ts)}
 
+    # -- the state file (state/): encode and decode throughput of 256 MiB of page-like data
+    # (a quarter random pages, the rest patterned), through the unit test binary's --bench
+    # (the writer into memory, then the reader in 256 KiB pieces); median of 3.
+    def statefile_benches(self):
+        exe = os.path.join(os.path.dirname(self.bin), "unit", "test_state")
+        if not os.access(exe, os.X_OK):
+            self.notes.append(f"statefile: {exe} not built, skipped")
+            return
+        runs = []
+        for _ in range(3):
+            out = run([exe, "--bench", "256"], timeout=300).stdout
+            runs.append(json.loads(out.strip().splitlines()[-1]))
+        med = lambda k: statistics.median(r[k] for r in runs)  # noqa: E731
+        self.res["statefile"] = {"data_mib": 256, "encode_mb_s": med("encode_mb_s"),
+                                 "decode_mb_s": med("decode_mb_s"),
+                                 "file_bytes": runs[0]["file_bytes"], "runs": runs}
+
     def cleanup(self):
         for exe, root, cid in self.crun_ids:
             run([exe, "--root", root, "delete", "--force", cid], check=False)
@@ -448,6 +465,14 @@ def rows(res):
     if "boot_rss_after_kib" in res:
         out.append(("boot RSS after the benches (MiB)", res["boot_rss_after_kib"] / 1024, "", None,
                     None, None, None))
+    sfb = res.get("statefile")
+    if sfb:
+        out.append(("state file encode, 256 MiB pages (MB/s)", sfb["encode_mb_s"], "", None, None,
+                    None, None))
+        out.append(("state file decode, 256 MiB pages (MB/s)", sfb["decode_mb_s"], "", None, None,
+                    None, None))
+        out.append(("state file size / data", sfb["file_bytes"] / (256 << 20), "", None, None,
+                    None, None))
     return out
 
 
@@ -531,7 +556,8 @@ def main():
     b = Bench(a)
     failed = False
     try:
-        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches):
+        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches,
+                     b.statefile_benches):
             try:
                 log(f"running {step.__name__}")
                 step()
