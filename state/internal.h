@@ -5,11 +5,15 @@
 
 #include "state/state.h"
 
-/* Bytes of input the writer hands to one LZ4F_compressUpdate (and so the
- * size of its reused output buffer's worth of work), and of decompressed
- * output the reader parses at a time: bounded memory per context. */
+/* Bytes of input the writer hands to one LZ4F_compressUpdate (its reused
+ * output buffer holds the compress bound of that). */
 #define SF_SLICE (1u << 20)
-#define SF_READ_SLICE (256u << 10)
+/* Decompressed bytes the reader holds at a time: one whole block (the
+ * writer's 1 MiB blocks), so that LZ4F decodes straight into it instead
+ * of through its own buffer and a copy. */
+#define SF_READ_SLICE (1u << 20)
+/* Bytes read from an fd at a time (fdio.c). */
+#define SF_FD_CHUNK (256u << 10)
 
 /* Checks that p[0..n) holds exactly one complete, well-formed msgpack
  * object nested at most max_depth deep, without allocating anything.
