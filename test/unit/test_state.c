@@ -356,6 +356,7 @@ TEST(test_fd_helpers_and_fields)
 	int ok = 0;
 	CHECK(sf_read_fd(fd, check_fields, &ok, &err) == 0);
 	CHECK(ok == 5);
+	CHECK(fcntl(fd, F_GETFD) >= 0); /* the caller's fd stays the caller's */
 	lseek(fd, 0, SEEK_SET);
 	msgpack_zone *zone = NULL;
 	const msgpack_object *meta = NULL;
@@ -851,6 +852,41 @@ TEST(test_writer_refuses_misuse)
 	free(out.p);
 }
 
+/* A sink that fails once `left` bytes were taken (a full disk). */
+static int failing_sink(void *opaque, const void *p, size_t n, struct cv_error *err)
+{
+	size_t *left = opaque;
+	(void)p;
+	if (n > *left)
+		return cv_errf(err, ENOSPC, "writing the state file");
+	*left -= n;
+	return 0;
+}
+
+TEST(test_writer_sink_failure_sticks)
+{
+	struct cv_error err = { 0 };
+	struct sf_meta meta = test_meta();
+	size_t left = 10; /* not even the envelope */
+	CHECK(sf_writer_create(&meta, failing_sink, &left, &err) == NULL);
+	CHECK(strstr(err.msg, "No space left") != NULL);
+	left = 4096; /* the envelope and a few records, not the 1 MiB run */
+	cv_error_reset(&err);
+	struct sf_writer *w = sf_writer_create(&meta, failing_sink, &left, &err);
+	CHECK(w != NULL);
+	static unsigned char run[1 << 20];
+	CHECK(sf_put_pages(w, 0, sizeof(run), &err) == 0);
+	int rc = 0;
+	for (int i = 0; i < 4 && rc == 0; i++) /* LZ4F emits a block once it has one */
+		rc = sf_write_data(w, run, sizeof(run) / 4, &err);
+	if (rc == 0)
+		rc = sf_writer_finish(w, &err);
+	CHECK(rc < 0 && strstr(err.msg, "No space left"));
+	cv_error_reset(&err);
+	CHECK(sf_writer_finish(w, &err) < 0 && strstr(err.msg, "earlier write failed"));
+	sf_writer_free(w);
+}
+
 /* --- generator and benchmark modes ------------------------------------- */
 
 static int write_file(const char *path)
@@ -1034,4 +1070,4 @@ UNIT_MAIN(test_kind_names, test_roundtrip_empty, test_roundtrip_sample_any_split
 	  test_fd_helpers_and_fields, test_many_records, test_64mib_run_streams_in_bounded_memory,
 	  test_every_flipped_byte_is_refused, test_every_truncation_is_refused,
 	  test_envelope_refusals_name_the_damage, test_stream_refusals_name_the_damage,
-	  test_writer_refuses_misuse)
+	  test_writer_refuses_misuse, test_writer_sink_failure_sticks)
