@@ -16,13 +16,18 @@
 #define SF_FD_CHUNK (256u << 10)
 
 /* Checks that p[0..n) holds exactly one complete, well-formed msgpack
- * object nested at most max_depth deep, without allocating anything.
+ * object nested at most max_depth deep and made of at most SF_RECORD_ITEMS
+ * items, without allocating anything.
  * Why: msgpack-c sizes an array's or map's element table from the count in
  * its header before any element arrives; once every declared element is
  * known to be backed by real bytes, what it allocates is bounded by n.
  * 0, or -1 with err saying what is wrong (what names the object). */
 int sf_mp_check(const unsigned char *p, size_t n, unsigned max_depth, const char *what,
 		struct cv_error *err);
+/* Items (scalars and containers) one record or the metadata may hold:
+ * msgpack-c spends a 24-byte object on each, so this bounds a decoded
+ * record at 1.5 MiB however its bytes are spent. */
+#define SF_RECORD_ITEMS 65536u
 
 /* The fields the reader requires of a record of kind k (docs/STATEFILE.md),
  * and whether it may, must or must not announce a data run. index numbers

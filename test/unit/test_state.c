@@ -816,6 +816,27 @@ TEST(test_stream_refusals_name_the_damage)
 	msgpack_sbuffer_write(&sb, (const char *)deep, sizeof(deep));
 	CHECK(strstr(stream_error(&sb, &err), "deeper") != NULL);
 
+	/* More items than a record may hold (each would cost msgpack-c 24
+	 * bytes): an array of 70000 nils in 70 KB. */
+	msgpack_sbuffer_clear(&sb);
+	{
+		size_t n = 70000, len = 5 + n;
+		unsigned char *big = malloc(4 + len);
+		big[0] = (unsigned char)(len >> 24);
+		big[1] = (unsigned char)(len >> 16);
+		big[2] = (unsigned char)(len >> 8);
+		big[3] = (unsigned char)len;
+		big[4] = 0xdd;
+		big[5] = 0;
+		big[6] = (unsigned char)(n >> 16);
+		big[7] = (unsigned char)(n >> 8);
+		big[8] = (unsigned char)n;
+		memset(big + 9, 0xc0, n);
+		msgpack_sbuffer_write(&sb, (const char *)big, 4 + len);
+		free(big);
+	}
+	CHECK(strstr(stream_error(&sb, &err), "more than 65536 msgpack items") != NULL);
+
 	msgpack_sbuffer_destroy(&sb);
 }
 
