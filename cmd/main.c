@@ -60,6 +60,10 @@ static const struct cli_command commands[] = {
 	  "events [--stats] [--interval D] ID\n"
 	  "  Print the container's stats as one JSON line per interval (default 5s) until it\n"
 	  "  stops; --stats prints one and exits." },
+	{ "statefile", cmd_statefile,
+	  "statefile --list|--get KEY|--verify FILE\n"
+	  "  Print a state file's metadata as JSON (--get: one key), or read and check all of it\n"
+	  "  (--verify: checksums, records, counts) and print what it holds." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };
