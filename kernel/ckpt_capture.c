@@ -49,6 +49,15 @@ int ckpt_seize_all(pid_t pid, struct ckpt_proc *p, struct cv_error *err)
 		if (!p->threads)
 			return cv_errf(err, ENOMEM, "process %d: threads", pid);
 	}
+	/* The leader first: restore rebuilds the others from it. */
+	if (p->nthreads == 0) {
+		struct pti t;
+		if (pti_seize(&t, pid, 0, err) < 0)
+			return cv_error_wrap(err, "process %d", pid);
+		p->threads[0].tid = pid;
+		p->threads[0].regs = t.regs;
+		p->nthreads = 1;
+	}
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	/* A thread may clone while we seize the others: list again until a

@@ -104,6 +104,7 @@ struct ckpt_proc {
 	unsigned umask;
 	struct ckpt_fd *fds;
 	size_t nfds;
+	size_t decl_threads; /* read from a state file: the count its task record gave */
 };
 
 /* Says whether a pipe fd of the process is one the caller knows as

@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kernel/ckpt_image.h"
 #include "kernel/ckpt_proc.h"
+#include <sys/mman.h>
 #include "test/unit/unit.h"
 
 #define VICTIM "build/ckpt/counter"
@@ -63,6 +65,30 @@ static int is_ext(void *data, const char *link)
 	return strcmp(((struct ext *)data)->link, link) == 0;
 }
 
+/* Writes cp as a state file into a memfd (the caller closes it). */
+static int save_image(const struct ckpt_proc *cp, struct cv_error *err)
+{
+	int fd = memfd_create("ckpt-unit", MFD_CLOEXEC);
+	struct sf_meta meta = {.container_count = 1};
+	struct sf_writer *w = sf_writer_create(&meta, sf_fd_sink, &fd, err);
+	if (!w || ckpt_image_put(w, cp, err) < 0 || sf_writer_finish(w, err) < 0) {
+		sf_writer_free(w);
+		close(fd);
+		return -1;
+	}
+	sf_writer_free(w);
+	return fd;
+}
+
+static int load_image(int fd, struct ckpt_loader *l, struct cv_error *err)
+{
+	lseek(fd, 0, SEEK_SET);
+	memset(l, 0, sizeof(*l));
+	if (sf_read_fd(fd, ckpt_image_event, l, err) != 0 || ckpt_image_done(l, err) < 0)
+		return -1;
+	return 0;
+}
+
 static void round_trip(const char *threads)
 {
 	if (access(VICTIM, X_OK) != 0) {
@@ -106,10 +132,33 @@ static void round_trip(const char *threads)
 		last = m;
 	fcntl(p[0], F_SETFL, fl);
 
+	/* Through the state file and back; a flipped byte is refused. */
+	struct ckpt_loader l = {0};
+	int img = rc == 0 ? save_image(&cp, &err) : -1;
+	CHECK(img >= 0);
+	if (img >= 0) {
+		rc = load_image(img, &l, &err);
+		if (rc < 0)
+			fprintf(stderr, "  load: %s\n", err.msg);
+		CHECK(rc == 0 && l.nprocs == 1 && l.procs[0].page_bytes == cp.page_bytes);
+		off_t size = lseek(img, 0, SEEK_END);
+		unsigned char b;
+		pread(img, &b, 1, size / 2);
+		b ^= 0x40;
+		pwrite(img, &b, 1, size / 2);
+		struct ckpt_loader bad = {0};
+		struct cv_error berr = {0};
+		CHECK(load_image(img, &bad, &berr) < 0);
+		if (getenv("CKPT_UNIT_VERBOSE"))
+			fprintf(stderr, "  flipped: %s\n", berr.msg);
+		CHECK(strstr(berr.msg, "checksum") != NULL || strstr(berr.msg, "state file") != NULL);
+		ckpt_loader_free(&bad);
+		close(img);
+	}
 	pid_t npid = -1;
 	int one = 1;
 	if (rc == 0) {
-		rc = restore_proc(&cp, VICTIM, &one, &p[1], 1, &npid, &err);
+		rc = restore_proc(&l.procs[0], VICTIM, &one, &p[1], 1, &npid, &err);
 		if (rc < 0)
 			fprintf(stderr, "  restore: %s\n", err.msg);
 	}
@@ -144,6 +193,7 @@ static void round_trip(const char *threads)
 		CHECK(ok && prev > last);
 	}
 	ckpt_proc_free(&cp);
+	ckpt_loader_free(&l);
 	close(p[0]);
 	close(p[1]);
 	unlink(file);
