@@ -64,6 +64,9 @@ static const struct cli_command commands[] = {
 	  "statefile --list|--get KEY|--verify FILE\n"
 	  "  Print a state file's metadata as JSON (--get: one key), or read and check all of it\n"
 	  "  (--verify: checksums, records, counts) and print what it holds." },
+	{ "checkpoint", cmd_checkpoint,
+	  "checkpoint --image-path DIR [--leave-running] [--work-path DIR] ID\n"
+	  "  Save the sandbox to DIR/checkpoint.img; it ends (status 0) unless --leave-running." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };

@@ -422,7 +422,7 @@ static int capture_fds(struct ckpt_proc *p, ckpt_external_fn is_external, void *
 		int flags = s ? (int)strtol(s + 6, NULL, 8) : 0;
 		cf->cloexec = (flags & O_CLOEXEC) != 0;
 		cf->flags = flags & ~O_CLOEXEC;
-		if (is_external && is_external(data, link)) {
+		if (is_external && is_external(data, fd, link)) {
 			cf->kind = CKPT_FD_EXTERNAL;
 		} else if (link[0] == '/' && !strstr(link, " (deleted)")) {
 			cf->kind = CKPT_FD_FILE;

@@ -107,9 +107,10 @@ struct ckpt_proc {
 	size_t decl_threads; /* read from a state file: the count its task record gave */
 };
 
-/* Says whether a pipe fd of the process is one the caller knows as
- * external stdio (for example by its pipe inode); others are refused. */
-typedef int (*ckpt_external_fn)(void *data, const char *link);
+/* Says whether fd (its /proc link text given) is stdio handed to the
+ * sandbox from outside: it is then saved as external, whatever it is, and
+ * restore connects what it is handed in its place. */
+typedef int (*ckpt_external_fn)(void *data, int fd, const char *link);
 
 /* Seizes and interrupts every thread of pid (repeating until no new
  * thread appears), fills p->threads[].tid and leaves them stopped. */

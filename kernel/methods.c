@@ -28,6 +28,7 @@ static const struct rpc_method methods[] = {
 	{ "Profile.Trace", profile_trace },
 	{ "Usage.Collect", usage_collect },
 	{ "Usage.UsageFD", usage_fd },
+	{ "containerManager.Checkpoint", cm_checkpoint },
 };
 
 const struct rpc_method *methods_table(void)
