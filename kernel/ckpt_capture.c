@@ -168,7 +168,22 @@ static int capture_thread(struct ckpt_proc *p, struct ckpt_thread *ct, struct cv
 			       ct->tid);
 	ct->robust_head = (uint64_t)(uintptr_t)head;
 	ct->robust_len = len;
-	char path[64];
+	char path[64], status[4096];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", p->pid, ct->tid);
+	if (read_file(path, status, sizeof(status), NULL, err) < 0)
+		return -1;
+	/* NSpid lists the id in every pid namespace, innermost last. */
+	const char *ns = strstr(status, "NSpid:");
+	ct->ns_tid = ct->tid;
+	if (ns) {
+		ns += 6;
+		const char *eol = strchr(ns, '\n');
+		const char *last = ns;
+		for (const char *s = ns; *s && (!eol || s < eol); s++)
+			if ((*s == ' ' || *s == '\t') && s[1] >= '0' && s[1] <= '9')
+				last = s + 1;
+		ct->ns_tid = (pid_t)atoi(last);
+	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", p->pid, ct->tid);
 	char comm[64];
 	if (read_file(path, comm, sizeof(comm), NULL, err) < 0)

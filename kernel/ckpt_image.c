@@ -44,7 +44,8 @@ int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_err
 	msgpack_packer *pk = sf_record_begin(w, SF_KIND_TASK, 10, 0, err);
 	if (!pk)
 		return -1;
-	pack_u64(pk, "pid", (uint64_t)p->pid);
+	/* Ids as the sandbox sees them (its pid namespace), not the host's. */
+	pack_u64(pk, "pid", (uint64_t)(p->nthreads ? p->threads[0].ns_tid : p->pid));
 	pack_s(pk, "cwd", p->cwd);
 	pack_u64(pk, "umask", p->umask);
 	pack_bin(pk, "mm", &p->mm, sizeof(p->mm));
@@ -60,7 +61,7 @@ int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_err
 		const struct ckpt_thread *t = &p->threads[i];
 		if (!(pk = sf_record_begin(w, SF_KIND_THREAD, 10, 0, err)))
 			return -1;
-		pack_u64(pk, "tid", (uint64_t)t->tid);
+		pack_u64(pk, "tid", (uint64_t)t->ns_tid);
 		pack_bin(pk, "regs", &t->regs, sizeof(t->regs));
 		pack_bin(pk, "xstate", t->xstate, t->xstate_len);
 		pack_u64(pk, "sigmask", t->sigmask);
@@ -232,7 +233,7 @@ static int on_thread(struct ckpt_loader *l, const msgpack_object *rec, struct cv
 		return cv_error_wrap(err, "task %d", p->pid);
 	if (tid == 0)
 		return cv_errf(err, 0, "state file: task %d: thread id 0", p->pid);
-	t->tid = (pid_t)tid;
+	t->tid = t->ns_tid = (pid_t)tid;
 	t->rseq_len = (uint32_t)rl;
 	t->rseq_sig = (uint32_t)rs;
 	t->robust_len = (size_t)rlen;

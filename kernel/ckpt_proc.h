@@ -47,7 +47,8 @@ struct ckpt_pages {
 };
 
 struct ckpt_thread {
-	pid_t tid;
+	pid_t tid;    /* as the tracer sees it (the host), or from a file: as saved */
+	pid_t ns_tid; /* in its own pid namespace: what the state file records */
 	struct user_regs_struct regs;
 	unsigned char xstate[CKPT_XSTATE_MAX];
 	size_t xstate_len;
@@ -140,3 +141,10 @@ void ckpt_proc_free(struct ckpt_proc *p);
  * (a child of the caller). */
 int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext_fd,
 		 const int *ext, size_t n, pid_t *out_pid, struct cv_error *err);
+
+/* Rebuilds p in pid: a process the caller seized (PTRACE_O_TRACESYSGOOD |
+ * PTRACE_O_TRACECLONE) that is stopped at its exec event, such as a
+ * container init that just exec'd the checkpointed binary. Its fds 0-2
+ * are the external stdio. Detaches it, running, on success; on failure
+ * the caller kills it. */
+int restore_proc_take(const struct ckpt_proc *p, pid_t pid, struct cv_error *err);

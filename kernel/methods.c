@@ -29,6 +29,7 @@ static const struct rpc_method methods[] = {
 	{ "Usage.Collect", usage_collect },
 	{ "Usage.UsageFD", usage_fd },
 	{ "containerManager.Checkpoint", cm_checkpoint },
+	{ "containerManager.Restore", cm_restore },
 };
 
 const struct rpc_method *methods_table(void)

@@ -43,3 +43,5 @@ void cm_checkpoint(struct rpc_call *call, const msgpack_object *arg);
 /* True once a checkpoint without Resume ended the sandbox: the root
  * init's exit then reads as status 0, as runsc reports it. */
 bool checkpoint_ended_sandbox(void);
+/* containerManager.Restore (kernel/restore.c). */
+void cm_restore(struct rpc_call *call, const msgpack_object *arg);

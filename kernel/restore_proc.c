@@ -389,7 +389,7 @@ static int thread_state(struct rst *r, struct pti *t, const struct ckpt_thread *
 			 0, 0, err);
 	r->t = save;
 	if (rc == 0 &&
-	    ptrace(PTRACE_SETSIGMASK, ct->tid, (void *)sizeof(ct->sigmask), &ct->sigmask) < 0)
+	    ptrace(PTRACE_SETSIGMASK, t->tid, (void *)sizeof(ct->sigmask), &ct->sigmask) < 0)
 		rc = cv_errf(err, errno, "restoring thread %d: signal mask", ct->tid);
 	return rc;
 }
@@ -481,28 +481,17 @@ static pid_t spawn_stub(const struct ckpt_proc *p, const char *stub_exe, const i
 	return pid;
 }
 
-int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext_fd,
-		 const int *ext, size_t n, pid_t *out_pid, struct cv_error *err)
+/* Rebuilds p in pid, a traced process stopped right after its exec whose
+ * registers are in t0 (options TRACESYSGOOD and TRACECLONE set). */
+static int restore_into(const struct ckpt_proc *p, pid_t pid, const struct pti *t0,
+			struct cv_error *err)
 {
-	if (p->nthreads == 0 || p->nthreads > CKPT_MAX_THREADS)
-		return cv_errf(err, 0, "restoring process %d: %zu threads", p->pid, p->nthreads);
-	pid_t pid = spawn_stub(p, stub_exe, ext_fd, ext, n, err);
-	if (pid < 0)
-		return -1;
-	struct rst r = {.p = p, .memfd = -1};
+	struct rst r = {.p = p, .memfd = -1, .t = *t0};
 	pid_t tids[CKPT_MAX_THREADS] = {pid};
-	int rc = pti_attach_traceme(&r.t, pid, err);
-	if (rc == 0 && ptrace(PTRACE_SETOPTIONS, pid, 0,
-			      (void *)(uintptr_t)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
-						  PTRACE_O_TRACECLONE)) < 0)
-		rc = cv_errf(err, errno, "restoring process %d: ptrace options", p->pid);
-	if (rc == 0) {
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-		r.memfd = open(path, O_RDWR | O_CLOEXEC);
-		if (r.memfd < 0)
-			rc = cv_errf(err, errno, "open %s", path);
-	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	r.memfd = open(path, O_RDWR | O_CLOEXEC);
+	int rc = r.memfd < 0 ? cv_errf(err, errno, "open %s", path) : 0;
 	if (rc == 0)
 		rc = bootstrap(&r, err);
 	if (rc == 0)
@@ -518,8 +507,8 @@ int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext
 	if (rc == 0)
 		rc = make_threads(&r, tids, err);
 	if (rc == 0) {
-		struct pti t0 = r.t;
-		rc = thread_state(&r, &t0, &p->threads[0], err);
+		struct pti main_t = r.t;
+		rc = thread_state(&r, &main_t, &p->threads[0], err);
 	}
 	/* The trampoline goes last: we stop at the exit of this munmap and
 	 * replace rip, so nothing runs from the unmapped page. */
@@ -530,13 +519,55 @@ int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext
 		rc = set_final_regs(tids[i], &p->threads[i], err);
 	if (r.memfd >= 0)
 		close(r.memfd);
+	if (rc < 0)
+		return -1;
+	for (size_t i = 0; i < p->nthreads; i++)
+		ptrace(PTRACE_DETACH, tids[i], 0, 0);
+	return 0;
+}
+
+int restore_proc_take(const struct ckpt_proc *p, pid_t pid, struct cv_error *err)
+{
+	if (p->nthreads == 0 || p->nthreads > CKPT_MAX_THREADS)
+		return cv_errf(err, 0, "restoring process %d: %zu threads", p->pid, p->nthreads);
+	struct pti t = {.tid = pid};
+	/* The exec event stop is inside execve: run it to its syscall-exit
+	 * stop first, or our first injection would start from there. */
+	int st;
+	if (ptrace(PTRACE_SYSCALL, pid, 0, 0) < 0)
+		return cv_errf(err, errno, "restoring process %d: leaving the exec", p->pid);
+	if (pti_wait(pid, &st, err) < 0)
+		return -1;
+	if (!WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80))
+		return cv_errf(err, 0, "restoring process %d: unexpected stop 0x%x after the exec",
+			       p->pid, st);
+	if (ptrace(PTRACE_GETREGS, pid, 0, &t.regs) < 0)
+		return cv_errf(err, errno, "restoring process %d: registers of the new process",
+			       p->pid);
+	return restore_into(p, pid, &t, err);
+}
+
+int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext_fd,
+		 const int *ext, size_t n, pid_t *out_pid, struct cv_error *err)
+{
+	if (p->nthreads == 0 || p->nthreads > CKPT_MAX_THREADS)
+		return cv_errf(err, 0, "restoring process %d: %zu threads", p->pid, p->nthreads);
+	pid_t pid = spawn_stub(p, stub_exe, ext_fd, ext, n, err);
+	if (pid < 0)
+		return -1;
+	struct pti t;
+	int rc = pti_attach_traceme(&t, pid, err);
+	if (rc == 0 && ptrace(PTRACE_SETOPTIONS, pid, 0,
+			      (void *)(uintptr_t)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+						  PTRACE_O_TRACECLONE)) < 0)
+		rc = cv_errf(err, errno, "restoring process %d: ptrace options", p->pid);
+	if (rc == 0)
+		rc = restore_into(p, pid, &t, err);
 	if (rc < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		return -1;
 	}
-	for (size_t i = 0; i < p->nthreads; i++)
-		ptrace(PTRACE_DETACH, tids[i], 0, 0);
 	*out_pid = pid;
 	return 0;
 }

@@ -60,8 +60,9 @@ struct ext {
 	char link[64];
 };
 
-static int is_ext(void *data, const char *link)
+static int is_ext(void *data, int fd, const char *link)
 {
+	(void)fd;
 	return strcmp(((struct ext *)data)->link, link) == 0;
 }
 

@@ -63,6 +63,7 @@ TEST(test_method_table_has_the_seed_names)
 		"Cgroups.WriteControlFiles", "Usage.Collect", "Usage.UsageFD",
 		"containerManager.Event",
 		"containerManager.Checkpoint",
+		"containerManager.Restore",
 	};
 	const struct rpc_method *m = methods_table();
 	CHECK(methods_count() == ARRAY_SIZE(want));
