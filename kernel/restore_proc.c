@@ -17,6 +17,7 @@
 #include <elf.h>
 #include <linux/prctl.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -406,6 +407,42 @@ static int set_final_regs(pid_t tid, const struct ckpt_thread *ct, struct cv_err
 	return 0;
 }
 
+/* Makes the next id handed out in pid's pid namespace `want`, for a
+ * process that may not ask for it with set_tid itself (clone3's set_tid
+ * needs CAP_CHECKPOINT_RESTORE in the namespace's owner, which a
+ * container's process has dropped before it was exec'd). ns_last_pid
+ * acts on the writer's own pid namespace, so a grandchild of ours born in
+ * the target's namespace writes it, with our (host) privileges. Nothing
+ * else forks there meanwhile: the restored process is stopped by us. */
+static int set_ns_last_pid(pid_t pid, pid_t want, struct cv_error *err)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return cv_errf(err, errno, "pidfd of process %d", pid);
+	pid_t c = fork();
+	if (c == 0) {
+		if (setns(pidfd, CLONE_NEWPID) < 0)
+			_exit(10);
+		pid_t g = fork();
+		if (g == 0) {
+			char v[16];
+			int n = snprintf(v, sizeof(v), "%d", want - 1);
+			int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+			_exit(fd < 0 ? 11 : write(fd, v, (size_t)n) == n ? 0 : 12);
+		}
+		int st = 0;
+		if (g < 0 || waitpid(g, &st, 0) < 0)
+			_exit(13);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 14);
+	}
+	close(pidfd);
+	int st = 0;
+	if (c < 0 || waitpid(c, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return cv_errf(err, 0, "setting ns_last_pid to %d in the namespace of %d (step %d)",
+			       want - 1, pid, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return 0;
+}
+
 /* The other threads, each made by clone3 in the main thread with its old
  * tid; the new thread is traced (TRACECLONE) and stops before running. */
 static int make_threads(struct rst *r, pid_t *tids, struct cv_error *err)
@@ -424,13 +461,34 @@ static int make_threads(struct rst *r, pid_t *tids, struct cv_error *err)
 		b.a.set_tid_size = 1;
 		int64_t tid;
 		if (put_scratch(r, &b, sizeof(b), err) < 0 ||
-		    sys(r, &tid, "clone3 of a thread", SYS_clone3, r->tramp + SCRATCH_OFF,
-			sizeof(b.a), 0, 0, 0, 0, err) < 0)
+		    pti_sys(&r->t, &tid, err, SYS_clone3, r->tramp + SCRATCH_OFF, sizeof(b.a), 0, 0,
+			    0, 0) < 0)
 			return cv_error_wrap(err, "thread %d", p->threads[i].tid);
-		tids[i] = (pid_t)tid;
+		if (tid == -EPERM) {
+			/* Not allowed to name the id: have it handed out next. */
+			b.a.set_tid = 0;
+			b.a.set_tid_size = 0;
+			if (set_ns_last_pid(r->t.tid, p->threads[i].tid, err) < 0 ||
+			    put_scratch(r, &b, sizeof(b), err) < 0 ||
+			    pti_sys(&r->t, &tid, err, SYS_clone3, r->tramp + SCRATCH_OFF, sizeof(b.a),
+				    0, 0, 0, 0) < 0)
+				return cv_error_wrap(err, "thread %d", p->threads[i].tid);
+		}
+		if (tid < 0)
+			return cv_errf(err, (int)-tid, "restoring process %d: clone3 of thread %d",
+				       p->pid, p->threads[i].tid);
+		if (tid != p->threads[i].tid)
+			return cv_errf(err, 0, "restoring process %d: thread %d came back as %d",
+				       p->pid, p->threads[i].tid, (int)tid);
+		/* tid is the id in the process's namespace; ptrace wants ours.
+		 * The new thread reports its stop under its host id: take the
+		 * first new thread stop we see. */
 		int st;
-		if (pti_wait((pid_t)tid, &st, err) < 0)
-			return -1;
+		pid_t host = waitpid(-1, &st, __WALL);
+		if (host < 0)
+			return cv_errf(err, errno, "waiting for the new thread %d", p->threads[i].tid);
+		tids[i] = host;
+		tid = host;
 		struct pti t = {.tid = (pid_t)tid, .sys_ip = r->tramp};
 		if (ptrace(PTRACE_GETREGS, (pid_t)tid, 0, &t.regs) < 0)
 			return cv_errf(err, errno, "restoring thread %d: registers", (int)tid);
