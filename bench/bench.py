@@ -360,6 +360,18 @@ class Bench:
             self.res[f"cli_exec_{rt}_ms"] = {"median": statistics.median(ts) * 1e3,
                                              "p99": pct(ts, 0.99) * 1e3, "n": len(ts)}
 
+    # -- the state file (state/): encode and decode throughput of 256 MiB of page-like data
+    # (a quarter random pages, the rest patterned), through the unit test binary's --bench:
+    # the writer into memory, then the reader in 256 KiB pieces; the baseline is LZ4F alone
+    # on the same bytes with the same settings. 5 alternating rounds, medians.
+    def statefile_benches(self):
+        exe = os.path.join(os.path.dirname(self.bin), "unit", "test_state")
+        if not os.access(exe, os.X_OK):
+            self.notes.append(f"statefile: {exe} not built, skipped")
+            return
+        out = run([exe, "--bench", "256"], timeout=600).stdout
+        self.res["statefile"] = json.loads(out.strip().splitlines()[-1])
+
     def cleanup(self):
         for exe, root, cid in self.crun_ids:
             run([exe, "--root", root, "delete", "--force", cid], check=False)
@@ -448,6 +460,15 @@ def rows(res):
     if "boot_rss_after_kib" in res:
         out.append(("boot RSS after the benches (MiB)", res["boot_rss_after_kib"] / 1024, "", None,
                     None, None, None))
+    sfb = res.get("statefile")
+    if sfb:
+        for way in ("encode", "decode"):
+            v, b = sfb[f"{way}_mb_s"], sfb[f"lz4f_{way}_mb_s"]
+            out.append((f"state file {way}, 256 MiB pages (MB/s)", v, f"LZ4F alone, {way}", b,
+                        ratio(v, b), None, None))
+        out.append(("state file size / data", sfb["file_bytes"] / (256 << 20), "LZ4F alone",
+                    sfb["lz4f_bytes"] / (256 << 20), ratio(sfb["file_bytes"], sfb["lz4f_bytes"]),
+                    None, None))
     return out
 
 
@@ -531,7 +552,8 @@ def main():
     b = Bench(a)
     failed = False
     try:
-        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches):
+        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches,
+                     b.statefile_benches):
             try:
                 log(f"running {step.__name__}")
                 step()

@@ -13,6 +13,7 @@
 #   spec_json  config.json / process.json text -> json_mp_convert -> the same
 #   json_mp    the CLI's JSON-to-msgpack converter alone, checked against json-c
 #   state      the state file reader (state/), whole and split reads must agree
+#   state_rt   the state file writer driven by a script, read back: same records and bytes
 # Each target test/fuzz/fuzz_<name>.c is built twice into build-fuzz/:
 #   fuzz_<name>    clang -fsanitize=fuzzer,address,undefined
 #   replay_<name>  the same file with -DFUZZ_REPLAY_MAIN (its own main() runs
@@ -32,6 +33,7 @@ CFLAGS_F := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fno-omit-frame-pointer \
 
 TARGETS := rpc methods spec spec_json json_mp
 TARGETS += state
+TARGETS += state_rt
 # Sources each target links (besides its own file).
 SRC_rpc := rpc/server.c rpc/conn.c rpc/call.c rpc/scan.c core/err.c core/log.c core/loop.c core/buf.c
 LIBS_rpc := $(MSGPACK_LIBS) -lev
@@ -47,6 +49,8 @@ SRC_json_mp := cmd/json_mp.c cmd/cli.c core/err.c core/utf8.c
 LIBS_json_mp := $(JSON_LIBS)
 SRC_state := $(sort $(wildcard state/*.c)) core/err.c core/mpk.c core/utf8.c
 LIBS_state := $(MSGPACK_LIBS) $(shell pkg-config --libs liblz4 2>/dev/null || echo -llz4)
+SRC_state_rt := $(SRC_state)
+LIBS_state_rt := $(LIBS_state)
 HDR := $(wildcard test/fuzz/*.h)
 
 .PHONY: all build replay run merge
