@@ -126,6 +126,8 @@ void ckpt_proc_free(struct ckpt_proc *p)
 	for (size_t i = 0; i < p->nfds; i++)
 		free(p->fds[i].path);
 	free(p->fds);
+	if (p->mem_fd > 0)
+		close(p->mem_fd);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -204,14 +206,8 @@ static int add_pages(struct ckpt_proc *p, uint64_t addr, size_t len, int memfd,
 		p->pages = n;
 		p->cap_pages = cap;
 	}
-	unsigned char *data = malloc(len);
-	if (!data)
-		return cv_errf(err, ENOMEM, "process %d: %zu bytes of pages", p->pid, len);
-	if (pti_mem_read(memfd, addr, data, len, err) < 0) {
-		free(data);
-		return cv_error_wrap(err, "process %d", p->pid);
-	}
-	p->pages[p->npages++] = (struct ckpt_pages){addr, len, data};
+	(void)memfd; /* read when the state file is written (ckpt_image_put) */
+	p->pages[p->npages++] = (struct ckpt_pages){addr, len, NULL};
 	p->page_bytes += len;
 	return 0;
 }
@@ -343,8 +339,11 @@ static int capture_memory(struct ckpt_proc *p, struct cv_error *err)
 		if (v->kind == CKPT_VMA_ANON || v->kind == CKPT_VMA_STACK || v->kind == CKPT_VMA_FILE)
 			rc = capture_area_pages(p, v, pmfd, memfd, err);
 	}
-	close(memfd);
 	close(pmfd);
+	/* Kept: the contents are streamed from it when the file is written. */
+	if (p->mem_fd > 0)
+		close(p->mem_fd);
+	p->mem_fd = memfd;
 	return rc;
 }
 

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/mpk.h"
+#include "kernel/ptrace_inject.h"
 
 /* --- Writing ------------------------------------------------------------ */
 
@@ -38,6 +40,31 @@ static const char *const special_name[] = {
 	[CKPT_VMA_VVAR] = "[vvar]",	   [CKPT_VMA_VCLOCK] = "[vvar_vclock]",
 	[CKPT_VMA_VSYSCALL] = "[vsyscall]",
 };
+
+/* One run's contents: held, or read from the stopped process through a
+ * reused buffer (first-touch faults in a fresh buffer per run would cost
+ * more than the copy). */
+static int put_run(struct sf_writer *w, const struct ckpt_proc *p, const struct ckpt_pages *r,
+		   struct cv_error *err)
+{
+	if (r->data)
+		return sf_write_data(w, r->data, r->len, err);
+	static unsigned char *buf;
+	enum { BUF = 4 << 20 };
+	if (!buf && !(buf = malloc(BUF)))
+		return cv_errf(err, ENOMEM, "page buffer");
+	if (p->mem_fd <= 0)
+		return cv_errf(err, EBADF, "process %d: its memory is not open", p->pid);
+	for (size_t off = 0; off < r->len;) {
+		size_t n = r->len - off < BUF ? r->len - off : BUF;
+		if (pti_mem_read(p->mem_fd, r->addr + off, buf, n, err) < 0)
+			return cv_error_wrap(err, "process %d", p->pid);
+		if (sf_write_data(w, buf, n, err) < 0)
+			return -1;
+		off += n;
+	}
+	return 0;
+}
 
 int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_error *err)
 {
@@ -89,7 +116,7 @@ int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_err
 	}
 	for (size_t i = 0; i < p->npages; i++)
 		if (sf_put_pages(w, p->pages[i].addr, p->pages[i].len, err) < 0 ||
-		    sf_write_data(w, p->pages[i].data, p->pages[i].len, err) < 0)
+		    put_run(w, p, &p->pages[i], err) < 0)
 			return -1;
 	for (size_t i = 0; i < p->nfds; i++) {
 		const struct ckpt_fd *f = &p->fds[i];
@@ -311,8 +338,8 @@ static int on_pages(struct ckpt_loader *l, const msgpack_object *rec, uint64_t l
 		p->pages = n;
 		p->cap_pages = cap;
 	}
-	unsigned char *data = malloc(len);
-	if (!data)
+	unsigned char *data = NULL;
+	if (!l->skip_data && !(data = malloc(len)))
 		return cv_errf(err, ENOMEM, "state file: %llu bytes of pages", (unsigned long long)len);
 	p->pages[p->npages] = (struct ckpt_pages){addr, (size_t)len, data};
 	l->cur_pages = &p->pages[p->npages++];
@@ -385,7 +412,8 @@ int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *e
 	case SF_EV_DATA:
 		if (!l->cur_pages || ev->data_off + ev->len > l->cur_pages->len)
 			return cv_errf(err, 0, "state file: data outside a page run");
-		memcpy(l->cur_pages->data + ev->data_off, ev->data, ev->len);
+		if (l->cur_pages->data)
+			memcpy(l->cur_pages->data + ev->data_off, ev->data, ev->len);
 		return 0;
 	case SF_EV_NONE:
 	case SF_EV_META:
@@ -416,4 +444,46 @@ void ckpt_loader_free(struct ckpt_loader *l)
 		ckpt_proc_free(&l->procs[i]);
 	free(l->procs);
 	memset(l, 0, sizeof(*l));
+}
+
+struct stream {
+	const struct ckpt_proc *p;
+	ckpt_page_fn put;
+	void *opaque;
+	size_t next; /* index of the next run expected */
+	const struct ckpt_pages *cur;
+};
+
+static int stream_event(void *opaque, const struct sf_event *ev, struct cv_error *err)
+{
+	struct stream *s = opaque;
+	if (ev->type == SF_EV_RECORD) {
+		s->cur = NULL;
+		if (ev->kind != SF_KIND_PAGES)
+			return 0;
+		uint64_t addr;
+		if (sf_get_u64(ev->obj, "addr", &addr, err) < 0)
+			return -1;
+		if (s->next >= s->p->npages || s->p->pages[s->next].addr != addr ||
+		    s->p->pages[s->next].len != ev->data_len)
+			return cv_errf(err, 0, "state file: changed between its check and its use");
+		s->cur = &s->p->pages[s->next++];
+		return 0;
+	}
+	if (ev->type == SF_EV_DATA && s->cur)
+		return s->put(s->opaque, s->cur->addr + ev->data_off, ev->data, ev->len, err);
+	return 0;
+}
+
+int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, ckpt_page_fn put, void *opaque,
+			    struct cv_error *err)
+{
+	struct stream s = {.p = p, .put = put, .opaque = opaque};
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return cv_errf(err, errno, "state file: rewinding it");
+	if (sf_read_fd(fd, stream_event, &s, err) != 0)
+		return -1;
+	if (s.next != p->npages)
+		return cv_errf(err, 0, "state file: changed between its check and its use");
+	return 0;
 }

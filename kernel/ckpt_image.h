@@ -19,7 +19,18 @@ struct ckpt_loader {
 	size_t nprocs, cap;
 	struct ckpt_pages *cur_pages; /* the run whose data is arriving */
 	char container_id[256];
+	bool skip_data; /* set by the caller: check the runs, keep no contents (restore
+			 * streams them from the file again, ckpt_image_stream_pages) */
 };
 int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *err);
 int ckpt_image_done(struct ckpt_loader *l, struct cv_error *err);
 void ckpt_loader_free(struct ckpt_loader *l);
+
+/* The second pass of a restore that kept no contents: reads the file
+ * again and hands every page run's bytes to put(opaque, addr, data, len).
+ * The runs must be exactly those of p, in order (the file may not change
+ * between the passes). */
+typedef int (*ckpt_page_fn)(void *opaque, uint64_t addr, const void *data, size_t len,
+			    struct cv_error *err);
+int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, ckpt_page_fn put, void *opaque,
+			    struct cv_error *err);

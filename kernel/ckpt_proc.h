@@ -8,6 +8,7 @@
  * short-lived checkpoint/restore helper (docs/DESIGN.md, "Checkpoint and
  * restore"). The struct owns every buffer it points to; ckpt_proc_free
  * releases them. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -39,7 +40,9 @@ struct ckpt_vma {
 	char *path; /* CKPT_VMA_FILE only */
 };
 
-/* A run of contiguous saved pages. */
+/* A run of contiguous saved pages. data is NULL when the contents are
+ * not held: a capture streams them from the live process (mem_fd) into
+ * the state file, a restore from the file into the new process. */
 struct ckpt_pages {
 	uint64_t addr;
 	size_t len;
@@ -106,6 +109,7 @@ struct ckpt_proc {
 	struct ckpt_fd *fds;
 	size_t nfds;
 	size_t decl_threads; /* read from a state file: the count its task record gave */
+	int mem_fd;          /* capture: /proc/PID/mem of the stopped process, or -1 (0: unset) */
 };
 
 /* Says whether fd (its /proc link text given) is stdio handed to the
@@ -148,3 +152,11 @@ int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext
  * are the external stdio. Detaches it, running, on success; on failure
  * the caller kills it. */
 int restore_proc_take(const struct ckpt_proc *p, pid_t pid, struct cv_error *err);
+
+/* Where restore gets page contents p does not hold (pages[].data NULL):
+ * called once the areas are mapped, with a writer into the new process. */
+typedef int (*restore_put_fn)(void *opaque, uint64_t addr, const void *data, size_t len,
+			      struct cv_error *err);
+typedef int (*restore_pages_fn)(void *src, const struct ckpt_proc *p, restore_put_fn put,
+				void *opaque, struct cv_error *err);
+void restore_set_page_source(restore_pages_fn fn, void *src);

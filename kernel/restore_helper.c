@@ -36,9 +36,18 @@ static int wait_exec(pid_t pid, struct cv_error *err)
 	}
 }
 
+static int stream_from_file(void *src, const struct ckpt_proc *p, restore_put_fn put,
+			    void *opaque, struct cv_error *err)
+{
+	return ckpt_image_stream_pages(*(int *)src, p, put, opaque, err);
+}
+
 int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
 {
-	struct ckpt_loader l = {0};
+	/* Pass one checks everything and keeps no page contents; pass two
+	 * (from restore_proc, once the areas are mapped) streams them from
+	 * the file into the process: memory stays bounded. */
+	struct ckpt_loader l = {.skip_data = true};
 	int rc = 0;
 	if (lseek(a->image_fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
 		rc = cv_errf(err, errno, "the state file");
@@ -64,8 +73,11 @@ int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
 	}
 	if (rc == 0)
 		rc = wait_exec(a->init_pid, err);
-	if (rc == 0)
+	if (rc == 0) {
+		int fd = a->image_fd;
+		restore_set_page_source(stream_from_file, &fd);
 		rc = restore_proc_take(&l.procs[0], a->init_pid, err);
+	}
 	ckpt_loader_free(&l);
 	return rc;
 }

@@ -207,6 +207,21 @@ static int clear_and_move_vdso(struct rst *r, struct cv_error *err)
 	return 0;
 }
 
+static restore_pages_fn page_source;
+static void *page_source_data;
+
+void restore_set_page_source(restore_pages_fn fn, void *src)
+{
+	page_source = fn;
+	page_source_data = src;
+}
+
+static int put_mem(void *opaque, uint64_t addr, const void *data, size_t len,
+		   struct cv_error *err)
+{
+	return pti_mem_write(*(int *)opaque, addr, data, len, err);
+}
+
 static int map_areas(struct rst *r, struct cv_error *err)
 {
 	const struct ckpt_proc *p = r->p;
@@ -241,11 +256,21 @@ static int map_areas(struct rst *r, struct cv_error *err)
 			return cv_errf(err, 0, "restoring process %d: area %llx landed at %llx",
 				       p->pid, (unsigned long long)v->start, (unsigned long long)got);
 	}
-	for (size_t i = 0; i < p->npages; i++)
+	bool streamed = false;
+	for (size_t i = 0; i < p->npages; i++) {
+		if (!p->pages[i].data) {
+			streamed = true;
+			continue;
+		}
 		if (pti_mem_write(r->memfd, p->pages[i].addr, p->pages[i].data, p->pages[i].len,
 				  err) < 0)
 			return cv_error_wrap(err, "restoring process %d", p->pid);
-	return 0;
+	}
+	if (!streamed)
+		return 0;
+	if (!page_source)
+		return cv_errf(err, 0, "restoring process %d: no source for its pages", p->pid);
+	return page_source(page_source_data, p, put_mem, &r->memfd, err);
 }
 
 static int restore_mm(struct rst *r, struct cv_error *err)

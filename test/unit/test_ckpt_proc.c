@@ -123,6 +123,9 @@ static void round_trip(const char *threads)
 		fprintf(stderr, "  capture: %s\n", err.msg);
 	CHECK(rc == 0);
 	CHECK(cp.page_bytes >= 8u << 20);
+	/* Written while the process is still held: its pages stream from it. */
+	int img = rc == 0 ? save_image(&cp, &err) : -1;
+	CHECK(img >= 0);
 	ckpt_kill_all(&cp);
 	waitpid(pid, NULL, 0);
 	/* What it printed before we took it; the last is where it stopped. */
@@ -135,8 +138,6 @@ static void round_trip(const char *threads)
 
 	/* Through the state file and back; a flipped byte is refused. */
 	struct ckpt_loader l = {0};
-	int img = rc == 0 ? save_image(&cp, &err) : -1;
-	CHECK(img >= 0);
 	if (img >= 0) {
 		rc = load_image(img, &l, &err);
 		if (rc < 0)
