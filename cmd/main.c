@@ -72,6 +72,12 @@ static const struct cli_command commands[] = {
 	  "port-forward ID LOCAL:REMOTE | port-forward --stream UDS ID PORT\n"
 	  "  Forward 127.0.0.1:LOCAL to port REMOTE in the container (until SIGINT/SIGTERM\n"
 	  "  or the container stops), or hand the unix socket UDS's connection to PORT once." },
+	{ "checkpoint", cmd_checkpoint,
+	  "checkpoint --image-path DIR [--leave-running] [--work-path DIR] ID\n"
+	  "  Save the sandbox to DIR/checkpoint.img; it ends (status 0) unless --leave-running." },
+	{ "restore", cmd_restore,
+	  "restore --image-path DIR [--bundle B] [--detach] [--pid-file F] [--console-socket S] ID\n"
+	  "  Create ID from the bundle and restore DIR/checkpoint.img into it." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };

@@ -35,6 +35,8 @@ int cmd_usage(const struct cli_command *cmd, int argc, char **argv);
 int cmd_events(const struct cli_command *cmd, int argc, char **argv);
 int cmd_statefile(const struct cli_command *cmd, int argc, char **argv);
 int cmd_port_forward(const struct cli_command *cmd, int argc, char **argv);
+int cmd_checkpoint(const struct cli_command *cmd, int argc, char **argv);
+int cmd_restore(const struct cli_command *cmd, int argc, char **argv);
 
 /* cmd/observe.c, shared with cmd/usage.c: "1s", "500ms", "2m", "1.5s", "250us"
  * or bare seconds → ns (-1 if malformed); one msgpack object as compact JSON. */

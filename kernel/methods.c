@@ -38,6 +38,8 @@ static const struct rpc_method methods[] = {
 	{ "containerManager.ReleaseSubcontainer", cm_release_subcontainer },
 	{ "Network.CreateLinksAndRoutes", network_create_links },
 	{ "containerManager.PortForward", cm_port_forward },
+	{ "containerManager.Checkpoint", cm_checkpoint },
+	{ "containerManager.Restore", cm_restore },
 };
 
 const struct rpc_method *methods_table(void)

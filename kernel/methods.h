@@ -1,5 +1,6 @@
 #pragma once
 /* The control methods the sandbox serves (docs/DESIGN.md, "The control protocol"). */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -51,3 +52,10 @@ void port_forward_shutdown(void);
 void usage_shutdown(void);
 /* debug.Stacks' line for the usage memfd's timer (nothing before the first UsageFD). */
 void usage_describe(FILE *out);
+/* containerManager.Checkpoint (kernel/checkpoint.c). */
+void cm_checkpoint(struct rpc_call *call, const msgpack_object *arg);
+/* True once a checkpoint without Resume ended the sandbox: the root
+ * init's exit then reads as status 0, as runsc reports it. */
+bool checkpoint_ended_sandbox(void);
+/* containerManager.Restore (kernel/restore.c). */
+void cm_restore(struct rpc_call *call, const msgpack_object *arg);

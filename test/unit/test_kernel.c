@@ -68,6 +68,8 @@ TEST(test_method_table_has_the_seed_names)
 		"containerManager.DestroySubcontainer", "containerManager.ReleaseSubcontainer",
 		"Network.CreateLinksAndRoutes",
 		"containerManager.PortForward",
+		"containerManager.Checkpoint",
+		"containerManager.Restore",
 	};
 	const struct rpc_method *m = methods_table();
 	CHECK(methods_count() == ARRAY_SIZE(want));
