@@ -62,6 +62,8 @@ static const struct cli_command commands[] = {
 	  "  stops; --stats prints one and exits." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
+	/* Hidden: a subcontainer's gofer, started by create (cmd/gofer.c). */
+	{ "gofer", cmd_gofer, NULL },
 };
 
 static void usage_all(FILE *f)

@@ -12,9 +12,11 @@
 #include <dirent.h>
 #include <limits.h>
 #include <linux/mount.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -62,22 +64,36 @@ bool sub_sandbox_of(const char *id, char *sid, size_t n)
 	return cli_validate_id(sid, NULL) == 0;
 }
 
-/* The rootfs as a detached tree: the sandbox attaches it without ever
- * resolving a host path of the container. */
-static int root_tree(const char *rootfs, bool readonly, struct cv_error *err)
+/* Starts the container's gofer (cmd/gofer.c) on one end of a
+ * SOCK_SEQPACKET pair; returns the other end, for the sandbox. The gofer
+ * is in its own session with /dev/null as stdio: it outlives this process
+ * and is reaped by whoever reaps the container (the engine's subreaper). */
+static int start_gofer(const char *rootfs, bool readonly, pid_t *pid, struct cv_error *err)
 {
-	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, rootfs,
-			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-	if (fd < 0)
-		return cv_errf(err, errno, "cloning the container's root %s", rootfs);
-	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
-	if (readonly &&
-	    syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return cv_errf(err, errno, "creating the gofer's connection");
+	pid_t p = fork();
+	if (p < 0) {
 		int e = errno;
-		close(fd);
-		return cv_errf(err, e, "making the container's root read-only");
+		close(sv[0]);
+		close(sv[1]);
+		return cv_errf(err, e, "starting the gofer");
 	}
-	return fd;
+	if (p == 0) {
+		int nul = open("/dev/null", O_RDWR);
+		if (setsid() < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 ||
+		    dup2(nul, 2) < 0 || dup2(sv[1], 3) < 0)
+			_exit(127);
+		syscall(SYS_close_range, 4u, ~0u, 0u);
+		const char *argv[] = { "cvisor", "gofer", "--rootfs", rootfs,
+				       readonly ? "--readonly" : NULL, NULL };
+		execv("/proc/self/exe", (char *const *)argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	*pid = p;
+	return sv[0];
 }
 
 static void pack_str(msgpack_packer *pk, const char *s)
@@ -88,8 +104,9 @@ static void pack_str(msgpack_packer *pk, const char *s)
 }
 
 static int write_sub_state(const char *id, const char *sid, const char *bundle,
-			   const char *rootfs, pid_t pid, pid_t boot, const char *created,
-			   const char *cg_path, json_object *ann, struct cv_error *err)
+			   const char *rootfs, pid_t pid, pid_t boot, pid_t gofer,
+			   const char *created, const char *cg_path, json_object *ann,
+			   struct cv_error *err)
 {
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "id", json_object_new_string(id));
@@ -101,6 +118,7 @@ static int write_sub_state(const char *id, const char *sid, const char *bundle,
 	json_object_object_add(j, "cgroupPath", json_object_new_string(cg_path));
 	json_object_object_add(j, "paused", json_object_new_boolean(0));
 	json_object_object_add(j, "sandboxId", json_object_new_string(sid));
+	json_object_object_add(j, "goferPid", json_object_new_int64(gofer));
 	if (ann)
 		json_object_object_add(j, "annotations", json_object_get(ann));
 	int r = cli_state_save(id, j, err);
@@ -153,6 +171,7 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	snprintf(sock, sizeof(sock), "%s/control.sock", dir);
 
 	int r = -1, tree = -1;
+	pid_t gofer = -1;
 	bool registered = false;
 	struct rpc_client *c = NULL;
 	msgpack_sbuffer buf;
@@ -161,7 +180,7 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 		cv_errf(err, errno, "linking %s to the sandbox's control socket", sock);
 		goto out;
 	}
-	tree = root_tree(rootfs, cli_json_bool(root, "readonly", false), err);
+	tree = start_gofer(rootfs, cli_json_bool(root, "readonly", false), &gofer, err);
 	if (tree < 0)
 		goto out;
 	c = cli_connect(sid, err);
@@ -214,7 +233,8 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	int64_t pid = 0;
 	if (cli_result_int(res, "containerManager.StartSubcontainer", &pid, err) < 0)
 		goto out;
-	if (write_sub_state(id, sid, bundle, rootfs, (pid_t)pid, boot, created, cg_path, ann, err) <
+	if (write_sub_state(id, sid, bundle, rootfs, (pid_t)pid, boot, gofer, created, cg_path, ann,
+			    err) <
 	    0)
 		goto out;
 	if (pid_file && cli_write_pid_file(pid_file, (pid_t)pid, err) < 0)
@@ -231,6 +251,10 @@ out:
 		rpc_client_close(c);
 	if (tree >= 0)
 		close(tree);
+	/* A gofer whose container does not exist: nothing will hang up on it
+	 * but this kill (boot closed its end, or never got it). */
+	if (r < 0 && gofer > 0)
+		kill(gofer, SIGKILL);
 	msgpack_sbuffer_destroy(&buf);
 	if (r < 0) {
 		struct cv_error e2;

@@ -343,3 +343,31 @@ def test_cli_pod(env):
     assert not any(os.path.isdir(d) for d in cg2 + helpers.cgroup_paths(root.id))
     with open("/proc/self/mountinfo") as f:
         assert sub2 not in f.read()
+
+
+def test_cli_gofer_lifetime(env):
+    """Each CLI subcontainer has its gofer (outside the sandbox, in the
+    host's mount namespace); killing it kills that container only, and
+    destroying the container ends the gofer."""
+    root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    subs = [pod_id(), pod_id()]
+    hosts, gofers = {}, {}
+    for s in subs:
+        hosts[s] = cli_create(env, s, cri_bundle(env, ["sleep", "997"], root.id))
+        env.cli.run("start", s, check=True)
+        with open(os.path.join(env.root, s, "state.json")) as f:
+            gofers[s] = json.load(f)["goferPid"]
+        assert helpers.pid_alive(gofers[s])
+        with open(f"/proc/{gofers[s]}/cmdline", "rb") as f:
+            assert f.read().split(b"\0")[1] == b"gofer"
+        assert os.readlink(f"/proc/{gofers[s]}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    os.kill(gofers[subs[0]], signal.SIGKILL)
+    wait_until(lambda: not helpers.pid_alive(hosts[subs[0]]), what="sub 0 killed")
+    wait_until(lambda: root.call(M_STATE, subs[0]) == 3, what="sub 0 stopped")
+    assert root.call(M_STATE, subs[1]) == 2 and root.call(M_STATE, root.id) == 2
+    assert helpers.pid_alive(hosts[subs[1]])
+    env.cli.run("delete", "--force", subs[1], check=True)
+    wait_until(lambda: not helpers.pid_alive(gofers[subs[1]]), what="gofer 1 gone")
+    assert not helpers.pid_alive(hosts[subs[1]])
+    env.cli.run("delete", subs[0], check=True)
+    assert root.call(M_PROCS, "") and root.call(M_STATE, root.id) == 2

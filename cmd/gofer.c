@@ -1,0 +1,129 @@
+/* `cvisor gofer` (hidden): one per subcontainer, started by `create`
+ * outside the sandbox, in the host's mount namespace. It owns the
+ * container's host paths: over its connection to the sandbox (fd 3, a
+ * SOCK_SEQPACKET socket, one msgpack-RPC message per packet) it answers
+ * Gofer.RootTree with the container's root as a detached mount
+ * (open_tree OPEN_TREE_CLONE|AT_RECURSIVE, read-only when the spec says
+ * so). It lives as long as the connection: when the sandbox closes it (the
+ * container was destroyed, the sandbox ended) the gofer exits; when the
+ * gofer dies, the sandbox kills that container (docs/DESIGN.md, "Pods"). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/mount.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cmd/verbs.h"
+#include "core/fdsend.h"
+#include "core/mpk.h"
+
+#define GOFER_SOCK 3
+#define GOFER_MSG_MAX 65536
+
+static int root_tree(const char *rootfs, bool readonly, struct cv_error *err)
+{
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, rootfs,
+			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (fd < 0)
+		return cv_errf(err, errno, "cloning the container's root %s", rootfs);
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+	if (readonly &&
+	    syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+		int e = errno;
+		close(fd);
+		return cv_errf(err, e, "making the container's root read-only");
+	}
+	return fd;
+}
+
+/* [1, msgid, error or nil, {"Files": n}] with the fds on the same packet. */
+static void reply(uint64_t msgid, const char *error, const int *fds, size_t nfds)
+{
+	msgpack_sbuffer b;
+	msgpack_sbuffer_init(&b);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &b, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_int(&pk, 1);
+	msgpack_pack_uint64(&pk, msgid);
+	if (error)
+		mpk_pack_str(&pk, error);
+	else
+		msgpack_pack_nil(&pk);
+	msgpack_pack_map(&pk, 1);
+	mpk_pack_str(&pk, "Files");
+	msgpack_pack_int(&pk, (int)nfds);
+	fd_sendmsg(GOFER_SOCK, b.data, b.size, fds, nfds, 0);
+	msgpack_sbuffer_destroy(&b);
+}
+
+static void serve(const char *rootfs, bool readonly)
+{
+	static char buf[GOFER_MSG_MAX];
+	for (;;) {
+		ssize_t n;
+		do
+			n = recv(GOFER_SOCK, buf, sizeof(buf), 0);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			return; /* the sandbox hung up: our container is gone */
+		msgpack_unpacked u;
+		msgpack_unpacked_init(&u);
+		size_t off = 0;
+		const msgpack_object *m = NULL;
+		if (msgpack_unpack_next(&u, buf, (size_t)n, &off) == MSGPACK_UNPACK_SUCCESS &&
+		    u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 4)
+			m = u.data.via.array.ptr;
+		if (!m || m[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+		    m[2].type != MSGPACK_OBJECT_STR) {
+			msgpack_unpacked_destroy(&u);
+			continue; /* not a request: nothing to answer */
+		}
+		uint64_t id = m[1].via.u64;
+		if (m[2].via.str.size == 14 && memcmp(m[2].via.str.ptr, "Gofer.RootTree", 14) == 0) {
+			struct cv_error err = { 0 };
+			int fd = root_tree(rootfs, readonly, &err);
+			if (fd < 0) {
+				reply(id, err.msg, NULL, 0);
+			} else {
+				reply(id, NULL, &fd, 1);
+				close(fd);
+			}
+		} else {
+			reply(id, "unknown gofer method", NULL, 0);
+		}
+		msgpack_unpacked_destroy(&u);
+	}
+}
+
+int cmd_gofer(const struct cli_command *cmd, int argc, char **argv)
+{
+	(void)cmd;
+	static const struct option opts[] = {
+		{ "rootfs", required_argument, 0, 'r' },
+		{ "readonly", no_argument, 0, 'o' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *rootfs = NULL;
+	bool readonly = false;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (c == 'r')
+			rootfs = optarg;
+		else if (c == 'o')
+			readonly = true;
+		else
+			return cli_failf("gofer: unknown flag");
+	}
+	if (!rootfs)
+		return cli_failf("gofer needs --rootfs");
+	serve(rootfs, readonly);
+	return 0;
+}
