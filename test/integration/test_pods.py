@@ -371,3 +371,30 @@ def test_cli_gofer_lifetime(env):
     assert not helpers.pid_alive(hosts[subs[1]])
     env.cli.run("delete", subs[0], check=True)
     assert root.call(M_PROCS, "") and root.call(M_STATE, root.id) == 2
+
+
+def test_no_fd_leak_across_sub_cycles(env, pod):
+    before = helpers.settled_fd_count(pod.boot_pid)
+    for i in range(6):
+        cid = pod_id()
+        out, _ = start_sub(pod, env, cid, ["sleep", "999"], medium=i % 2)
+        out.close()
+        exec_in(pod, cid, ["true"])
+        pod.call(M_DESTROY, cid)
+        cid = pod_id()
+        cli_create(env, cid, cri_bundle(env, ["sleep", "996"], pod.id))
+        env.cli.run("start", cid, check=True)
+        env.cli.run("delete", "--force", cid, check=True)
+    # A failed start leaves nothing either.
+    cid = pod_id()
+    pod.call(M_CREATE, {"CID": cid})
+    null = os.open("/dev/null", os.O_RDWR)
+    try:
+        with pytest.raises(RuntimeError):
+            pod.call(M_SSTART, {"Spec": sub_spec(env, ["true"]), "Conf": {}, "CID": cid,
+                                "Files": 4}, fds=[null] * 4)
+    finally:
+        os.close(null)
+    pod.call(M_DESTROY, cid)
+    assert helpers.settled_fd_count(pod.boot_pid) == before
+    assert [p["cmd"] for p in pod.call(M_PROCS, "")] == ["sleep"]
