@@ -43,6 +43,7 @@ TARGETS = {
     "api_exec_ratio_floor": 1.3,
     "boot_rss_mib": 2.0,
     "metrics_cost_ratio": 1.05,
+    "sub_start_ratio_crun": 0.5,
 }
 
 
@@ -360,6 +361,11 @@ class Bench:
             self.res[f"cli_exec_{rt}_ms"] = {"median": statistics.median(ts) * 1e3,
                                              "p99": pct(ts, 0.99) * 1e3, "n": len(ts)}
 
+    # -- pods: a subcontainer in a running sandbox vs crun run (bench/pods_bench.py)
+    def pod_benches(self):
+        import pods_bench
+        pods_bench.pod_benches(self, run, timed, make_bundle, pct)
+
     def cleanup(self):
         for exe, root, cid in self.crun_ids:
             run([exe, "--root", root, "delete", "--force", cid], check=False)
@@ -448,6 +454,8 @@ def rows(res):
     if "boot_rss_after_kib" in res:
         out.append(("boot RSS after the benches (MiB)", res["boot_rss_after_kib"] / 1024, "", None,
                     None, None, None))
+    import pods_bench
+    out += pods_bench.pod_rows(res, ratio, TARGETS["sub_start_ratio_crun"])
     return out
 
 
@@ -531,7 +539,7 @@ def main():
     b = Bench(a)
     failed = False
     try:
-        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches):
+        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches, b.pod_benches):
             try:
                 log(f"running {step.__name__}")
                 step()
