@@ -42,28 +42,6 @@ const char *sub_sandbox_of_spec(json_object *spec)
 	return sid;
 }
 
-bool sub_sandbox_of(const char *id, char *sid, size_t n)
-{
-	char path[PATH_MAX], link[PATH_MAX];
-	if (cli_sandbox_file(id, "control.sock", path, sizeof(path), NULL) < 0)
-		return false;
-	ssize_t k = readlink(path, link, sizeof(link) - 1);
-	if (k <= 0)
-		return false;
-	link[k] = '\0';
-	/* "../<sid>/control.sock" */
-	const char *pre = "../", *suf = "/control.sock";
-	size_t l = (size_t)k, ls = strlen(suf);
-	if (l <= 3 + ls || strncmp(link, pre, 3) != 0 || strcmp(link + l - ls, suf) != 0)
-		return false;
-	size_t m = l - 3 - ls;
-	if (m >= n)
-		return false;
-	memcpy(sid, link + 3, m);
-	sid[m] = '\0';
-	return cli_validate_id(sid, NULL) == 0;
-}
-
 /* Starts the container's gofer (cmd/gofer.c) on one end of a
  * SOCK_SEQPACKET pair; returns the other end, for the sandbox. The gofer
  * is in its own session with /dev/null as stdio: it outlives this process

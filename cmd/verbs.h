@@ -116,8 +116,6 @@ int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *
  * io.kubernetes.cri.sandbox-id is created inside that sandbox. */
 /* The sandbox id such a spec names, or NULL (borrowed from spec). */
 const char *sub_sandbox_of_spec(json_object *spec);
-/* Whether id is a subcontainer; sid receives its sandbox's id. */
-bool sub_sandbox_of(const char *id, char *sid, size_t n);
 /* CreateSubcontainer + StartSubcontainer (held before execve), state.json,
  * --pid-file with the sub init's host pid. */
 int sub_create(const char *id, const char *sid, json_object *spec, const char *bundle,
