@@ -24,6 +24,16 @@
 
 #define GOFER_SOCK 3
 #define GOFER_MSG_MAX 65536
+/* The root and the bind mounts go in one packet (SCM_MAX_FD). */
+#define GOFER_BINDS_MAX (FD_MSG_MAX - 1)
+
+/* The spec's bind mounts, in its order, as `create` resolved them. */
+struct bind_src {
+	const char *path;
+	bool recursive;
+};
+static struct bind_src binds[GOFER_BINDS_MAX];
+static size_t n_binds;
 
 static int root_tree(const char *rootfs, bool readonly, struct cv_error *err)
 {
@@ -38,6 +48,18 @@ static int root_tree(const char *rootfs, bool readonly, struct cv_error *err)
 		close(fd);
 		return cv_errf(err, e, "making the container's root read-only");
 	}
+	return fd;
+}
+
+/* A bind mount's source, cloned here in the host's mount namespace (as
+ * `mount --bind` would resolve it, the engine having chosen the path):
+ * the container's init only moves the result into place. */
+static int bind_tree(const struct bind_src *b, size_t i, struct cv_error *err)
+{
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, b->path,
+			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (b->recursive ? AT_RECURSIVE : 0));
+	if (fd < 0)
+		return cv_errf(err, errno, "bind mount %zu: cloning %s", i, b->path);
 	return fd;
 }
 
@@ -87,13 +109,19 @@ static void serve(const char *rootfs, bool readonly)
 		uint64_t id = m[1].via.u64;
 		if (m[2].via.str.size == 14 && memcmp(m[2].via.str.ptr, "Gofer.RootTree", 14) == 0) {
 			struct cv_error err = { 0 };
+			int fds[1 + GOFER_BINDS_MAX];
+			size_t nfds = 0;
 			int fd = root_tree(rootfs, readonly, &err);
-			if (fd < 0) {
-				reply(id, err.msg, NULL, 0);
-			} else {
-				reply(id, NULL, &fd, 1);
-				close(fd);
+			if (fd >= 0)
+				fds[nfds++] = fd;
+			for (size_t i = 0; fd >= 0 && i < n_binds; i++) {
+				fd = bind_tree(&binds[i], i, &err);
+				if (fd >= 0)
+					fds[nfds++] = fd;
 			}
+			reply(id, fd < 0 ? err.msg : NULL, fds, fd < 0 ? 0 : nfds);
+			for (size_t i = 0; i < nfds; i++)
+				close(fds[i]);
 		} else {
 			reply(id, "unknown gofer method", NULL, 0);
 		}
@@ -107,6 +135,8 @@ int cmd_gofer(const struct cli_command *cmd, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "rootfs", required_argument, 0, 'r' },
 		{ "readonly", no_argument, 0, 'o' },
+		{ "bind", required_argument, 0, 'b' },
+		{ "rbind", required_argument, 0, 'R' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *rootfs = NULL;
@@ -119,6 +149,10 @@ int cmd_gofer(const struct cli_command *cmd, int argc, char **argv)
 			rootfs = optarg;
 		else if (c == 'o')
 			readonly = true;
+		else if ((c == 'b' || c == 'R') && n_binds < GOFER_BINDS_MAX)
+			binds[n_binds++] = (struct bind_src){ optarg, c == 'R' };
+		else if (c == 'b' || c == 'R')
+			return cli_failf("gofer: more than %d bind mounts", GOFER_BINDS_MAX);
 		else
 			return cli_failf("gofer: unknown flag");
 	}

@@ -42,21 +42,78 @@ const char *sub_sandbox_of_spec(json_object *spec)
 	return sid;
 }
 
+/* Whether a spec mount is a bind mount, and a recursive one: the rule of
+ * kernel/mount_opts.c (type "bind" or a bind/rbind option; rbind is
+ * recursive), which boot applies to count the gofer's answer. */
+static bool is_bind(json_object *m, bool *recursive)
+{
+	const char *type = cli_json_str(m, "type");
+	bool bind = type && strcmp(type, "bind") == 0;
+	*recursive = false;
+	json_object *opts = cli_json_get(m, "options", json_type_array);
+	size_t n = opts ? json_object_array_length(opts) : 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
+		if (o && strcmp(o, "bind") == 0)
+			bind = true;
+		if (o && strcmp(o, "rbind") == 0)
+			bind = *recursive = true;
+	}
+	if (type && (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0))
+		return false;
+	return bind;
+}
+
 /* Starts the container's gofer (cmd/gofer.c) on one end of a
  * SOCK_SEQPACKET pair; returns the other end, for the sandbox. The gofer
- * is in its own session with /dev/null as stdio: it outlives this process
- * and is reaped by whoever reaps the container (the engine's subreaper). */
-static int start_gofer(const char *rootfs, bool readonly, pid_t *pid, struct cv_error *err)
+ * gets the root and every bind mount's source (relative ones made
+ * absolute from the bundle), in the spec's order. It is in its own
+ * session with /dev/null as stdio: it outlives this process and is reaped
+ * by whoever reaps the container (the engine's subreaper). */
+static int start_gofer(json_object *spec, const char *bundle, const char *rootfs, bool readonly,
+		       pid_t *pid, struct cv_error *err)
 {
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return cv_errf(err, errno, "creating the gofer's connection");
+	json_object *mounts = cli_json_get(spec, "mounts", json_type_array);
+	size_t nm = mounts ? json_object_array_length(mounts) : 0;
+	/* argv: 5 fixed, 2 per bind, NULL; sources: one PATH_MAX each. */
+	const char **argv = calloc(6 + 2 * nm, sizeof(*argv));
+	char *paths = calloc(nm ? nm : 1, PATH_MAX);
+	if (!argv || !paths) {
+		free(argv);
+		free(paths);
+		return cv_errf(err, ENOMEM, "starting the gofer");
+	}
+	size_t n = 0;
+	argv[n++] = "cvisor";
+	argv[n++] = "gofer";
+	argv[n++] = "--rootfs";
+	argv[n++] = rootfs;
+	if (readonly)
+		argv[n++] = "--readonly";
+	for (size_t i = 0; i < nm; i++) {
+		json_object *m = json_object_array_get_idx(mounts, i);
+		bool rec;
+		if (!is_bind(m, &rec))
+			continue;
+		const char *src = cli_json_str(m, "source");
+		char *p = paths + i * PATH_MAX;
+		snprintf(p, PATH_MAX, src && src[0] == '/' ? "%s" : "%s/%s",
+			 src && src[0] == '/' ? src : bundle, src ? src : "");
+		argv[n++] = rec ? "--rbind" : "--bind";
+		argv[n++] = p;
+	}
+	argv[n] = NULL;
+	int sv[2], r = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		cv_errf(err, errno, "creating the gofer's connection");
+		goto out;
+	}
 	pid_t p = fork();
 	if (p < 0) {
-		int e = errno;
+		cv_errf(err, errno, "starting the gofer");
 		close(sv[0]);
 		close(sv[1]);
-		return cv_errf(err, e, "starting the gofer");
+		goto out;
 	}
 	if (p == 0) {
 		int nul = open("/dev/null", O_RDWR);
@@ -64,14 +121,16 @@ static int start_gofer(const char *rootfs, bool readonly, pid_t *pid, struct cv_
 		    dup2(nul, 2) < 0 || dup2(sv[1], 3) < 0)
 			_exit(127);
 		syscall(SYS_close_range, 4u, ~0u, 0u);
-		const char *argv[] = { "cvisor", "gofer", "--rootfs", rootfs,
-				       readonly ? "--readonly" : NULL, NULL };
 		execv("/proc/self/exe", (char *const *)argv);
 		_exit(127);
 	}
 	close(sv[1]);
 	*pid = p;
-	return sv[0];
+	r = sv[0];
+out:
+	free(argv);
+	free(paths);
+	return r;
 }
 
 static void pack_str(msgpack_packer *pk, const char *s)
@@ -158,7 +217,7 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 		cv_errf(err, errno, "linking %s to the sandbox's control socket", sock);
 		goto out;
 	}
-	tree = start_gofer(rootfs, cli_json_bool(root, "readonly", false), &gofer, err);
+	tree = start_gofer(spec, bundle, rootfs, cli_json_bool(root, "readonly", false), &gofer, err);
 	if (tree < 0)
 		goto out;
 	c = cli_connect(sid, err);

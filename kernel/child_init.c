@@ -315,8 +315,7 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	hp->spec = spec;
 	hp->ctl_fd = *ctl_fd;
 	hp->placed_due = (ns_flags & CLONE_NEWCGROUP) && !(ns_flags & CLONE_NEWUSER);
-	if (child_setup_rootfs(spec, a->bundle, a->has_root_tree ? a->root_tree : -1,
-			       a->root_overlay_memory, a->cg, at_hook_point, hp, err) < 0)
+	if (child_setup_rootfs(a, at_hook_point, hp, err) < 0)
 		return -1;
 	if (proc->terminal && setup_terminal(a, err) < 0)
 		return -1;

@@ -69,14 +69,20 @@ struct gofer_req *gofer_root_start(int sock, gofer_root_fn done, void *data,
 	return r;
 }
 
-static void finish(struct gofer_req *r, int tree, const struct cv_error *err)
+static void finish(struct gofer_req *r, int *fds, size_t nfds, const struct cv_error *err)
 {
 	ev_io_stop(core_loop(), &r->w);
 	ev_timer_stop(core_loop(), &r->t);
 	gofer_root_fn done = r->done;
 	void *data = r->data;
 	free(r);
-	done(data, tree, err);
+	done(data, fds, nfds, err);
+}
+
+static void close_all(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
 }
 
 static void on_reply(struct ev_loop *loop, ev_io *w, int revents)
@@ -87,13 +93,13 @@ static void on_reply(struct ev_loop *loop, ev_io *w, int revents)
 	struct cv_error err;
 	cv_error_reset(&err);
 	char buf[GOFER_REPLY_MAX];
-	int fd = -1, nfds = 0;
-	ssize_t n = fd_recvmsg(r->sock, buf, sizeof(buf), &fd, 1, &nfds, MSG_DONTWAIT);
+	int fds[FD_MSG_MAX], nfds = 0;
+	ssize_t n = fd_recvmsg(r->sock, buf, sizeof(buf), fds, FD_MSG_MAX, &nfds, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n <= 0) {
 		cv_errf(&err, n < 0 ? errno : 0, "the container's gofer hung up before answering");
-		finish(r, -1, &err);
+		finish(r, NULL, 0, &err);
 		return;
 	}
 	msgpack_unpacked u;
@@ -109,16 +115,15 @@ static void on_reply(struct ev_loop *loop, ev_io *w, int revents)
 	else if (m[2].type == MSGPACK_OBJECT_STR)
 		cv_errf(&err, 0, "the container's gofer: %.*s", (int)m[2].via.str.size,
 			m[2].via.str.ptr);
-	else if (nfds != 1)
+	else if (nfds < 1)
 		cv_errf(&err, 0, "the container's gofer sent no root");
 	msgpack_unpacked_destroy(&u);
 	if (cv_error_is_set(&err)) {
-		if (nfds == 1)
-			close(fd);
-		finish(r, -1, &err);
+		close_all(fds, nfds > 0 ? nfds : 0);
+		finish(r, NULL, 0, &err);
 		return;
 	}
-	finish(r, fd, NULL);
+	finish(r, fds, (size_t)nfds, NULL);
 }
 
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -129,7 +134,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	struct cv_error err;
 	cv_errf(&err, ETIMEDOUT, "the container's gofer did not answer within %.0f s",
 		GOFER_REPLY_TIMEOUT_S);
-	finish(r, -1, &err);
+	finish(r, NULL, 0, &err);
 }
 
 void gofer_root_cancel(struct gofer_req *r)

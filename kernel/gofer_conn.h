@@ -5,13 +5,16 @@
  * a timer, and the loop serves everyone else meanwhile. Once the container
  * runs, the same socket is watched for the gofer hanging up, which kills
  * the container's processes (as runsc does); the sandbox lives on. */
+#include <stddef.h>
+
 #include "core/err.h"
 
 struct container;
 
-/* done runs once from the loop: tree is the detached root (the callee
- * owns it) or -1 with err set. */
-typedef void (*gofer_root_fn)(void *data, int tree, const struct cv_error *err);
+/* done runs once from the loop: fds[0] is the detached root, then one
+ * detached mount per bind mount of the spec, in its order (the callee owns
+ * them all); nfds 0 with err set on failure. */
+typedef void (*gofer_root_fn)(void *data, int *fds, size_t nfds, const struct cv_error *err);
 
 struct gofer_req;
 /* Sends Gofer.RootTree on sock (borrowed; must stay open until done or

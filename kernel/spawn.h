@@ -58,6 +58,8 @@ struct spawn_init_args {
 	bool has_root_tree;
 	int root_tree;
 	bool root_overlay_memory;
+	const int *mount_fds;      /* NULL, or one per spec.mounts entry: -1, or a
+				    * detached mount for that bind mount (borrowed) */
 };
 
 /* clone3(CLONE_PIDFD | the spec's CLONE_NEW* | CLONE_INTO_CGROUP) a

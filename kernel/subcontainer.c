@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "kernel/exit_source.h"
 #include "kernel/gofer_conn.h"
 #include "kernel/methods.h"
+#include "kernel/mount_opts.h"
 #include "kernel/park.h"
 #include "kernel/spawn.h"
 #include "kernel/userns.h"
@@ -282,6 +284,8 @@ struct sub_start {
 	int stdio[3];
 	int root;      /* detached tree */
 	int gofer;     /* -1, or the gofer connection (kept for its hang-up) */
+	int *mount_fds; /* NULL, or per spec mount: -1 or the gofer's bind mount (owned) */
+	size_t n_mount_fds;
 	bool terminal, overlay, hold, owned;
 	struct rpc_call *call; /* NULL once the client left */
 	struct sandbox *sb;
@@ -299,6 +303,12 @@ static void sub_start_free(struct sub_start *s)
 			close(s->root);
 		if (s->gofer >= 0)
 			close(s->gofer);
+	}
+	if (s->mount_fds) {
+		for (size_t i = 0; i < s->n_mount_fds; i++)
+			if (s->mount_fds[i] >= 0)
+				close(s->mount_fds[i]);
+		free(s->mount_fds);
 	}
 	free(s->cid);
 	free(s);
@@ -348,6 +358,7 @@ static int spawn_sub(struct container *c, const struct sub_start *s, struct cv_e
 		.has_root_tree = true,
 		.root_tree = s->root,
 		.root_overlay_memory = s->overlay,
+		.mount_fds = s->mount_fds,
 	};
 	for (int i = 0; i < 3; i++)
 		sa.stdio[i] = s->terminal ? c->tty_fd : s->stdio[i];
@@ -409,26 +420,83 @@ static void gofer_call_gone(struct rpc_call *call, void *data)
 	s->call = NULL;
 }
 
-static void gofer_answered(void *data, int tree, const struct cv_error *gerr)
+/* The gofer's bind mounts, one per bind mount of the spec in its order
+ * (kernel/mount_opts.c decides which are binds, as the CLI did), put
+ * where the init looks for them. Takes fds[1..]. */
+static int place_binds(struct container *c, struct sub_start *s, int *fds, size_t nfds,
+		       struct cv_error *err)
+{
+	size_t want = 0;
+	for (size_t i = 0; i < c->spec.n_mounts; i++) {
+		const struct oci_mount *m = &c->spec.mounts[i];
+		struct mount_opts o;
+		const char *type = m->type ? m->type : "";
+		if (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0 ||
+		    mount_opts_parse(m->options, m->n_options, "spec.mounts", &o, err) < 0)
+			continue;
+		if (strcmp(type, "bind") == 0 || (o.flags & MS_BIND))
+			want++;
+	}
+	cv_error_reset(err);
+	if (nfds - 1 != want) {
+		for (size_t i = 1; i < nfds; i++)
+			close(fds[i]);
+		return cv_errf(err, 0, "the container's gofer sent %zu bind mounts, the spec has %zu",
+			       nfds - 1, want);
+	}
+	if (!want)
+		return 0;
+	s->mount_fds = malloc(c->spec.n_mounts * sizeof(int));
+	if (!s->mount_fds) {
+		for (size_t i = 1; i < nfds; i++)
+			close(fds[i]);
+		return cv_errf(err, ENOMEM, "the container's bind mounts");
+	}
+	s->n_mount_fds = c->spec.n_mounts;
+	size_t k = 1;
+	for (size_t i = 0; i < c->spec.n_mounts; i++) {
+		const struct oci_mount *m = &c->spec.mounts[i];
+		struct mount_opts o;
+		const char *type = m->type ? m->type : "";
+		s->mount_fds[i] = -1;
+		if (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0 ||
+		    mount_opts_parse(m->options, m->n_options, "spec.mounts", &o, err) < 0)
+			continue;
+		if (strcmp(type, "bind") == 0 || (o.flags & MS_BIND))
+			s->mount_fds[i] = fds[k++];
+	}
+	cv_error_reset(err);
+	return 0;
+}
+
+static void gofer_answered(void *data, int *fds, size_t nfds, const struct cv_error *gerr)
 {
 	struct sub_start *s = data;
+	struct cv_error err;
+	cv_error_reset(&err);
 	s->req = NULL;
 	if (s->call)
 		rpc_call_set_cancel(s->call, NULL, NULL);
 	struct container *c = sandbox_find_container(s->sb, s->cid);
-	if (tree < 0 || !c || c->destroying || !s->call) {
-		if (tree >= 0)
-			close(tree);
+	if (!nfds || !c || c->destroying || !s->call) {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
 		if (c)
 			c->sub_failed = true;
-		if (s->call && tree < 0)
+		if (s->call && !nfds)
 			rpc_fail(s->call, "starting container \"%s\": %s", s->cid, gerr->msg);
 		else if (s->call)
 			rpc_fail(s->call, "trying to start a deleted container \"%s\"", s->cid);
 		sub_start_free(s);
 		return;
 	}
-	s->root = tree;
+	s->root = fds[0];
+	if (place_binds(c, s, fds, nfds, &err) < 0) {
+		c->sub_failed = true;
+		rpc_fail(s->call, "starting container \"%s\": %s", s->cid, err.msg);
+		sub_start_free(s);
+		return;
+	}
 	sub_launch(c, s);
 }
 

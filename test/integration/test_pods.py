@@ -398,3 +398,36 @@ def test_no_fd_leak_across_sub_cycles(env, pod):
     pod.call(M_DESTROY, cid)
     assert helpers.settled_fd_count(pod.boot_pid) == before
     assert [p["cmd"] for p in pod.call(M_PROCS, "")] == ["sleep"]
+
+
+def test_cli_bind_mounts_come_from_the_gofer(env):
+    """A bind mount of a pod container: its source resolved by the gofer on
+    the host (a file and a directory, recursive or not), moved into place by
+    the init; the options still apply (ro)."""
+    root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    src = os.path.join(env.root, ".pods-bind")
+    os.makedirs(os.path.join(src, "d"), exist_ok=True)
+    with open(os.path.join(src, "d", "f"), "w") as f:
+        f.write("from-host\n")
+    with open(os.path.join(src, "file"), "w") as f:
+        f.write("a-file\n")
+    sub = pod_id()
+    b = cri_bundle(env, ["sleep", "995"], root.id)
+    cfg = helpers.fixture_config(b)
+    cfg["mounts"] = cfg.get("mounts", []) + [
+        {"destination": "/mnt", "type": "bind", "source": os.path.join(src, "d"),
+         "options": ["rbind", "ro"]},
+        {"destination": "/etc/pods-file", "type": "none", "source": os.path.join(src, "file"),
+         "options": ["bind"]},
+    ]
+    with open(os.path.join(b, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    cli_create(env, sub, b)
+    env.cli.run("start", sub, check=True)
+    p = env.cli.run("exec", sub, "sh", "-c", "cat /mnt/f /etc/pods-file; touch /mnt/x 2>&1; "
+                                             "grep -c ' /mnt ' /proc/self/mountinfo", check=False)
+    out = p.stdout + p.stderr
+    assert "from-host" in out and "a-file" in out, out
+    assert "Read-only file system" in out, out
+    assert not os.path.exists(os.path.join(src, "d", "x"))
+    env.cli.run("delete", "--force", sub, check=True)
