@@ -9,10 +9,12 @@
  * gofer dies, the sandbox kills that container (docs/DESIGN.md, "Pods"). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <linux/mount.h>
 #include <msgpack.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -28,11 +30,7 @@
 #define GOFER_BINDS_MAX (FD_MSG_MAX - 1)
 
 /* The spec's bind mounts, in its order, as `create` resolved them. */
-struct bind_src {
-	const char *path;
-	bool recursive;
-};
-static struct bind_src binds[GOFER_BINDS_MAX];
+static struct gofer_bind binds[GOFER_BINDS_MAX];
 static size_t n_binds;
 
 static int root_tree(const char *rootfs, bool readonly, struct cv_error *err)
@@ -54,7 +52,7 @@ static int root_tree(const char *rootfs, bool readonly, struct cv_error *err)
 /* A bind mount's source, cloned here in the host's mount namespace (as
  * `mount --bind` would resolve it, the engine having chosen the path):
  * the container's init only moves the result into place. */
-static int bind_tree(const struct bind_src *b, size_t i, struct cv_error *err)
+static int bind_tree(const struct gofer_bind *b, size_t i, struct cv_error *err)
 {
 	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, b->path,
 			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (b->recursive ? AT_RECURSIVE : 0));
@@ -84,6 +82,85 @@ static void reply(uint64_t msgid, const char *error, const int *fds, size_t nfds
 	msgpack_sbuffer_destroy(&b);
 }
 
+int gofer_clone(const char *rootfs, bool readonly, const struct gofer_bind *b, size_t n,
+		int *fds, struct cv_error *err)
+{
+	if (n > GOFER_BINDS_MAX)
+		return cv_errf(err, E2BIG, "more than %d bind mounts", GOFER_BINDS_MAX);
+	int fd = root_tree(rootfs, readonly, err);
+	if (fd < 0)
+		return -1;
+	fds[0] = fd;
+	for (size_t i = 0; i < n; i++) {
+		fd = bind_tree(&b[i], i, err);
+		if (fd < 0) {
+			for (size_t j = 0; j <= i; j++)
+				close(fds[j]);
+			return -1;
+		}
+		fds[1 + i] = fd;
+	}
+	return (int)(1 + n);
+}
+
+/* Whether a spec mount is a bind mount, and a recursive one: the rule of
+ * kernel/mount_opts.c (type "bind" or a bind/rbind option; rbind is
+ * recursive; cgroup mounts never), which boot applies to the answer. */
+static bool is_bind(json_object *m, bool *recursive)
+{
+	const char *type = cli_json_str(m, "type");
+	bool bind = type && strcmp(type, "bind") == 0;
+	*recursive = false;
+	json_object *opts = cli_json_get(m, "options", json_type_array);
+	size_t n = opts ? json_object_array_length(opts) : 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
+		if (o && strcmp(o, "bind") == 0)
+			bind = true;
+		if (o && strcmp(o, "rbind") == 0)
+			bind = *recursive = true;
+	}
+	if (type && (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0))
+		return false;
+	return bind;
+}
+
+int gofer_binds_of_spec(json_object *spec, const char *bundle, struct gofer_bind **out,
+			char **paths, size_t *n, struct cv_error *err)
+{
+	json_object *mounts = cli_json_get(spec, "mounts", json_type_array);
+	size_t nm = mounts ? json_object_array_length(mounts) : 0;
+	*out = calloc(nm ? nm : 1, sizeof(**out));
+	*paths = calloc(nm ? nm : 1, PATH_MAX);
+	*n = 0;
+	if (!*out || !*paths) {
+		free(*out);
+		free(*paths);
+		*out = NULL;
+		*paths = NULL;
+		return cv_errf(err, ENOMEM, "the spec's bind mounts");
+	}
+	for (size_t i = 0; i < nm; i++) {
+		json_object *m = json_object_array_get_idx(mounts, i);
+		bool rec;
+		if (!is_bind(m, &rec))
+			continue;
+		const char *src = cli_json_str(m, "source");
+		char *p = *paths + *n * PATH_MAX;
+		snprintf(p, PATH_MAX, src && src[0] == '/' ? "%s" : "%s/%s",
+			 src && src[0] == '/' ? src : bundle, src ? src : "");
+		(*out)[(*n)++] = (struct gofer_bind){ p, rec };
+	}
+	if (*n > GOFER_BINDS_MAX) {
+		free(*out);
+		free(*paths);
+		*out = NULL;
+		*paths = NULL;
+		return cv_errf(err, E2BIG, "spec.mounts: more than %d bind mounts", GOFER_BINDS_MAX);
+	}
+	return 0;
+}
+
 static void serve(const char *rootfs, bool readonly)
 {
 	static char buf[GOFER_MSG_MAX];
@@ -110,17 +187,9 @@ static void serve(const char *rootfs, bool readonly)
 		if (m[2].via.str.size == 14 && memcmp(m[2].via.str.ptr, "Gofer.RootTree", 14) == 0) {
 			struct cv_error err = { 0 };
 			int fds[1 + GOFER_BINDS_MAX];
-			size_t nfds = 0;
-			int fd = root_tree(rootfs, readonly, &err);
-			if (fd >= 0)
-				fds[nfds++] = fd;
-			for (size_t i = 0; fd >= 0 && i < n_binds; i++) {
-				fd = bind_tree(&binds[i], i, &err);
-				if (fd >= 0)
-					fds[nfds++] = fd;
-			}
-			reply(id, fd < 0 ? err.msg : NULL, fds, fd < 0 ? 0 : nfds);
-			for (size_t i = 0; i < nfds; i++)
+			int nfds = gofer_clone(rootfs, readonly, binds, n_binds, fds, &err);
+			reply(id, nfds < 0 ? err.msg : NULL, fds, nfds < 0 ? 0 : (size_t)nfds);
+			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
 		} else {
 			reply(id, "unknown gofer method", NULL, 0);
@@ -150,7 +219,7 @@ int cmd_gofer(const struct cli_command *cmd, int argc, char **argv)
 		else if (c == 'o')
 			readonly = true;
 		else if ((c == 'b' || c == 'R') && n_binds < GOFER_BINDS_MAX)
-			binds[n_binds++] = (struct bind_src){ optarg, c == 'R' };
+			binds[n_binds++] = (struct gofer_bind){ optarg, c == 'R' };
 		else if (c == 'b' || c == 'R')
 			return cli_failf("gofer: more than %d bind mounts", GOFER_BINDS_MAX);
 		else

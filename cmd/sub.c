@@ -42,28 +42,6 @@ const char *sub_sandbox_of_spec(json_object *spec)
 	return sid;
 }
 
-/* Whether a spec mount is a bind mount, and a recursive one: the rule of
- * kernel/mount_opts.c (type "bind" or a bind/rbind option; rbind is
- * recursive), which boot applies to count the gofer's answer. */
-static bool is_bind(json_object *m, bool *recursive)
-{
-	const char *type = cli_json_str(m, "type");
-	bool bind = type && strcmp(type, "bind") == 0;
-	*recursive = false;
-	json_object *opts = cli_json_get(m, "options", json_type_array);
-	size_t n = opts ? json_object_array_length(opts) : 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *o = json_object_get_string(json_object_array_get_idx(opts, i));
-		if (o && strcmp(o, "bind") == 0)
-			bind = true;
-		if (o && strcmp(o, "rbind") == 0)
-			bind = *recursive = true;
-	}
-	if (type && (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0))
-		return false;
-	return bind;
-}
-
 /* Starts the container's gofer (cmd/gofer.c) on one end of a
  * SOCK_SEQPACKET pair; returns the other end, for the sandbox. The gofer
  * gets the root and every bind mount's source (relative ones made
@@ -73,13 +51,15 @@ static bool is_bind(json_object *m, bool *recursive)
 static int start_gofer(json_object *spec, const char *bundle, const char *rootfs, bool readonly,
 		       pid_t *pid, struct cv_error *err)
 {
-	json_object *mounts = cli_json_get(spec, "mounts", json_type_array);
-	size_t nm = mounts ? json_object_array_length(mounts) : 0;
-	/* argv: 5 fixed, 2 per bind, NULL; sources: one PATH_MAX each. */
-	const char **argv = calloc(6 + 2 * nm, sizeof(*argv));
-	char *paths = calloc(nm ? nm : 1, PATH_MAX);
-	if (!argv || !paths) {
-		free(argv);
+	struct gofer_bind *binds = NULL;
+	char *paths = NULL;
+	size_t nb = 0;
+	if (gofer_binds_of_spec(spec, bundle, &binds, &paths, &nb, err) < 0)
+		return -1;
+	/* argv: 5 fixed, 2 per bind, NULL. */
+	const char **argv = calloc(6 + 2 * nb, sizeof(*argv));
+	if (!argv) {
+		free(binds);
 		free(paths);
 		return cv_errf(err, ENOMEM, "starting the gofer");
 	}
@@ -90,17 +70,9 @@ static int start_gofer(json_object *spec, const char *bundle, const char *rootfs
 	argv[n++] = rootfs;
 	if (readonly)
 		argv[n++] = "--readonly";
-	for (size_t i = 0; i < nm; i++) {
-		json_object *m = json_object_array_get_idx(mounts, i);
-		bool rec;
-		if (!is_bind(m, &rec))
-			continue;
-		const char *src = cli_json_str(m, "source");
-		char *p = paths + i * PATH_MAX;
-		snprintf(p, PATH_MAX, src && src[0] == '/' ? "%s" : "%s/%s",
-			 src && src[0] == '/' ? src : bundle, src ? src : "");
-		argv[n++] = rec ? "--rbind" : "--bind";
-		argv[n++] = p;
+	for (size_t i = 0; i < nb; i++) {
+		argv[n++] = binds[i].recursive ? "--rbind" : "--bind";
+		argv[n++] = binds[i].path;
 	}
 	argv[n] = NULL;
 	int sv[2], r = -1;
@@ -129,6 +101,7 @@ static int start_gofer(json_object *spec, const char *bundle, const char *rootfs
 	r = sv[0];
 out:
 	free(argv);
+	free(binds);
 	free(paths);
 	return r;
 }

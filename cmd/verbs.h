@@ -125,3 +125,18 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 int sub_delete(const char *id, const char *sid, const struct cli_state *st, struct cv_error *err);
 /* Deletes every subcontainer of sandbox sid (deleting the root ends the pod). */
 void sub_delete_all_of(const char *sid);
+
+/* The gofer's work (cmd/gofer.c), shared with `create` of a root container,
+ * which donates the same detached mounts to its boot directly. */
+struct gofer_bind {
+	const char *path; /* absolute host path */
+	bool recursive;   /* rbind */
+};
+/* The spec's bind mounts in its order (relative sources from bundle);
+ * *out and *paths are malloc'd, the caller frees both. */
+int gofer_binds_of_spec(json_object *spec, const char *bundle, struct gofer_bind **out,
+			char **paths, size_t *n, struct cv_error *err);
+/* fds[0] = the root as a detached mount (read-only on request), fds[1..n]
+ * = one per bind mount. Returns 1 + n, or -1 with nothing left open. */
+int gofer_clone(const char *rootfs, bool readonly, const struct gofer_bind *b, size_t n,
+		int *fds, struct cv_error *err);

@@ -149,3 +149,10 @@ int spawn_ns_flags(const struct oci_spec *spec);
  * drops it when the init shares boot's own user namespace, see
  * userns_exec_join_flags). */
 int spawn_ns_join_flags(const struct oci_spec *spec);
+
+/* Maps donated bind mounts (fds[i] = the i-th bind mount of spec, in its
+ * order; borrowed) onto a per-spec.mounts array for spawn_init_args'
+ * mount_fds (*out malloc'd, -1 for other mounts; NULL when there is no
+ * bind). Fails when the count does not match the spec. */
+int spawn_bind_fds(const struct oci_spec *spec, const int *fds, size_t nfds, int **out,
+		   struct cv_error *err);

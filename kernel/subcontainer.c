@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,7 +24,6 @@
 #include "kernel/exit_source.h"
 #include "kernel/gofer_conn.h"
 #include "kernel/methods.h"
-#include "kernel/mount_opts.h"
 #include "kernel/park.h"
 #include "kernel/spawn.h"
 #include "kernel/userns.h"
@@ -420,52 +418,17 @@ static void gofer_call_gone(struct rpc_call *call, void *data)
 	s->call = NULL;
 }
 
-/* The gofer's bind mounts, one per bind mount of the spec in its order
- * (kernel/mount_opts.c decides which are binds, as the CLI did), put
- * where the init looks for them. Takes fds[1..]. */
+/* The gofer's bind mounts (fds[1..]), where the init looks for them;
+ * taken, closed with s. */
 static int place_binds(struct container *c, struct sub_start *s, int *fds, size_t nfds,
 		       struct cv_error *err)
 {
-	size_t want = 0;
-	for (size_t i = 0; i < c->spec.n_mounts; i++) {
-		const struct oci_mount *m = &c->spec.mounts[i];
-		struct mount_opts o;
-		const char *type = m->type ? m->type : "";
-		if (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0 ||
-		    mount_opts_parse(m->options, m->n_options, "spec.mounts", &o, err) < 0)
-			continue;
-		if (strcmp(type, "bind") == 0 || (o.flags & MS_BIND))
-			want++;
-	}
-	cv_error_reset(err);
-	if (nfds - 1 != want) {
+	if (spawn_bind_fds(&c->spec, fds + 1, nfds - 1, &s->mount_fds, err) < 0) {
 		for (size_t i = 1; i < nfds; i++)
 			close(fds[i]);
-		return cv_errf(err, 0, "the container's gofer sent %zu bind mounts, the spec has %zu",
-			       nfds - 1, want);
+		return cv_error_wrap(err, "the container's gofer");
 	}
-	if (!want)
-		return 0;
-	s->mount_fds = malloc(c->spec.n_mounts * sizeof(int));
-	if (!s->mount_fds) {
-		for (size_t i = 1; i < nfds; i++)
-			close(fds[i]);
-		return cv_errf(err, ENOMEM, "the container's bind mounts");
-	}
-	s->n_mount_fds = c->spec.n_mounts;
-	size_t k = 1;
-	for (size_t i = 0; i < c->spec.n_mounts; i++) {
-		const struct oci_mount *m = &c->spec.mounts[i];
-		struct mount_opts o;
-		const char *type = m->type ? m->type : "";
-		s->mount_fds[i] = -1;
-		if (strcmp(type, "cgroup") == 0 || strcmp(type, "cgroup2") == 0 ||
-		    mount_opts_parse(m->options, m->n_options, "spec.mounts", &o, err) < 0)
-			continue;
-		if (strcmp(type, "bind") == 0 || (o.flags & MS_BIND))
-			s->mount_fds[i] = fds[k++];
-	}
-	cv_error_reset(err);
+	s->n_mount_fds = s->mount_fds ? c->spec.n_mounts : 0;
 	return 0;
 }
 

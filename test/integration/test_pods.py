@@ -302,6 +302,9 @@ def cli_create(env, cid, bundle):
 
 def test_cli_pod(env):
     root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    # The root container's root came as a detached mount from create too.
+    with open(f"/proc/{root.boot_pid}/cmdline", "rb") as f:
+        assert b"--root-fd" in f.read().split(b"\0")
     sub = pod_id()
     host = cli_create(env, sub, cri_bundle(env, ["sleep", "999"], root.id))
     st = json.loads(env.cli.run("state", sub, check=True).stdout)
