@@ -299,8 +299,8 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	/* A pod's container: inside its sandbox, not a sandbox of its own. */
 	const char *pod = sub_sandbox_of_spec(spec);
 	if (pod && strcmp(pod, id) != 0) {
-		r = sub_create(id, pod, spec, bundle, cg_path, o->pid_file, created, boot_pid,
-			       init_pid, err);
+		r = sub_create(id, pod, spec, bundle, cg_path, o->pid_file, o->console_socket,
+			       created, boot_pid, init_pid, err);
 		goto out;
 	}
 	msgpack_packer pk;

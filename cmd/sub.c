@@ -137,15 +137,15 @@ static int write_sub_state(const char *id, const char *sid, const char *bundle,
 }
 
 int sub_create(const char *id, const char *sid, json_object *spec, const char *bundle,
-	       const char *cg_path, const char *pid_file, const char *created, pid_t *boot_pid,
-	       pid_t *init_pid, struct cv_error *err)
+	       const char *cg_path, const char *pid_file, const char *console_socket,
+	       const char *created, pid_t *boot_pid, pid_t *init_pid, struct cv_error *err)
 {
 	json_object *process = cli_json_get(spec, "process", json_type_object);
 	json_object *root = cli_json_get(spec, "root", json_type_object);
 	json_object *ann = cli_json_get(spec, "annotations", json_type_object);
-	if (cli_json_bool(process, "terminal", false))
-		return cv_errf(err, 0, "process.terminal: a subcontainer with a terminal is not "
-				       "supported by cvisor yet");
+	bool terminal = cli_json_bool(process, "terminal", false);
+	if (terminal && !console_socket)
+		return cv_errf(err, 0, "--console-socket is required when process.terminal is true");
 	if (json_object_object_get(spec, "hooks"))
 		return cv_errf(err, 0, "hooks: OCI hooks are not supported for subcontainers");
 	char rootfs[PATH_MAX * 2];
@@ -180,7 +180,7 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	char sock[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", dir);
 
-	int r = -1, tree = -1;
+	int r = -1, tree = -1, ptm = -1, pts = -1;
 	pid_t gofer = -1;
 	bool registered = false;
 	struct rpc_client *c = NULL;
@@ -199,15 +199,28 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 		goto out;
 	}
 	const msgpack_object *res;
+	/* With a terminal, runsc's way: the pty is made here (in this
+	 * process's devpts), its master goes to the console socket and its
+	 * replica to CreateSubcontainer, to be the init's fds 0-2. */
+	if (terminal) {
+		char name[64];
+		if (tty_open_pair(&ptm, &pts, name, sizeof(name), err) < 0 ||
+		    tty_send_console(console_socket, ptm, name, err) < 0)
+			goto out;
+	}
 	/* CreateArgs {"CID"} */
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
+	msgpack_pack_map(&pk, terminal ? 2 : 1);
 	pack_str(&pk, "CID");
 	pack_str(&pk, id);
+	if (terminal) {
+		pack_str(&pk, "Files");
+		msgpack_pack_int(&pk, 1);
+	}
 	cv_error_reset(err);
-	if (rpc_client_call(c, "containerManager.CreateSubcontainer", &buf, NULL, 0, &res, NULL,
-			    NULL, 0, err) < 0)
+	if (rpc_client_call(c, "containerManager.CreateSubcontainer", &buf, terminal ? &pts : NULL,
+			    terminal ? 1 : 0, &res, NULL, NULL, 0, err) < 0)
 		goto out;
 	registered = true;
 	msgpack_sbuffer_clear(&buf);
@@ -233,12 +246,13 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	pack_str(&pk, "Hold");
 	msgpack_pack_true(&pk);
 	pack_str(&pk, "Files");
-	msgpack_pack_int(&pk, 4);
+	msgpack_pack_int(&pk, terminal ? 1 : 4);
 	/* The init's stdio is ours, as runc's init inherits create's (conmon
-	 * and the shim hand pipes or /dev/null there). */
+	 * and the shim hand pipes or /dev/null there); with a terminal, the
+	 * pty given above. */
 	const int fds[4] = { 0, 1, 2, tree };
-	if (rpc_client_call(c, "containerManager.StartSubcontainer", &buf, fds, 4, &res, NULL, NULL,
-			    0, err) < 0)
+	if (rpc_client_call(c, "containerManager.StartSubcontainer", &buf,
+			    terminal ? &fds[3] : fds, terminal ? 1 : 4, &res, NULL, NULL, 0, err) < 0)
 		goto out;
 	int64_t pid = 0;
 	if (cli_result_int(res, "containerManager.StartSubcontainer", &pid, err) < 0)
@@ -261,6 +275,10 @@ out:
 		rpc_client_close(c);
 	if (tree >= 0)
 		close(tree);
+	if (ptm >= 0)
+		close(ptm);
+	if (pts >= 0)
+		close(pts);
 	/* A gofer whose container does not exist: nothing will hang up on it
 	 * but this kill (boot closed its end, or never got it). */
 	if (r < 0 && gofer > 0)

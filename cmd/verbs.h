@@ -119,8 +119,8 @@ const char *sub_sandbox_of_spec(json_object *spec);
 /* CreateSubcontainer + StartSubcontainer (held before execve), state.json,
  * --pid-file with the sub init's host pid. */
 int sub_create(const char *id, const char *sid, json_object *spec, const char *bundle,
-	       const char *cg_path, const char *pid_file, const char *created, pid_t *boot_pid,
-	       pid_t *init_pid, struct cv_error *err);
+	       const char *cg_path, const char *pid_file, const char *console_socket,
+	       const char *created, pid_t *boot_pid, pid_t *init_pid, struct cv_error *err);
 /* DestroySubcontainer (when the sandbox still runs), its cgroup, its directory. */
 int sub_delete(const char *id, const char *sid, const struct cli_state *st, struct cv_error *err);
 /* Deletes every subcontainer of sandbox sid (deleting the root ends the pod). */

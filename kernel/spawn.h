@@ -58,6 +58,9 @@ struct spawn_init_args {
 	bool has_root_tree;
 	int root_tree;
 	bool root_overlay_memory;
+	bool stdio_is_tty;         /* process.terminal with a pty given (a subcontainer's
+				    * CreateSubcontainer TTY): stdio is its replica, made
+				    * the controlling terminal and /dev/console */
 	const int *mount_fds;      /* NULL, or one per spec.mounts entry: -1, or a
 				    * detached mount for that bind mount (borrowed) */
 };

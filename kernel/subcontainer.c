@@ -357,6 +357,7 @@ static int spawn_sub(struct container *c, const struct sub_start *s, struct cv_e
 		.root_tree = s->root,
 		.root_overlay_memory = s->overlay,
 		.mount_fds = s->mount_fds,
+		.stdio_is_tty = s->terminal,
 	};
 	for (int i = 0; i < 3; i++)
 		sa.stdio[i] = s->terminal ? c->tty_fd : s->stdio[i];

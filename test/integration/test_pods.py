@@ -434,3 +434,35 @@ def test_cli_bind_mounts_come_from_the_gofer(env):
     assert "Read-only file system" in out, out
     assert not os.path.exists(os.path.join(src, "d", "x"))
     env.cli.run("delete", "--force", sub, check=True)
+
+
+def test_cli_terminal_sub(env):
+    """process.terminal in a pod container: the pty is made by create, its
+    master sent to --console-socket and its replica given to
+    CreateSubcontainer (runsc's way); it is the init's stdio and
+    controlling terminal."""
+    import test_tty
+    root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    sub = pod_id()
+    b = cri_bundle(env, ["sh", "-c", "[ -t 0 ] && echo is-a-tty; read x; echo got-$x"],
+                   root.id)
+    cfg = helpers.fixture_config(b)
+    cfg["process"]["terminal"] = True
+    with open(os.path.join(b, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    rc, out = env.cli.detached("create", "--bundle", b, sub, check=False)
+    assert rc != 0 and "--console-socket" in out, out
+    listener, path = test_tty.listen_console(env.root)
+    with listener:
+        env.cli.detached("create", "--bundle", b, "--console-socket", path, sub)
+        _, master = test_tty.recv_master(listener)
+    try:
+        env.cli.run("start", sub, check=True)
+        out = test_tty.read_until(master, lambda o: b"is-a-tty" in o, "the tty check")
+        os.write(master, b"pods\n")
+        out += test_tty.read_until(master, lambda o: b"got-pods" in o, "the echo")
+        assert b"got-pods" in out, out
+        assert json.loads(env.cli.run("wait", sub, check=True).stdout)["exitStatus"] == 0
+    finally:
+        os.close(master)
+    env.cli.run("delete", sub, check=True)
