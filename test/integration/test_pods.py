@@ -7,6 +7,7 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -466,3 +467,66 @@ def test_cli_terminal_sub(env):
     finally:
         os.close(master)
     env.cli.run("delete", sub, check=True)
+
+
+def _gofer_start(env, cid, gofer_end, conn):
+    null = os.open("/dev/null", os.O_RDWR)
+    try:
+        return conn.request(M_SSTART, {"Spec": sub_spec(env, ["sleep", "994"]), "Conf": {},
+                                       "CID": cid, "Files": 4},
+                            fds=[null, null, null, gofer_end])
+    finally:
+        os.close(null)
+
+
+def test_slow_gofer_never_blocks_the_reactor(env, pod):
+    """A gofer connection that does not answer: the start waits, every other
+    call is served meanwhile; its hang-up fails the start, naming why. A
+    gofer that answers with an error fails the start with its text. A gofer
+    that answers, then hangs up, kills that container only."""
+    cid = pod_id()
+    pod.call(M_CREATE, {"CID": cid})
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with pod.raw() as conn:
+        msgid = _gofer_start(env, cid, theirs.fileno(), conn)
+        theirs.close()
+        req = msgpack.unpackb(ours.recv(4096), raw=False)
+        assert req[0] == 0 and req[2] == "Gofer.RootTree", req
+        t0 = time.monotonic()
+        for _ in range(20):
+            assert pod.call(M_STATE, pod.id) == 2
+        assert time.monotonic() - t0 < 2
+        ours.close()
+        err, _ = conn.recv_reply(msgid)
+    assert err == f'starting container "{cid}": the container\'s gofer hung up before answering', err
+    assert pod.call(M_STATE, cid) == 3
+
+    cid = pod_id()
+    pod.call(M_CREATE, {"CID": cid})
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with pod.raw() as conn, ours:
+        msgid = _gofer_start(env, cid, theirs.fileno(), conn)
+        theirs.close()
+        req = msgpack.unpackb(ours.recv(4096), raw=False)
+        ours.send(msgpack.packb([1, req[1], "no such root", {"Files": 0}]))
+        err, _ = conn.recv_reply(msgid)
+    assert err == f'starting container "{cid}": the container\'s gofer: no such root', err
+
+    cid = pod_id()
+    pod.call(M_CREATE, {"CID": cid})
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with pod.raw() as conn:
+        msgid = _gofer_start(env, cid, theirs.fileno(), conn)
+        theirs.close()
+        req = msgpack.unpackb(ours.recv(4096), raw=False)
+        tree = open_tree(os.path.join(env.fixture, "rootfs"))
+        ours.sendmsg([msgpack.packb([1, req[1], None, {"Files": 1}])],
+                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, tree.to_bytes(4, "little"))])
+        os.close(tree)
+        err, _ = conn.recv_reply(msgid)
+        assert err is None, err
+    assert pod.call(M_STATE, cid) == 2
+    ours.close()
+    wait_until(lambda: pod.call(M_STATE, cid) == 3, what="the sub killed on its gofer's hang-up")
+    assert pod.call(M_STATE, pod.id) == 2
+    pod.call(M_DESTROY, cid)
