@@ -43,6 +43,7 @@ TARGETS = {
     "api_exec_ratio_floor": 1.3,
     "boot_rss_mib": 2.0,
     "metrics_cost_ratio": 1.05,
+    "sub_start_ratio_crun": 0.5,
 }
 
 
@@ -371,6 +372,10 @@ class Bench:
             return
         out = run([exe, "--bench", "256"], timeout=600).stdout
         self.res["statefile"] = json.loads(out.strip().splitlines()[-1])
+    # -- pods: a subcontainer in a running sandbox vs crun run (bench/pods_bench.py)
+    def pod_benches(self):
+        import pods_bench
+        pods_bench.pod_benches(self, run, timed, make_bundle, pct)
 
     def cleanup(self):
         for exe, root, cid in self.crun_ids:
@@ -469,6 +474,8 @@ def rows(res):
         out.append(("state file size / data", sfb["file_bytes"] / (256 << 20), "LZ4F alone",
                     sfb["lz4f_bytes"] / (256 << 20), ratio(sfb["file_bytes"], sfb["lz4f_bytes"]),
                     None, None))
+    import pods_bench
+    out += pods_bench.pod_rows(res, ratio, TARGETS["sub_start_ratio_crun"])
     return out
 
 
@@ -553,7 +560,7 @@ def main():
     failed = False
     try:
         for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches,
-                     b.statefile_benches):
+                     b.statefile_benches, b.pod_benches):
             try:
                 log(f"running {step.__name__}")
                 step()

@@ -80,6 +80,8 @@ static const struct cli_command commands[] = {
 	  "  Create ID from the bundle and restore DIR/checkpoint.img into it." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
+	/* Hidden: a subcontainer's gofer, started by create (cmd/gofer.c). */
+	{ "gofer", cmd_gofer, NULL },
 };
 
 static void usage_all(FILE *f)

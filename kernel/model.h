@@ -87,6 +87,8 @@ struct container {
 	int tty_fd;            /* -1, or the pty replica given at create (owned) */
 	bool destroying;       /* DestroySubcontainer in progress */
 	bool sub_failed;       /* StartSubcontainer failed before an init existed */
+	int gofer_fd;          /* -1, or the gofer connection watched for hang-up (owned) */
+	ev_io gofer_w;
 };
 
 struct sandbox {

@@ -250,9 +250,27 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 		.console_fd = a->console_fd,
 		.placed = scope ? start_scope : NULL,
 		.placed_data = c,
+		.has_root_tree = a->root_tree >= 0,
+		.root_tree = a->root_tree,
 	};
+	/* The trees `create` cloned: boot resolves no host path of the
+	 * container (docs/DESIGN.md, "Pods"). */
+	int binds[253];
+	for (size_t i = 0; i < a->n_bind_fds && i < 253; i++)
+		binds[i] = a->root_tree + 1 + (int)i;
+	int *mount_fds = NULL;
+	int r = a->root_tree >= 0 ? spawn_bind_fds(&c->spec, binds, a->n_bind_fds, &mount_fds, err)
+				  : 0;
+	sa.mount_fds = mount_fds;
 	struct spawned sp;
-	int r = spawn_container_init(&sa, &sp, err);
+	if (r == 0)
+		r = spawn_container_init(&sa, &sp, err);
+	free(mount_fds);
+	if (a->root_tree >= 0) {
+		close(a->root_tree);
+		for (size_t i = 0; i < a->n_bind_fds; i++)
+			close(binds[i]);
+	}
 	/* The init has its own copy to send the pty master on; boot's would
 	 * keep the receiver's end open for the sandbox's whole life. */
 	if (a->console_fd >= 0)
