@@ -32,6 +32,14 @@ static const struct rpc_method methods[] = {
 	{ "containerManager.CreateTraceSession", cm_create_trace_session },
 	{ "containerManager.DeleteTraceSession", cm_delete_trace_session },
 	{ "containerManager.ListTraceSessions", cm_list_trace_sessions },
+	{ "containerManager.CreateSubcontainer", cm_create_subcontainer },
+	{ "containerManager.StartSubcontainer", cm_start_subcontainer },
+	{ "containerManager.DestroySubcontainer", cm_destroy_subcontainer },
+	{ "containerManager.ReleaseSubcontainer", cm_release_subcontainer },
+	{ "Network.CreateLinksAndRoutes", network_create_links },
+	{ "containerManager.PortForward", cm_port_forward },
+	{ "containerManager.Checkpoint", cm_checkpoint },
+	{ "containerManager.Restore", cm_restore },
 };
 
 const struct rpc_method *methods_table(void)

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "kernel/exit_source.h"
+#include "kernel/methods.h"
 #include "kernel/model.h"
 #include "kernel/seccheck.h"
 #include "kernel/spawn.h"
@@ -75,7 +76,10 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	if (r == SPAWN_REPORT_READY) {
-		/* READY: the init waits for StartRoot's release byte. */
+		/* READY: the init waits for its release byte (StartRoot, or a
+		 * subcontainer's start, parked on `started` until now). */
+		t->ready = true;
+		waitq_wake_all(&t->started, 0);
 		return;
 	}
 	ctl_close(t);
@@ -195,6 +199,9 @@ static void task_exited(struct ev_loop *loop, struct task *t, int status)
 		exit_source_unwatch(t->host_pid);
 	close(t->pidfd);
 	t->pidfd = -1;
+	/* runsc: a sandbox a checkpoint ended exits with status 0. */
+	if (t->is_init && t->c == t->c->sb->root && checkpoint_ended_sandbox())
+		status = 0;
 	t->status = status;
 	t->state = TASK_EXITED;
 	LOG(LL_DEBUG, "task %d (ns %d) of %s exited, status 0x%x", t->host_pid, t->ns_pid,
