@@ -480,3 +480,26 @@ def test_traced_in_a_user_namespace_and_without_privileges(env):
     opened = next(p for t, _, p in msgs if t == MSG_OPEN and p["pathname"] == "/etc/hostname")
     # Credentials as the host sees them (boot reads /proc from the host's user namespace).
     assert opened["context_data"]["credentials"]["effective_uid"] == host_base + 1000
+
+
+def test_subcontainer_is_traced_under_its_own_id(env):
+    import test_pods
+    sb = traced_sandbox(env, "--trace-syscalls", "default", start=True)
+    a, b = seqpacket()
+    with a, b:
+        assert sb.call("containerManager.CreateTraceSession",
+                       session([point("sentry/execve", ctx=["container_id"]),
+                                point("syscall/openat/enter", ctx=["container_id"])]),
+                       fds=[a.fileno()]) is None
+        cid = "trace-sub-" + helpers.new_id()[-8:]
+        out, _ = test_pods.start_sub(sb, env, cid, ["sleep", "100"])
+        out.close()
+        _, status, data = test_pods.exec_in(sb, cid, ["cat", "/etc/hostname"])
+        assert status == 0 and data.strip()
+        msgs = read_msgs(b, lambda m: any(t == MSG_OPEN and p["pathname"] == "/etc/hostname"
+                                          for t, _, p in m))
+    by_path = {(t, p.get("binary_path") or p.get("pathname")): p["context_data"]["container_id"]
+               for t, _, p in msgs}
+    assert by_path[(MSG_EXECVE_INFO, "/bin/sleep")] == cid
+    assert by_path[(MSG_EXECVE_INFO, "/bin/cat")] == cid
+    assert by_path[(MSG_OPEN, "/etc/hostname")] == cid
