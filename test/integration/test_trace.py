@@ -489,7 +489,8 @@ def test_subcontainer_is_traced_under_its_own_id(env):
     with a, b:
         assert sb.call("containerManager.CreateTraceSession",
                        session([point("sentry/execve", ctx=["container_id"]),
-                                point("syscall/openat/enter", ctx=["container_id"])]),
+                                point("syscall/openat/enter", ctx=["container_id"]),
+                                point("container/start", ctx=["container_id"])]),
                        fds=[a.fileno()]) is None
         cid = "trace-sub-" + helpers.new_id()[-8:]
         out, _ = test_pods.start_sub(sb, env, cid, ["sleep", "100"])
@@ -503,3 +504,6 @@ def test_subcontainer_is_traced_under_its_own_id(env):
     assert by_path[(MSG_EXECVE_INFO, "/bin/sleep")] == cid
     assert by_path[(MSG_EXECVE_INFO, "/bin/cat")] == cid
     assert by_path[(MSG_OPEN, "/etc/hostname")] == cid
+    starts = [p for t, _, p in msgs if t == MSG_START]
+    assert [(p["id"], p["args"], p["context_data"]["container_id"]) for p in starts] == \
+        [(cid, ["sleep", "100"], cid)]
