@@ -215,6 +215,12 @@ static int set_sinks(struct sc_session *s, const struct session_cfg *cfg, struct
 			    type != SOCK_SEQPACKET)
 				return cv_errf(err, 0, "SessionConfig.sinks[%zu]: the remote sink's fd is "
 						       "not a SOCK_SEQPACKET socket", i);
+			/* Unconnected, every message would be dropped: say so now. */
+			struct sockaddr_storage peer;
+			socklen_t pl = sizeof(peer);
+			if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+				return cv_errf(err, 0, "SessionConfig.sinks[%zu]: the remote sink's socket "
+						       "is not connected", i);
 			used++;
 		} else {
 			return cv_errf(err, 0, "sink \"%s\" not found", name);

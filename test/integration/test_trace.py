@@ -252,6 +252,10 @@ def test_create_errors_name_the_field_and_change_nothing(env):
     with s1, s2:
         err = call_err(sb, M, session([], force=True), fds=[s1.fileno()])
         assert err == "SessionConfig.sinks[0]: the remote sink's fd is not a SOCK_SEQPACKET socket"
+        lone = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with lone:
+            err = call_err(sb, M, session([], force=True), fds=[lone.fileno()])
+            assert err == "SessionConfig.sinks[0]: the remote sink's socket is not connected"
         a, b = seqpacket()
         with a, b:
             err = call_err(sb, M, session([], sinks=[{"name": "null"}], files=1, force=True),
