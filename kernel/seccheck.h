@@ -6,8 +6,10 @@
  * (kernel/seccheck_notify.c) and the proc connector
  * (kernel/seccheck_proc.c); kernel/seccheck_emit.c turns them into
  * messages for the session's sinks. */
+#include <msgpack.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct container;
 struct sandbox;
@@ -28,7 +30,6 @@ void seccheck_container_start(struct container *c);
 
 /* debug.Stacks' lines: each listener's and the connector's watcher, the
  * session and strace. Nothing when tracing was never used. */
-#include <stdio.h>
 void seccheck_describe(FILE *out);
 
 /* Sandbox teardown: the session, its sinks, the connector, the listeners. */
@@ -36,7 +37,6 @@ void seccheck_shutdown(void);
 
 /* Handlers (kernel/methods.c). */
 struct rpc_call;
-#include <msgpack.h>
 void cm_create_trace_session(struct rpc_call *call, const msgpack_object *arg);
 void cm_delete_trace_session(struct rpc_call *call, const msgpack_object *arg);
 void cm_list_trace_sessions(struct rpc_call *call, const msgpack_object *arg);

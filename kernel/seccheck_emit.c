@@ -174,22 +174,31 @@ static const uint64_t status_fields = 1ull << SC_F_THREAD_ID | 1ull << SC_F_GROU
 				      1ull << SC_F_CREDENTIALS | 1ull << SC_F_PROCESS_NAME |
 				      1ull << SC_F_PARENT_TGID;
 
+static void ids_from(struct sc_ctx *ctx, const struct status_info *si)
+{
+	ctx->tid = at_root(si->nspid, si->n_nspid);
+	ctx->tgid = at_root(si->nstgid, si->n_nstgid);
+	ctx->ptgid = sc_sandbox && si->ppid > 0 ? pidns_to_root(sc_sandbox, si->ppid) : 0;
+	if (ctx->ptgid < 0)
+		ctx->ptgid = 0; /* a parent outside the sandbox's namespace */
+	ctx->ids_known = true;
+}
+
+void sc_ctx_ids(struct sc_ctx *ctx)
+{
+	struct status_info si;
+	if (!ctx->ids_known && ctx->host_tid > 0 && read_status(ctx->host_tid, &si) == 0)
+		ids_from(ctx, &si);
+}
+
 void sc_pack_context(msgpack_packer *p, uint64_t mask, struct sc_ctx *ctx)
 {
 	struct status_info si;
 	bool have = false;
 	if ((mask & status_fields) && ctx->host_tid > 0 && read_status(ctx->host_tid, &si) == 0) {
 		have = true;
-		if (!ctx->ids_known) {
-			ctx->tid = at_root(si.nspid, si.n_nspid);
-			ctx->tgid = at_root(si.nstgid, si.n_nstgid);
-			ctx->ptgid = (mask & 1ull << SC_F_PARENT_TGID) && sc_sandbox && si.ppid > 0
-					     ? pidns_to_root(sc_sandbox, si.ppid)
-					     : 0;
-			if (ctx->ptgid < 0)
-				ctx->ptgid = 0;
-			ctx->ids_known = true;
-		}
+		if (!ctx->ids_known)
+			ids_from(ctx, &si);
 	}
 	char cwd[4096];
 	ssize_t cwd_len = -1;

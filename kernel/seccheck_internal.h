@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "core/err.h"
@@ -79,6 +80,8 @@ struct sc_ctx {
 /* Starts a message: the payload map is packed into the returned packer. */
 msgpack_packer *sc_begin(void);
 void sc_pack_context(msgpack_packer *pk, uint64_t mask, struct sc_ctx *ctx);
+/* Fills ctx's ids from /proc/<host_tid> unless known (ids_known after). */
+void sc_ctx_ids(struct sc_ctx *ctx);
 /* Frames what was packed since sc_begin and hands it to every sink. */
 void sc_send(uint16_t type);
 
@@ -103,7 +106,6 @@ void sc_emit_syscall(const struct sc_syscall *s);
 int sc_proc_update(struct cv_error *err);
 void sc_proc_close(void);
 /* debug.Stacks' line for its watcher (nothing while closed). */
-#include <stdio.h>
 void sc_proc_describe(FILE *out);
 
 /* --- strace (strace.c) --- */

@@ -94,9 +94,7 @@ static struct tracked *lookup(pid_t host, pid_t parent_host)
 	if (!t)
 		return NULL; /* full: the task is reported without remembered ids */
 	struct sc_ctx ctx = { .host_tid = host, .cid = cid };
-	/* Reads the ids from /proc into ctx; the packed bytes are dropped. */
-	msgpack_packer *p = sc_begin();
-	sc_pack_context(p, 1ull << SC_F_THREAD_ID | 1ull << SC_F_PARENT_TGID, &ctx);
+	sc_ctx_ids(&ctx);
 	*t = (struct tracked){ .host = host, .tid = ctx.tid, .tgid = ctx.tgid, .ptgid = ctx.ptgid,
 			       .cid = cid };
 	return t;

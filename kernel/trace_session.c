@@ -88,11 +88,10 @@ static const char *const fixed_names[SC_P_FIXED] = {
 };
 
 /* The point's slot in s, or NULL with err saying why it cannot be had
- * (*missing: a point that ignore_missing may skip). */
-static struct sc_point_cfg *find_point(struct sc_session *s, const char *name, bool *missing,
+ * (a point that ignore_missing skips). */
+static struct sc_point_cfg *find_point(struct sc_session *s, const char *name,
 				       struct cv_error *err)
 {
-	*missing = true;
 	for (int i = 0; i < SC_P_FIXED; i++) {
 		if (strcmp(name, fixed_names[i]) != 0)
 			continue;
@@ -147,8 +146,7 @@ static int set_point(struct sc_session *s, const struct point_cfg *p, bool ignor
 {
 	if (!p->name)
 		return cv_errf(err, 0, "SessionConfig.points: a point has no name");
-	bool missing;
-	struct sc_point_cfg *pc = find_point(s, p->name, &missing, err);
+	struct sc_point_cfg *pc = find_point(s, p->name, err);
 	if (!pc) {
 		if (ignore_missing) {
 			cv_error_reset(err);
