@@ -395,6 +395,18 @@ def test_cli_trace_and_debug_strace(env):
     assert p.returncode == 1 and "sinks[0].config.endpoint: missing" in p.stderr
     p = cli.run("trace", "create", sb.id)
     assert p.returncode == 1 and "--config FILE is required" in p.stderr
+    gone = {"name": "remote", "config": {"endpoint": os.path.join(env.root, "nobody.sock")}}
+    with open(cfg, "w") as f:
+        json.dump({"name": "Default", "sinks": [gone, {"name": "null"}]}, f)
+    p = cli.run("trace", "create", "--config", cfg, sb.id)
+    assert p.returncode == 1 and "remote sink: connecting to" in p.stderr
+    with open(cfg, "w") as f:
+        json.dump({"name": "Default", "sinks": [dict(gone, ignore_setup_error=True),
+                                                {"name": "null"}]}, f)
+    p = cli.run("trace", "create", "--config", cfg, sb.id)
+    assert p.returncode == 0 and "sink dropped (ignore_setup_error)" in p.stderr
+    assert json.loads(cli.run("trace", "list", sb.id, check=True).stdout)["sinks"] == [
+        {"name": "null", "status": {"DroppedCount": 0}}]
 
     cli.run("debug", "--strace", "openat", sb.id, check=True)
     sb.run_exec(["cat", "/etc/hostname"])
