@@ -22,8 +22,11 @@ void seccheck_listener_add(struct container *c, int fd);
  * pollfds (at most max), and answering whatever is pending on them. */
 size_t seccheck_listener_pollfds(struct pollfd *out, size_t max);
 void seccheck_listener_drain_all(void);
-/* Closes every listener of c (c is being freed), or of all (NULL). */
+/* Closes every listener of c, or of all (NULL). */
 void seccheck_listener_close(const struct container *c);
+/* c is being freed: its listeners are closed and the tasks remembered
+ * under its id forgotten (they point at c->id). */
+void seccheck_container_gone(const struct container *c);
 
 /* StartRoot released c's init. */
 void seccheck_container_start(struct container *c);

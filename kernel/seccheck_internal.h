@@ -105,6 +105,8 @@ void sc_emit_syscall(const struct sc_syscall *s);
 /* Opens or closes it as the session's fixed points need. */
 int sc_proc_update(struct cv_error *err);
 void sc_proc_close(void);
+/* Forgets the tasks remembered under container id cid (the string's address). */
+void sc_proc_forget(const char *cid);
 /* debug.Stacks' line for its watcher (nothing while closed). */
 void sc_proc_describe(FILE *out);
 

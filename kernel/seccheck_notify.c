@@ -258,6 +258,12 @@ void seccheck_listener_close(const struct container *c)
 	}
 }
 
+void seccheck_container_gone(const struct container *c)
+{
+	seccheck_listener_close(c);
+	sc_proc_forget(c->id);
+}
+
 void seccheck_describe(FILE *out)
 {
 	list_for_each(node, &listeners) {

@@ -221,3 +221,10 @@ void sc_proc_describe(FILE *out)
 	fprintf(out, "  watcher trace proc connector (io fd %d): %s%s\n", pc.fd,
 		ev_is_active(&pc.w) ? "active" : "stopped", pc.lost ? ", events were lost" : "");
 }
+
+void sc_proc_forget(const char *cid)
+{
+	for (size_t i = 0; i < TRACKED_MAX; i++)
+		if (pc.t[i].host && pc.t[i].cid == cid)
+			pc.t[i].host = 0;
+}

@@ -506,7 +506,8 @@ def test_subcontainer_is_traced_under_its_own_id(env):
         assert sb.call("containerManager.CreateTraceSession",
                        session([point("sentry/execve", ctx=["container_id"]),
                                 point("syscall/openat/enter", ctx=["container_id"]),
-                                point("container/start", ctx=["container_id"])]),
+                                point("container/start", ctx=["container_id"]),
+                                point("sentry/task_exit", ctx=["container_id"])]),
                        fds=[a.fileno()]) is None
         cid = "trace-sub-" + helpers.new_id()[-8:]
         out, _ = test_pods.start_sub(sb, env, cid, ["sleep", "100"])
@@ -515,6 +516,12 @@ def test_subcontainer_is_traced_under_its_own_id(env):
         assert status == 0 and data.strip()
         msgs = read_msgs(b, lambda m: any(t == MSG_OPEN and p["pathname"] == "/etc/hostname"
                                           for t, _, p in m))
+        # Its tasks are forgotten with it: the sub's sleep exits after the
+        # container (and its id) is gone, and the sandbox carries on.
+        assert sb.call(test_pods.M_DESTROY, cid) is None
+        assert sb.run_exec(["true"])[0] == 0
+        read_msgs(b, lambda m: any(t == MSG_TASK_EXIT and p["context_data"]["container_id"] == sb.id
+                                   for t, _, p in m))
     by_path = {(t, p.get("binary_path") or p.get("pathname")): p["context_data"]["container_id"]
                for t, _, p in msgs}
     assert by_path[(MSG_EXECVE_INFO, "/bin/sleep")] == cid
