@@ -75,13 +75,19 @@ struct sc_ctx {
 	const char *cid;    /* container id */
 	pid_t tid, tgid, ptgid; /* sandbox root namespace; valid with ids_known */
 	bool ids_known;
+	/* The last /proc/<tid>/status read (remembered for a task whose exit
+	 * is read after it was reaped); valid with have_status. */
+	bool have_status;
+	char comm[16];
+	uint32_t uid[3], gid[3];
 };
 
 /* Starts a message: the payload map is packed into the returned packer. */
 msgpack_packer *sc_begin(void);
 void sc_pack_context(msgpack_packer *pk, uint64_t mask, struct sc_ctx *ctx);
-/* Fills ctx's ids from /proc/<host_tid> unless known (ids_known after). */
-void sc_ctx_ids(struct sc_ctx *ctx);
+/* Reads /proc/<host_tid>/status into ctx: the ids unless known, the name
+ * and credentials always. Nothing changes when the task is gone. */
+void sc_ctx_read(struct sc_ctx *ctx);
 /* Frames what was packed since sc_begin and hands it to every sink. */
 void sc_send(uint16_t type);
 
@@ -105,6 +111,9 @@ void sc_emit_syscall(const struct sc_syscall *s);
 /* Opens or closes it as the session's fixed points need. */
 int sc_proc_update(struct cv_error *err);
 void sc_proc_close(void);
+/* host is about to exec path: the name the kernel will give it (the
+ * basename), remembered in case the task is gone before its exit is read. */
+void sc_proc_note_exec(pid_t host, const char *path);
 /* Forgets the tasks remembered under container id cid (the string's address). */
 void sc_proc_forget(const char *cid);
 /* debug.Stacks' line for its watcher (nothing while closed). */

@@ -143,6 +143,8 @@ static void record(struct listener *l, const struct seccomp_notif *n)
 		return;
 	if (sc_session.active)
 		sc_emit_syscall(&s);
+	if (s.sysno == SYS_execve || s.sysno == SYS_execveat)
+		sc_proc_note_exec(s.host_tid, s.path);
 	if (strace_wants(s.sysno))
 		strace_log(&s, sc_sandbox ? pidns_to_root(sc_sandbox, s.host_tid) : s.host_tid);
 }

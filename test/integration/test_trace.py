@@ -99,9 +99,14 @@ def test_acceptance_start_execve_openat_exit_in_order(env):
         status, out = sb.run_exec(["cat", "/etc/hostname"])
         assert status == 0 and out.strip()
 
+        def cat_pid(msgs):
+            return next((m["context_data"]["thread_id"] for t, _, m in msgs
+                         if t == MSG_EXECVE_INFO and m["binary_path"] == "/bin/cat"), None)
+
         def done(msgs):
-            return any(t == MSG_TASK_EXIT and m["context_data"]["process_name"] == "cat"
-                       for t, _, m in msgs)
+            pid = cat_pid(msgs)
+            return pid and any(t == MSG_TASK_EXIT and m["context_data"]["thread_id"] == pid
+                               for t, _, m in msgs)
 
         msgs = read_msgs(b, done)
     types = [t for t, _, _ in msgs]
@@ -113,18 +118,20 @@ def test_acceptance_start_execve_openat_exit_in_order(env):
     assert msgs[i_exec][2]["argv"] == ["cat", "/etc/hostname"]
     i_open = next(i for i, (t, _, m) in enumerate(msgs)
                   if t == MSG_OPEN and m["pathname"] == "/etc/hostname")
+    pid = cat_pid(msgs)
     i_exit = next(i for i, (t, _, m) in enumerate(msgs)
-                  if t == MSG_TASK_EXIT and m["context_data"]["process_name"] == "cat")
+                  if t == MSG_TASK_EXIT and m["context_data"]["thread_id"] == pid)
     assert i_start < i_exec < i_open < i_exit, types
     # Root-namespace pids (the exec'd cat is not pid 1) and the container id.
-    cat_pid = msgs[i_exec][2]["context_data"]["thread_id"]
-    assert cat_pid > 1
+    assert pid > 1
     for i in (i_exec, i_open, i_exit):
         ctx = msgs[i][2]["context_data"]
         assert ctx["container_id"] == sb.id
-        assert ctx["thread_id"] == cat_pid and ctx["thread_group_id"] == cat_pid
+        assert ctx["thread_id"] == pid and ctx["thread_group_id"] == pid
         assert ctx["time_ns"] > 0
     assert msgs[i_start][2]["context_data"]["thread_id"] == 1
+    # The exit names cat even when it was reaped before boot read the event.
+    assert msgs[i_exit][2]["context_data"]["process_name"] == "cat"
     assert msgs[i_open][2]["flags"] & 3 == os.O_RDONLY
     assert msgs[i_open][2]["context_data"]["credentials"]["effective_uid"] == 0
     # The runtime's own set-up before the exec is not reported.
