@@ -49,7 +49,6 @@ struct sc_session {
 	struct sc_point_cfg fixed[SC_P_FIXED];
 	struct sc_point_cfg sys[TRACE_SYSNO_MAX];     /* syscall/<name>/enter */
 	struct sc_point_cfg sys_raw[TRACE_SYSNO_MAX]; /* syscall/sysno/<N>/enter */
-	bool any_sys;                                 /* one of the two above is on */
 	struct sc_sink sinks[SC_SINKS_MAX];
 	size_t nsinks;
 };
@@ -111,6 +110,7 @@ void sc_emit_syscall(const struct sc_syscall *s);
 /* Opens or closes it as the session's fixed points need. */
 int sc_proc_update(struct cv_error *err);
 void sc_proc_close(void);
+bool sc_proc_open(void);
 /* host is about to exec path: the name the kernel will give it (the
  * basename), remembered in case the task is gone before its exit is read. */
 void sc_proc_note_exec(pid_t host, const char *path);

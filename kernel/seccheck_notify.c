@@ -149,10 +149,19 @@ static void record(struct listener *l, const struct seccomp_notif *n)
 		strace_log(&s, sc_sandbox ? pidns_to_root(sc_sandbox, s.host_tid) : s.host_tid);
 }
 
+/* Whether anything reads this syscall's notification: only then are its
+ * arguments read from the task. */
 static bool wanted(int sysno)
 {
-	return (sc_session.active && (sc_session.any_sys || sc_session.fixed[SC_P_EXECVE].on)) ||
-	       strace_wants(sysno);
+	if (strace_wants(sysno))
+		return true;
+	if (!sc_session.active || sysno < 0 || sysno >= TRACE_SYSNO_MAX)
+		return false;
+	if (sc_session.sys[sysno].on || sc_session.sys_raw[sysno].on)
+		return true;
+	/* sentry/execve, and the name an exit will report. */
+	return (sysno == SYS_execve || sysno == SYS_execveat) &&
+	       (sc_session.fixed[SC_P_EXECVE].on || sc_proc_open());
 }
 
 /* Answers up to SC_NOTIFY_BATCH notifications; false once the listener

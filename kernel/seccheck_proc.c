@@ -237,3 +237,8 @@ void sc_proc_note_exec(pid_t host, const char *path)
 	const char *base = strrchr(path, '/');
 	snprintf(t->ctx.comm, sizeof(t->ctx.comm), "%s", base ? base + 1 : path);
 }
+
+bool sc_proc_open(void)
+{
+	return pc.fd >= 0;
+}

@@ -112,7 +112,6 @@ static struct sc_point_cfg *find_point(struct sc_session *s, const char *name,
 					"(cvisor --trace-syscalls)", name, nr);
 			return NULL;
 		}
-		s->any_sys = true;
 		return &s->sys_raw[nr];
 	}
 	if (sscanf(name, "syscall/%63[a-z0-9_]/enter%n", sys, &n) == 1 && name[n] == '\0') {
@@ -123,7 +122,6 @@ static struct sc_point_cfg *find_point(struct sc_session *s, const char *name,
 				continue;
 			if (!sc_syscall_msg_type(nr2))
 				break; /* armed, but the reference has no schema for it */
-			s->any_sys = true;
 			return &s->sys[nr2];
 		}
 		cv_errf(err, 0, "point \"%s\" not found: syscall %s is not armed with a schematised "
