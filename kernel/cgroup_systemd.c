@@ -109,6 +109,7 @@ static bool append_props(DBusMessageIter *it, const struct cgroup_sd_props *prop
 			  dbus_message_iter_open_container(&st, DBUS_TYPE_VARIANT,
 							   p->type == 'P'   ? "au" :
 							   p->type == 'D' ? "a(ss)" :
+							   p->type == 'Y' ? "ay" :
 									    sig,
 							   &var);
 		if (!ok)
@@ -125,6 +126,14 @@ static bool append_props(DBusMessageIter *it, const struct cgroup_sd_props *prop
 			     dbus_message_iter_append_basic(&pids, DBUS_TYPE_UINT32, &u) &&
 			     dbus_message_iter_close_container(&var, &pids);
 			break;
+		case 'Y': {
+			const char *bytes = p->str;
+			ok = dbus_message_iter_open_container(&var, DBUS_TYPE_ARRAY, "y", &pids) &&
+			     dbus_message_iter_append_fixed_array(&pids, DBUS_TYPE_BYTE, &bytes,
+								  (int)p->num) &&
+			     dbus_message_iter_close_container(&var, &pids);
+			break;
+		}
 		case 'D':
 			ok = dbus_message_iter_open_container(&var, DBUS_TYPE_ARRAY, "(ss)", &pids);
 			for (size_t k = 0; ok && k < p->num; k++) {
