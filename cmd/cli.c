@@ -1,6 +1,7 @@
 /* Shared CLI helpers (cmd/cli.h). No sandbox I/O here: this file is unit
  * tested on its own (test/unit/test_cli.c). */
 #include "cmd/cli.h"
+#include "cmd/verbs.h"
 
 #include "core/utf8.h"
 #include "core/util.h"
@@ -776,6 +777,10 @@ bool cli_boot_alive(pid_t pid, const char *id)
 		last = text + off;
 	}
 	bool ok = has_boot && last && strcmp(last, id) == 0;
+	/* A subcontainer's boot is its sandbox's (cmd/sub.c). */
+	char sid[CLI_ID_MAX + 1];
+	if (!ok && has_boot && last && sub_sandbox_of(id, sid, sizeof(sid)))
+		ok = strcmp(last, sid) == 0;
 	free(text);
 	return ok;
 }

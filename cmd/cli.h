@@ -27,6 +27,7 @@ struct cli_globals {
 	const char *log_format; /* "text" or "json" */
 	bool debug;
 	bool systemd_cgroup;    /* --systemd-cgroup (kernel/cgroup.h, cgroup_resolve_path) */
+	const char *trace_syscalls; /* --trace-syscalls (kernel/trace_arm.h), or NULL: none */
 };
 extern struct cli_globals cli_g;
 

@@ -132,6 +132,10 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 	argv[n++] = cli_g.log_format;
 	if (cli_g.debug)
 		argv[n++] = "--debug";
+	if (cli_g.trace_syscalls) {
+		argv[n++] = "--trace-syscalls";
+		argv[n++] = cli_g.trace_syscalls;
+	}
 	argv[n++] = "boot";
 	argv[n++] = "--ctl-fd";
 	argv[n++] = "3";
@@ -291,6 +295,13 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	json_object_object_add(spec, "cvisor.cgroupPath", json_object_new_string(cg_path));
 	json_object_object_add(spec, "cvisor.systemdUnit", json_object_new_string(sd_unit));
 	json_object_object_add(spec, "cvisor.systemdSlice", json_object_new_string(sd_slice));
+	/* A pod's container: inside its sandbox, not a sandbox of its own. */
+	const char *pod = sub_sandbox_of_spec(spec);
+	if (pod && strcmp(pod, id) != 0) {
+		r = sub_create(id, pod, spec, bundle, cg_path, o->pid_file, created, boot_pid,
+			       init_pid, err);
+		goto out;
+	}
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
 	if (json_mp_pack(spec, &pk, err) < 0) {

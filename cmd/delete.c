@@ -128,6 +128,17 @@ int delete_sandbox(const char *id, bool force, struct cv_error *err)
 		}
 	}
 
+	char sid[CLI_ID_MAX + 1];
+	if (sub_sandbox_of(id, sid, sizeof(sid))) {
+		int sr = sub_delete(id, sid, st.j ? &st : NULL, err);
+		if (st.j)
+			cli_state_free(&st);
+		return sr;
+	}
+	/* Deleting a pod's root ends the pod: its subcontainers first, while
+	 * the sandbox can still destroy them. */
+	sub_delete_all_of(id);
+
 	/* The container processes first, through the container's cgroup
 	 * (linux.cgroupsPath, which holds the init and every exec'd process):
 	 * with boot stopped, nothing else is sure to reach them. An exec'd

@@ -10,6 +10,7 @@
 #include "cmd/cli.h"
 #include "cmd/verbs.h"
 #include "core/util.h"
+#include "kernel/trace_arm.h"
 
 static const struct cli_command commands[] = {
 	{ "create", cmd_create,
@@ -60,6 +61,10 @@ static const struct cli_command commands[] = {
 	  "events [--stats] [--interval D] ID\n"
 	  "  Print the container's stats as one JSON line per interval (default 5s) until it\n"
 	  "  stops; --stats prints one and exits." },
+	{ "statefile", cmd_statefile,
+	  "statefile --list|--get KEY|--verify FILE\n"
+	  "  Print a state file's metadata as JSON (--get: one key), or read and check all of it\n"
+	  "  (--verify: checksums, records, counts) and print what it holds." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 };
@@ -77,6 +82,9 @@ static void usage_all(FILE *f)
 		   "                       D-Bus; cgroupsPath is slice:prefix:name (default\n"
 		   "                       :cvisor:ID); an error where systemd does not run\n"
 		   "  --cgroup-manager X   systemd (as --systemd-cgroup) or cgroupfs (crun's flag)\n"
+		   "  --trace-syscalls L   arm syscalls for trace sessions and strace: none (default),\n"
+		   "                       default (" TRACE_ARM_DEFAULT "),\n"
+		   "                       or a comma list\n"
 		   "  -v, --version        print the version\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].usage)
@@ -187,6 +195,17 @@ int main(int argc, char **argv)
 				cli_g.systemd_cgroup = false;
 			else
 				return cli_failf("flag --cgroup-manager must be systemd or cgroupfs");
+			continue;
+		}
+		if (flag_value(argc, argv, &i, "--trace-syscalls", &v)) {
+			struct cv_error err = { 0 };
+			if (!v)
+				return cli_failf("flag --trace-syscalls needs default, none or a list");
+			/* Checked here, before anything is created; boot, started
+			 * with the same flag, arms its containers with it. */
+			if (trace_arm_configure(v, &err) < 0)
+				return cli_fail(&err);
+			cli_g.trace_syscalls = v;
 			continue;
 		}
 		/* Accepted for podman/containerd; they have no effect here. */

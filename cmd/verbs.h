@@ -33,6 +33,7 @@ int cmd_read_control(const struct cli_command *cmd, int argc, char **argv);
 int cmd_write_control(const struct cli_command *cmd, int argc, char **argv);
 int cmd_usage(const struct cli_command *cmd, int argc, char **argv);
 int cmd_events(const struct cli_command *cmd, int argc, char **argv);
+int cmd_statefile(const struct cli_command *cmd, int argc, char **argv);
 
 /* cmd/observe.c, shared with cmd/usage.c: "1s", "500ms", "2m", "1.5s", "250us"
  * or bare seconds → ns (-1 if malformed); one msgpack object as compact JSON. */
@@ -109,3 +110,20 @@ void tty_copy_winsize(int master);
 int tty_copy_some(int from, int to);
 int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *err);
 
+
+/* Subcontainers (cmd/sub.c): a bundle with the CRI annotations
+ * io.kubernetes.cri.container-type "container" and
+ * io.kubernetes.cri.sandbox-id is created inside that sandbox. */
+/* The sandbox id such a spec names, or NULL (borrowed from spec). */
+const char *sub_sandbox_of_spec(json_object *spec);
+/* Whether id is a subcontainer; sid receives its sandbox's id. */
+bool sub_sandbox_of(const char *id, char *sid, size_t n);
+/* CreateSubcontainer + StartSubcontainer (held before execve), state.json,
+ * --pid-file with the sub init's host pid. */
+int sub_create(const char *id, const char *sid, json_object *spec, const char *bundle,
+	       const char *cg_path, const char *pid_file, const char *created, pid_t *boot_pid,
+	       pid_t *init_pid, struct cv_error *err);
+/* DestroySubcontainer (when the sandbox still runs), its cgroup, its directory. */
+int sub_delete(const char *id, const char *sid, const struct cli_state *st, struct cv_error *err);
+/* Deletes every subcontainer of sandbox sid (deleting the root ends the pod). */
+void sub_delete_all_of(const char *sid);

@@ -315,7 +315,8 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	hp->spec = spec;
 	hp->ctl_fd = *ctl_fd;
 	hp->placed_due = (ns_flags & CLONE_NEWCGROUP) && !(ns_flags & CLONE_NEWUSER);
-	if (child_setup_rootfs(spec, a->bundle, a->cg, at_hook_point, hp, err) < 0)
+	if (child_setup_rootfs(spec, a->bundle, a->has_root_tree ? a->root_tree : -1,
+			       a->root_overlay_memory, a->cg, at_hook_point, hp, err) < 0)
 		return -1;
 	if (proc->terminal && setup_terminal(a, err) < 0)
 		return -1;
@@ -364,6 +365,10 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	/* Without no_new_privs the filter must go in while CAP_SYS_ADMIN is
 	 * still held (runc's order); with it, as late as possible. */
 	if (!proc->no_new_privileges && child_seccomp_load(filter, err) < 0)
+		return -1;
+	/* Still with CAP_SYS_ADMIN; boot answers the notifications (say of
+	 * the chdir below) while it waits for SPAWN_READY. */
+	if (child_trace_install(*ctl_fd, err) < 0)
 		return -1;
 
 	if ((ns_flags & CLONE_NEWCGROUP) && make_cgroup_ns(*ctl_fd, hp->placed_due, err) < 0)

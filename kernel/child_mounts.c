@@ -715,13 +715,15 @@ static int apply_root_propagation(const char *name, struct cv_error *err)
 	return 0;
 }
 
-int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const struct cgroup *cg,
+int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, int root_tree,
+		       bool overlay_memory, const struct cgroup *cg,
 		       child_before_pivot_fn before_pivot, void *ctx, struct cv_error *err)
 {
 	char rootfs[4096];
-	const char *rp = spec->root.path;
-	int n = rp[0] == '/' ? snprintf(rootfs, sizeof(rootfs), "%s", rp)
-			     : snprintf(rootfs, sizeof(rootfs), "%s/%s", bundle ? bundle : ".", rp);
+	const char *rp = spec->root.path ? spec->root.path : "";
+	int n = root_tree >= 0 ? snprintf(rootfs, sizeof(rootfs), "(the donated root tree)")
+		: rp[0] == '/' ? snprintf(rootfs, sizeof(rootfs), "%s", rp)
+			       : snprintf(rootfs, sizeof(rootfs), "%s/%s", bundle ? bundle : ".", rp);
 	if (n < 0 || (size_t)n >= sizeof(rootfs))
 		return cv_errf(err, ENAMETOOLONG, "spec.root.path");
 	const char *prop = spec->has_linux ? spec->linux_.rootfs_propagation : NULL;
@@ -733,11 +735,18 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 	 * is applied to the new root afterwards. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return cv_errf(err, errno, "making / private in the container's mount namespace");
-	if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return cv_errf(err, errno, "bind-mounting the container's root %s", rootfs);
-	int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		return cv_errf(err, errno, "opening the container's root %s", rootfs);
+	int rootfd;
+	if (root_tree >= 0) {
+		rootfd = child_attach_root_tree(root_tree, overlay_memory, err);
+		if (rootfd < 0)
+			return -1;
+	} else {
+		if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return cv_errf(err, errno, "bind-mounting the container's root %s", rootfs);
+		rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			return cv_errf(err, errno, "opening the container's root %s", rootfs);
+	}
 	for (size_t i = 0; i < spec->n_mounts; i++) {
 		if (mount_one(rootfd, &spec->mounts[i], i, bundle, cg, err) < 0) {
 			close(rootfd);
@@ -749,10 +758,11 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 		close(rootfd);
 		return -1;
 	}
+	int cd = root_tree >= 0 ? fchdir(rootfd) : chdir(rootfs);
+	int cd_errno = errno;
 	close(rootfd);
-
-	if (chdir(rootfs) < 0)
-		return cv_errf(err, errno, "entering the container's root %s", rootfs);
+	if (cd < 0)
+		return cv_errf(err, cd_errno, "entering the container's root %s", rootfs);
 	/* OCI hooks: with the mounts in place and the old root still there
 	 * (createContainer's cwd is the rootfs, as with runc). */
 	if (before_pivot && before_pivot(ctx, err) < 0)

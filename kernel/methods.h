@@ -33,6 +33,10 @@ void cgroups_write_control_files(struct rpc_call *call, const msgpack_object *ar
 void usage_collect(struct rpc_call *call, const msgpack_object *arg);
 void usage_fd(struct rpc_call *call, const msgpack_object *arg);
 void cm_event(struct rpc_call *call, const msgpack_object *arg);
+void cm_create_subcontainer(struct rpc_call *call, const msgpack_object *arg);
+void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg);
+void cm_release_subcontainer(struct rpc_call *call, const msgpack_object *arg);
+void cm_destroy_subcontainer(struct rpc_call *call, const msgpack_object *arg);
 /* Stops the usage memfd's timer, unmaps and closes it (sandbox teardown). */
 void usage_shutdown(void);
 /* debug.Stacks' line for the usage memfd's timer (nothing before the first UsageFD). */

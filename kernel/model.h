@@ -58,6 +58,7 @@ struct task {
 	uint64_t exit_seq;     /* order of exit, to forget the oldest un-waited entries */
 	bool start_failed;
 	bool has_tty;
+	bool ready;            /* init: SPAWN_READY seen (waits for the release byte) */
 	char *start_err;       /* set with start_failed (malloc'd; NULL when out of memory) */
 	char *exit_err;        /* set with status_unknown */
 	struct waitq started;  /* StartRoot / ExecuteAsync: exec handshake done */
@@ -80,6 +81,12 @@ struct container {
 	struct task *init;
 	struct list_head tasks; /* every task but init */
 	struct spawner spawner; /* forks its exec intermediates (started at the first exec) */
+	/* Subcontainers (kernel/subcontainer.c): registered by
+	 * CreateSubcontainer, init spawned by StartSubcontainer. */
+	bool is_sub;
+	int tty_fd;            /* -1, or the pty replica given at create (owned) */
+	bool destroying;       /* DestroySubcontainer in progress */
+	bool sub_failed;       /* StartSubcontainer failed before an init existed */
 };
 
 struct sandbox {

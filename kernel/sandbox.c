@@ -24,6 +24,7 @@
 #include "kernel/hooks.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
+#include "kernel/seccheck.h"
 #include "kernel/spawn.h"
 #include "kernel/userns.h"
 #include "rpc/server.h"
@@ -132,10 +133,14 @@ static int run_hook_point(struct task *t, const struct boot_args *a, const struc
 static int wait_init_ready(struct task *t, const struct boot_args *a, const struct oci_spec *spec,
 			   struct cv_error *err)
 {
-	struct pollfd p = { .fd = t->ctl_fd, .events = POLLIN };
+	/* The init's trace listener (kernel/child_trace.c) is answered here
+	 * too: the init blocks in its next armed syscall until it is. */
+	struct pollfd p[2];
 	int timeout_ms = INIT_SETUP_TIMEOUT_MS;
 	for (;;) {
-		int r = poll(&p, 1, timeout_ms);
+		p[0] = (struct pollfd){ .fd = t->ctl_fd, .events = POLLIN };
+		nfds_t n = 1 + seccheck_listener_pollfds(&p[1], 1);
+		int r = poll(p, n, timeout_ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -143,9 +148,18 @@ static int wait_init_ready(struct task *t, const struct boot_args *a, const stru
 		if (r == 0)
 			return cv_errf(err, 0, "the root container did not finish its set-up within %d s",
 				       INIT_SETUP_TIMEOUT_MS / 1000);
-		enum spawn_report_result rep = spawn_read_report(t->ctl_fd, err);
+		if (n > 1 && p[1].revents)
+			seccheck_listener_drain_all();
+		if (!p[0].revents)
+			continue;
+		int listener = -1;
+		enum spawn_report_result rep = spawn_read_report(t->ctl_fd, &listener, err);
 		if (rep == SPAWN_REPORT_AGAIN)
 			continue;
+		if (rep == SPAWN_REPORT_LISTENER) {
+			seccheck_listener_add(t->c, listener);
+			continue;
+		}
 		if (rep == SPAWN_REPORT_READY)
 			return 0;
 		if (rep == SPAWN_REPORT_HOOKS) {
@@ -318,6 +332,7 @@ static void sandbox_free(struct sandbox *sb)
 	}
 	stop_scopes(sb);
 	usage_shutdown(); /* its timer reads sb->root */
+	seccheck_shutdown(); /* its listeners and tracked tasks name the containers */
 	while (!list_empty(&sb->containers))
 		container_free(container_of(list_first(&sb->containers), struct container, link));
 	if (sb->sigfd >= 0) {

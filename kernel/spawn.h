@@ -21,8 +21,12 @@
 #include "kernel/caps.h"
 #include "kernel/cgroup.h"
 
-/* SPAWN_HOOKS: the init is at its hook point (kernel/hooks.h). */
-enum spawn_report_type { SPAWN_READY = 1, SPAWN_ERROR = 2, SPAWN_HOOKS = 3 };
+/* SPAWN_HOOKS: the init is at its hook point (kernel/hooks.h).
+ * SPAWN_LISTENER carries (SCM_RIGHTS) the seccomp listener of the trace
+ * filter the process just installed (kernel/child_trace.c); it may come
+ * before any other report and boot must answer its notifications from
+ * then on, or the process blocks on its next armed syscall. */
+enum spawn_report_type { SPAWN_READY = 1, SPAWN_ERROR = 2, SPAWN_HOOKS = 3, SPAWN_LISTENER = 4 };
 
 struct spawn_report {
 	int type;
@@ -52,6 +56,18 @@ struct spawn_init_args {
 	 * has no v2 node at clone time. A failure kills the init. */
 	int (*placed)(void *data, pid_t pid, struct cv_error *err);
 	void *placed_data;
+	/* Subcontainers (kernel/subcontainer.c). has_pidns_parent: the pid
+	 * namespace is taken from pidns_parent (the root init's pidfd,
+	 * borrowed): a new child of it when the spec asks for a new one, else
+	 * that namespace itself. has_root_tree: the root is root_tree, a
+	 * detached mount (open_tree OPEN_TREE_CLONE, borrowed) that the child
+	 * attaches in its own mount namespace instead of binding root.path;
+	 * root_overlay_memory puts an overlay with a tmpfs upper over it. */
+	bool has_pidns_parent;
+	int pidns_parent;
+	bool has_root_tree;
+	int root_tree;
+	bool root_overlay_memory;
 };
 
 /* clone3(CLONE_PIDFD | the spec's CLONE_NEW* | CLONE_INTO_CGROUP) a
@@ -127,10 +143,12 @@ enum spawn_report_result {
 	SPAWN_REPORT_READY, /* SPAWN_READY: set up, waiting for spawn_release */
 	SPAWN_REPORT_AGAIN, /* nothing there yet (EAGAIN) */
 	SPAWN_REPORT_HOOKS, /* SPAWN_HOOKS: waiting for hooks_send_go */
+	SPAWN_REPORT_LISTENER, /* SPAWN_LISTENER: *listener is the caller's now */
 };
 
-/* Reads one report without blocking. */
-enum spawn_report_result spawn_read_report(int ctl_fd, struct cv_error *err);
+/* Reads one report without blocking. With listener NULL a SPAWN_LISTENER
+ * is closed and the next report read (the process is past caring). */
+enum spawn_report_result spawn_read_report(int ctl_fd, int *listener, struct cv_error *err);
 /* Lets a SPAWN_READY init proceed to execve. */
 int spawn_release(int ctl_fd, struct cv_error *err);
 

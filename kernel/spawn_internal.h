@@ -47,8 +47,15 @@ __attribute__((noreturn)) void spawn_child_fail(int ctl_fd, const struct cv_erro
 /* before_pivot (may be NULL) runs after the mounts, before pivot_root:
  * the OCI hook point (kernel/hooks.h). */
 typedef int (*child_before_pivot_fn)(void *ctx, struct cv_error *err);
-int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const struct cgroup *cg,
+/* root_tree: -1 binds root.path; else a detached mount (open_tree clone,
+ * donated by the CLI for a subcontainer) attached over the cwd and used as
+ * the root, under an overlay with a tmpfs upper when overlay_memory. */
+int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, int root_tree,
+		       bool overlay_memory, const struct cgroup *cg,
 		       child_before_pivot_fn before_pivot, void *ctx, struct cv_error *err);
+/* kernel/child_root_tree.c: attaches root_tree (see above) in the child's
+ * mount namespace; returns an fd of the attached root. */
+int child_attach_root_tree(int root_tree, bool overlay_memory, struct cv_error *err);
 
 /* After pivot_root: bind-mounts the pty replica (an open fd) onto the
  * container's /dev/console, creating the mount point file if needed. */
@@ -88,6 +95,12 @@ int child_move_fd_above(int fd, int min, struct cv_error *err);
  * container's: call only with the target's credentials. */
 #define CHILD_PASSWD_MAX (1 << 20)
 void child_home_for_uid(uint32_t uid, char *out, size_t out_len);
+
+/* --- kernel/child_trace.c --- */
+
+/* With syscalls armed for tracing: loads the trace filter and sends its
+ * listener to boot on ctl_fd (SPAWN_LISTENER). Needs CAP_SYS_ADMIN. */
+int child_trace_install(int ctl_fd, struct cv_error *err);
 
 /* --- kernel/child_init.c and kernel/child_exec.c --- */
 

@@ -10,7 +10,7 @@ set -eu
 need=()
 for p in build-essential pkg-config libev-dev libmsgpack-dev libseccomp-dev liblz4-dev \
 	libjson-c-dev busybox-static python3 python3-msgpack python3-pytest iproute2 clang \
-	podman containerd runc \
+	podman containerd runc python3-lz4 \
 	libdbus-1-dev dbus-daemon python3-dbus python3-gi; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done

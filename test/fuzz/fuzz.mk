@@ -12,6 +12,7 @@
 #   spec       msgpack -> oci_spec_decode / oci_resources_decode
 #   spec_json  config.json / process.json text -> json_mp_convert -> the same
 #   json_mp    the CLI's JSON-to-msgpack converter alone, checked against json-c
+#   state      the state file reader (state/), whole and split reads must agree
 # Each target test/fuzz/fuzz_<name>.c is built twice into build-fuzz/:
 #   fuzz_<name>    clang -fsanitize=fuzzer,address,undefined
 #   replay_<name>  the same file with -DFUZZ_REPLAY_MAIN (its own main() runs
@@ -30,6 +31,7 @@ CFLAGS_F := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined $(MSGPACK_CFLAGS)
 
 TARGETS := rpc methods spec spec_json json_mp
+TARGETS += state
 # Sources each target links (besides its own file).
 SRC_rpc := rpc/server.c rpc/conn.c rpc/call.c rpc/scan.c core/err.c core/log.c core/loop.c core/buf.c
 LIBS_rpc := $(MSGPACK_LIBS) -lev
@@ -43,6 +45,8 @@ SRC_spec_json := cmd/json_mp.c cmd/cli.c core/spec.c core/mpk.c core/err.c core/
 LIBS_spec_json := $(JSON_LIBS)
 SRC_json_mp := cmd/json_mp.c cmd/cli.c core/err.c core/utf8.c
 LIBS_json_mp := $(JSON_LIBS)
+SRC_state := $(sort $(wildcard state/*.c)) core/err.c core/mpk.c core/utf8.c
+LIBS_state := $(MSGPACK_LIBS) $(shell pkg-config --libs liblz4 2>/dev/null || echo -llz4)
 # kernel/cgroup_systemd.c, the systemd cgroup driver (h-sysd): libdbus-1.
 CFLAGS_F += $(shell pkg-config --cflags dbus-1 2>/dev/null)
 LIBS_methods += $(shell pkg-config --libs dbus-1 2>/dev/null)
