@@ -454,3 +454,22 @@ def test_cgroup_manager_flag(env, fake):
         clean(path)
     p = env.cli.run("--cgroup-manager", "disabled", "state", "x")
     assert p.returncode != 0 and "--cgroup-manager" in p.stderr, p.stderr
+
+
+def test_run_stops_the_scope_when_the_container_ends(env, fake):
+    """`run`: the container's exit ends the sandbox, whose boot stops the
+    scope; run's own delete then finds no unit, which is fine."""
+    sid, slice_, path = scope_names()
+    unit = f"cvisor-{sid}.scope"
+    b = bundle(env, f"{slice_}:cvisor:{sid}", args=("sh", "-c", "exit 3"))
+    try:
+        sb = helpers.Sandbox(env.cli, b, sid)
+        env.sandboxes.append(sb)
+        p = env.cli.run("--systemd-cgroup", "run", "--bundle", b, sid)
+        assert p.returncode == 3, (p.returncode, p.stderr)
+        assert [c["args"][0] for c in fake.calls("StopUnit")][:1] == [unit]
+        env.cli.run("delete", "--force", sid)
+        assert_gone(path)
+        assert "warning" not in p.stderr, p.stderr
+    finally:
+        clean(path)
