@@ -473,3 +473,9 @@ def test_run_stops_the_scope_when_the_container_ends(env, fake):
         assert "warning" not in p.stderr, p.stderr
     finally:
         clean(path)
+
+
+def test_features_lists_the_systemd_driver(env):
+    feats = json.loads(env.cli.run("features", check=True).stdout)
+    assert feats["linux"]["cgroup"]["systemd"] is True
+    assert feats["linux"]["cgroup"]["systemdUser"] is False
