@@ -278,12 +278,9 @@ bool cgroup_systemd_unified(void)
 static int add_prop(struct cgroup_sd_props *p, const char *name, char type, uint64_t num,
 		    const char *str, struct cv_error *err)
 {
-	if (p->n == CGROUP_SD_PROPS_MAX)
-		return cv_errf(err, 0, "systemd unit properties: more than %d", CGROUP_SD_PROPS_MAX);
-	struct cgroup_sd_prop *e = &p->p[p->n++];
-	memset(e, 0, sizeof(*e));
-	snprintf(e->name, sizeof(e->name), "%s", name);
-	e->type = type;
+	struct cgroup_sd_prop *e = cgroup_sd_add(p, name, type, err);
+	if (!e)
+		return -1;
 	e->num = num;
 	if (str)
 		snprintf(e->str, sizeof(e->str), "%s", str);
@@ -318,7 +315,7 @@ int cgroup_systemd_start(const char *unit, const char *slice, const char *descri
 {
 	*queued = false;
 	bool unified = cgroup_systemd_unified();
-	/* Large (48 entries of ~330 bytes): not on boot's stack. */
+	/* Large (~120 KiB with the DeviceAllow entries): not on boot's stack. */
 	struct cgroup_sd_props *props = calloc(1, sizeof(*props));
 	if (!props)
 		return cv_errf(err, ENOMEM, "systemd unit properties");

@@ -55,6 +55,11 @@ struct cgroup_sd_props {
 	size_t n_dev;
 };
 
+/* Appends an empty property of that name and type to out (dev_off at the
+ * end of out->dev), or NULL with err set when out is full. */
+struct cgroup_sd_prop *cgroup_sd_add(struct cgroup_sd_props *out, const char *name, char type,
+				     struct cv_error *err);
+
 /* The properties systemd understands for res, named as runc's drivers name
  * them: v1 names (MemoryLimit, CPUShares, BlockIOWeight) when unified is
  * false, the v2 ones (MemoryMax, MemoryLow, MemorySwapMax, CPUWeight,

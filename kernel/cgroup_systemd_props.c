@@ -10,8 +10,8 @@
 #include "core/util.h"
 #include "kernel/cgroup_systemd.h"
 
-static struct cgroup_sd_prop *add(struct cgroup_sd_props *out, const char *name, char type,
-				  struct cv_error *err)
+struct cgroup_sd_prop *cgroup_sd_add(struct cgroup_sd_props *out, const char *name, char type,
+				     struct cv_error *err)
 {
 	if (out->n == CGROUP_SD_PROPS_MAX) {
 		cv_errf(err, 0, "systemd unit properties: more than %d", CGROUP_SD_PROPS_MAX);
@@ -21,13 +21,14 @@ static struct cgroup_sd_prop *add(struct cgroup_sd_props *out, const char *name,
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->type = type;
+	p->dev_off = out->n_dev;
 	return p;
 }
 
 static int add_num(struct cgroup_sd_props *out, const char *name, char type, uint64_t v,
 		   struct cv_error *err)
 {
-	struct cgroup_sd_prop *p = add(out, name, type, err);
+	struct cgroup_sd_prop *p = cgroup_sd_add(out, name, type, err);
 	if (!p)
 		return -1;
 	p->num = v;
@@ -109,7 +110,7 @@ static int cpu_props(const struct oci_cpu *c, bool unified, struct cgroup_sd_pro
 static int add_mask(struct cgroup_sd_props *out, const char *name, const char *field,
 		    const char *list, struct cv_error *err)
 {
-	struct cgroup_sd_prop *p = add(out, name, 'Y', err);
+	struct cgroup_sd_prop *p = cgroup_sd_add(out, name, 'Y', err);
 	if (!p)
 		return -1;
 	const size_t max = sizeof(p->str) * 8;
@@ -283,7 +284,7 @@ int cgroup_systemd_annotation_props(const msgpack_object *annotations,
 		val[v->via.str.size] = '\0';
 		char pname[64];
 		snprintf(pname, sizeof(pname), "%.*s", (int)nn, name);
-		struct cgroup_sd_prop *p = add(out, pname, 's', err);
+		struct cgroup_sd_prop *p = cgroup_sd_add(out, pname, 's', err);
 		if (!p)
 			return -1;
 		if (!parse_value(pname, val, p))
