@@ -213,6 +213,18 @@ def test_scope_holds_the_container_and_gets_the_limits(env, fake):
         assert setp["args"][0] == unit and setp["args"][1] is True
         assert dict((n, (t, v)) for n, t, v in setp["args"][2])["TasksMax"] == ("t", 70)
         assert limit_of(path, "pids", "pids.max", "pids.max")[0] == "70"
+        # New device rules: systemd's copy is replaced (reset, then the list).
+        rf = os.path.join(env.root, f".{sid}-res.json")
+        with open(rf, "w") as f:
+            json.dump({"devices": [{"allow": False, "access": "rwm"},
+                                   {"allow": True, "type": "c", "major": 10, "minor": 200,
+                                    "access": "rw"}]}, f)
+        env.cli.run("update", "--resources", rf, sid, check=True)
+        setp = fake.calls("SetUnitProperties")[-1]
+        names = [n for n, _, _ in setp["args"][2]]
+        assert names.count("DeviceAllow") == 2, names
+        last = [v for n, _, v in setp["args"][2] if n == "DeviceAllow"]
+        assert last[0] == [] and ["/dev/char/10:200", "rw"] in last[1], last
 
         env.cli.run("start", sid, check=True)
         p = sb.delete(force=True)
