@@ -5,7 +5,10 @@ transient scope, on the host's real cgroup hierarchies: StartTransientUnit
 makes the scope's node under its slice in the unified and name=systemd
 hierarchies, moves the PIDs in and emits JobRemoved; StopUnit kills what is
 in the scope, removes the nodes and emits JobRemoved; SetUnitProperties and
-ResetFailedUnit answer NoSuchUnit for units it does not have.
+ResetFailedUnit answer NoSuchUnit for units it does not have. Like systemd,
+StopUnit sends SIGTERM first and SIGKILL only after a timeout (logged as
+"StopUnit-SIGKILL"), so a runtime that leaves processes in the scope is
+seen.
 
 Every call is appended to DIR/calls.jsonl as {"method", "args"} with each
 property as [name, D-Bus type, value]. DIR/mode, read at each call, makes it
@@ -29,6 +32,7 @@ from gi.repository import GLib
 NAME = "org.freedesktop.systemd1"
 PATH = "/org/freedesktop/systemd1"
 MGR = "org.freedesktop.systemd1.Manager"
+STOP_TIMEOUT = 3  # seconds between StopUnit's SIGTERM and its SIGKILL
 
 TYPES = [(dbus.Boolean, "b"), (dbus.UInt64, "t"), (dbus.UInt32, "u"), (dbus.Int64, "x"),
          (dbus.Int32, "i"), (dbus.String, "s"), (dbus.Array, "a")]
@@ -144,9 +148,19 @@ class Manager(dbus.service.Object):
         if rel is None:
             raise dbus.exceptions.DBusException("Unit %s not loaded." % name,
                                                 name="org.freedesktop.systemd1.NoSuchUnit")
-        for h in hierarchies():
+        # As systemd: SIGTERM, then SIGKILL once TimeoutStopSec (90 s in
+        # systemd, STOP_TIMEOUT here) has passed with processes left.
+        hs = hierarchies()
+        for h in hs:
+            self.kill(os.path.join(h, rel), signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline and any(self.pids(os.path.join(h, rel)) for h in hs):
+            time.sleep(0.02)
+        for h in hs:
             d = os.path.join(h, rel)
-            self.kill(d)
+            if self.pids(d):
+                self.log("StopUnit-SIGKILL", str(name))
+            self.kill(d, signal.SIGKILL)
             for _ in range(200):
                 try:
                     os.rmdir(d)
@@ -160,15 +174,17 @@ class Manager(dbus.service.Object):
         return job
 
     @staticmethod
-    def kill(d):
+    def pids(d):
         try:
             with open(os.path.join(d, "cgroup.procs")) as f:
-                pids = [int(x) for x in f.read().split()]
+                return [int(x) for x in f.read().split()]
         except FileNotFoundError:
-            return
-        for pid in pids:
+            return []
+
+    def kill(self, d, sig):
+        for pid in self.pids(d):
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 

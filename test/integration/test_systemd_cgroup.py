@@ -231,6 +231,9 @@ def test_scope_holds_the_container_and_gets_the_limits(env, fake):
         assert p.returncode == 0, p.stderr
         (stop,) = fake.calls("StopUnit")
         assert stop["args"] == [unit, "replace"]
+        # The container was killed before: systemd's stop had nothing left
+        # to SIGKILL after its timeout.
+        assert not fake.calls("StopUnit-SIGKILL")
         assert_gone(path)
         assert not os.path.exists(sb.dir)
         assert not helpers.pid_alive(init)
@@ -326,8 +329,10 @@ def test_failed_start_leaves_nothing(env, bus, mode, why):
         assert_gone(path)
         assert bus.calls("StartTransientUnit")
         if mode != "error":
-            # The scope the fake made was stopped again.
+            # The scope the fake made was stopped again, its init killed
+            # first.
             assert [c["args"][0] for c in bus.calls("StopUnit")] == [unit]
+            assert not bus.calls("StopUnit-SIGKILL")
         else:
             # A refused start (UnitExists): the unit of that name is
             # someone else's, never stopped.
@@ -480,6 +485,7 @@ def test_run_stops_the_scope_when_the_container_ends(env, fake):
         p = env.cli.run("--systemd-cgroup", "run", "--bundle", b, sid)
         assert p.returncode == 3, (p.returncode, p.stderr)
         assert [c["args"][0] for c in fake.calls("StopUnit")][:1] == [unit]
+        assert not fake.calls("StopUnit-SIGKILL")
         env.cli.run("delete", "--force", sid)
         assert_gone(path)
         assert "warning" not in p.stderr, p.stderr
