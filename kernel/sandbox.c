@@ -178,7 +178,7 @@ static int wait_init_ready(struct task *t, const struct boot_args *a, const stru
  * cgroup (making those of the v1 hierarchies systemd leaves alone) and
  * writes every limit into them, those systemd has no property for too, as
  * runc's systemd driver does. A unit systemd accepted is stopped by
- * sandbox_free: on any later failure of create, or when the sandbox ends. */
+ * stop_scopes: on any later failure of create, or when the sandbox ends. */
 static int start_scope(void *data, pid_t pid, struct cv_error *err)
 {
 	struct container *c = data;
