@@ -497,3 +497,24 @@ def test_features_lists_the_systemd_driver(env):
     feats = json.loads(env.cli.run("features", check=True).stdout)
     assert feats["linux"]["cgroup"]["systemd"] is True
     assert feats["linux"]["cgroup"]["systemdUser"] is False
+
+
+def test_bundle_cannot_choose_a_scope(env, fake):
+    """cvisor.systemdUnit/Slice in config.json are create's to set: without
+    --systemd-cgroup, systemd is never asked for the bundle's unit."""
+    sid = f"sysd-{helpers.new_id()}"
+    b = bundle(env)
+    cfg_path = os.path.join(b, "config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg["cvisor.systemdUnit"] = "evil.scope"
+    cfg["cvisor.systemdSlice"] = "evil.slice"
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    sb = helpers.Sandbox(env.cli, b, sid)
+    env.sandboxes.append(sb)
+    code, out = env.cli.detached("create", "--bundle", b, sid, check=False)
+    assert code == 0, out
+    assert not fake.calls("StartTransientUnit")
+    assert sb.delete(force=True).returncode == 0
+    assert not fake.calls("StopUnit")
