@@ -518,3 +518,35 @@ def test_bundle_cannot_choose_a_scope(env, fake):
     assert not fake.calls("StartTransientUnit")
     assert sb.delete(force=True).returncode == 0
     assert not fake.calls("StopUnit")
+
+
+def test_containerd_with_systemd_cgroup(env, fake, cvisor, fixture_bundle):
+    """containerd's runc shim with SystemdCgroup (ctr --runc-systemd-cgroup)
+    passes --systemd-cgroup and a slice:prefix:name cgroupsPath."""
+    import engines
+    from test_containerd import Containerd
+
+    containerd, ctr = shutil.which("containerd"), shutil.which("ctr")
+    if not containerd or not ctr:
+        pytest.skip("containerd or ctr is not installed")
+    tag = secrets.token_hex(3)
+    slice_ = f"sysdc-{tag}.slice"
+    cd = Containerd(containerd, ctr, cvisor)
+    cd.bundle_rootfs = os.path.join(fixture_bundle, "rootfs")
+    cid = engines.unique("c")
+    path = f"/sysdc.slice/{slice_}/cvt-{cid}.scope"
+    try:
+        cd.ids.append(cid)
+        rootfs = engines.copy_rootfs(cd.bundle_rootfs, os.path.join(cd.tmp, f"rootfs-{cid}"))
+        p = cd("run", "--rm", "--runc-systemd-cgroup", "--cgroup", f"{slice_}:cvt:{cid}",
+               *cd.run_opts(), "--rootfs", rootfs, cid, "cat", "/proc/self/cgroup")
+        assert f"0::{path}" in p.stdout.splitlines(), p.stdout
+        (start,) = fake.calls("StartTransientUnit")
+        assert start["args"][0] == f"cvt-{cid}.scope"
+        assert props_of(start)["Slice"] == ("s", slice_)
+        assert f"cvt-{cid}.scope" in [c["args"][0] for c in fake.calls("StopUnit")]
+        assert not fake.calls("StopUnit-SIGKILL")
+    finally:
+        cd.close()
+        clean(path)
+    assert_gone(path)
