@@ -1,7 +1,6 @@
 /* Shared CLI helpers (cmd/cli.h). No sandbox I/O here: this file is unit
  * tested on its own (test/unit/test_cli.c). */
 #include "cmd/cli.h"
-#include "cmd/verbs.h"
 
 #include "core/utf8.h"
 #include "core/util.h"
@@ -27,6 +26,7 @@ struct cli_globals cli_g = {
 	.root = CLI_DEFAULT_ROOT,
 	.log = NULL,
 	.log_format = "text",
+	.network = "sandbox",
 	.debug = false,
 };
 
@@ -756,6 +756,29 @@ int cli_remove_tree(const char *path, struct cv_error *err)
 	if (remove_errno)
 		return cv_errf(err, remove_errno, "removing %s", path);
 	return 0;
+}
+
+/* A pod container's control.sock is "../<sid>/control.sock" (cmd/sub.c). */
+bool sub_sandbox_of(const char *id, char *sid, size_t n)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	if (cli_sandbox_file(id, "control.sock", path, sizeof(path), NULL) < 0)
+		return false;
+	ssize_t k = readlink(path, link, sizeof(link) - 1);
+	if (k <= 0)
+		return false;
+	link[k] = '\0';
+	/* "../<sid>/control.sock" */
+	const char *pre = "../", *suf = "/control.sock";
+	size_t l = (size_t)k, ls = strlen(suf);
+	if (l <= 3 + ls || strncmp(link, pre, 3) != 0 || strcmp(link + l - ls, suf) != 0)
+		return false;
+	size_t m = l - 3 - ls;
+	if (m >= n)
+		return false;
+	memcpy(sid, link + 3, m);
+	sid[m] = '\0';
+	return cli_validate_id(sid, NULL) == 0;
 }
 
 bool cli_boot_alive(pid_t pid, const char *id)

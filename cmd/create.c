@@ -98,8 +98,8 @@ __attribute__((noreturn)) static void exec_self_readonly(char *const *argv, int 
 /* In the forked child: put the fds where boot expects them and exec it.
  * console is -1 or the connected console socket (becomes fd 6). Touches
  * only the stack; never returns. */
-static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bundle,
-		      const char *created, const char *id)
+static void exec_boot(int ctl, int sync_w, int spec, int console, const int *trees,
+		      int ntrees, const char *bundle, const char *created, const char *id)
 {
 	if (setsid() < 0)
 		_exit(127);
@@ -113,6 +113,17 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 	if (dup2(a, 3) < 0 || dup2(b, 4) < 0 || dup2(c, 5) < 0 || (t >= 0 && dup2(t, 6) < 0))
 		_exit(127);
 	unsigned first = t >= 0 ? 7u : 6u;
+	/* The root and its bind mounts as detached trees, right after: moved
+	 * above every target first, as above. */
+	int high[1 + 253];
+	for (int i = 0; i < ntrees; i++)
+		if ((high[i] = fcntl(trees[i], F_DUPFD, (int)first + ntrees + 10)) < 0)
+			_exit(127);
+	for (int i = 0; i < ntrees; i++)
+		if (dup2(high[i], (int)first + i) < 0)
+			_exit(127);
+	unsigned tree0 = first;
+	first += (unsigned)ntrees;
 	if (syscall(SYS_close_range, first, ~0u, 0u) < 0)
 		for (int fd = (int)first; fd < 1024; fd++)
 			close(fd);
@@ -136,6 +147,8 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 		argv[n++] = "--trace-syscalls";
 		argv[n++] = cli_g.trace_syscalls;
 	}
+	argv[n++] = "--network";
+	argv[n++] = cli_g.network;
 	argv[n++] = "boot";
 	argv[n++] = "--ctl-fd";
 	argv[n++] = "3";
@@ -150,6 +163,15 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 	if (t >= 0) {
 		argv[n++] = "--console-fd";
 		argv[n++] = "6";
+	}
+	char tree_fd[16], binds[16];
+	if (ntrees > 0) {
+		snprintf(tree_fd, sizeof(tree_fd), "%u", tree0);
+		snprintf(binds, sizeof(binds), "%d", ntrees - 1);
+		argv[n++] = "--root-fd";
+		argv[n++] = tree_fd;
+		argv[n++] = "--bind-fds";
+		argv[n++] = binds;
 	}
 	argv[n++] = id;
 	argv[n] = NULL;
@@ -255,6 +277,10 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	char sd_unit[512] = "", sd_slice[256] = "";
 	json_object *spec = NULL;
 	struct cli_hooks hooks = { 0 };
+	struct gofer_bind *gbinds = NULL;
+	char *gpaths = NULL;
+	size_t ngb = 0;
+	int trees[1 + 253], ntrees = 0;
 	/* runc's "created": before the container's processes exist; boot's
 	 * hooks see it too. */
 	char created[64];
@@ -305,8 +331,8 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 			fprintf(stderr,
 				"cvisor: warning: --systemd-cgroup: pod container \"%s\" gets no systemd scope (%s); its cgroup %s is made through cgroupfs\n",
 				id, sd_unit, cg_path);
-		r = sub_create(id, pod, spec, bundle, cg_path, o->pid_file, created, boot_pid,
-			       init_pid, err);
+		r = sub_create(id, pod, spec, bundle, cg_path, o->pid_file, o->console_socket,
+			       created, boot_pid, init_pid, err);
 		goto out;
 	}
 	msgpack_packer pk;
@@ -380,13 +406,26 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 		console = sv[1];
 	}
 
+	/* The container's root and bind mounts, cloned here in the caller's
+	 * mount namespace (what a gofer does for a pod container): boot
+	 * resolves no host path of the container. */
+	if (gofer_binds_of_spec(spec, bundle, &gbinds, &gpaths, &ngb, err) < 0)
+		goto out;
+	ntrees = gofer_clone(rootfs, false, gbinds, ngb, trees, err);
+	if (ntrees < 0) {
+		ntrees = 0;
+		goto out;
+	}
 	pid = fork();
 	if (pid < 0) {
 		cv_errf(err, errno, "starting the sandbox process");
 		goto out;
 	}
 	if (pid == 0)
-		exec_boot(ctl, pipefd[1], memfd, console, bundle, created, id);
+		exec_boot(ctl, pipefd[1], memfd, console, trees, ntrees, bundle, created, id);
+	for (int i = 0; i < ntrees; i++)
+		close(trees[i]);
+	ntrees = 0;
 	/* boot has its copies; ours would keep the pipe from reaching EOF. */
 	close(pipefd[1]);
 	pipefd[1] = -1;
@@ -442,6 +481,10 @@ out:
 		cli_hooks_run_warn(hooks.h.poststop, hooks.h.n_poststop, "poststop", &hs);
 	}
 	cli_hooks_free(&hooks);
+	for (int i = 0; i < ntrees; i++)
+		close(trees[i]);
+	free(gbinds);
+	free(gpaths);
 	const int fds[] = { memfd, dirfd, ctl, pipefd[0], pipefd[1], console, peer };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)

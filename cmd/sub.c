@@ -12,9 +12,11 @@
 #include <dirent.h>
 #include <limits.h>
 #include <linux/mount.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -40,44 +42,68 @@ const char *sub_sandbox_of_spec(json_object *spec)
 	return sid;
 }
 
-bool sub_sandbox_of(const char *id, char *sid, size_t n)
+/* Starts the container's gofer (cmd/gofer.c) on one end of a
+ * SOCK_SEQPACKET pair; returns the other end, for the sandbox. The gofer
+ * gets the root and every bind mount's source (relative ones made
+ * absolute from the bundle), in the spec's order. It is in its own
+ * session with /dev/null as stdio: it outlives this process and is reaped
+ * by whoever reaps the container (the engine's subreaper). */
+static int start_gofer(json_object *spec, const char *bundle, const char *rootfs, bool readonly,
+		       pid_t *pid, struct cv_error *err)
 {
-	char path[PATH_MAX], link[PATH_MAX];
-	if (cli_sandbox_file(id, "control.sock", path, sizeof(path), NULL) < 0)
-		return false;
-	ssize_t k = readlink(path, link, sizeof(link) - 1);
-	if (k <= 0)
-		return false;
-	link[k] = '\0';
-	/* "../<sid>/control.sock" */
-	const char *pre = "../", *suf = "/control.sock";
-	size_t l = (size_t)k, ls = strlen(suf);
-	if (l <= 3 + ls || strncmp(link, pre, 3) != 0 || strcmp(link + l - ls, suf) != 0)
-		return false;
-	size_t m = l - 3 - ls;
-	if (m >= n)
-		return false;
-	memcpy(sid, link + 3, m);
-	sid[m] = '\0';
-	return cli_validate_id(sid, NULL) == 0;
-}
-
-/* The rootfs as a detached tree: the sandbox attaches it without ever
- * resolving a host path of the container. */
-static int root_tree(const char *rootfs, bool readonly, struct cv_error *err)
-{
-	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, rootfs,
-			      OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-	if (fd < 0)
-		return cv_errf(err, errno, "cloning the container's root %s", rootfs);
-	struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
-	if (readonly &&
-	    syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
-		int e = errno;
-		close(fd);
-		return cv_errf(err, e, "making the container's root read-only");
+	struct gofer_bind *binds = NULL;
+	char *paths = NULL;
+	size_t nb = 0;
+	if (gofer_binds_of_spec(spec, bundle, &binds, &paths, &nb, err) < 0)
+		return -1;
+	/* argv: 5 fixed, 2 per bind, NULL. */
+	const char **argv = calloc(6 + 2 * nb, sizeof(*argv));
+	if (!argv) {
+		free(binds);
+		free(paths);
+		return cv_errf(err, ENOMEM, "starting the gofer");
 	}
-	return fd;
+	size_t n = 0;
+	argv[n++] = "cvisor";
+	argv[n++] = "gofer";
+	argv[n++] = "--rootfs";
+	argv[n++] = rootfs;
+	if (readonly)
+		argv[n++] = "--readonly";
+	for (size_t i = 0; i < nb; i++) {
+		argv[n++] = binds[i].recursive ? "--rbind" : "--bind";
+		argv[n++] = binds[i].path;
+	}
+	argv[n] = NULL;
+	int sv[2], r = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		cv_errf(err, errno, "creating the gofer's connection");
+		goto out;
+	}
+	pid_t p = fork();
+	if (p < 0) {
+		cv_errf(err, errno, "starting the gofer");
+		close(sv[0]);
+		close(sv[1]);
+		goto out;
+	}
+	if (p == 0) {
+		int nul = open("/dev/null", O_RDWR);
+		if (setsid() < 0 || nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 ||
+		    dup2(nul, 2) < 0 || dup2(sv[1], 3) < 0)
+			_exit(127);
+		syscall(SYS_close_range, 4u, ~0u, 0u);
+		execv("/proc/self/exe", (char *const *)argv);
+		_exit(127);
+	}
+	close(sv[1]);
+	*pid = p;
+	r = sv[0];
+out:
+	free(argv);
+	free(binds);
+	free(paths);
+	return r;
 }
 
 static void pack_str(msgpack_packer *pk, const char *s)
@@ -88,8 +114,9 @@ static void pack_str(msgpack_packer *pk, const char *s)
 }
 
 static int write_sub_state(const char *id, const char *sid, const char *bundle,
-			   const char *rootfs, pid_t pid, pid_t boot, const char *created,
-			   const char *cg_path, json_object *ann, struct cv_error *err)
+			   const char *rootfs, pid_t pid, pid_t boot, pid_t gofer,
+			   const char *created, const char *cg_path, json_object *ann,
+			   struct cv_error *err)
 {
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "id", json_object_new_string(id));
@@ -101,6 +128,7 @@ static int write_sub_state(const char *id, const char *sid, const char *bundle,
 	json_object_object_add(j, "cgroupPath", json_object_new_string(cg_path));
 	json_object_object_add(j, "paused", json_object_new_boolean(0));
 	json_object_object_add(j, "sandboxId", json_object_new_string(sid));
+	json_object_object_add(j, "goferPid", json_object_new_int64(gofer));
 	if (ann)
 		json_object_object_add(j, "annotations", json_object_get(ann));
 	int r = cli_state_save(id, j, err);
@@ -109,15 +137,15 @@ static int write_sub_state(const char *id, const char *sid, const char *bundle,
 }
 
 int sub_create(const char *id, const char *sid, json_object *spec, const char *bundle,
-	       const char *cg_path, const char *pid_file, const char *created, pid_t *boot_pid,
-	       pid_t *init_pid, struct cv_error *err)
+	       const char *cg_path, const char *pid_file, const char *console_socket,
+	       const char *created, pid_t *boot_pid, pid_t *init_pid, struct cv_error *err)
 {
 	json_object *process = cli_json_get(spec, "process", json_type_object);
 	json_object *root = cli_json_get(spec, "root", json_type_object);
 	json_object *ann = cli_json_get(spec, "annotations", json_type_object);
-	if (cli_json_bool(process, "terminal", false))
-		return cv_errf(err, 0, "process.terminal: a subcontainer with a terminal is not "
-				       "supported by cvisor yet");
+	bool terminal = cli_json_bool(process, "terminal", false);
+	if (terminal && !console_socket)
+		return cv_errf(err, 0, "--console-socket is required when process.terminal is true");
 	if (json_object_object_get(spec, "hooks"))
 		return cv_errf(err, 0, "hooks: OCI hooks are not supported for subcontainers");
 	char rootfs[PATH_MAX * 2];
@@ -152,7 +180,8 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	char sock[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", dir);
 
-	int r = -1, tree = -1;
+	int r = -1, tree = -1, ptm = -1, pts = -1;
+	pid_t gofer = -1;
 	bool registered = false;
 	struct rpc_client *c = NULL;
 	msgpack_sbuffer buf;
@@ -161,7 +190,7 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 		cv_errf(err, errno, "linking %s to the sandbox's control socket", sock);
 		goto out;
 	}
-	tree = root_tree(rootfs, cli_json_bool(root, "readonly", false), err);
+	tree = start_gofer(spec, bundle, rootfs, cli_json_bool(root, "readonly", false), &gofer, err);
 	if (tree < 0)
 		goto out;
 	c = cli_connect(sid, err);
@@ -170,15 +199,28 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 		goto out;
 	}
 	const msgpack_object *res;
+	/* With a terminal, runsc's way: the pty is made here (in this
+	 * process's devpts), its master goes to the console socket and its
+	 * replica to CreateSubcontainer, to be the init's fds 0-2. */
+	if (terminal) {
+		char name[64];
+		if (tty_open_pair(&ptm, &pts, name, sizeof(name), err) < 0 ||
+		    tty_send_console(console_socket, ptm, name, err) < 0)
+			goto out;
+	}
 	/* CreateArgs {"CID"} */
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-	msgpack_pack_map(&pk, 1);
+	msgpack_pack_map(&pk, terminal ? 2 : 1);
 	pack_str(&pk, "CID");
 	pack_str(&pk, id);
+	if (terminal) {
+		pack_str(&pk, "Files");
+		msgpack_pack_int(&pk, 1);
+	}
 	cv_error_reset(err);
-	if (rpc_client_call(c, "containerManager.CreateSubcontainer", &buf, NULL, 0, &res, NULL,
-			    NULL, 0, err) < 0)
+	if (rpc_client_call(c, "containerManager.CreateSubcontainer", &buf, terminal ? &pts : NULL,
+			    terminal ? 1 : 0, &res, NULL, NULL, 0, err) < 0)
 		goto out;
 	registered = true;
 	msgpack_sbuffer_clear(&buf);
@@ -204,17 +246,19 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	pack_str(&pk, "Hold");
 	msgpack_pack_true(&pk);
 	pack_str(&pk, "Files");
-	msgpack_pack_int(&pk, 4);
+	msgpack_pack_int(&pk, terminal ? 1 : 4);
 	/* The init's stdio is ours, as runc's init inherits create's (conmon
-	 * and the shim hand pipes or /dev/null there). */
+	 * and the shim hand pipes or /dev/null there); with a terminal, the
+	 * pty given above. */
 	const int fds[4] = { 0, 1, 2, tree };
-	if (rpc_client_call(c, "containerManager.StartSubcontainer", &buf, fds, 4, &res, NULL, NULL,
-			    0, err) < 0)
+	if (rpc_client_call(c, "containerManager.StartSubcontainer", &buf,
+			    terminal ? &fds[3] : fds, terminal ? 1 : 4, &res, NULL, NULL, 0, err) < 0)
 		goto out;
 	int64_t pid = 0;
 	if (cli_result_int(res, "containerManager.StartSubcontainer", &pid, err) < 0)
 		goto out;
-	if (write_sub_state(id, sid, bundle, rootfs, (pid_t)pid, boot, created, cg_path, ann, err) <
+	if (write_sub_state(id, sid, bundle, rootfs, (pid_t)pid, boot, gofer, created, cg_path, ann,
+			    err) <
 	    0)
 		goto out;
 	if (pid_file && cli_write_pid_file(pid_file, (pid_t)pid, err) < 0)
@@ -231,6 +275,14 @@ out:
 		rpc_client_close(c);
 	if (tree >= 0)
 		close(tree);
+	if (ptm >= 0)
+		close(ptm);
+	if (pts >= 0)
+		close(pts);
+	/* A gofer whose container does not exist: nothing will hang up on it
+	 * but this kill (boot closed its end, or never got it). */
+	if (r < 0 && gofer > 0)
+		kill(gofer, SIGKILL);
 	msgpack_sbuffer_destroy(&buf);
 	if (r < 0) {
 		struct cv_error e2;

@@ -588,8 +588,29 @@ out:
 	return r;
 }
 
+/* A bind mount whose source the gofer resolved: its detached mount
+ * (recursive or not, as the options said) moved onto the destination. */
+static int bind_donated(int rootfd, const struct oci_mount *m, int tree, const char *field,
+			const struct mount_opts *o, struct cv_error *err)
+{
+	struct stat st;
+	if (fstat(tree, &st) < 0)
+		return cv_errf(err, errno, "%s: the gofer's bind mount", field);
+	int fd = mkdir_in_root(rootfd, m->destination, !S_ISDIR(st.st_mode), err);
+	if (fd < 0)
+		return -1;
+	int r = (int)syscall(SYS_move_mount, tree, "", fd, "",
+			     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	int e = errno;
+	close(fd);
+	if (r < 0)
+		return cv_errf(err, e, "%s: attaching the gofer's bind mount", field);
+	unsigned long rf = o->flags & ~(unsigned long)(MS_BIND | MS_REMOUNT);
+	return finish_mount(rootfd, m, field, rf, o, err);
+}
+
 static int mount_one(int rootfd, const struct oci_mount *m, size_t idx, const char *bundle,
-		     const struct cgroup *cg, struct cv_error *err)
+		     int donated, const struct cgroup *cg, struct cv_error *err)
 {
 	char field[160];
 	snprintf(field, sizeof(field), "spec.mounts[%zu] (%.100s)", idx,
@@ -607,6 +628,8 @@ static int mount_one(int rootfd, const struct oci_mount *m, size_t idx, const ch
 	if (o.tmpcopyup && (bind || strcmp(type, "tmpfs") != 0))
 		return cv_errf(err, 0, "%s.options: tmpcopyup is only for type tmpfs, not \"%s\"",
 			       field, bind ? "bind" : type);
+	if (bind && donated >= 0)
+		return bind_donated(rootfd, m, donated, field, &o, err);
 	if (bind) {
 		char src[4096];
 		const char *s = m->source ? m->source : "";
@@ -715,10 +738,14 @@ static int apply_root_propagation(const char *name, struct cv_error *err)
 	return 0;
 }
 
-int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, int root_tree,
-		       bool overlay_memory, const struct cgroup *cg,
-		       child_before_pivot_fn before_pivot, void *ctx, struct cv_error *err)
+int child_setup_rootfs(const struct spawn_init_args *a, child_before_pivot_fn before_pivot,
+		       void *ctx, struct cv_error *err)
 {
+	const struct oci_spec *spec = a->spec;
+	const char *bundle = a->bundle;
+	const struct cgroup *cg = a->cg;
+	int root_tree = a->has_root_tree ? a->root_tree : -1;
+	bool overlay_memory = a->root_overlay_memory;
 	char rootfs[4096];
 	const char *rp = spec->root.path ? spec->root.path : "";
 	int n = root_tree >= 0 ? snprintf(rootfs, sizeof(rootfs), "(the donated root tree)")
@@ -748,7 +775,8 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, int root
 			return cv_errf(err, errno, "opening the container's root %s", rootfs);
 	}
 	for (size_t i = 0; i < spec->n_mounts; i++) {
-		if (mount_one(rootfd, &spec->mounts[i], i, bundle, cg, err) < 0) {
+		int donated = a->mount_fds ? a->mount_fds[i] : -1;
+		if (mount_one(rootfd, &spec->mounts[i], i, bundle, donated, cg, err) < 0) {
 			close(rootfd);
 			return -1;
 		}

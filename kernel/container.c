@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kernel/gofer_conn.h"
 #include "kernel/model.h"
 #include "kernel/seccheck.h"
 
@@ -32,6 +33,7 @@ struct container *container_new(struct sandbox *sb, const char *id, msgpack_zone
 	c->zone = zone;
 	c->cg.v2_dirfd = -1;
 	c->tty_fd = -1;
+	c->gofer_fd = -1;
 	list_init(&c->tasks);
 	spawner_init(&c->spawner, NULL);
 	list_add_tail(&sb->containers, &c->link);
@@ -52,6 +54,7 @@ void container_free(struct container *c)
 		if (cgroup_destroy(&c->cg, &err) < 0)
 			cgroup_close(&c->cg);
 	}
+	gofer_unwatch(c);
 	if (c->tty_fd >= 0)
 		close(c->tty_fd);
 	if (c->zone)

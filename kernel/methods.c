@@ -36,6 +36,10 @@ static const struct rpc_method methods[] = {
 	{ "containerManager.StartSubcontainer", cm_start_subcontainer },
 	{ "containerManager.DestroySubcontainer", cm_destroy_subcontainer },
 	{ "containerManager.ReleaseSubcontainer", cm_release_subcontainer },
+	{ "Network.CreateLinksAndRoutes", network_create_links },
+	{ "containerManager.PortForward", cm_port_forward },
+	{ "containerManager.Checkpoint", cm_checkpoint },
+	{ "containerManager.Restore", cm_restore },
 };
 
 const struct rpc_method *methods_table(void)

@@ -87,6 +87,8 @@ struct container {
 	int tty_fd;            /* -1, or the pty replica given at create (owned) */
 	bool destroying;       /* DestroySubcontainer in progress */
 	bool sub_failed;       /* StartSubcontainer failed before an init existed */
+	int gofer_fd;          /* -1, or the gofer connection watched for hang-up (owned) */
+	ev_io gofer_w;
 };
 
 struct sandbox {
@@ -104,6 +106,9 @@ struct sandbox {
 	bool started;          /* StartRoot accepted */
 	int pause_count;
 	int root_ns_index;     /* index into NSpid of the sandbox root PID namespace */
+	int net_mode;          /* enum net_mode (kernel/network_mode.h) */
+	int net_kind;          /* enum net_kind, known once the root init is set up */
+	int netns_fd;          /* the sandbox's network namespace; -1 when it is the host's */
 };
 
 /* container.c */

@@ -25,6 +25,7 @@
 #include "kernel/methods.h"
 #include "kernel/model.h"
 #include "kernel/seccheck.h"
+#include "kernel/network_mode.h"
 #include "kernel/spawn.h"
 #include "kernel/userns.h"
 #include "rpc/server.h"
@@ -218,6 +219,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	sb->root = c;
 	if (oci_spec_decode(&obj, zone, &c->spec, err) < 0)
 		return -1;
+	if (net_mode_apply_spec(&c->spec, (enum net_mode)sb->net_mode, zone, err) < 0)
+		return -1;
 	c->ns_flags = spawn_ns_flags(&c->spec);
 	c->join_flags = spawn_ns_join_flags(&c->spec);
 	if (pidns_init(sb, err) < 0)
@@ -247,9 +250,27 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 		.console_fd = a->console_fd,
 		.placed = scope ? start_scope : NULL,
 		.placed_data = c,
+		.has_root_tree = a->root_tree >= 0,
+		.root_tree = a->root_tree,
 	};
+	/* The trees `create` cloned: boot resolves no host path of the
+	 * container (docs/DESIGN.md, "Pods"). */
+	int binds[253];
+	for (size_t i = 0; i < a->n_bind_fds && i < 253; i++)
+		binds[i] = a->root_tree + 1 + (int)i;
+	int *mount_fds = NULL;
+	int r = a->root_tree >= 0 ? spawn_bind_fds(&c->spec, binds, a->n_bind_fds, &mount_fds, err)
+				  : 0;
+	sa.mount_fds = mount_fds;
 	struct spawned sp;
-	int r = spawn_container_init(&sa, &sp, err);
+	if (r == 0)
+		r = spawn_container_init(&sa, &sp, err);
+	free(mount_fds);
+	if (a->root_tree >= 0) {
+		close(a->root_tree);
+		for (size_t i = 0; i < a->n_bind_fds; i++)
+			close(binds[i]);
+	}
 	/* The init has its own copy to send the pty master on; boot's would
 	 * keep the receiver's end open for the sandbox's whole life. */
 	if (a->console_fd >= 0)
@@ -277,7 +298,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	c->join_flags = userns_exec_join_flags(c->join_flags, sp.pid);
 	c->init->has_tty = c->spec.process.terminal;
 	task_watch(c->init);
-	return 0;
+	/* Before anything of the workload runs: it finds lo up. */
+	return net_mode_setup(sb, err);
 }
 
 static int release_caller_stdio(struct cv_error *err)
@@ -342,6 +364,7 @@ static void sandbox_free(struct sandbox *sb)
 	stop_scopes(sb);
 	usage_shutdown(); /* its timer reads sb->root */
 	seccheck_shutdown(); /* its listeners and tracked tasks name the containers */
+	port_forward_shutdown();
 	while (!list_empty(&sb->containers))
 		container_free(container_of(list_first(&sb->containers), struct container, link));
 	if (sb->sigfd >= 0) {
@@ -349,6 +372,8 @@ static void sandbox_free(struct sandbox *sb)
 		close(sb->sigfd);
 	}
 	exit_source_close();
+	if (sb->netns_fd >= 0)
+		close(sb->netns_fd);
 	free(sb->id);
 	free(sb->bundle);
 	free(sb);
@@ -375,6 +400,8 @@ int sandbox_boot(const struct boot_args *a, struct cv_error *err)
 		return -1;
 	}
 	sb->sigfd = -1;
+	sb->netns_fd = -1;
+	sb->net_mode = a->net_mode;
 	list_init(&sb->containers);
 	sb->id = strdup(a->id);
 	sb->bundle = strdup(a->bundle);

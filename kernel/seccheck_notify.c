@@ -153,12 +153,14 @@ static bool wanted(int sysno)
 
 /* Answers up to SC_NOTIFY_BATCH notifications; false once the listener
  * has no users left (every process of its filter is gone) and was freed. */
-static bool drain(struct listener *l)
+static bool drain(struct listener *l, bool pending)
 {
 	for (int i = 0; i < SC_NOTIFY_BATCH; i++) {
-		/* RECV would block with nothing pending: ask poll first. */
-		struct pollfd p = { .fd = l->fd, .events = POLLIN };
-		if (poll(&p, 1, 0) <= 0)
+		/* RECV would block with nothing pending: ask poll first, unless
+		 * the loop just said a notification waits (saves a syscall on
+		 * every traced syscall). */
+		struct pollfd p = { .fd = l->fd, .events = POLLIN, .revents = POLLIN };
+		if (!(i == 0 && pending) && poll(&p, 1, 0) <= 0)
 			return true;
 		if (!(p.revents & POLLIN)) {
 			if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) {
@@ -187,8 +189,11 @@ static bool drain(struct listener *l)
 static void on_listener(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)loop;
-	(void)revents;
-	drain(container_of(w, struct listener, w));
+	/* Watched for EV_WRITE too: libev reports a hang-up as both, and the
+	 * listener is writable only with a notification received and not yet
+	 * answered, which never outlives drain(). So EV_READ alone means a
+	 * notification is pending. */
+	drain(container_of(w, struct listener, w), revents == EV_READ);
 }
 
 void seccheck_listener_add(struct container *c, int fd)
@@ -213,7 +218,7 @@ void seccheck_listener_add(struct container *c, int fd)
 	l->c = c;
 	l->cid = cid;
 	l->fd = fd;
-	ev_io_init(&l->w, on_listener, fd, EV_READ);
+	ev_io_init(&l->w, on_listener, fd, EV_READ | EV_WRITE);
 	ev_io_start(core_loop(), &l->w);
 	list_add_tail(&listeners, &l->link);
 	sc_sandbox = c->sb;
@@ -234,7 +239,7 @@ size_t seccheck_listener_pollfds(struct pollfd *out, size_t max)
 void seccheck_listener_drain_all(void)
 {
 	list_for_each_safe(node, tmp, &listeners)
-		drain(container_of(node, struct listener, link));
+		drain(container_of(node, struct listener, link), false);
 }
 
 void seccheck_listener_close(const struct container *c)

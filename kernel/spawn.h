@@ -50,12 +50,6 @@ struct spawn_init_args {
 	                            * container's devpts, makes its replica fds 0-2,
 	                            * the controlling tty and /dev/console, and sends
 	                            * the master there (runc's console socket) */
-	/* NULL, or called in boot right after the clone, before the init is
-	 * placed in cg's v1 nodes and released: --systemd-cgroup makes the
-	 * scope here (systemd wants the pid) and opens cg at its path, so cg
-	 * has no v2 node at clone time. A failure kills the init. */
-	int (*placed)(void *data, pid_t pid, struct cv_error *err);
-	void *placed_data;
 	/* Subcontainers (kernel/subcontainer.c). has_pidns_parent: the pid
 	 * namespace is taken from pidns_parent (the root init's pidfd,
 	 * borrowed): a new child of it when the spec asks for a new one, else
@@ -68,6 +62,17 @@ struct spawn_init_args {
 	bool has_root_tree;
 	int root_tree;
 	bool root_overlay_memory;
+	/* NULL, or called in boot right after the clone, before the init is
+	 * placed in cg's v1 nodes and released: --systemd-cgroup makes the
+	 * scope here (systemd wants the pid) and opens cg at its path, so cg
+	 * has no v2 node at clone time. A failure kills the init. */
+	int (*placed)(void *data, pid_t pid, struct cv_error *err);
+	void *placed_data;
+	bool stdio_is_tty;         /* process.terminal with a pty given (a subcontainer's
+				    * CreateSubcontainer TTY): stdio is its replica, made
+				    * the controlling terminal and /dev/console */
+	const int *mount_fds;      /* NULL, or one per spec.mounts entry: -1, or a
+				    * detached mount for that bind mount (borrowed) */
 };
 
 /* clone3(CLONE_PIDFD | the spec's CLONE_NEW* | CLONE_INTO_CGROUP) a
@@ -159,3 +164,10 @@ int spawn_ns_flags(const struct oci_spec *spec);
  * drops it when the init shares boot's own user namespace, see
  * userns_exec_join_flags). */
 int spawn_ns_join_flags(const struct oci_spec *spec);
+
+/* Maps donated bind mounts (fds[i] = the i-th bind mount of spec, in its
+ * order; borrowed) onto a per-spec.mounts array for spawn_init_args'
+ * mount_fds (*out malloc'd, -1 for other mounts; NULL when there is no
+ * bind). Fails when the count does not match the spec. */
+int spawn_bind_fds(const struct oci_spec *spec, const int *fds, size_t nfds, int **out,
+		   struct cv_error *err);

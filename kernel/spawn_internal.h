@@ -47,12 +47,14 @@ __attribute__((noreturn)) void spawn_child_fail(int ctl_fd, const struct cv_erro
 /* before_pivot (may be NULL) runs after the mounts, before pivot_root:
  * the OCI hook point (kernel/hooks.h). */
 typedef int (*child_before_pivot_fn)(void *ctx, struct cv_error *err);
-/* root_tree: -1 binds root.path; else a detached mount (open_tree clone,
- * donated by the CLI for a subcontainer) attached over the cwd and used as
- * the root, under an overlay with a tmpfs upper when overlay_memory. */
-int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, int root_tree,
-		       bool overlay_memory, const struct cgroup *cg,
-		       child_before_pivot_fn before_pivot, void *ctx, struct cv_error *err);
+/* The root: root.path (relative to bundle) bound onto itself, or with
+ * a->has_root_tree a detached mount (open_tree clone, donated for a
+ * subcontainer) attached over the cwd and used as the root, under an
+ * overlay with a tmpfs upper when a->root_overlay_memory. A bind mount of
+ * the spec whose a->mount_fds entry is >= 0 is that detached mount
+ * (resolved by the gofer), moved into place instead of looked up. */
+int child_setup_rootfs(const struct spawn_init_args *a, child_before_pivot_fn before_pivot,
+		       void *ctx, struct cv_error *err);
 /* kernel/child_root_tree.c: attaches root_tree (see above) in the child's
  * mount namespace; returns an fd of the attached root. */
 int child_attach_root_tree(int root_tree, bool overlay_memory, struct cv_error *err);

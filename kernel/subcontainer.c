@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "core/mpk.h"
 #include "core/util.h"
 #include "kernel/exit_source.h"
+#include "kernel/gofer_conn.h"
 #include "kernel/methods.h"
 #include "kernel/park.h"
 #include "kernel/spawn.h"
@@ -274,10 +276,46 @@ static int check_start(struct rpc_call *call, struct sandbox *sb, const struct s
 	return 0;
 }
 
-static int spawn_sub(struct container *c, struct rpc_call *call, const struct start_args *a,
+/* What the init is started from once the root is known: the fds are the
+ * call's (borrowed) or, while a gofer is asked, taken (owned). */
+struct sub_start {
+	int stdio[3];
+	int root;      /* detached tree */
+	int gofer;     /* -1, or the gofer connection (kept for its hang-up) */
+	int *mount_fds; /* NULL, or per spec mount: -1 or the gofer's bind mount (owned) */
+	size_t n_mount_fds;
+	bool terminal, overlay, hold, owned;
+	struct rpc_call *call; /* NULL once the client left */
+	struct sandbox *sb;
+	char *cid;
+	struct gofer_req *req;
+};
+
+static void sub_start_free(struct sub_start *s)
+{
+	if (s->owned) {
+		for (int i = 0; i < 3; i++)
+			if (s->stdio[i] >= 0)
+				close(s->stdio[i]);
+		if (s->root >= 0)
+			close(s->root);
+		if (s->gofer >= 0)
+			close(s->gofer);
+	}
+	if (s->mount_fds) {
+		for (size_t i = 0; i < s->n_mount_fds; i++)
+			if (s->mount_fds[i] >= 0)
+				close(s->mount_fds[i]);
+		free(s->mount_fds);
+	}
+	free(s->cid);
+	free(s);
+}
+
+/* What is refused before anything exists. */
+static int check_sub(struct container *c, const struct start_args *a, int *upper,
 		     struct cv_error *err)
 {
-	struct sandbox *sb = c->sb;
 	const bool terminal = c->spec.has_process && c->spec.process.terminal;
 	if (terminal && c->tty_fd < 0)
 		return cv_errf(err, 0, "terminal enabled but no TTY provided. Did you set "
@@ -288,13 +326,17 @@ static int spawn_sub(struct container *c, struct rpc_call *call, const struct st
 	if (c->spec.has_hooks)
 		return cv_errf(err, 0, "StartArgs.Spec.hooks: OCI hooks are not supported for "
 				       "subcontainers (the engine runs a pod's hooks for its sandbox)");
-	int upper = a->n_confs ? a->confs[0].upper : UPPER_NONE;
-	if (upper == UPPER_SELF)
+	*upper = a->n_confs ? a->confs[0].upper : UPPER_NONE;
+	if (*upper == UPPER_SELF)
 		return cv_errf(err, 0, "StartArgs.GoferMountConfs[0].upper: the \"self\" medium "
 				       "(an upper layer in a donated filestore) is not supported; use "
 				       "\"memory\" (1) or \"anon\" (3)");
-	size_t root_index = (terminal ? 0 : 3) + (size_t)a->n_filestore + (a->dev_io ? 1 : 0);
+	return 0;
+}
 
+static int spawn_sub(struct container *c, const struct sub_start *s, struct cv_error *err)
+{
+	struct sandbox *sb = c->sb;
 	char cgbuf[4096];
 	const char *cgpath = sub_cgroup_path(c, cgbuf, sizeof(cgbuf));
 	const struct oci_resources *res =
@@ -312,11 +354,13 @@ static int spawn_sub(struct container *c, struct rpc_call *call, const struct st
 		.has_pidns_parent = true,
 		.pidns_parent = sb->root->init->pidfd,
 		.has_root_tree = true,
-		.root_tree = rpc_call_file(call, root_index),
-		.root_overlay_memory = upper == UPPER_MEMORY || upper == UPPER_ANON,
+		.root_tree = s->root,
+		.root_overlay_memory = s->overlay,
+		.mount_fds = s->mount_fds,
+		.stdio_is_tty = s->terminal,
 	};
 	for (int i = 0; i < 3; i++)
-		sa.stdio[i] = terminal ? c->tty_fd : rpc_call_file(call, (size_t)i);
+		sa.stdio[i] = s->terminal ? c->tty_fd : s->stdio[i];
 	struct spawned sp;
 	if (spawn_container_init(&sa, &sp, err) < 0)
 		return -1;
@@ -328,7 +372,7 @@ static int spawn_sub(struct container *c, struct rpc_call *call, const struct st
 		return cv_errf(err, ENOMEM, "tracking the subcontainer's init");
 	}
 	c->init->foreign_parent = true;
-	c->init->has_tty = terminal;
+	c->init->has_tty = s->terminal;
 	if (exit_source_watch(sp.pid, err) < 0) {
 		syscall(SYS_pidfd_send_signal, sp.pidfd, SIGKILL, NULL, 0);
 		return -1;
@@ -342,6 +386,84 @@ static int spawn_sub(struct container *c, struct rpc_call *call, const struct st
 	return 0;
 }
 
+/* The root is known: the init is spawned and the call parked on its
+ * set-up. On failure the cid is failedToStart (ContainerRuntimeState:
+ * Stopped). Frees s. */
+static void sub_launch(struct container *c, struct sub_start *s)
+{
+	struct cv_error err;
+	cv_error_reset(&err);
+	struct rpc_call *call = s->call;
+	if (spawn_sub(c, s, &err) < 0) {
+		c->sub_failed = true;
+		LOG(LL_INFO, "subcontainer %s failed to start: %s", c->id, err.msg);
+		if (call)
+			rpc_fail_err(call, &err);
+	} else {
+		if (s->gofer >= 0) {
+			gofer_watch(c, s->gofer); /* taken */
+			s->gofer = -1;
+		}
+		if (call)
+			park_call(call, c->init, &c->init->started,
+				  s->hold ? sub_ready_hold : sub_ready_run,
+				  "StartSubcontainer: init set-up");
+	}
+	sub_start_free(s);
+}
+
+static void gofer_call_gone(struct rpc_call *call, void *data)
+{
+	(void)call;
+	struct sub_start *s = data;
+	s->call = NULL;
+}
+
+/* The gofer's bind mounts (fds[1..]), where the init looks for them;
+ * taken, closed with s. */
+static int place_binds(struct container *c, struct sub_start *s, int *fds, size_t nfds,
+		       struct cv_error *err)
+{
+	if (spawn_bind_fds(&c->spec, fds + 1, nfds - 1, &s->mount_fds, err) < 0) {
+		for (size_t i = 1; i < nfds; i++)
+			close(fds[i]);
+		return cv_error_wrap(err, "the container's gofer");
+	}
+	s->n_mount_fds = s->mount_fds ? c->spec.n_mounts : 0;
+	return 0;
+}
+
+static void gofer_answered(void *data, int *fds, size_t nfds, const struct cv_error *gerr)
+{
+	struct sub_start *s = data;
+	struct cv_error err;
+	cv_error_reset(&err);
+	s->req = NULL;
+	if (s->call)
+		rpc_call_set_cancel(s->call, NULL, NULL);
+	struct container *c = sandbox_find_container(s->sb, s->cid);
+	if (!nfds || !c || c->destroying || !s->call) {
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (c)
+			c->sub_failed = true;
+		if (s->call && !nfds)
+			rpc_fail(s->call, "starting container \"%s\": %s", s->cid, gerr->msg);
+		else if (s->call)
+			rpc_fail(s->call, "trying to start a deleted container \"%s\"", s->cid);
+		sub_start_free(s);
+		return;
+	}
+	s->root = fds[0];
+	if (place_binds(c, s, fds, nfds, &err) < 0) {
+		c->sub_failed = true;
+		rpc_fail(s->call, "starting container \"%s\": %s", s->cid, err.msg);
+		sub_start_free(s);
+		return;
+	}
+	sub_launch(c, s);
+}
+
 void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg)
 {
 	struct sandbox *sb = rpc_call_ctx(call);
@@ -349,20 +471,55 @@ void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg)
 	cv_error_reset(&err);
 	struct start_args a;
 	struct container *c = NULL;
+	int upper = UPPER_NONE;
 	if (mpk_decode(arg, &start_schema, &a, rpc_call_zone(call), &err) < 0 ||
 	    check_start(call, sb, &a, &c, &err) < 0) {
 		rpc_fail_err(call, &err);
 		return;
 	}
-	if (copy_spec(c, a.spec, &err) < 0 || spawn_sub(c, call, &a, &err) < 0) {
-		/* failedToStart: ContainerRuntimeState says Stopped from now on. */
+	struct sub_start *s = NULL;
+	if (copy_spec(c, a.spec, &err) < 0 || check_sub(c, &a, &upper, &err) < 0 ||
+	    !(s = calloc(1, sizeof(*s))) || !(s->cid = strdup(c->id))) {
+		if (!cv_error_is_set(&err))
+			cv_errf(&err, ENOMEM, "starting container \"%s\"", c->id);
+		free(s);
 		c->sub_failed = true;
-		LOG(LL_INFO, "subcontainer %s failed to start: %s", c->id, err.msg);
 		rpc_fail_err(call, &err);
 		return;
 	}
-	park_call(call, c->init, &c->init->started, a.hold ? sub_ready_hold : sub_ready_run,
-		  "StartSubcontainer: init set-up");
+	s->terminal = c->spec.has_process && c->spec.process.terminal;
+	s->overlay = upper == UPPER_MEMORY || upper == UPPER_ANON;
+	s->hold = a.hold;
+	s->call = call;
+	s->sb = sb;
+	s->gofer = -1;
+	size_t stdio0 = 0;
+	size_t root_index = (s->terminal ? 0 : 3) + (size_t)a.n_filestore + (a.dev_io ? 1 : 0);
+	for (int i = 0; i < 3; i++)
+		s->stdio[i] = s->terminal ? -1 : rpc_call_file(call, stdio0 + (size_t)i);
+	s->root = rpc_call_file(call, root_index);
+	struct stat st;
+	if (fstat(s->root, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		/* A detached tree donated directly. */
+		sub_launch(c, s);
+		return;
+	}
+	/* A gofer connection: ask it for the root; the call waits, the loop
+	 * does not. The fds are taken: the request is freed on return. */
+	s->owned = true;
+	for (int i = 0; i < 3; i++)
+		if (s->stdio[i] >= 0)
+			s->stdio[i] = rpc_call_take_file(call, stdio0 + (size_t)i);
+	s->gofer = rpc_call_take_file(call, root_index);
+	s->root = -1;
+	s->req = gofer_root_start(s->gofer, gofer_answered, s, &err);
+	if (!s->req) {
+		c->sub_failed = true;
+		rpc_fail_err(call, &err);
+		sub_start_free(s);
+		return;
+	}
+	rpc_call_set_cancel(call, gofer_call_gone, s);
 }
 
 void cm_release_subcontainer(struct rpc_call *call, const msgpack_object *arg)

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "kernel/exit_source.h"
+#include "kernel/methods.h"
 #include "kernel/model.h"
 #include "kernel/seccheck.h"
 #include "kernel/spawn.h"
@@ -198,6 +199,9 @@ static void task_exited(struct ev_loop *loop, struct task *t, int status)
 		exit_source_unwatch(t->host_pid);
 	close(t->pidfd);
 	t->pidfd = -1;
+	/* runsc: a sandbox a checkpoint ended exits with status 0. */
+	if (t->is_init && t->c == t->c->sb->root && checkpoint_ended_sandbox())
+		status = 0;
 	t->status = status;
 	t->state = TASK_EXITED;
 	LOG(LL_DEBUG, "task %d (ns %d) of %s exited, status 0x%x", t->host_pid, t->ns_pid,

@@ -46,14 +46,14 @@ int trace_arm_configure(const char *spec, struct cv_error *err)
 		 * reference has no syscall/clone3 point either. */
 		if (strcmp(name, "clone3") == 0) {
 			n_armed = 0;
-			return cv_errf(err, EINVAL, "--trace-syscalls: clone3 cannot be armed (its "
+			return cv_errf(err, 0, "--trace-syscalls: clone3 cannot be armed (its "
 						    "arguments sit in a struct; process creation is "
 						    "reported by the sentry/clone point instead)");
 		}
 		int nr = seccomp_syscall_resolve_name(name);
 		if (nr < 0 || nr >= TRACE_SYSNO_MAX) {
 			n_armed = 0;
-			return cv_errf(err, EINVAL, "--trace-syscalls: unknown syscall \"%s\"", name);
+			return cv_errf(err, 0, "--trace-syscalls: unknown syscall \"%s\"", name);
 		}
 		if (add(nr) < 0) {
 			n_armed = 0;

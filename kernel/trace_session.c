@@ -185,7 +185,7 @@ static int set_sinks(struct sc_session *s, const struct session_cfg *cfg, struct
 {
 	size_t nfiles = rpc_call_nfiles(call), used = 0;
 	if (cfg->n_sinks > SC_SINKS_MAX)
-		return cv_errf(err, E2BIG, "SessionConfig.sinks: %zu sinks (at most %d)",
+		return cv_errf(err, 0, "SessionConfig.sinks: %zu sinks (at most %d)",
 			       cfg->n_sinks, SC_SINKS_MAX);
 	for (size_t i = 0; i < cfg->n_sinks; i++) {
 		const char *name = cfg->sinks[i].name ? cfg->sinks[i].name : "";

@@ -76,6 +76,12 @@ int addr_add(int nl, int index, const char *name, const struct net_ip *ip, int p
 	};
 	if (ip->family == AF_INET6)
 		ifa.ifa_flags = IFA_F_NODAD;
+	/* Loopback addresses are host-scoped (as ip(8) makes them); the
+	 * kernel refuses 127/8 with another scope. */
+	static const uint8_t v6_lo[16] = { [15] = 1 };
+	if ((ip->family == AF_INET && ip->b[0] == 127) ||
+	    (ip->family == AF_INET6 && memcmp(ip->b, v6_lo, 16) == 0))
+		ifa.ifa_scope = RT_SCOPE_HOST;
 	struct nl_msg m;
 	/* Not NLM_F_REPLACE: with another address of the same subnet there
 	 * (lo's 127.0.0.1/8 once up) the kernel refuses a replace (EINVAL). */

@@ -30,12 +30,12 @@ int sf_fd_sink(void *opaque, const void *p, size_t n, struct cv_error *err)
 static int drive(struct sf_reader *r, int fd, sf_event_fn cb, void *opaque, bool stop_at_meta,
 		 struct cv_error *err)
 {
-	unsigned char *buf = malloc(SF_READ_SLICE);
+	unsigned char *buf = malloc(SF_FD_CHUNK);
 	if (!buf)
 		return cv_errf(err, ENOMEM, "state file read buffer");
 	int rc = 0;
 	for (;;) {
-		ssize_t n = read(fd, buf, SF_READ_SLICE);
+		ssize_t n = read(fd, buf, SF_FD_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

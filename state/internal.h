@@ -5,20 +5,29 @@
 
 #include "state/state.h"
 
-/* Bytes of input the writer hands to one LZ4F_compressUpdate (and so the
- * size of its reused output buffer's worth of work), and of decompressed
- * output the reader parses at a time: bounded memory per context. */
+/* Bytes of input the writer hands to one LZ4F_compressUpdate (its reused
+ * output buffer holds the compress bound of that). */
 #define SF_SLICE (1u << 20)
-#define SF_READ_SLICE (256u << 10)
+/* Decompressed bytes the reader holds at a time: one whole block (the
+ * writer's 1 MiB blocks), so that LZ4F decodes straight into it instead
+ * of through its own buffer and a copy. */
+#define SF_READ_SLICE (1u << 20)
+/* Bytes read from an fd at a time (fdio.c). */
+#define SF_FD_CHUNK (256u << 10)
 
 /* Checks that p[0..n) holds exactly one complete, well-formed msgpack
- * object nested at most max_depth deep, without allocating anything.
+ * object nested at most max_depth deep and made of at most SF_RECORD_ITEMS
+ * items, without allocating anything.
  * Why: msgpack-c sizes an array's or map's element table from the count in
  * its header before any element arrives; once every declared element is
  * known to be backed by real bytes, what it allocates is bounded by n.
  * 0, or -1 with err saying what is wrong (what names the object). */
 int sf_mp_check(const unsigned char *p, size_t n, unsigned max_depth, const char *what,
 		struct cv_error *err);
+/* Items (scalars and containers) one record or the metadata may hold:
+ * msgpack-c spends a 24-byte object on each, so this bounds a decoded
+ * record at 1.5 MiB however its bytes are spent. */
+#define SF_RECORD_ITEMS 65536u
 
 /* The fields the reader requires of a record of kind k (docs/STATEFILE.md),
  * and whether it may, must or must not announce a data run. index numbers

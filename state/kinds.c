@@ -3,6 +3,7 @@
  * in enum sf_kind. */
 #include <string.h>
 
+#include "core/mpk.h"
 #include "state/internal.h"
 
 enum req_type { REQ_NONE, REQ_UINT, REQ_STR };
@@ -75,11 +76,10 @@ int sf_kind_check(enum sf_kind k, const msgpack_object *rec, uint64_t data_len, 
 				       (unsigned long long)index, name, q->key);
 		if (q->type == REQ_UINT && v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 			return cv_errf(err, 0, "record %llu (%s): %s: expected an unsigned integer, got %s",
-				       (unsigned long long)index, name, q->key,
-				       v->type == MSGPACK_OBJECT_STR ? "string" : "another type");
+				       (unsigned long long)index, name, q->key, mpk_type_name(v->type));
 		if (q->type == REQ_STR && v->type != MSGPACK_OBJECT_STR)
-			return cv_errf(err, 0, "record %llu (%s): %s: expected a string",
-				       (unsigned long long)index, name, q->key);
+			return cv_errf(err, 0, "record %llu (%s): %s: expected a string, got %s",
+				       (unsigned long long)index, name, q->key, mpk_type_name(v->type));
 	}
 	if (kinds[k].data == DATA_MUST && data_len == 0)
 		return cv_errf(err, 0, "record %llu (%s): no data run (data must be > 0)",

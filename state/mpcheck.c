@@ -73,13 +73,15 @@ int sf_mp_check(const unsigned char *p, size_t n, unsigned max_depth, const char
 		max_depth = SF_RECORD_DEPTH;
 	unsigned depth = 1;
 	left[0] = 1;
-	size_t pos = 0;
+	size_t pos = 0, items = 0;
 	while (depth > 0) {
 		if (left[depth - 1] == 0) {
 			depth--;
 			continue;
 		}
 		left[depth - 1]--;
+		if (++items > SF_RECORD_ITEMS)
+			return cv_errf(err, 0, "%s: more than %u msgpack items", what, SF_RECORD_ITEMS);
 		if (pos >= n)
 			return cv_errf(err, 0, "%s: msgpack ends early (%zu bytes)", what, n);
 		enum item it;
@@ -103,10 +105,10 @@ int sf_mp_check(const unsigned char *p, size_t n, unsigned max_depth, const char
 			continue;
 		}
 		uint64_t count = lb ? len : fixed;
-		uint64_t items = it == IT_MAP ? 2 * count : count;
+		uint64_t children = it == IT_MAP ? 2 * count : count;
 		/* Each item takes at least one byte: a count beyond the bytes
 		 * left is a lie, refused before anyone allocates for it. */
-		if (items > n - pos)
+		if (children > n - pos)
 			return cv_errf(err, 0,
 				       "%s: msgpack %s of %llu entries at offset %zu overruns its %zu bytes",
 				       what, it == IT_MAP ? "map" : "array", (unsigned long long)count,
@@ -114,7 +116,7 @@ int sf_mp_check(const unsigned char *p, size_t n, unsigned max_depth, const char
 		if (depth > max_depth)
 			return cv_errf(err, 0, "%s: msgpack nested deeper than %u levels", what,
 				       max_depth);
-		left[depth++] = items;
+		left[depth++] = children;
 	}
 	if (pos != n)
 		return cv_errf(err, 0, "%s: %zu bytes after the msgpack object", what, n - pos);

@@ -450,6 +450,12 @@ int sf_reader_feed(struct sf_reader *r, const void *in, size_t *in_len, struct s
 				rc = lz4_error(r, hint, err);
 				break;
 			}
+			if (src_n == 0 && dst_n == 0 && hint != 0 && used < avail) {
+				/* Never seen; a stuck decoder must not spin the caller. */
+				rc = fail(r, err, "the compressed stream makes no progress at byte %" PRIu64,
+					  r->offset);
+				break;
+			}
 			r->dpos = 0;
 			r->dlen = dst_n;
 			r->lz_more = dst_n == SF_READ_SLICE;

@@ -65,11 +65,6 @@ static int compress(struct sf_writer *w, const void *p, size_t n, struct cv_erro
 	return 0;
 }
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-	mpk_pack_str(pk, s);
-}
-
 static bool reserved_key(const char *k)
 {
 	static const char *const own[] = { "version", "compression", "container_count",
@@ -110,30 +105,30 @@ static int pack_meta(msgpack_sbuffer *sb, const struct sf_meta *m, struct cv_err
 	mpk_pack_key(&pk, "version");
 	msgpack_pack_uint32(&pk, SF_VERSION);
 	mpk_pack_key(&pk, "_timestamp");
-	pack_str(&pk, stamp);
+	mpk_pack_str(&pk, stamp);
 	mpk_pack_key(&pk, "compression");
-	pack_str(&pk, "lz4");
+	mpk_pack_str(&pk, "lz4");
 	mpk_pack_key(&pk, "container_count");
 	msgpack_pack_uint32(&pk, m->container_count);
 	mpk_pack_key(&pk, "container_specs");
 	msgpack_pack_map(&pk, (uint32_t)m->nspecs);
 	for (size_t i = 0; i < m->nspecs; i++) {
-		pack_str(&pk, m->spec_ids[i]);
-		pack_str(&pk, m->specs[i]);
+		mpk_pack_str(&pk, m->spec_ids[i]);
+		mpk_pack_str(&pk, m->specs[i]);
 	}
 	if (m->network) {
 		mpk_pack_key(&pk, "network");
-		pack_str(&pk, m->network);
+		mpk_pack_str(&pk, m->network);
 	}
 	mpk_pack_key(&pk, "kernel_release");
-	pack_str(&pk, u.release);
+	mpk_pack_str(&pk, u.release);
 	mpk_pack_key(&pk, "arch");
-	pack_str(&pk, u.machine);
+	mpk_pack_str(&pk, u.machine);
 	mpk_pack_key(&pk, "memory_bytes");
 	msgpack_pack_uint64(&pk, m->memory_bytes);
 	for (size_t i = 0; i < m->nextra; i++) {
-		pack_str(&pk, m->extra_keys[i]);
-		pack_str(&pk, m->extra_values[i]);
+		mpk_pack_str(&pk, m->extra_keys[i]);
+		mpk_pack_str(&pk, m->extra_values[i]);
 	}
 	if (sb->size > SF_META_MAX)
 		return cv_errf(err, 0, "state file metadata is %zu bytes, over the limit of %u",
@@ -253,7 +248,7 @@ static msgpack_packer *begin(struct sf_writer *w, enum sf_kind k, uint32_t nfiel
 	msgpack_sbuffer_write(&w->rec, hole, sizeof(hole));
 	msgpack_pack_map(&w->pk, nfields + 1 + (data_len > 0));
 	mpk_pack_key(&w->pk, "kind");
-	pack_str(&w->pk, sf_kind_name(k));
+	mpk_pack_str(&w->pk, sf_kind_name(k));
 	if (data_len > 0) {
 		mpk_pack_key(&w->pk, "data");
 		msgpack_pack_uint64(&w->pk, data_len);

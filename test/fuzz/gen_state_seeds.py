@@ -3,7 +3,9 @@
 test/fuzz/corpus/state/ (run from the top directory; needs python3-msgpack
 and python3-lz4): a good file with every record kind and an empty one, and
 one file for each refusal the reader must make (names say which), so that
-replaying the corpus walks every stage of the reader."""
+replaying the corpus walks every stage of the reader. Also the seeds of the
+round-trip target (corpus/state_rt/): writer scripts, one per record kind
+and a few mixed ones (fuzz_state_rt.c says how bytes become calls)."""
 import os
 import struct
 import sys
@@ -15,10 +17,21 @@ import statefile_fmt as sf  # noqa: E402
 OUT = os.path.join(TOP, "test", "fuzz", "corpus", "state")
 
 
-def put(name, data):
-    os.makedirs(OUT, exist_ok=True)
-    with open(os.path.join(OUT, name), "wb") as f:
+def put(name, data, out=OUT):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, name), "wb") as f:
         f.write(data)
+
+
+def rt_seeds():
+    out = os.path.join(TOP, "test", "fuzz", "corpus", "state_rt")
+    put("empty", b"", out)
+    # fuzz_state_rt: kind byte, value byte, then kind-specific bytes, extras, data pieces.
+    for k, name in enumerate(("container", "task", "thread", "mapping", "pages", "fd", "pipe",
+                              "file", "blob")):
+        put(f"one_{name}", bytes([k, 5, 1, 3, 2, 7, 9, 200, 1, 1, 1, 1]) * 2, out)
+    put("mixed_counting", bytes(range(256)), out)
+    put("mixed_pages_small_pieces", bytes([4, 1, 7, 0] + [0] * 200 + [9, 3, 40] + [0] * 100), out)
 
 
 def main():
@@ -51,6 +64,7 @@ def main():
     put("bad_deep", env + sf.frame(struct.pack(">I", 40) + b"\x91" * 39 + b"\xc0"))
     put("bad_trailing_garbage", good + b"garbage")
     put("bad_empty", b"")
+    rt_seeds()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -302,6 +303,9 @@ def cli_create(env, cid, bundle):
 
 def test_cli_pod(env):
     root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    # The root container's root came as a detached mount from create too.
+    with open(f"/proc/{root.boot_pid}/cmdline", "rb") as f:
+        assert b"--root-fd" in f.read().split(b"\0")
     sub = pod_id()
     host = cli_create(env, sub, cri_bundle(env, ["sleep", "999"], root.id))
     st = json.loads(env.cli.run("state", sub, check=True).stdout)
@@ -343,3 +347,186 @@ def test_cli_pod(env):
     assert not any(os.path.isdir(d) for d in cg2 + helpers.cgroup_paths(root.id))
     with open("/proc/self/mountinfo") as f:
         assert sub2 not in f.read()
+
+
+def test_cli_gofer_lifetime(env):
+    """Each CLI subcontainer has its gofer (outside the sandbox, in the
+    host's mount namespace); killing it kills that container only, and
+    destroying the container ends the gofer."""
+    root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    subs = [pod_id(), pod_id()]
+    hosts, gofers = {}, {}
+    for s in subs:
+        hosts[s] = cli_create(env, s, cri_bundle(env, ["sleep", "997"], root.id))
+        env.cli.run("start", s, check=True)
+        with open(os.path.join(env.root, s, "state.json")) as f:
+            gofers[s] = json.load(f)["goferPid"]
+        assert helpers.pid_alive(gofers[s])
+        with open(f"/proc/{gofers[s]}/cmdline", "rb") as f:
+            assert f.read().split(b"\0")[1] == b"gofer"
+        assert os.readlink(f"/proc/{gofers[s]}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    os.kill(gofers[subs[0]], signal.SIGKILL)
+    wait_until(lambda: not helpers.pid_alive(hosts[subs[0]]), what="sub 0 killed")
+    wait_until(lambda: root.call(M_STATE, subs[0]) == 3, what="sub 0 stopped")
+    assert root.call(M_STATE, subs[1]) == 2 and root.call(M_STATE, root.id) == 2
+    assert helpers.pid_alive(hosts[subs[1]])
+    env.cli.run("delete", "--force", subs[1], check=True)
+    wait_until(lambda: not helpers.pid_alive(gofers[subs[1]]), what="gofer 1 gone")
+    assert not helpers.pid_alive(hosts[subs[1]])
+    env.cli.run("delete", subs[0], check=True)
+    assert root.call(M_PROCS, "") and root.call(M_STATE, root.id) == 2
+
+
+def test_no_fd_leak_across_sub_cycles(env, pod):
+    before = helpers.settled_fd_count(pod.boot_pid)
+    for i in range(6):
+        cid = pod_id()
+        out, _ = start_sub(pod, env, cid, ["sleep", "999"], medium=i % 2)
+        out.close()
+        exec_in(pod, cid, ["true"])
+        pod.call(M_DESTROY, cid)
+        cid = pod_id()
+        cli_create(env, cid, cri_bundle(env, ["sleep", "996"], pod.id))
+        env.cli.run("start", cid, check=True)
+        env.cli.run("delete", "--force", cid, check=True)
+    # A failed start leaves nothing either.
+    cid = pod_id()
+    pod.call(M_CREATE, {"CID": cid})
+    null = os.open("/dev/null", os.O_RDWR)
+    try:
+        with pytest.raises(RuntimeError):
+            pod.call(M_SSTART, {"Spec": sub_spec(env, ["true"]), "Conf": {}, "CID": cid,
+                                "Files": 4}, fds=[null] * 4)
+    finally:
+        os.close(null)
+    pod.call(M_DESTROY, cid)
+    assert helpers.settled_fd_count(pod.boot_pid) == before
+    assert [p["cmd"] for p in pod.call(M_PROCS, "")] == ["sleep"]
+
+
+def test_cli_bind_mounts_come_from_the_gofer(env):
+    """A bind mount of a pod container: its source resolved by the gofer on
+    the host (a file and a directory, recursive or not), moved into place by
+    the init; the options still apply (ro)."""
+    root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    src = os.path.join(env.root, ".pods-bind")
+    os.makedirs(os.path.join(src, "d"), exist_ok=True)
+    with open(os.path.join(src, "d", "f"), "w") as f:
+        f.write("from-host\n")
+    with open(os.path.join(src, "file"), "w") as f:
+        f.write("a-file\n")
+    sub = pod_id()
+    b = cri_bundle(env, ["sleep", "995"], root.id)
+    cfg = helpers.fixture_config(b)
+    cfg["mounts"] = cfg.get("mounts", []) + [
+        {"destination": "/mnt", "type": "bind", "source": os.path.join(src, "d"),
+         "options": ["rbind", "ro"]},
+        {"destination": "/etc/pods-file", "type": "none", "source": os.path.join(src, "file"),
+         "options": ["bind"]},
+    ]
+    with open(os.path.join(b, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    cli_create(env, sub, b)
+    env.cli.run("start", sub, check=True)
+    p = env.cli.run("exec", sub, "sh", "-c", "cat /mnt/f /etc/pods-file; touch /mnt/x 2>&1; "
+                                             "grep -c ' /mnt ' /proc/self/mountinfo", check=False)
+    out = p.stdout + p.stderr
+    assert "from-host" in out and "a-file" in out, out
+    assert "Read-only file system" in out, out
+    assert not os.path.exists(os.path.join(src, "d", "x"))
+    env.cli.run("delete", "--force", sub, check=True)
+
+
+def test_cli_terminal_sub(env):
+    """process.terminal in a pod container: the pty is made by create, its
+    master sent to --console-socket and its replica given to
+    CreateSubcontainer (runsc's way); it is the init's stdio and
+    controlling terminal."""
+    import test_tty
+    root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    sub = pod_id()
+    b = cri_bundle(env, ["sh", "-c", "[ -t 0 ] && echo is-a-tty; read x; echo got-$x"],
+                   root.id)
+    cfg = helpers.fixture_config(b)
+    cfg["process"]["terminal"] = True
+    with open(os.path.join(b, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    rc, out = env.cli.detached("create", "--bundle", b, sub, check=False)
+    assert rc != 0 and "--console-socket" in out, out
+    listener, path = test_tty.listen_console(env.root)
+    with listener:
+        env.cli.detached("create", "--bundle", b, "--console-socket", path, sub)
+        _, master = test_tty.recv_master(listener)
+    try:
+        env.cli.run("start", sub, check=True)
+        out = test_tty.read_until(master, lambda o: b"is-a-tty" in o, "the tty check")
+        os.write(master, b"pods\n")
+        out += test_tty.read_until(master, lambda o: b"got-pods" in o, "the echo")
+        assert b"got-pods" in out, out
+        assert json.loads(env.cli.run("wait", sub, check=True).stdout)["exitStatus"] == 0
+    finally:
+        os.close(master)
+    env.cli.run("delete", sub, check=True)
+
+
+def _gofer_start(env, cid, gofer_end, conn):
+    null = os.open("/dev/null", os.O_RDWR)
+    try:
+        return conn.request(M_SSTART, {"Spec": sub_spec(env, ["sleep", "994"]), "Conf": {},
+                                       "CID": cid, "Files": 4},
+                            fds=[null, null, null, gofer_end])
+    finally:
+        os.close(null)
+
+
+def test_slow_gofer_never_blocks_the_reactor(env, pod):
+    """A gofer connection that does not answer: the start waits, every other
+    call is served meanwhile; its hang-up fails the start, naming why. A
+    gofer that answers with an error fails the start with its text. A gofer
+    that answers, then hangs up, kills that container only."""
+    cid = pod_id()
+    pod.call(M_CREATE, {"CID": cid})
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with pod.raw() as conn:
+        msgid = _gofer_start(env, cid, theirs.fileno(), conn)
+        theirs.close()
+        req = msgpack.unpackb(ours.recv(4096), raw=False)
+        assert req[0] == 0 and req[2] == "Gofer.RootTree", req
+        t0 = time.monotonic()
+        for _ in range(20):
+            assert pod.call(M_STATE, pod.id) == 2
+        assert time.monotonic() - t0 < 2
+        ours.close()
+        err, _ = conn.recv_reply(msgid)
+    assert err == f'starting container "{cid}": the container\'s gofer hung up before answering', err
+    assert pod.call(M_STATE, cid) == 3
+
+    cid = pod_id()
+    pod.call(M_CREATE, {"CID": cid})
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with pod.raw() as conn, ours:
+        msgid = _gofer_start(env, cid, theirs.fileno(), conn)
+        theirs.close()
+        req = msgpack.unpackb(ours.recv(4096), raw=False)
+        ours.send(msgpack.packb([1, req[1], "no such root", {"Files": 0}]))
+        err, _ = conn.recv_reply(msgid)
+    assert err == f'starting container "{cid}": the container\'s gofer: no such root', err
+
+    cid = pod_id()
+    pod.call(M_CREATE, {"CID": cid})
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with pod.raw() as conn:
+        msgid = _gofer_start(env, cid, theirs.fileno(), conn)
+        theirs.close()
+        req = msgpack.unpackb(ours.recv(4096), raw=False)
+        tree = open_tree(os.path.join(env.fixture, "rootfs"))
+        ours.sendmsg([msgpack.packb([1, req[1], None, {"Files": 1}])],
+                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS, tree.to_bytes(4, "little"))])
+        os.close(tree)
+        err, _ = conn.recv_reply(msgid)
+        assert err is None, err
+    assert pod.call(M_STATE, cid) == 2
+    ours.close()
+    wait_until(lambda: pod.call(M_STATE, cid) == 3, what="the sub killed on its gofer's hang-up")
+    assert pod.call(M_STATE, pod.id) == 2
+    pod.call(M_DESTROY, cid)

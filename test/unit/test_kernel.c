@@ -66,6 +66,10 @@ TEST(test_method_table_has_the_seed_names)
 		"containerManager.ListTraceSessions",
 		"containerManager.CreateSubcontainer", "containerManager.StartSubcontainer",
 		"containerManager.DestroySubcontainer", "containerManager.ReleaseSubcontainer",
+		"Network.CreateLinksAndRoutes",
+		"containerManager.PortForward",
+		"containerManager.Checkpoint",
+		"containerManager.Restore",
 	};
 	const struct rpc_method *m = methods_table();
 	CHECK(methods_count() == ARRAY_SIZE(want));
