@@ -51,6 +51,50 @@ static int scope_props(struct cgroup_sd_props *p, const char *slice, const char 
 	return 0;
 }
 
+/* StartTransientUnit(unit, "replace", props, no auxiliary units), or NULL
+ * when out of memory. */
+static DBusMessage *start_msg(const char *unit, const struct cgroup_sd_props *props)
+{
+	DBusMessage *m = sdbus_new_call("StartTransientUnit");
+	if (!m)
+		return NULL;
+	const char *mode = "replace";
+	DBusMessageIter it, aux;
+	dbus_message_iter_init_append(m, &it);
+	if (!dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &unit) ||
+	    !dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &mode) ||
+	    !sdbus_append_props(&it, props) ||
+	    !dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sa(sv))", &aux) ||
+	    !dbus_message_iter_close_container(&it, &aux)) {
+		dbus_message_unref(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* ResetFailedUnit(unit); a unit systemd does not know is fine. */
+static int reset_failed(DBusConnection *c, const char *unit, struct cv_error *err)
+{
+	DBusMessage *m = sdbus_new_call("ResetFailedUnit");
+	if (!m || !dbus_message_append_args(m, DBUS_TYPE_STRING, &unit, DBUS_TYPE_INVALID)) {
+		if (m)
+			dbus_message_unref(m);
+		return cv_errf(err, ENOMEM, "systemd: building ResetFailedUnit");
+	}
+	DBusError de;
+	dbus_error_init(&de);
+	DBusMessage *rep = sdbus_call(c, m, &de);
+	if (rep) {
+		dbus_message_unref(rep);
+		return 0;
+	}
+	if (de.name && strcmp(de.name, SD_NO_SUCH_UNIT) == 0) {
+		dbus_error_free(&de);
+		return 0;
+	}
+	return sdbus_errf(err, &de, "resetting", unit);
+}
+
 int cgroup_systemd_start(const char *unit, const char *slice, const char *description, pid_t pid,
 			 const struct oci_resources *res, const msgpack_object *annotations,
 			 bool *queued, struct cv_error *err)
@@ -71,25 +115,28 @@ int cgroup_systemd_start(const char *unit, const char *slice, const char *descri
 	c = sdbus_open(err);
 	if (!c || sdbus_watch_jobs(c, err) < 0)
 		goto out;
-	DBusMessage *m = sdbus_new_call("StartTransientUnit");
+	DBusMessage *m = start_msg(unit, props);
 	if (!m) {
-		cv_errf(err, ENOMEM, "systemd: StartTransientUnit");
-		goto out;
-	}
-	const char *mode = "replace";
-	DBusMessageIter it, aux;
-	dbus_message_iter_init_append(m, &it);
-	if (!dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &unit) ||
-	    !dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &mode) ||
-	    !sdbus_append_props(&it, props) ||
-	    /* No auxiliary units. */
-	    !dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sa(sv))", &aux) ||
-	    !dbus_message_iter_close_container(&it, &aux)) {
-		dbus_message_unref(m);
 		cv_errf(err, ENOMEM, "systemd: building StartTransientUnit");
 		goto out;
 	}
-	r = sdbus_call_job(c, m, "starting the scope", unit, NULL, queued, err);
+	bool exists = false;
+	r = sdbus_call_job(c, m, "starting the scope", unit, SD_UNIT_EXISTS, &exists, queued, err);
+	if (r < 0 || !exists)
+		goto out;
+	/* A unit of that name is loaded. A failed scope left by an earlier
+	 * container of that name goes away with a reset, and the start is
+	 * tried once more (runc does the same); a running unit is not touched
+	 * by the reset, and the second start fails naming it. */
+	r = -1;
+	if (reset_failed(c, unit, err) < 0)
+		goto out;
+	m = start_msg(unit, props);
+	if (!m) {
+		cv_errf(err, ENOMEM, "systemd: building StartTransientUnit");
+		goto out;
+	}
+	r = sdbus_call_job(c, m, "starting the scope", unit, NULL, NULL, queued, err);
 out:
 	if (c)
 		sdbus_close(c);
@@ -162,27 +209,12 @@ int cgroup_systemd_stop(const char *unit, struct cv_error *err)
 			dbus_message_unref(m);
 		r = cv_errf(err, ENOMEM, "systemd: building StopUnit");
 	} else if (r == 0) {
-		r = sdbus_call_job(c, m, "stopping", unit, &no_unit, NULL, err);
+		r = sdbus_call_job(c, m, "stopping", unit, SD_NO_SUCH_UNIT, &no_unit, NULL, err);
 	}
 	/* A scope whose processes were killed may be left "failed": reset,
 	 * so its name can be used again. Gone already is fine. */
-	if (r == 0 && !no_unit) {
-		m = sdbus_new_call("ResetFailedUnit");
-		if (m && dbus_message_append_args(m, DBUS_TYPE_STRING, &unit, DBUS_TYPE_INVALID)) {
-			DBusError de;
-			dbus_error_init(&de);
-			DBusMessage *rep = sdbus_call(c, m, &de);
-			if (rep)
-				dbus_message_unref(rep);
-			else if (!de.name || strcmp(de.name, SD_NO_SUCH_UNIT) != 0)
-				r = sdbus_errf(err, &de, "resetting", unit);
-			dbus_error_free(&de);
-		} else {
-			if (m)
-				dbus_message_unref(m);
-			r = cv_errf(err, ENOMEM, "systemd: building ResetFailedUnit");
-		}
-	}
+	if (r == 0 && !no_unit)
+		r = reset_failed(c, unit, err);
 	sdbus_close(c);
 	return r;
 }

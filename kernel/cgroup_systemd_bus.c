@@ -229,18 +229,15 @@ static int wait_job(DBusConnection *c, const char *job, const char *what, const 
 	}
 }
 
-/* Calls m (a Manager method returning a job, unref'd here) and waits for
- * that job. *no_unit tells NoSuchUnit apart when given; *queued (if given)
- * says systemd accepted the job. */
 int sdbus_call_job(DBusConnection *c, DBusMessage *m, const char *what, const char *unit,
-		    bool *no_unit, bool *queued, struct cv_error *err)
+		   const char *soft, bool *got_soft, bool *queued, struct cv_error *err)
 {
 	DBusError de;
 	dbus_error_init(&de);
 	DBusMessage *r = sdbus_call(c, m, &de);
 	if (!r) {
-		if (no_unit && de.name && strcmp(de.name, SD_NO_SUCH_UNIT) == 0) {
-			*no_unit = true;
+		if (soft && de.name && strcmp(de.name, soft) == 0) {
+			*got_soft = true;
 			dbus_error_free(&de);
 			return 0;
 		}

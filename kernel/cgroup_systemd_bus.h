@@ -14,6 +14,7 @@
 #define SD_PATH "/org/freedesktop/systemd1"
 #define SD_MGR "org.freedesktop.systemd1.Manager"
 #define SD_NO_SUCH_UNIT "org.freedesktop.systemd1.NoSuchUnit"
+#define SD_UNIT_EXISTS "org.freedesktop.systemd1.UnitExists"
 
 /* err from a DBusError (freed here): "systemd: <what> <unit>: ...". -1. */
 int sdbus_errf(struct cv_error *err, DBusError *de, const char *what, const char *unit);
@@ -30,8 +31,8 @@ bool sdbus_append_props(DBusMessageIter *it, const struct cgroup_sd_props *props
 /* Before asking for a job: makes its JobRemoved reach this connection. */
 int sdbus_watch_jobs(DBusConnection *c, struct cv_error *err);
 /* Calls m (a Manager method returning a job, unref'd here) and waits for
- * the job's JobRemoved, failing unless "done". *no_unit (if given) tells
- * NoSuchUnit apart (then 0); *queued (if given) says systemd accepted the
- * job. */
+ * the job's JobRemoved, failing unless "done". A call failing with the
+ * D-Bus error named soft (if given) sets *got_soft and returns 0; *queued
+ * (if given) says systemd accepted the job. */
 int sdbus_call_job(DBusConnection *c, DBusMessage *m, const char *what, const char *unit,
-		   bool *no_unit, bool *queued, struct cv_error *err);
+		   const char *soft, bool *got_soft, bool *queued, struct cv_error *err);

@@ -14,7 +14,8 @@ Every call is appended to DIR/calls.jsonl as {"method", "args"} with each
 property as [name, D-Bus type, value]. DIR/mode, read at each call, makes it
 misbehave: "ok" (default), "failed" (the job ends "failed" once the scope
 exists), "silent" (the scope is made, JobRemoved never sent), "error" (the
-method call answers an error).
+method call answers UnitExists: a running unit of that name), "stale" (a
+failed unit of that name is loaded: UnitExists until ResetFailedUnit).
 
 Usage: fake_systemd.py DIR   (DBUS_SYSTEM_BUS_ADDRESS names the bus)
 """
@@ -84,6 +85,7 @@ class Manager(dbus.service.Object):
         super().__init__(bus, PATH)
         self.dir = d
         self.units = {}  # name -> relative cgroup path
+        self.failed = set()  # "stale": failed units of an earlier container, until reset
         self.job = 0
 
     def mode(self):
@@ -115,6 +117,14 @@ class Manager(dbus.service.Object):
     def StartTransientUnit(self, name, mode, props, aux):
         self.log("StartTransientUnit", str(name), str(mode), self.props(props), len(aux))
         behaviour = self.mode()
+        if (behaviour == "stale" and str(name) not in self.failed and str(name) not in self.units
+                and str(name) not in getattr(self, "failed_reset", set())):
+            # A failed scope of that name is still loaded: UnitExists until
+            # ResetFailedUnit collects it.
+            self.failed.add(str(name))
+        if str(name) in self.failed:
+            raise dbus.exceptions.DBusException("Unit %s was already loaded or has a fragment file."
+                                                % name, name="org.freedesktop.systemd1.UnitExists")
         if behaviour == "error":
             raise dbus.exceptions.DBusException("Unit %s was already loaded or has a fragment file."
                                                 % name, name="org.freedesktop.systemd1.UnitExists")
@@ -191,6 +201,11 @@ class Manager(dbus.service.Object):
     @dbus.service.method(MGR, in_signature="s", out_signature="")
     def ResetFailedUnit(self, name):
         self.log("ResetFailedUnit", str(name))
+        if str(name) in self.failed:
+            self.failed.discard(str(name))
+            self.units.pop(str(name), None)
+            self.failed_reset = getattr(self, "failed_reset", set()) | {str(name)}
+            return
         if str(name) not in self.units:
             raise dbus.exceptions.DBusException("Unit %s not loaded." % name,
                                                 name="org.freedesktop.systemd1.NoSuchUnit")

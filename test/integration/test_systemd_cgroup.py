@@ -334,9 +334,11 @@ def test_failed_start_leaves_nothing(env, bus, mode, why):
             assert [c["args"][0] for c in bus.calls("StopUnit")] == [unit]
             assert not bus.calls("StopUnit-SIGKILL")
         else:
-            # A refused start (UnitExists): the unit of that name is
-            # someone else's, never stopped.
+            # A refused start (UnitExists of a running unit): the unit of
+            # that name is someone else's; reset (which leaves a running
+            # unit alone) and tried once more, never stopped.
             assert not bus.calls("StopUnit")
+            assert len(bus.calls("StartTransientUnit")) == 2
         pids = [int(x) for x in os.listdir("/proc") if x.isdigit()]
         for pid in pids:
             try:
@@ -550,3 +552,24 @@ def test_containerd_with_systemd_cgroup(env, fake, cvisor, fixture_bundle):
         cd.close()
         clean(path)
     assert_gone(path)
+
+
+def test_stale_failed_unit_is_reset_and_started(env, bus):
+    """A failed scope of the same name (an earlier container's) answers
+    UnitExists: cvisor resets it and starts again, as runc does."""
+    bus.start_fake("stale")
+    sid, slice_, path = scope_names()
+    unit = f"cvisor-{sid}.scope"
+    b = bundle(env, f"{slice_}:cvisor:{sid}")
+    try:
+        sb = helpers.Sandbox(env.cli, b, sid)
+        env.sandboxes.append(sb)
+        code, out = create(env, sid, b)
+        assert code == 0, out
+        assert [c["args"][0] for c in bus.calls("StartTransientUnit")] == [unit, unit]
+        assert [c["args"][0] for c in bus.calls("ResetFailedUnit")] == [unit]
+        assert helpers.cgroups_of(sb.state()["pid"]).get("") == path
+        assert sb.delete(force=True).returncode == 0
+        assert_gone(path)
+    finally:
+        clean(path)
