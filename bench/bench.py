@@ -43,6 +43,7 @@ TARGETS = {
     "api_exec_ratio_floor": 1.3,
     "boot_rss_mib": 2.0,
     "metrics_cost_ratio": 1.05,
+    "sub_start_ratio_crun": 0.5,
 }
 
 
@@ -360,6 +361,22 @@ class Bench:
             self.res[f"cli_exec_{rt}_ms"] = {"median": statistics.median(ts) * 1e3,
                                              "p99": pct(ts, 0.99) * 1e3, "n": len(ts)}
 
+    # -- the state file (state/): encode and decode throughput of 256 MiB of page-like data
+    # (a quarter random pages, the rest patterned), through the unit test binary's --bench:
+    # the writer into memory, then the reader in 256 KiB pieces; the baseline is LZ4F alone
+    # on the same bytes with the same settings. 5 alternating rounds, medians.
+    def statefile_benches(self):
+        exe = os.path.join(os.path.dirname(self.bin), "unit", "test_state")
+        if not os.access(exe, os.X_OK):
+            self.notes.append(f"statefile: {exe} not built, skipped")
+            return
+        out = run([exe, "--bench", "256"], timeout=600).stdout
+        self.res["statefile"] = json.loads(out.strip().splitlines()[-1])
+    # -- pods: a subcontainer in a running sandbox vs crun run (bench/pods_bench.py)
+    def pod_benches(self):
+        import pods_bench
+        pods_bench.pod_benches(self, run, timed, make_bundle, pct)
+
     def cleanup(self):
         for exe, root, cid in self.crun_ids:
             run([exe, "--root", root, "delete", "--force", cid], check=False)
@@ -448,6 +465,17 @@ def rows(res):
     if "boot_rss_after_kib" in res:
         out.append(("boot RSS after the benches (MiB)", res["boot_rss_after_kib"] / 1024, "", None,
                     None, None, None))
+    sfb = res.get("statefile")
+    if sfb:
+        for way in ("encode", "decode"):
+            v, b = sfb[f"{way}_mb_s"], sfb[f"lz4f_{way}_mb_s"]
+            out.append((f"state file {way}, 256 MiB pages (MB/s)", v, f"LZ4F alone, {way}", b,
+                        ratio(v, b), None, None))
+        out.append(("state file size / data", sfb["file_bytes"] / (256 << 20), "LZ4F alone",
+                    sfb["lz4f_bytes"] / (256 << 20), ratio(sfb["file_bytes"], sfb["lz4f_bytes"]),
+                    None, None))
+    import pods_bench
+    out += pods_bench.pod_rows(res, ratio, TARGETS["sub_start_ratio_crun"])
     return out
 
 
@@ -531,7 +559,8 @@ def main():
     b = Bench(a)
     failed = False
     try:
-        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches):
+        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches,
+                     b.statefile_benches, b.pod_benches):
             try:
                 log(f"running {step.__name__}")
                 step()
@@ -546,6 +575,18 @@ def main():
             b.notes.append(f"port_forward_bench failed: {e}")
     finally:
         b.cleanup()
+    # A traced syscall vs the raw seccomp-notify round trip (bench/trace_bench.py).
+    try:
+        log("running trace_bench")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import trace_bench
+        b.res["trace"] = trace_bench.run(a.bin, a.bundle,
+                                         os.path.join(os.path.dirname(a.raw), "trace_cost"),
+                                         b.notes)
+        trace_bench.print_result(b.res["trace"])
+    except Exception as e:
+        failed = True
+        b.notes.append(f"trace_bench failed: {e}")
     table = rows(b.res) + port_forward_rows(b.res)
     b.res["table"] = [dict(zip(("metric", "cvisor", "baseline", "baseline_value", "ratio",
                                 "target", "ok"), r)) for r in table]

@@ -103,10 +103,12 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		{ "bundle", required_argument, 0, 'b' },
 		{ "console-fd", required_argument, 0, 't' },
 		{ "created", required_argument, 0, 'C' },
+		{ "root-fd", required_argument, 0, 'r' },
+		{ "bind-fds", required_argument, 0, 'B' },
 		CLI_OPT_HELP,
 		{ 0, 0, 0, 0 },
 	};
-	int ctl = -1, sync_fd = -1, spec_fd = -1, console_fd = -1, c;
+	int ctl = -1, sync_fd = -1, spec_fd = -1, console_fd = -1, root_fd = -1, nbinds = 0, c;
 	const char *bundle = NULL, *created = "";
 	optind = 1;
 	opterr = 0;
@@ -133,6 +135,14 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 			break;
 		case 'C':
 			created = optarg; /* state.json's, for the hooks' state */
+			break;
+		case 'r':
+			if (!parse_fd(optarg, &root_fd) || root_fd <= STDERR_FILENO)
+				return cli_failf("boot: bad --root-fd \"%s\"", optarg);
+			break;
+		case 'B':
+			if (!parse_fd(optarg, &nbinds) || nbinds > 252)
+				return cli_failf("boot: bad --bind-fds \"%s\"", optarg);
 			break;
 		case 'h':
 			printf("boot is started by create; it is not meant to be run by hand\n");
@@ -178,6 +188,8 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		.spec_len = spec_len,
 		.stdio = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO },
 		.console_fd = console_fd, /* taken by sandbox_boot */
+		.root_tree = root_fd,     /* taken by sandbox_boot, with the binds after it */
+		.n_bind_fds = root_fd >= 0 ? (size_t)nbinds : 0,
 		.hook_point = cli_hooks_boot_point,
 		.hook_ctx = &hook_point,
 	};
