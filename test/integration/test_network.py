@@ -407,3 +407,30 @@ def test_mode_none_replaces_a_spec_netns_path(env, netns):
     ino = os.stat(f"/proc/{sb.init_host_pid()}/ns/net").st_ino
     assert ino != os.stat(cni.path).st_ino and ino != os.stat("/proc/self/ns/net").st_ino
     assert links_of(sb) == ["lo"]
+
+
+def test_subcontainers_share_the_sandbox_network(env, netns):
+    """A subcontainer whose spec asks for a new network namespace still
+    gets the sandbox's: same namespace, same links, for its init and its
+    execs."""
+    import test_pods
+    sb = new_sandbox(env)
+    donor = netns("donor")
+    name, _ = veth_in(donor)
+    fd = donor.fd()
+    try:
+        sb.call(M_LINKS, {"FDBasedLinks": [{"Name": name}], "Files": 1}, fds=[fd])
+    finally:
+        os.close(fd)
+    cid = test_pods.pod_id()
+    out, _ = test_pods.start_sub(sb, env, cid, ["sh", "-c", "readlink /proc/self/ns/net; "
+                                                           "ip -o link; sleep 999"])
+    with out:
+        first = out.readline().decode().strip()
+        links = out.readline().decode() + out.readline().decode()
+    status, root_ns = sh(sb, "readlink /proc/self/ns/net")
+    assert status == 0
+    assert first == root_ns.strip(), (first, root_ns)
+    assert name in links, links
+    _, status, data = test_pods.exec_in(sb, cid, ["readlink", "/proc/self/ns/net"])
+    assert status == 0 and data.decode().strip() == root_ns.strip()
