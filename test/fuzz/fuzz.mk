@@ -40,7 +40,7 @@ TARGETS += netargs
 SRC_rpc := rpc/server.c rpc/conn.c rpc/call.c rpc/scan.c core/err.c core/log.c core/loop.c core/buf.c
 LIBS_rpc := $(MSGPACK_LIBS) -lev
 # The handlers pull in the whole sandbox (spawn, cgroups, seccomp).
-SRC_methods := $(sort $(wildcard core/*.c rpc/*.c kernel/*.c netstack/*.c))
+SRC_methods := $(sort $(wildcard core/*.c rpc/*.c kernel/*.c netstack/*.c state/*.c))
 LIBS_methods := $(shell pkg-config --libs msgpack libseccomp liblz4 json-c 2>/dev/null) -lev -lm
 SRC_spec := core/spec.c core/mpk.c core/err.c rpc/scan.c
 LIBS_spec := $(MSGPACK_LIBS)
