@@ -372,3 +372,19 @@ def test_connect_that_hangs_is_cancelled_or_times_out(web):
     finally:
         stuck.kill()
         stuck.wait()
+
+
+def test_exited_subcontainer_is_not_running(env):
+    import test_pods
+    sb = env.new_sandbox(env.make_bundle(args=["sleep", "1000"]), start=True)
+    cid = test_pods.pod_id()
+    out, _ = test_pods.start_sub(sb, env, cid, ["true"])
+    out.close()
+    helpers.wait_until(lambda: sb.call(helpers.M_STATE, cid) == 3, what="the sub to exit")
+    x, y = socket.socketpair()
+    try:
+        with pytest.raises(RuntimeError, match=r"container \"%s\" is not running" % cid):
+            sb.call(M_PF, {"ContainerID": cid, "Port": 8080, "Files": 1}, fds=[x.fileno()])
+    finally:
+        x.close()
+        y.close()
