@@ -388,3 +388,30 @@ def test_exited_subcontainer_is_not_running(env):
     finally:
         x.close()
         y.close()
+
+
+def test_forward_to_a_subcontainer(env):
+    """The socket is made in the named container's namespace (a pod shares
+    one): a forward to the sub reaches the httpd the sub runs."""
+    import test_pods
+    sb = env.new_sandbox(env.make_bundle(args=["sleep", "1000"]), start=True)
+    cid = test_pods.pod_id()
+    out, _ = test_pods.start_sub(sb, env, cid, ["httpd", "-f", "-p", "8082", "-h", "/etc"])
+    out.close()
+
+    def page():
+        try:
+            with forward(sb, 8082) as s:
+                return http_get(s, "/hostname")
+        except RuntimeError:
+            return None
+
+    status, body = helpers.wait_until(page, what="the sub's httpd")
+    assert "200" in status and body.decode().strip() == "cvisor"
+    # Through the sub's own id too.
+    mine, theirs = socket.socketpair()
+    with mine:
+        sb.call(M_PF, {"ContainerID": cid, "Port": 8082, "Files": 1}, fds=[theirs.fileno()])
+        theirs.close()
+        mine.settimeout(30)
+        assert http_get(mine, "/hostname")[1].decode().strip() == "cvisor"
