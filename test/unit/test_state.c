@@ -816,6 +816,17 @@ TEST(test_stream_refusals_name_the_damage)
 	msgpack_sbuffer_write(&sb, (const char *)deep, sizeof(deep));
 	CHECK(strstr(stream_error(&sb, &err), "deeper") != NULL);
 
+	/* The same key twice: a check of the first and a use of the last
+	 * must never disagree. */
+	msgpack_sbuffer_clear(&sb);
+	rec(&sb, "task", 2, "pid", 1, "pid", 2);
+	CHECK(strstr(stream_error(&sb, &err), "key \"pid\" appears twice") != NULL);
+
+	/* A key that is not a string. */
+	msgpack_sbuffer_clear(&sb);
+	msgpack_sbuffer_write(&sb, "\x00\x00\x00\x0d\x82\xa4kind\xa4task\x01\x02", 17);
+	CHECK(strstr(stream_error(&sb, &err), "not a string") != NULL);
+
 	/* More items than a record may hold (each would cost msgpack-c 24
 	 * bytes): an array of 70000 nils in 70 KB. */
 	msgpack_sbuffer_clear(&sb);
