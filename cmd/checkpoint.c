@@ -119,6 +119,20 @@ int cmd_checkpoint(const struct cli_command *cmd, int argc, char **argv)
 		unlink(path);
 		return cli_fail(&err);
 	}
+	/* podman decides a checkpoint is complete when the image directory
+	 * holds CRIU's inventory.img (it only stats it, and packs it into
+	 * --export archives): a marker saying what this directory really is. */
+	static const char marker[] = "cvisor checkpoint: the state is checkpoint.img (docs/STATEFILE.md); "
+				     "this file is not a CRIU image\n";
+	snprintf(path, sizeof(path), "%s/inventory.img", dir);
+	int mfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (mfd < 0 || cli_write_all(mfd, marker, sizeof(marker) - 1) < 0) {
+		cv_errf(&err, errno, "writing %s", path);
+		if (mfd >= 0)
+			close(mfd);
+		return cli_fail(&err);
+	}
+	close(mfd);
 	if (!leave) {
 		/* The sandbox ends: wait for it so `state` says stopped next. */
 		struct cli_state st;
