@@ -3,11 +3,13 @@
 # something is missing (apt-get needs root). podman, containerd (with ctr)
 # and runc are for the engine tests (test/integration/test_podman.py,
 # test_containerd.py): the engines drive cvisor, runc is the reference.
+# criu: podman checks a CRIU binary's version before `podman container
+# checkpoint` (test_checkpoint.py); cvisor never runs it.
 set -eu
 need=()
 for p in build-essential pkg-config libev-dev libmsgpack-dev libseccomp-dev liblz4-dev \
 	libjson-c-dev busybox-static python3 python3-msgpack python3-pytest iproute2 clang \
-	podman containerd runc python3-lz4; do
+	podman containerd runc python3-lz4 criu; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
