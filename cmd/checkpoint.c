@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cmd/conn.h"
+#include "cmd/progress.h"
 #include "cmd/verbs.h"
 
 /* Large images take seconds; a sandbox that is alive answers at the end. */
@@ -109,8 +110,10 @@ int cmd_checkpoint(const struct cli_command *cmd, int argc, char **argv)
 		mpk_pack_key(&pk, "Files");
 		msgpack_pack_uint32(&pk, 1);
 		const msgpack_object *res;
+		pid_t prog = progress_start(fd, "checkpoint", false);
 		r = rpc_client_call(cl, "containerManager.Checkpoint", &sb, &fd, 1, &res, NULL, NULL,
 				    0, &err);
+		progress_stop(prog);
 		msgpack_sbuffer_destroy(&sb);
 		rpc_client_close(cl);
 	}
