@@ -1,8 +1,10 @@
 /* Fuzz target for the checkpoint engine's record loader (kernel/ckpt_image.c):
  * what a state file's records say about tasks, threads, mappings, pages and
  * fds, past the state reader's own checks (fuzz_state covers those). The
- * input is a stream of msgpack maps, each fed as a record of the kind its
- * "kind" string names (announcing "data": N bytes, the next N input bytes
+ * input is a stream of records, each a u16 big-endian length and that many
+ * bytes of msgpack, checked as the state reader checks a record
+ * (sf_mp_check, so msgpack-c never sizes a table from a forged count) and
+ * fed as a record of the kind its "kind" string names (announcing "data": N bytes, the next N input bytes
  * follow as its data run, cut short at the end of the input), with the
  * loader keeping page contents or not (the first byte's low bit). Every
  * field is hostile: the loader must refuse with a message, never crash,
@@ -13,6 +15,7 @@
 
 #include "core/mpk.h"
 #include "kernel/ckpt_image.h"
+#include "state/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,10 +28,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 1;
 	int rc = 0;
 	while (rc == 0 && off < size) {
-		size_t at = off;
-		if (msgpack_unpack_next(&u, (const char *)data, size, &off) != MSGPACK_UNPACK_SUCCESS ||
-		    off == at)
+		if (size - off < 2)
 			break;
+		size_t len = (size_t)data[off] << 8 | data[off + 1];
+		off += 2;
+		if (len == 0 || len > size - off)
+			break;
+		struct cv_error cerr = {0};
+		size_t pos = 0;
+		if (sf_mp_check(data + off, len, SF_RECORD_DEPTH, "record", &cerr) < 0 ||
+		    msgpack_unpack_next(&u, (const char *)data + off, len, &pos) !=
+			    MSGPACK_UNPACK_SUCCESS) {
+			off += len;
+			continue;
+		}
+		off += len;
 		const msgpack_object *rec = &u.data;
 		if (rec->type != MSGPACK_OBJECT_MAP)
 			continue;
