@@ -56,9 +56,14 @@ def test_ckpt_leave_running_stop_restore_and_damaged_file(env, cli):
     cli.detached("create", "--bundle", bundle, sid)
     cli.run("start", sid, check=True)
     wait_count(log, 3)
+    boot = _boot_pid(env, sid)
+    fds_before = helpers.settled_fd_count(boot)
     img1 = os.path.join(env.root, ".img1")
     p = cli.run("checkpoint", "--image-path", img1, "--leave-running", sid)
     assert p.returncode == 0, p.stderr
+    # The helper's pidfd and report pipe are gone; no helper is left over.
+    assert helpers.settled_fd_count(boot) == fds_before
+    assert helpers.children(boot) == [_init_pid(cli, sid)] or not helpers.children(boot)
     st = os.stat(os.path.join(img1, "checkpoint.img"))
     assert st.st_size > 4096
     # Still running: the counter goes on.
@@ -104,6 +109,9 @@ def test_ckpt_leave_running_stop_restore_and_damaged_file(env, cli):
         assert c == list(range(c[0], c[-1] + 1)), "counter not continuous across restore"
         assert all("heap=ok fp=ok" in l for l in lines(log))
         assert all("pid=1 " in l for l in lines(log))
+        rboot = _boot_pid(env, rid)
+        assert not [c for c in helpers.children(rboot) if c != _init_pid(cli, rid)], \
+            "a restore helper was left behind"
         # The restored container is the controller's: signal, wait.
         p = cli.run("kill", rid, "KILL")
         assert p.returncode == 0, p.stderr
@@ -274,3 +282,9 @@ def test_ckpt_podman_checkpoint_restore_export_import(cvisor, fixture_bundle, tm
 
 def counters_text(text):
     return [int(m.group(1)) for m in re.finditer(r"^n=(\d+) heap=ok fp=ok", text, re.M)]
+
+
+def _boot_pid(env, sid):
+    import json
+    with open(os.path.join(env.root, sid, "state.json")) as f:
+        return int(json.load(f)["bootPid"])
