@@ -19,6 +19,7 @@
 #include "cmd/hooks.h"
 #include "cmd/verbs.h"
 #include "kernel/metrics.h"
+#include "kernel/network_mode.h"
 #include "core/log.h"
 #include "kernel/sandbox.h"
 
@@ -102,10 +103,12 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		{ "bundle", required_argument, 0, 'b' },
 		{ "console-fd", required_argument, 0, 't' },
 		{ "created", required_argument, 0, 'C' },
+		{ "root-fd", required_argument, 0, 'r' },
+		{ "bind-fds", required_argument, 0, 'B' },
 		CLI_OPT_HELP,
 		{ 0, 0, 0, 0 },
 	};
-	int ctl = -1, sync_fd = -1, spec_fd = -1, console_fd = -1, c;
+	int ctl = -1, sync_fd = -1, spec_fd = -1, console_fd = -1, root_fd = -1, nbinds = 0, c;
 	const char *bundle = NULL, *created = "";
 	optind = 1;
 	opterr = 0;
@@ -132,6 +135,14 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 			break;
 		case 'C':
 			created = optarg; /* state.json's, for the hooks' state */
+			break;
+		case 'r':
+			if (!parse_fd(optarg, &root_fd) || root_fd <= STDERR_FILENO)
+				return cli_failf("boot: bad --root-fd \"%s\"", optarg);
+			break;
+		case 'B':
+			if (!parse_fd(optarg, &nbinds) || nbinds > 252)
+				return cli_failf("boot: bad --bind-fds \"%s\"", optarg);
 			break;
 		case 'h':
 			printf("boot is started by create; it is not meant to be run by hand\n");
@@ -177,9 +188,19 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		.spec_len = spec_len,
 		.stdio = { STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO },
 		.console_fd = console_fd, /* taken by sandbox_boot */
+		.root_tree = root_fd,     /* taken by sandbox_boot, with the binds after it */
+		.n_bind_fds = root_fd >= 0 ? (size_t)nbinds : 0,
 		.hook_point = cli_hooks_boot_point,
 		.hook_ctx = &hook_point,
 	};
+	enum net_mode mode;
+	if (net_mode_parse(cli_g.network, &mode, &err) < 0) {
+		LOG(LL_ERROR, "%s", err.msg);
+		ssize_t w = write(sync_fd, err.msg, strlen(err.msg));
+		(void)w;
+		return 1;
+	}
+	a.net_mode = mode;
 	/* Started through /proc/self/exe, the process would be called "exe"
 	 * in ps and top; name it for what it is. */
 	prctl(PR_SET_NAME, "cvisor-boot", 0, 0, 0);

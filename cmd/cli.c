@@ -26,6 +26,7 @@ struct cli_globals cli_g = {
 	.root = CLI_DEFAULT_ROOT,
 	.log = NULL,
 	.log_format = "text",
+	.network = "sandbox",
 	.debug = false,
 };
 
@@ -700,6 +701,7 @@ int cli_state_load(const char *id, struct cli_state *st, struct cv_error *err)
 	st->rootfs = cli_json_str(j, "rootfs");
 	st->created = cli_json_str(j, "created");
 	st->cgroup_path = cli_json_str(j, "cgroupPath");
+	st->systemd_unit = cli_json_str(j, "systemdUnit");
 	st->pid = (pid_t)cli_json_int(j, "pid", 0);
 	/* State files from before the pid contract have only "pid" (boot). */
 	st->boot_pid = (pid_t)cli_json_int(j, "bootPid", st->pid);
@@ -756,6 +758,29 @@ int cli_remove_tree(const char *path, struct cv_error *err)
 	return 0;
 }
 
+/* A pod container's control.sock is "../<sid>/control.sock" (cmd/sub.c). */
+bool sub_sandbox_of(const char *id, char *sid, size_t n)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	if (cli_sandbox_file(id, "control.sock", path, sizeof(path), NULL) < 0)
+		return false;
+	ssize_t k = readlink(path, link, sizeof(link) - 1);
+	if (k <= 0)
+		return false;
+	link[k] = '\0';
+	/* "../<sid>/control.sock" */
+	const char *pre = "../", *suf = "/control.sock";
+	size_t l = (size_t)k, ls = strlen(suf);
+	if (l <= 3 + ls || strncmp(link, pre, 3) != 0 || strcmp(link + l - ls, suf) != 0)
+		return false;
+	size_t m = l - 3 - ls;
+	if (m >= n)
+		return false;
+	memcpy(sid, link + 3, m);
+	sid[m] = '\0';
+	return cli_validate_id(sid, NULL) == 0;
+}
+
 bool cli_boot_alive(pid_t pid, const char *id)
 {
 	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
@@ -775,6 +800,10 @@ bool cli_boot_alive(pid_t pid, const char *id)
 		last = text + off;
 	}
 	bool ok = has_boot && last && strcmp(last, id) == 0;
+	/* A subcontainer's boot is its sandbox's (cmd/sub.c). */
+	char sid[CLI_ID_MAX + 1];
+	if (!ok && has_boot && last && sub_sandbox_of(id, sid, sizeof(sid)))
+		ok = strcmp(last, sid) == 0;
 	free(text);
 	return ok;
 }

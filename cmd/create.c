@@ -21,6 +21,7 @@
 #include "cmd/verbs.h"
 #include "core/util.h"
 #include "kernel/cgroup.h"
+#include "kernel/cgroup_systemd.h"
 
 /* mkdir -p with the given mode for the components we create. */
 static int mkdir_p(const char *path, mode_t mode, struct cv_error *err)
@@ -97,8 +98,8 @@ __attribute__((noreturn)) static void exec_self_readonly(char *const *argv, int 
 /* In the forked child: put the fds where boot expects them and exec it.
  * console is -1 or the connected console socket (becomes fd 6). Touches
  * only the stack; never returns. */
-static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bundle,
-		      const char *created, const char *id)
+static void exec_boot(int ctl, int sync_w, int spec, int console, const int *trees,
+		      int ntrees, const char *bundle, const char *created, const char *id)
 {
 	if (setsid() < 0)
 		_exit(127);
@@ -112,6 +113,17 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 	if (dup2(a, 3) < 0 || dup2(b, 4) < 0 || dup2(c, 5) < 0 || (t >= 0 && dup2(t, 6) < 0))
 		_exit(127);
 	unsigned first = t >= 0 ? 7u : 6u;
+	/* The root and its bind mounts as detached trees, right after: moved
+	 * above every target first, as above. */
+	int high[1 + 253];
+	for (int i = 0; i < ntrees; i++)
+		if ((high[i] = fcntl(trees[i], F_DUPFD, (int)first + ntrees + 10)) < 0)
+			_exit(127);
+	for (int i = 0; i < ntrees; i++)
+		if (dup2(high[i], (int)first + i) < 0)
+			_exit(127);
+	unsigned tree0 = first;
+	first += (unsigned)ntrees;
 	if (syscall(SYS_close_range, first, ~0u, 0u) < 0)
 		for (int fd = (int)first; fd < 1024; fd++)
 			close(fd);
@@ -131,6 +143,12 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 	argv[n++] = cli_g.log_format;
 	if (cli_g.debug)
 		argv[n++] = "--debug";
+	if (cli_g.trace_syscalls) {
+		argv[n++] = "--trace-syscalls";
+		argv[n++] = cli_g.trace_syscalls;
+	}
+	argv[n++] = "--network";
+	argv[n++] = cli_g.network;
 	argv[n++] = "boot";
 	argv[n++] = "--ctl-fd";
 	argv[n++] = "3";
@@ -145,6 +163,15 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const char *bu
 	if (t >= 0) {
 		argv[n++] = "--console-fd";
 		argv[n++] = "6";
+	}
+	char tree_fd[16], binds[16];
+	if (ntrees > 0) {
+		snprintf(tree_fd, sizeof(tree_fd), "%u", tree0);
+		snprintf(binds, sizeof(binds), "%d", ntrees - 1);
+		argv[n++] = "--root-fd";
+		argv[n++] = tree_fd;
+		argv[n++] = "--bind-fds";
+		argv[n++] = binds;
 	}
 	argv[n++] = id;
 	argv[n] = NULL;
@@ -195,7 +222,8 @@ static int read_sync(int fd, const char *id, pid_t *init_pid, struct cv_error *e
 
 static int write_state(const char *id, const char *bundle, const char *rootfs, pid_t pid,
 		       pid_t boot_pid, const char *created, const char *cgroup_path,
-		       json_object *annotations, json_object *hooks, struct cv_error *err)
+		       const char *systemd_unit, json_object *annotations, json_object *hooks,
+		       struct cv_error *err)
 {
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "id", json_object_new_string(id));
@@ -205,6 +233,10 @@ static int write_state(const char *id, const char *bundle, const char *rootfs, p
 	json_object_object_add(j, "bootPid", json_object_new_int64(boot_pid));
 	json_object_object_add(j, "created", json_object_new_string(created));
 	json_object_object_add(j, "cgroupPath", json_object_new_string(cgroup_path));
+	/* --systemd-cgroup: the scope that update and delete talk to systemd
+	 * about. */
+	if (systemd_unit[0])
+		json_object_object_add(j, "systemdUnit", json_object_new_string(systemd_unit));
 	json_object_object_add(j, "paused", json_object_new_boolean(0));
 	if (annotations)
 		json_object_object_add(j, "annotations", json_object_get(annotations));
@@ -242,8 +274,13 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	bool made_dir = false;
 	pid_t pid = -1, init = -1;
 	char cg_path[512] = "";
+	char sd_unit[512] = "", sd_slice[256] = "";
 	json_object *spec = NULL;
 	struct cli_hooks hooks = { 0 };
+	struct gofer_bind *gbinds = NULL;
+	char *gpaths = NULL;
+	size_t ngb = 0;
+	int trees[1 + 253], ntrees = 0;
 	/* runc's "created": before the container's processes exist; boot's
 	 * hooks see it too. */
 	char created[64];
@@ -268,10 +305,29 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	 * (as a runc shim or conmon does), makes it at that path; set
 	 * whatever config.json holds, so a bundle cannot choose. */
 	json_object *linux_ = cli_json_get(spec, "linux", json_type_object);
-	if (cgroup_resolve_path(cli_json_str(linux_, "cgroupsPath"), id, cli_g.systemd_cgroup, cg_path,
-				sizeof(cg_path), err) < 0)
+	const char *cgp = cli_json_str(linux_, "cgroupsPath");
+	if (cgroup_resolve_path(cgp, id, cli_g.systemd_cgroup, cg_path, sizeof(cg_path), err) < 0)
 		goto out;
+	/* --systemd-cgroup: boot asks systemd for the scope once the init
+	 * exists; whether systemd answers is checked here, before anything
+	 * is made. */
+	if (cli_g.systemd_cgroup &&
+	    (cgroup_systemd_names(cgp, id, sd_slice, sizeof(sd_slice), sd_unit, sizeof(sd_unit),
+				  err) < 0 ||
+	     cgroup_systemd_check(err) < 0)) {
+		sd_unit[0] = '\0';
+		goto out;
+	}
 	json_object_object_add(spec, "cvisor.cgroupPath", json_object_new_string(cg_path));
+	json_object_object_add(spec, "cvisor.systemdUnit", json_object_new_string(sd_unit));
+	json_object_object_add(spec, "cvisor.systemdSlice", json_object_new_string(sd_slice));
+	/* A pod's container: inside its sandbox, not a sandbox of its own. */
+	const char *pod = sub_sandbox_of_spec(spec);
+	if (pod && strcmp(pod, id) != 0) {
+		r = sub_create(id, pod, spec, bundle, cg_path, o->pid_file, o->console_socket,
+			       created, boot_pid, init_pid, err);
+		goto out;
+	}
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
 	if (json_mp_pack(spec, &pk, err) < 0) {
@@ -343,13 +399,26 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 		console = sv[1];
 	}
 
+	/* The container's root and bind mounts, cloned here in the caller's
+	 * mount namespace (what a gofer does for a pod container): boot
+	 * resolves no host path of the container. */
+	if (gofer_binds_of_spec(spec, bundle, &gbinds, &gpaths, &ngb, err) < 0)
+		goto out;
+	ntrees = gofer_clone(rootfs, false, gbinds, ngb, trees, err);
+	if (ntrees < 0) {
+		ntrees = 0;
+		goto out;
+	}
 	pid = fork();
 	if (pid < 0) {
 		cv_errf(err, errno, "starting the sandbox process");
 		goto out;
 	}
 	if (pid == 0)
-		exec_boot(ctl, pipefd[1], memfd, console, bundle, created, id);
+		exec_boot(ctl, pipefd[1], memfd, console, trees, ntrees, bundle, created, id);
+	for (int i = 0; i < ntrees; i++)
+		close(trees[i]);
+	ntrees = 0;
 	/* boot has its copies; ours would keep the pipe from reaching EOF. */
 	close(pipefd[1]);
 	pipefd[1] = -1;
@@ -363,7 +432,7 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	}
 	if (read_sync(pipefd[0], id, &init, err) < 0)
 		goto out;
-	if (write_state(id, bundle, rootfs, init, pid, created, cg_path,
+	if (write_state(id, bundle, rootfs, init, pid, created, cg_path, sd_unit,
 			cli_json_get(spec, "annotations", json_type_object), hooks_json, err) < 0)
 		goto out;
 	if (o->pid_file && cli_write_pid_file(o->pid_file, init, err) < 0)
@@ -389,6 +458,8 @@ out:
 	}
 	if (r < 0 && made_dir) {
 		struct cv_error e2;
+		/* A systemd scope boot started was stopped by boot itself: only
+		 * it knows whether the unit of that name is the container's. */
 		if (cg_path[0])
 			cgroup_remove_path(cg_path, &e2);
 		cli_remove_tree(dir, &e2);
@@ -403,6 +474,10 @@ out:
 		cli_hooks_run_warn(hooks.h.poststop, hooks.h.n_poststop, "poststop", &hs);
 	}
 	cli_hooks_free(&hooks);
+	for (int i = 0; i < ntrees; i++)
+		close(trees[i]);
+	free(gbinds);
+	free(gpaths);
 	const int fds[] = { memfd, dirfd, ctl, pipefd[0], pipefd[1], console, peer };
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)

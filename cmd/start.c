@@ -55,8 +55,12 @@ int start_container(const char *id, struct cv_error *err)
 	const msgpack_object *res;
 	bool released = r == 0;
 	allow_start_hooks(c, &hooks.h);
+	char sid[CLI_ID_MAX + 1];
+	const char *method = sub_sandbox_of(id, sid, sizeof(sid))
+				     ? "containerManager.ReleaseSubcontainer"
+				     : "containerManager.StartRoot";
 	if (r == 0)
-		r = rpc_client_call_str(c, "containerManager.StartRoot", id, &res, err);
+		r = rpc_client_call_str(c, method, id, &res, err);
 	rpc_client_close(c);
 	if (r < 0 && released && strstr(err->msg, START_HOOK_FAILED)) {
 		/* The runtime spec: a failed startContainer hook stops the

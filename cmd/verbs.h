@@ -34,8 +34,10 @@ int cmd_write_control(const struct cli_command *cmd, int argc, char **argv);
 int cmd_usage(const struct cli_command *cmd, int argc, char **argv);
 int cmd_events(const struct cli_command *cmd, int argc, char **argv);
 int cmd_statefile(const struct cli_command *cmd, int argc, char **argv);
+int cmd_port_forward(const struct cli_command *cmd, int argc, char **argv);
 int cmd_checkpoint(const struct cli_command *cmd, int argc, char **argv);
 int cmd_restore(const struct cli_command *cmd, int argc, char **argv);
+int cmd_gofer(const struct cli_command *cmd, int argc, char **argv);
 
 /* cmd/observe.c, shared with cmd/usage.c: "1s", "500ms", "2m", "1.5s", "250us"
  * or bare seconds → ns (-1 if malformed); one msgpack object as compact JSON. */
@@ -112,3 +114,33 @@ void tty_copy_winsize(int master);
 int tty_copy_some(int from, int to);
 int tty_proxy_until_exit(int master, pid_t child, int *status, struct cv_error *err);
 
+
+/* Subcontainers (cmd/sub.c): a bundle with the CRI annotations
+ * io.kubernetes.cri.container-type "container" and
+ * io.kubernetes.cri.sandbox-id is created inside that sandbox. */
+/* The sandbox id such a spec names, or NULL (borrowed from spec). */
+const char *sub_sandbox_of_spec(json_object *spec);
+/* CreateSubcontainer + StartSubcontainer (held before execve), state.json,
+ * --pid-file with the sub init's host pid. */
+int sub_create(const char *id, const char *sid, json_object *spec, const char *bundle,
+	       const char *cg_path, const char *pid_file, const char *console_socket,
+	       const char *created, pid_t *boot_pid, pid_t *init_pid, struct cv_error *err);
+/* DestroySubcontainer (when the sandbox still runs), its cgroup, its directory. */
+int sub_delete(const char *id, const char *sid, const struct cli_state *st, struct cv_error *err);
+/* Deletes every subcontainer of sandbox sid (deleting the root ends the pod). */
+void sub_delete_all_of(const char *sid);
+
+/* The gofer's work (cmd/gofer.c), shared with `create` of a root container,
+ * which donates the same detached mounts to its boot directly. */
+struct gofer_bind {
+	const char *path; /* absolute host path */
+	bool recursive;   /* rbind */
+};
+/* The spec's bind mounts in its order (relative sources from bundle);
+ * *out and *paths are malloc'd, the caller frees both. */
+int gofer_binds_of_spec(json_object *spec, const char *bundle, struct gofer_bind **out,
+			char **paths, size_t *n, struct cv_error *err);
+/* fds[0] = the root as a detached mount (read-only on request), fds[1..n]
+ * = one per bind mount. Returns 1 + n, or -1 with nothing left open. */
+int gofer_clone(const char *rootfs, bool readonly, const struct gofer_bind *b, size_t n,
+		int *fds, struct cv_error *err);

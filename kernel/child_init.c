@@ -120,6 +120,19 @@ static int send_console_master(int sock, int master, struct cv_error *err)
 static int setup_terminal(const struct spawn_init_args *a, struct cv_error *err)
 {
 	const struct oci_process *proc = &a->spec->process;
+	if (a->stdio_is_tty && a->console_fd < 0) {
+		/* The pty was made by the caller (runsc's CreateSubcontainer):
+		 * its replica is already fds 0-2. */
+		/* No /dev/console bind: the pty is of the caller's devpts, a
+		 * mount of another namespace that cannot be cloned here. */
+		if (!isatty(0))
+			return cv_errf(err, ENOTTY, "the TTY given at CreateSubcontainer is not a terminal");
+		if (fchown(0, proc->user.uid, (gid_t)-1) < 0 && errno != EPERM && errno != EINVAL)
+			return cv_errf(err, errno, "giving the pty to uid %u", (unsigned)proc->user.uid);
+		if (ioctl(0, TIOCSCTTY, 0) < 0)
+			return cv_errf(err, errno, "making the pty the controlling terminal");
+		return 0;
+	}
 	if (a->console_fd < 0)
 		return cv_errf(err, 0, "process.terminal is true but no console socket was given");
 	if (proc->has_console_size &&
@@ -315,7 +328,7 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	hp->spec = spec;
 	hp->ctl_fd = *ctl_fd;
 	hp->placed_due = (ns_flags & CLONE_NEWCGROUP) && !(ns_flags & CLONE_NEWUSER);
-	if (child_setup_rootfs(spec, a->bundle, a->cg, at_hook_point, hp, err) < 0)
+	if (child_setup_rootfs(a, at_hook_point, hp, err) < 0)
 		return -1;
 	if (proc->terminal && setup_terminal(a, err) < 0)
 		return -1;
@@ -364,6 +377,10 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	/* Without no_new_privs the filter must go in while CAP_SYS_ADMIN is
 	 * still held (runc's order); with it, as late as possible. */
 	if (!proc->no_new_privileges && child_seccomp_load(filter, err) < 0)
+		return -1;
+	/* Still with CAP_SYS_ADMIN; boot answers the notifications (say of
+	 * the chdir below) while it waits for SPAWN_READY. */
+	if (child_trace_install(*ctl_fd, err) < 0)
 		return -1;
 
 	if ((ns_flags & CLONE_NEWCGROUP) && make_cgroup_ns(*ctl_fd, hp->placed_due, err) < 0)

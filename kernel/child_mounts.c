@@ -588,8 +588,29 @@ out:
 	return r;
 }
 
+/* A bind mount whose source the gofer resolved: its detached mount
+ * (recursive or not, as the options said) moved onto the destination. */
+static int bind_donated(int rootfd, const struct oci_mount *m, int tree, const char *field,
+			const struct mount_opts *o, struct cv_error *err)
+{
+	struct stat st;
+	if (fstat(tree, &st) < 0)
+		return cv_errf(err, errno, "%s: the gofer's bind mount", field);
+	int fd = mkdir_in_root(rootfd, m->destination, !S_ISDIR(st.st_mode), err);
+	if (fd < 0)
+		return -1;
+	int r = (int)syscall(SYS_move_mount, tree, "", fd, "",
+			     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+	int e = errno;
+	close(fd);
+	if (r < 0)
+		return cv_errf(err, e, "%s: attaching the gofer's bind mount", field);
+	unsigned long rf = o->flags & ~(unsigned long)(MS_BIND | MS_REMOUNT);
+	return finish_mount(rootfd, m, field, rf, o, err);
+}
+
 static int mount_one(int rootfd, const struct oci_mount *m, size_t idx, const char *bundle,
-		     const struct cgroup *cg, struct cv_error *err)
+		     int donated, const struct cgroup *cg, struct cv_error *err)
 {
 	char field[160];
 	snprintf(field, sizeof(field), "spec.mounts[%zu] (%.100s)", idx,
@@ -607,6 +628,8 @@ static int mount_one(int rootfd, const struct oci_mount *m, size_t idx, const ch
 	if (o.tmpcopyup && (bind || strcmp(type, "tmpfs") != 0))
 		return cv_errf(err, 0, "%s.options: tmpcopyup is only for type tmpfs, not \"%s\"",
 			       field, bind ? "bind" : type);
+	if (bind && donated >= 0)
+		return bind_donated(rootfd, m, donated, field, &o, err);
 	if (bind) {
 		char src[4096];
 		const char *s = m->source ? m->source : "";
@@ -715,13 +738,19 @@ static int apply_root_propagation(const char *name, struct cv_error *err)
 	return 0;
 }
 
-int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const struct cgroup *cg,
-		       child_before_pivot_fn before_pivot, void *ctx, struct cv_error *err)
+int child_setup_rootfs(const struct spawn_init_args *a, child_before_pivot_fn before_pivot,
+		       void *ctx, struct cv_error *err)
 {
+	const struct oci_spec *spec = a->spec;
+	const char *bundle = a->bundle;
+	const struct cgroup *cg = a->cg;
+	int root_tree = a->has_root_tree ? a->root_tree : -1;
+	bool overlay_memory = a->root_overlay_memory;
 	char rootfs[4096];
-	const char *rp = spec->root.path;
-	int n = rp[0] == '/' ? snprintf(rootfs, sizeof(rootfs), "%s", rp)
-			     : snprintf(rootfs, sizeof(rootfs), "%s/%s", bundle ? bundle : ".", rp);
+	const char *rp = spec->root.path ? spec->root.path : "";
+	int n = root_tree >= 0 ? snprintf(rootfs, sizeof(rootfs), "(the donated root tree)")
+		: rp[0] == '/' ? snprintf(rootfs, sizeof(rootfs), "%s", rp)
+			       : snprintf(rootfs, sizeof(rootfs), "%s/%s", bundle ? bundle : ".", rp);
 	if (n < 0 || (size_t)n >= sizeof(rootfs))
 		return cv_errf(err, ENAMETOOLONG, "spec.root.path");
 	const char *prop = spec->has_linux ? spec->linux_.rootfs_propagation : NULL;
@@ -733,13 +762,21 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 	 * is applied to the new root afterwards. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return cv_errf(err, errno, "making / private in the container's mount namespace");
-	if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return cv_errf(err, errno, "bind-mounting the container's root %s", rootfs);
-	int rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		return cv_errf(err, errno, "opening the container's root %s", rootfs);
+	int rootfd;
+	if (root_tree >= 0) {
+		rootfd = child_attach_root_tree(root_tree, overlay_memory, err);
+		if (rootfd < 0)
+			return -1;
+	} else {
+		if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return cv_errf(err, errno, "bind-mounting the container's root %s", rootfs);
+		rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0)
+			return cv_errf(err, errno, "opening the container's root %s", rootfs);
+	}
 	for (size_t i = 0; i < spec->n_mounts; i++) {
-		if (mount_one(rootfd, &spec->mounts[i], i, bundle, cg, err) < 0) {
+		int donated = a->mount_fds ? a->mount_fds[i] : -1;
+		if (mount_one(rootfd, &spec->mounts[i], i, bundle, donated, cg, err) < 0) {
 			close(rootfd);
 			return -1;
 		}
@@ -749,10 +786,11 @@ int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const st
 		close(rootfd);
 		return -1;
 	}
+	int cd = root_tree >= 0 ? fchdir(rootfd) : chdir(rootfs);
+	int cd_errno = errno;
 	close(rootfd);
-
-	if (chdir(rootfs) < 0)
-		return cv_errf(err, errno, "entering the container's root %s", rootfs);
+	if (cd < 0)
+		return cv_errf(err, cd_errno, "entering the container's root %s", rootfs);
 	/* OCI hooks: with the mounts in place and the old root still there
 	 * (createContainer's cwd is the rootfs, as with runc). */
 	if (before_pivot && before_pivot(ctx, err) < 0)

@@ -2,8 +2,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "kernel/gofer_conn.h"
 #include "kernel/model.h"
+#include "kernel/seccheck.h"
 
 struct container *sandbox_find_container(struct sandbox *sb, const char *id)
 {
@@ -29,6 +32,8 @@ struct container *container_new(struct sandbox *sb, const char *id, msgpack_zone
 	c->sb = sb;
 	c->zone = zone;
 	c->cg.v2_dirfd = -1;
+	c->tty_fd = -1;
+	c->gofer_fd = -1;
 	list_init(&c->tasks);
 	spawner_init(&c->spawner, NULL);
 	list_add_tail(&sb->containers, &c->link);
@@ -43,11 +48,15 @@ void container_free(struct container *c)
 		task_free(c->init);
 	/* After the tasks: none is queued on it any more. */
 	spawner_destroy(&c->spawner);
+	seccheck_listener_close(c);
 	if (c->cg_made) {
 		struct cv_error err;
 		if (cgroup_destroy(&c->cg, &err) < 0)
 			cgroup_close(&c->cg);
 	}
+	gofer_unwatch(c);
+	if (c->tty_fd >= 0)
+		close(c->tty_fd);
 	if (c->zone)
 		msgpack_zone_free(c->zone);
 	list_del(&c->link);
@@ -57,7 +66,11 @@ void container_free(struct container *c)
 
 enum runtime_state container_runtime_state(const struct container *c)
 {
-	if (!c || !c->init)
+	/* A registered subcontainer not started yet is being created, as in
+	 * runsc; one that failed to start or is being destroyed is stopped. */
+	if (c && c->is_sub && !c->init && !c->sub_failed && !c->destroying)
+		return RUNTIME_STATE_CREATING;
+	if (!c || !c->init || c->destroying)
 		return RUNTIME_STATE_STOPPED;
 	switch (c->init->state) {
 	case TASK_CREATED:

@@ -34,6 +34,20 @@ void cgroups_write_control_files(struct rpc_call *call, const msgpack_object *ar
 void usage_collect(struct rpc_call *call, const msgpack_object *arg);
 void usage_fd(struct rpc_call *call, const msgpack_object *arg);
 void cm_event(struct rpc_call *call, const msgpack_object *arg);
+void cm_create_subcontainer(struct rpc_call *call, const msgpack_object *arg);
+void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg);
+void cm_release_subcontainer(struct rpc_call *call, const msgpack_object *arg);
+void cm_destroy_subcontainer(struct rpc_call *call, const msgpack_object *arg);
+void network_create_links(struct rpc_call *call, const msgpack_object *arg);
+void cm_port_forward(struct rpc_call *call, const msgpack_object *arg);
+/* Port forwards (kernel/port_forward.c): at most PF_MAX_STREAMS at once,
+ * connecting or relaying; a connect may take PF_CONNECT_TIMEOUT_S. */
+#define PF_MAX_STREAMS 128
+#define PF_CONNECT_TIMEOUT_S 10.
+#define PF_CONNECT_TIMEOUT_TEXT "10 s"
+unsigned port_forward_streams(void);
+/* Ends every forward (sandbox teardown). */
+void port_forward_shutdown(void);
 /* Stops the usage memfd's timer, unmaps and closes it (sandbox teardown). */
 void usage_shutdown(void);
 /* debug.Stacks' line for the usage memfd's timer (nothing before the first UsageFD). */

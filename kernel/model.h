@@ -58,6 +58,7 @@ struct task {
 	uint64_t exit_seq;     /* order of exit, to forget the oldest un-waited entries */
 	bool start_failed;
 	bool has_tty;
+	bool ready;            /* init: SPAWN_READY seen (waits for the release byte) */
 	char *start_err;       /* set with start_failed (malloc'd; NULL when out of memory) */
 	char *exit_err;        /* set with status_unknown */
 	struct waitq started;  /* StartRoot / ExecuteAsync: exec handshake done */
@@ -72,11 +73,22 @@ struct container {
 	struct oci_spec spec;
 	struct cgroup cg;      /* linux.cgroupsPath itself (kernel/cgroup.h) */
 	bool cg_made;
+	/* --systemd-cgroup: systemd accepted the scope's start job (the unit
+	 * is this container's); stopped when the sandbox ends (h-sysd). */
+	bool scope_started;
 	int ns_flags;          /* CLONE_NEW* created for it */
 	int join_flags;        /* every namespace of its own, created or joined by path */
 	struct task *init;
 	struct list_head tasks; /* every task but init */
 	struct spawner spawner; /* forks its exec intermediates (started at the first exec) */
+	/* Subcontainers (kernel/subcontainer.c): registered by
+	 * CreateSubcontainer, init spawned by StartSubcontainer. */
+	bool is_sub;
+	int tty_fd;            /* -1, or the pty replica given at create (owned) */
+	bool destroying;       /* DestroySubcontainer in progress */
+	bool sub_failed;       /* StartSubcontainer failed before an init existed */
+	int gofer_fd;          /* -1, or the gofer connection watched for hang-up (owned) */
+	ev_io gofer_w;
 };
 
 struct sandbox {
@@ -94,6 +106,9 @@ struct sandbox {
 	bool started;          /* StartRoot accepted */
 	int pause_count;
 	int root_ns_index;     /* index into NSpid of the sandbox root PID namespace */
+	int net_mode;          /* enum net_mode (kernel/network_mode.h) */
+	int net_kind;          /* enum net_kind, known once the root init is set up */
+	int netns_fd;          /* the sandbox's network namespace; -1 when it is the host's */
 };
 
 /* container.c */

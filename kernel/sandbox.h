@@ -17,6 +17,12 @@ struct boot_args {
 	size_t spec_len;
 	int stdio[3];           /* the root container's stdio (borrowed; boot keeps them) */
 	int console_fd;         /* -1, or the console socket (connected) for process.terminal; taken */
+	/* -1, or the root as a detached mount cloned by `create`, followed by
+	 * n_bind_fds fds (root_tree + 1 ...), one detached mount per bind
+	 * mount of the spec in its order; all taken (closed once the init has
+	 * them). */
+	int root_tree;
+	size_t n_bind_fds;
 	/* OCI hooks, at the init's hook point (kernel/hooks.h; cmd/boot.c):
 	 * runs prestart and createRuntime for the init at host pid init_pid
 	 * and makes the state files its createContainer and startContainer
@@ -25,6 +31,7 @@ struct boot_args {
 	int (*hook_point)(void *ctx, const struct oci_spec *spec, pid_t init_pid, int state_fds[2],
 			  struct cv_error *err);
 	void *hook_ctx;
+	int net_mode;           /* enum net_mode: --network (kernel/network_mode.h) */
 };
 
 /* Creates the root container, writes the sync byte, serves the control

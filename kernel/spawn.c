@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fdsend.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "kernel/sysctl.h"
@@ -94,13 +98,25 @@ void spawn_child_fail(int ctl_fd, const struct cv_error *err)
 	_exit(127);
 }
 
-enum spawn_report_result spawn_read_report(int ctl_fd, struct cv_error *err)
+enum spawn_report_result spawn_read_report(int ctl_fd, int *listener, struct cv_error *err)
 {
 	struct spawn_report rep;
 	ssize_t n;
-	do
-		n = recv(ctl_fd, &rep, sizeof(rep), MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	int fd = -1, nfds = 0;
+again:
+	n = fd_recvmsg(ctl_fd, &rep, sizeof(rep), &fd, 1, &nfds, MSG_DONTWAIT);
+	/* Only SPAWN_LISTENER carries an fd; any other is dropped. */
+	if (n >= (ssize_t)offsetof(struct spawn_report, text) && rep.type == SPAWN_LISTENER &&
+	    nfds == 1) {
+		if (!listener) {
+			close(fd);
+			goto again;
+		}
+		*listener = fd;
+		return SPAWN_REPORT_LISTENER;
+	}
+	if (nfds == 1)
+		close(fd);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return SPAWN_REPORT_AGAIN;
@@ -149,7 +165,7 @@ int spawn_release(int ctl_fd, struct cv_error *err)
 }
 
 /* What the init child cannot do, said before cloning anything. */
-static int check_init_spec(const struct oci_spec *spec, struct cv_error *err)
+static int check_init_spec(const struct oci_spec *spec, bool has_root_tree, struct cv_error *err)
 {
 	if (!spec->has_process || spec->process.n_args == 0 || !spec->process.args)
 		return cv_errf(err, 0, "spec.process.args: the container needs a command to run");
@@ -172,7 +188,7 @@ static int check_init_spec(const struct oci_spec *spec, struct cv_error *err)
 				       "container's mounts and pivot_root would otherwise change the host)");
 	if (((spec->hostname && *spec->hostname) || (spec->domainname && *spec->domainname)) && !uts)
 		return cv_errf(err, 0, "spec.hostname requires a new UTS namespace");
-	if (!spec->has_root || !spec->root.path || !*spec->root.path)
+	if (!has_root_tree && (!spec->has_root || !spec->root.path || !*spec->root.path))
 		return cv_errf(err, 0, "spec.root.path: the container needs a root filesystem");
 	if (userns_check_spec(spec, err) < 0)
 		return -1;
@@ -206,15 +222,122 @@ static int open_pid_ns_path(const struct oci_spec *spec, struct cv_error *err)
 	return -2;
 }
 
+/* The host pid of a pidfd (its fdinfo "Pid:" line). */
+static pid_t pidfd_host_pid(int pidfd, struct cv_error *err)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cv_errf(err, errno, "reading %s", path);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return cv_errf(err, errno, "reading %s", path);
+	buf[n] = '\0';
+	char *p = strstr(buf, "\nPid:");
+	long pid = p ? strtol(p + 5, NULL, 10) : -1;
+	if (pid <= 0)
+		return cv_errf(err, ESRCH, "the new subcontainer init is gone (%s)", path);
+	return (pid_t)pid;
+}
+
+/* A new pid namespace that is a child of the root container's: clone3
+ * with CLONE_NEWPID needs a caller whose *active* pid namespace is the
+ * parent (setns only changes the namespace of children, and the kernel
+ * refuses CLONE_NEWPID when the two differ). So boot enters the root's
+ * namespace for one clone3 of a helper, the helper clones the init with
+ * CLONE_NEWPID and hands its pidfd back over a socket, then exits. Both
+ * are cloned with CLONE_PARENT, so the init is a child of boot's parent
+ * (the engine's subreaper, which also reaps the helper) like the root
+ * init. The helper exists for microseconds; boot waits for its message
+ * with a bound. Returns 0 in the init, its host pid in boot. */
+static pid_t clone_nested_pidns(int parent_pidns_fd, uint64_t cflags, int *pidfd, int cgfd,
+				struct cv_error *err)
+{
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return cv_errf(err, errno, "creating the subcontainer spawn socket");
+	int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	if (own < 0) {
+		int e = errno;
+		close(sp[0]);
+		close(sp[1]);
+		return cv_errf(err, e, "opening the sandbox's own pid namespace");
+	}
+	pid_t h = -1;
+	if (setns(parent_pidns_fd, CLONE_NEWPID) < 0) {
+		cv_errf(err, errno, "entering the root container's pid namespace");
+	} else {
+		h = spawn_clone3(CLONE_PARENT, NULL, -1, 0);
+		if (h < 0)
+			cv_errf(err, errno, "creating the subcontainer spawn helper (clone3)");
+		if (h == 0) {
+			close(sp[0]);
+			close(own);
+			pid_t c = spawn_clone3(cflags | CLONE_NEWPID, pidfd, cgfd, 0);
+			if (c == 0) {
+				close(sp[1]);
+				return 0;
+			}
+			int e = c < 0 ? errno : 0;
+			if (fd_sendmsg(sp[1], &e, sizeof(e), pidfd, c < 0 ? 0 : 1, 0) < 0)
+				_exit(2);
+			_exit(c < 0 ? 1 : 0);
+		}
+		if (setns(own, CLONE_NEWPID) < 0)
+			LOG(LL_ERROR, "returning to the sandbox's pid namespace: %s", strerror(errno));
+	}
+	close(own);
+	close(sp[1]);
+	if (h < 0) {
+		close(sp[0]);
+		return -1;
+	}
+	/* The helper answers at once; the bound is for a helper killed early. */
+	struct pollfd pfd = { .fd = sp[0], .events = POLLIN };
+	int r;
+	do
+		r = poll(&pfd, 1, 5000);
+	while (r < 0 && errno == EINTR);
+	int e = 0, nfds = 0, got = -1;
+	ssize_t n = r > 0 ? fd_recvmsg(sp[0], &e, sizeof(e), &got, 1, &nfds, MSG_DONTWAIT) : -1;
+	close(sp[0]);
+	if (n != (ssize_t)sizeof(e) || nfds != 1) {
+		if (nfds == 1)
+			close(got);
+		return cv_errf(err, n == (ssize_t)sizeof(e) ? e : EIO,
+			       "creating the subcontainer's init in a new pid namespace");
+	}
+	pid_t pid = pidfd_host_pid(got, err);
+	if (pid < 0) {
+		close(got);
+		return -1;
+	}
+	*pidfd = got;
+	return pid;
+}
+
 /* clone3 of the init, inside the pid namespace the spec names by path if
  * any: a pid namespace applies to children only, so boot (single-threaded)
- * enters it for the clone and returns to its own right after. */
-static pid_t clone_init(const struct oci_spec *spec, uint64_t cflags, int *pidfd, int cgfd,
+ * enters it for the clone and returns to its own right after. A
+ * subcontainer's comes from pidns_parent (see clone_nested_pidns). */
+static pid_t clone_init(const struct spawn_init_args *a, uint64_t cflags, int *pidfd, int cgfd,
 			struct cv_error *err)
 {
+	const struct oci_spec *spec = a->spec;
 	int target = open_pid_ns_path(spec, err);
 	if (target == -1)
 		return -1;
+	if (target < 0 && a->has_pidns_parent) {
+		if (cflags & CLONE_NEWPID)
+			return clone_nested_pidns(a->pidns_parent, cflags & ~(uint64_t)CLONE_NEWPID,
+						  pidfd, cgfd, err);
+		/* No pid namespace of its own: the root container's. */
+		target = fcntl(a->pidns_parent, F_DUPFD_CLOEXEC, 0);
+		if (target < 0)
+			return cv_errf(err, errno, "duplicating the root init's pidfd");
+	}
 	if (target < 0) {
 		pid_t pid = spawn_clone3(cflags, pidfd, cgfd, 0);
 		if (pid < 0)
@@ -282,7 +405,7 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 			 struct cv_error *err)
 {
 	int flags = spawn_ns_flags(a->spec);
-	if (check_init_spec(a->spec, err) < 0)
+	if (check_init_spec(a->spec, a->has_root_tree, err) < 0)
 		return -1;
 
 	int sv[2];
@@ -316,7 +439,7 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	}
 	pid_t parent = getpid();
 	int pidfd = -1;
-	pid_t pid = clone_init(a->spec, cflags, &pidfd, cgfd, err);
+	pid_t pid = clone_init(a, cflags, &pidfd, cgfd, err);
 	if (pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -332,7 +455,8 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	 * the caller reads SPAWN_READY only after this returned, so the init
 	 * is in every v1 node before it is released to execve. */
 	/* ESRCH: the child already failed; its report says why. */
-	if (a->cg && cgroup_place_v1(a->cg, pid, err) < 0 && err->code != ESRCH) {
+	if ((a->placed && a->placed(a->placed_data, pid, err) < 0) ||
+	    (a->cg && cgroup_place_v1(a->cg, pid, err) < 0 && err->code != ESRCH)) {
 		/* Not our child: its parent reaps it. */
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		close(pidfd);
@@ -469,7 +593,7 @@ int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_er
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(pid)) {
 		/* The intermediate failed; its report (if any) is queued. */
-		enum spawn_report_result r = spawn_read_report(p->ctl_fd, err);
+		enum spawn_report_result r = spawn_read_report(p->ctl_fd, NULL, err);
 		spawn_pending_close(p);
 		if (r == SPAWN_REPORT_ERROR)
 			return -1;

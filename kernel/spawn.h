@@ -21,8 +21,12 @@
 #include "kernel/caps.h"
 #include "kernel/cgroup.h"
 
-/* SPAWN_HOOKS: the init is at its hook point (kernel/hooks.h). */
-enum spawn_report_type { SPAWN_READY = 1, SPAWN_ERROR = 2, SPAWN_HOOKS = 3 };
+/* SPAWN_HOOKS: the init is at its hook point (kernel/hooks.h).
+ * SPAWN_LISTENER carries (SCM_RIGHTS) the seccomp listener of the trace
+ * filter the process just installed (kernel/child_trace.c); it may come
+ * before any other report and boot must answer its notifications from
+ * then on, or the process blocks on its next armed syscall. */
+enum spawn_report_type { SPAWN_READY = 1, SPAWN_ERROR = 2, SPAWN_HOOKS = 3, SPAWN_LISTENER = 4 };
 
 struct spawn_report {
 	int type;
@@ -46,6 +50,29 @@ struct spawn_init_args {
 	                            * container's devpts, makes its replica fds 0-2,
 	                            * the controlling tty and /dev/console, and sends
 	                            * the master there (runc's console socket) */
+	/* Subcontainers (kernel/subcontainer.c). has_pidns_parent: the pid
+	 * namespace is taken from pidns_parent (the root init's pidfd,
+	 * borrowed): a new child of it when the spec asks for a new one, else
+	 * that namespace itself. has_root_tree: the root is root_tree, a
+	 * detached mount (open_tree OPEN_TREE_CLONE, borrowed) that the child
+	 * attaches in its own mount namespace instead of binding root.path;
+	 * root_overlay_memory puts an overlay with a tmpfs upper over it. */
+	bool has_pidns_parent;
+	int pidns_parent;
+	bool has_root_tree;
+	int root_tree;
+	bool root_overlay_memory;
+	/* NULL, or called in boot right after the clone, before the init is
+	 * placed in cg's v1 nodes and released: --systemd-cgroup makes the
+	 * scope here (systemd wants the pid) and opens cg at its path, so cg
+	 * has no v2 node at clone time. A failure kills the init. */
+	int (*placed)(void *data, pid_t pid, struct cv_error *err);
+	void *placed_data;
+	bool stdio_is_tty;         /* process.terminal with a pty given (a subcontainer's
+				    * CreateSubcontainer TTY): stdio is its replica, made
+				    * the controlling terminal and /dev/console */
+	const int *mount_fds;      /* NULL, or one per spec.mounts entry: -1, or a
+				    * detached mount for that bind mount (borrowed) */
 };
 
 /* clone3(CLONE_PIDFD | the spec's CLONE_NEW* | CLONE_INTO_CGROUP) a
@@ -121,10 +148,12 @@ enum spawn_report_result {
 	SPAWN_REPORT_READY, /* SPAWN_READY: set up, waiting for spawn_release */
 	SPAWN_REPORT_AGAIN, /* nothing there yet (EAGAIN) */
 	SPAWN_REPORT_HOOKS, /* SPAWN_HOOKS: waiting for hooks_send_go */
+	SPAWN_REPORT_LISTENER, /* SPAWN_LISTENER: *listener is the caller's now */
 };
 
-/* Reads one report without blocking. */
-enum spawn_report_result spawn_read_report(int ctl_fd, struct cv_error *err);
+/* Reads one report without blocking. With listener NULL a SPAWN_LISTENER
+ * is closed and the next report read (the process is past caring). */
+enum spawn_report_result spawn_read_report(int ctl_fd, int *listener, struct cv_error *err);
 /* Lets a SPAWN_READY init proceed to execve. */
 int spawn_release(int ctl_fd, struct cv_error *err);
 
@@ -135,3 +164,10 @@ int spawn_ns_flags(const struct oci_spec *spec);
  * drops it when the init shares boot's own user namespace, see
  * userns_exec_join_flags). */
 int spawn_ns_join_flags(const struct oci_spec *spec);
+
+/* Maps donated bind mounts (fds[i] = the i-th bind mount of spec, in its
+ * order; borrowed) onto a per-spec.mounts array for spawn_init_args'
+ * mount_fds (*out malloc'd, -1 for other mounts; NULL when there is no
+ * bind). Fails when the count does not match the spec. */
+int spawn_bind_fds(const struct oci_spec *spec, const int *fds, size_t nfds, int **out,
+		   struct cv_error *err);

@@ -47,8 +47,17 @@ __attribute__((noreturn)) void spawn_child_fail(int ctl_fd, const struct cv_erro
 /* before_pivot (may be NULL) runs after the mounts, before pivot_root:
  * the OCI hook point (kernel/hooks.h). */
 typedef int (*child_before_pivot_fn)(void *ctx, struct cv_error *err);
-int child_setup_rootfs(const struct oci_spec *spec, const char *bundle, const struct cgroup *cg,
-		       child_before_pivot_fn before_pivot, void *ctx, struct cv_error *err);
+/* The root: root.path (relative to bundle) bound onto itself, or with
+ * a->has_root_tree a detached mount (open_tree clone, donated for a
+ * subcontainer) attached over the cwd and used as the root, under an
+ * overlay with a tmpfs upper when a->root_overlay_memory. A bind mount of
+ * the spec whose a->mount_fds entry is >= 0 is that detached mount
+ * (resolved by the gofer), moved into place instead of looked up. */
+int child_setup_rootfs(const struct spawn_init_args *a, child_before_pivot_fn before_pivot,
+		       void *ctx, struct cv_error *err);
+/* kernel/child_root_tree.c: attaches root_tree (see above) in the child's
+ * mount namespace; returns an fd of the attached root. */
+int child_attach_root_tree(int root_tree, bool overlay_memory, struct cv_error *err);
 
 /* After pivot_root: bind-mounts the pty replica (an open fd) onto the
  * container's /dev/console, creating the mount point file if needed. */
@@ -88,6 +97,12 @@ int child_move_fd_above(int fd, int min, struct cv_error *err);
  * container's: call only with the target's credentials. */
 #define CHILD_PASSWD_MAX (1 << 20)
 void child_home_for_uid(uint32_t uid, char *out, size_t out_len);
+
+/* --- kernel/child_trace.c --- */
+
+/* With syscalls armed for tracing: loads the trace filter and sends its
+ * listener to boot on ctl_fd (SPAWN_LISTENER). Needs CAP_SYS_ADMIN. */
+int child_trace_install(int ctl_fd, struct cv_error *err);
 
 /* --- kernel/child_init.c and kernel/child_exec.c --- */
 

@@ -14,6 +14,7 @@
 #include "kernel/exit_source.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
+#include "kernel/seccheck.h"
 #include "kernel/spawn.h"
 
 int wait_status_from_siginfo(const siginfo_t *si)
@@ -65,11 +66,20 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
 	struct task *t = container_of(w, struct task, ctl_w);
 	struct cv_error err;
 	cv_error_reset(&err);
-	enum spawn_report_result r = spawn_read_report(t->ctl_fd, &err);
+	int listener = -1;
+	enum spawn_report_result r = spawn_read_report(t->ctl_fd, &listener, &err);
 	if (r == SPAWN_REPORT_AGAIN)
 		return;
+	if (r == SPAWN_REPORT_LISTENER) {
+		/* The process waits on its next armed syscall until this is watched. */
+		seccheck_listener_add(t->c, listener);
+		return;
+	}
 	if (r == SPAWN_REPORT_READY) {
-		/* READY: the init waits for StartRoot's release byte. */
+		/* READY: the init waits for its release byte (StartRoot, or a
+		 * subcontainer's start, parked on `started` until now). */
+		t->ready = true;
+		waitq_wake_all(&t->started, 0);
 		return;
 	}
 	ctl_close(t);
@@ -200,7 +210,7 @@ static void task_exited(struct ev_loop *loop, struct task *t, int status)
 	if (t->ctl_fd >= 0) {
 		struct cv_error err;
 		cv_error_reset(&err);
-		enum spawn_report_result r = spawn_read_report(t->ctl_fd, &err);
+		enum spawn_report_result r = spawn_read_report(t->ctl_fd, NULL, &err);
 		ctl_close(t);
 		if (r == SPAWN_REPORT_ERROR) {
 			set_start_failed(t, &err);

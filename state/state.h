@@ -184,5 +184,7 @@ int sf_get_u64(const msgpack_object *map, const char *key, uint64_t *out, struct
 typedef int (*sf_event_fn)(void *opaque, const struct sf_event *ev, struct cv_error *err);
 int sf_read_fd(int fd, sf_event_fn cb, void *opaque, struct cv_error *err);
 /* Reads only the envelope; *zone receives the zone that owns *meta (the
- * caller destroys it with msgpack_zone_free). */
+ * caller destroys it with msgpack_zone_free). Both helpers read from the
+ * fd's current offset and leave it wherever their reads stopped (lseek
+ * back to read the file again, e.g. validate first, then restore). */
 int sf_read_meta_fd(int fd, msgpack_zone **zone, const msgpack_object **meta, struct cv_error *err);

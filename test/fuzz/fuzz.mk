@@ -40,7 +40,7 @@ TARGETS += ckpt_image
 SRC_rpc := rpc/server.c rpc/conn.c rpc/call.c rpc/scan.c core/err.c core/log.c core/loop.c core/buf.c
 LIBS_rpc := $(MSGPACK_LIBS) -lev
 # The handlers pull in the whole sandbox (spawn, cgroups, seccomp).
-SRC_methods := $(sort $(wildcard core/*.c rpc/*.c kernel/*.c state/*.c))
+SRC_methods := $(sort $(wildcard core/*.c rpc/*.c kernel/*.c netstack/*.c state/*.c))
 LIBS_methods := $(shell pkg-config --libs msgpack libseccomp liblz4 json-c 2>/dev/null) -lev -lm
 SRC_spec := core/spec.c core/mpk.c core/err.c rpc/scan.c
 LIBS_spec := $(MSGPACK_LIBS)
@@ -51,6 +51,9 @@ SRC_json_mp := cmd/json_mp.c cmd/cli.c core/err.c core/utf8.c
 LIBS_json_mp := $(JSON_LIBS)
 SRC_state := $(sort $(wildcard state/*.c)) core/err.c core/mpk.c core/utf8.c
 LIBS_state := $(MSGPACK_LIBS) $(shell pkg-config --libs liblz4 2>/dev/null || echo -llz4)
+# kernel/cgroup_systemd.c, the systemd cgroup driver (h-sysd): libdbus-1.
+CFLAGS_F += $(shell pkg-config --cflags dbus-1 2>/dev/null)
+LIBS_methods += $(shell pkg-config --libs dbus-1 2>/dev/null)
 SRC_state_rt := $(SRC_state)
 LIBS_state_rt := $(LIBS_state)
 SRC_ckpt_image := kernel/ckpt_image.c kernel/ckpt_capture.c kernel/ptrace_inject.c $(SRC_state)
