@@ -56,7 +56,7 @@ CFLAGS_F += $(shell pkg-config --cflags dbus-1 2>/dev/null)
 LIBS_methods += $(shell pkg-config --libs dbus-1 2>/dev/null)
 SRC_state_rt := $(SRC_state)
 LIBS_state_rt := $(LIBS_state)
-SRC_ckpt_image := kernel/ckpt_image.c kernel/ckpt_capture.c kernel/ptrace_inject.c $(SRC_state)
+SRC_ckpt_image := kernel/ckpt_image.c kernel/ckpt_capture.c kernel/ckpt_tmpfs.c kernel/ptrace_inject.c $(SRC_state)
 LIBS_ckpt_image := $(LIBS_state)
 HDR := $(wildcard test/fuzz/*.h)
 

@@ -74,6 +74,10 @@ def test_ckpt_leave_running_stop_restore_and_damaged_file(env, cli):
     p = cli.run("checkpoint", "--image-path", img1, "--leave-running", sid)
     assert p.returncode != 0 and "checkpoint.img" in p.stderr
 
+    # A file in the container's /tmp (a tmpfs, gone with its mount namespace).
+    p = cli.run("exec", sid, "sh", "-c",
+                "mkdir -p /tmp/ckd && echo ckpt-tmpfs-ok > /tmp/ckd/f && chmod 640 /tmp/ckd/f")
+    assert p.returncode == 0, p.stderr
     img2 = os.path.join(env.root, ".img2")
     p = cli.run("checkpoint", "--image-path", img2, sid)
     assert p.returncode == 0, p.stderr
@@ -112,6 +116,8 @@ def test_ckpt_leave_running_stop_restore_and_damaged_file(env, cli):
         rboot = _boot_pid(env, rid)
         assert not [c for c in helpers.children(rboot) if c != _init_pid(cli, rid)], \
             "a restore helper was left behind"
+        p = cli.run("exec", rid, "sh", "-c", "cat /tmp/ckd/f; stat -c %a /tmp/ckd/f")
+        assert p.stdout.split() == ["ckpt-tmpfs-ok", "640"], (p.stdout, p.stderr)
         # The restored container is the controller's: signal, wait.
         p = cli.run("kill", rid, "KILL")
         assert p.returncode == 0, p.stderr
