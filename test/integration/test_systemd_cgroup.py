@@ -573,3 +573,31 @@ def test_stale_failed_unit_is_reset_and_started(env, bus):
         assert_gone(path)
     finally:
         clean(path)
+
+
+def test_delete_without_systemd_warns_and_deletes(env, bus):
+    """systemd gone by delete time: a warning, and the container still goes
+    (its processes and the nodes cvisor manages)."""
+    bus.start_fake()
+    sid, slice_, path = scope_names()
+    b = bundle(env, f"{slice_}:cvisor:{sid}")
+    try:
+        sb = helpers.Sandbox(env.cli, b, sid)
+        env.sandboxes.append(sb)
+        code, out = create(env, sid, b)
+        assert code == 0, out
+        init = sb.state()["pid"]
+        bus.fake.terminate()
+        bus.fake.wait(timeout=10)
+        p = sb.delete(force=True)
+        assert p.returncode == 0, p.stderr
+        assert "warning" in p.stderr and "systemd is not running" in p.stderr, p.stderr
+        assert not os.path.exists(sb.dir)
+        helpers.wait_until(lambda: not helpers.pid_alive(init), what="the init to die")
+        # The nodes cvisor manages (unified, each known v1 controller):
+        # only name=systemd, the fake's own, may stay.
+        left = [d for d in helpers.cgroup_paths(None, path)
+                if os.path.exists(d) and "/systemd/" not in d]
+        assert not left, left
+    finally:
+        clean(path)
