@@ -321,7 +321,7 @@ static int on_pages(struct ckpt_loader *l, const msgpack_object *rec, uint64_t l
 	int inside = 0;
 	for (size_t i = 0; i < p->nvmas && !inside; i++) {
 		const struct ckpt_vma *v = &p->vmas[i];
-		inside = addr >= v->start && len <= v->end - addr &&
+		inside = addr >= v->start && addr < v->end && len <= v->end - addr &&
 			 (v->kind == CKPT_VMA_ANON || v->kind == CKPT_VMA_STACK ||
 			  v->kind == CKPT_VMA_FILE);
 	}
