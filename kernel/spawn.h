@@ -58,6 +58,10 @@ struct spawn_init_args {
 	bool has_root_tree;
 	int root_tree;
 	bool root_overlay_memory;
+	/* -1, or (with root_overlay_memory) a detached mount of a directory
+	 * donated for the overlay's upper layer (the "self" medium, borrowed):
+	 * upper/ and work/ are made in it and writes persist there. */
+	int root_upper_tree;
 	bool stdio_is_tty;         /* process.terminal with a pty given (a subcontainer's
 				    * CreateSubcontainer TTY): stdio is its replica, made
 				    * the controlling terminal and /dev/console */

@@ -281,6 +281,7 @@ static int check_start(struct rpc_call *call, struct sandbox *sb, const struct s
 struct sub_start {
 	int stdio[3];
 	int root;      /* detached tree */
+	int upper;     /* -1, or the self medium's filestore (a detached directory tree) */
 	int gofer;     /* -1, or the gofer connection (kept for its hang-up) */
 	int *mount_fds; /* NULL, or per spec mount: -1 or the gofer's bind mount (owned) */
 	size_t n_mount_fds;
@@ -299,6 +300,8 @@ static void sub_start_free(struct sub_start *s)
 				close(s->stdio[i]);
 		if (s->root >= 0)
 			close(s->root);
+		if (s->upper >= 0)
+			close(s->upper);
 		if (s->gofer >= 0)
 			close(s->gofer);
 	}
@@ -327,10 +330,10 @@ static int check_sub(struct container *c, const struct start_args *a, int *upper
 		return cv_errf(err, 0, "StartArgs.Spec.hooks: OCI hooks are not supported for "
 				       "subcontainers (the engine runs a pod's hooks for its sandbox)");
 	*upper = a->n_confs ? a->confs[0].upper : UPPER_NONE;
-	if (*upper == UPPER_SELF)
-		return cv_errf(err, 0, "StartArgs.GoferMountConfs[0].upper: the \"self\" medium "
-				       "(an upper layer in a donated filestore) is not supported; use "
-				       "\"memory\" (1) or \"anon\" (3)");
+	if (*upper == UPPER_SELF && a->n_filestore < 1)
+		return cv_errf(err, 0, "StartArgs.GoferMountConfs[0].upper: the \"self\" medium needs "
+				       "its filestore (NumGoferFilestoreFDs 1: a detached mount of a "
+				       "directory for the upper layer)");
 	return 0;
 }
 
@@ -356,6 +359,7 @@ static int spawn_sub(struct container *c, const struct sub_start *s, struct cv_e
 		.has_root_tree = true,
 		.root_tree = s->root,
 		.root_overlay_memory = s->overlay,
+		.root_upper_tree = s->upper,
 		.mount_fds = s->mount_fds,
 		.stdio_is_tty = s->terminal,
 	};
@@ -488,7 +492,7 @@ void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg)
 		return;
 	}
 	s->terminal = c->spec.has_process && c->spec.process.terminal;
-	s->overlay = upper == UPPER_MEMORY || upper == UPPER_ANON;
+	s->overlay = upper != UPPER_NONE;
 	s->hold = a.hold;
 	s->call = call;
 	s->sb = sb;
@@ -498,7 +502,16 @@ void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg)
 	for (int i = 0; i < 3; i++)
 		s->stdio[i] = s->terminal ? -1 : rpc_call_file(call, stdio0 + (size_t)i);
 	s->root = rpc_call_file(call, root_index);
+	size_t filestore = s->terminal ? 0 : 3;
+	s->upper = upper == UPPER_SELF ? rpc_call_file(call, filestore) : -1;
 	struct stat st;
+	if (s->upper >= 0 && (fstat(s->upper, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		c->sub_failed = true;
+		rpc_fail(call, "StartArgs.GoferMountConfs[0].upper: the \"self\" medium's filestore "
+			       "must be a directory (a detached mount of one)");
+		sub_start_free(s);
+		return;
+	}
 	if (fstat(s->root, &st) < 0 || !S_ISSOCK(st.st_mode)) {
 		/* A detached tree donated directly. */
 		sub_launch(c, s);
@@ -511,6 +524,8 @@ void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg)
 		if (s->stdio[i] >= 0)
 			s->stdio[i] = rpc_call_take_file(call, stdio0 + (size_t)i);
 	s->gofer = rpc_call_take_file(call, root_index);
+	if (s->upper >= 0)
+		s->upper = rpc_call_take_file(call, filestore);
 	s->root = -1;
 	s->req = gofer_root_start(s->gofer, gofer_answered, s, &err);
 	if (!s->req) {

@@ -530,3 +530,44 @@ def test_slow_gofer_never_blocks_the_reactor(env, pod):
     wait_until(lambda: pod.call(M_STATE, cid) == 3, what="the sub killed on its gofer's hang-up")
     assert pod.call(M_STATE, pod.id) == 2
     pod.call(M_DESTROY, cid)
+
+
+def test_cli_self_overlay(env):
+    """dev.cvisor.overlay: self: the upper layer is a directory on disk (the
+    filestore create donates), here in the container's state directory;
+    the bundle's rootfs is untouched and delete removes it."""
+    root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    sub = pod_id()
+    name = "pods-self-" + sub
+    b = env.make_bundle(args=["sh", "-c", f"echo kept > /{name}; exec sleep 993"],
+                        annotations={"io.kubernetes.cri.container-type": "container",
+                                     "io.kubernetes.cri.sandbox-id": root.id,
+                                     "dev.cvisor.overlay": "self"})
+    cli_create(env, sub, b)
+    env.cli.run("start", sub, check=True)
+    upper = os.path.join(env.root, sub, "overlay", "upper", name)
+    wait_until(lambda: os.path.exists(upper), what="the write in the self upper layer")
+    with open(upper) as f:
+        assert f.read() == "kept\n"
+    assert not os.path.exists(os.path.join(env.fixture, "rootfs", name))
+    env.cli.run("delete", "--force", sub, check=True)
+    assert not os.path.exists(os.path.join(env.root, sub))
+    # Through the RPC, self needs its filestore.
+    cid = pod_id()
+    root.call(M_CREATE, {"CID": cid})
+    null = os.open("/dev/null", os.O_RDWR)
+    try:
+        err = _start_err(root, {"Spec": sub_spec(env, ["true"]), "Conf": {}, "CID": cid,
+                                "GoferMountConfs": [{"lower": 1, "upper": 2}], "Files": 4},
+                         [null] * 4)
+        assert err.startswith('StartArgs.GoferMountConfs[0].upper: the "self" medium needs '
+                              'its filestore'), err
+        cid = pod_id()
+        root.call(M_CREATE, {"CID": cid})
+        err = _start_err(root, {"Spec": sub_spec(env, ["true"]), "Conf": {}, "CID": cid,
+                                "NumGoferFilestoreFDs": 1,
+                                "GoferMountConfs": [{"lower": 1, "upper": 2}], "Files": 5},
+                         [null] * 5)
+        assert "must be a directory" in err, err
+    finally:
+        os.close(null)
