@@ -342,6 +342,15 @@ static int spawn_sub(struct container *c, const struct sub_start *s, struct cv_e
 	struct sandbox *sb = c->sb;
 	char cgbuf[4096];
 	const char *cgpath = sub_cgroup_path(c, cgbuf, sizeof(cgbuf));
+	/* Destroying this container kills and removes its cgroup: never one
+	 * another container of the sandbox lives in. */
+	list_for_each(n, &sb->containers) {
+		const struct container *o = container_of(n, struct container, link);
+		if (o != c && o->cg_made && o->cg.path &&
+		    strcmp(o->cg.path + strspn(o->cg.path, "/"), cgpath + strspn(cgpath, "/")) == 0)
+			return cv_errf(err, 0, "StartArgs.Spec.linux.cgroupsPath: \"%s\" is the cgroup "
+					       "of container \"%s\"", cgpath, o->id);
+	}
 	const struct oci_resources *res =
 		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
 	if (cgroup_create(&c->cg, cgpath, res, err) < 0)

@@ -262,6 +262,22 @@ def test_validation_errors(env, pod):
             pod.call(M_DESTROY, pod.id)
         with pytest.raises(RuntimeError, match="cid"):
             pod.call(M_DESTROY, 7)
+        # A sub in another container's cgroup would take it along when destroyed.
+        cid3 = pod_id()
+        pod.call(M_CREATE, {"CID": cid3})
+        with open(os.path.join(pod.dir, "state.json")) as f:
+            root_cg = json.load(f)["cgroupPath"]
+        same = sub_spec(env, ["true"])
+        same["cvisor.cgroupPath"] = root_cg
+        tree = open_tree(os.path.join(env.fixture, "rootfs"))
+        try:
+            err = _start_err(pod, {**base, "Spec": same, "CID": cid3, "Files": 4},
+                             [null, null, null, tree])
+        finally:
+            os.close(tree)
+        assert err == (f'StartArgs.Spec.linux.cgroupsPath: "{root_cg}" is the cgroup of '
+                       f'container "{pod.id}"'), err
+        pod.call(M_DESTROY, cid3)
         pod.call(M_DESTROY, cid)
         pod.call(M_DESTROY, cid2)
     finally:
