@@ -361,6 +361,17 @@ class Bench:
             self.res[f"cli_exec_{rt}_ms"] = {"median": statistics.median(ts) * 1e3,
                                              "p99": pct(ts, 0.99) * 1e3, "n": len(ts)}
 
+    # -- the state file (state/): encode and decode throughput of 256 MiB of page-like data
+    # (a quarter random pages, the rest patterned), through the unit test binary's --bench:
+    # the writer into memory, then the reader in 256 KiB pieces; the baseline is LZ4F alone
+    # on the same bytes with the same settings. 5 alternating rounds, medians.
+    def statefile_benches(self):
+        exe = os.path.join(os.path.dirname(self.bin), "unit", "test_state")
+        if not os.access(exe, os.X_OK):
+            self.notes.append(f"statefile: {exe} not built, skipped")
+            return
+        out = run([exe, "--bench", "256"], timeout=600).stdout
+        self.res["statefile"] = json.loads(out.strip().splitlines()[-1])
     # -- pods: a subcontainer in a running sandbox vs crun run (bench/pods_bench.py)
     def pod_benches(self):
         import pods_bench
@@ -454,6 +465,15 @@ def rows(res):
     if "boot_rss_after_kib" in res:
         out.append(("boot RSS after the benches (MiB)", res["boot_rss_after_kib"] / 1024, "", None,
                     None, None, None))
+    sfb = res.get("statefile")
+    if sfb:
+        for way in ("encode", "decode"):
+            v, b = sfb[f"{way}_mb_s"], sfb[f"lz4f_{way}_mb_s"]
+            out.append((f"state file {way}, 256 MiB pages (MB/s)", v, f"LZ4F alone, {way}", b,
+                        ratio(v, b), None, None))
+        out.append(("state file size / data", sfb["file_bytes"] / (256 << 20), "LZ4F alone",
+                    sfb["lz4f_bytes"] / (256 << 20), ratio(sfb["file_bytes"], sfb["lz4f_bytes"]),
+                    None, None))
     import pods_bench
     out += pods_bench.pod_rows(res, ratio, TARGETS["sub_start_ratio_crun"])
     return out
@@ -539,16 +559,35 @@ def main():
     b = Bench(a)
     failed = False
     try:
-        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches, b.pod_benches):
+        for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches,
+                     b.statefile_benches, b.pod_benches):
             try:
                 log(f"running {step.__name__}")
                 step()
             except Exception as e:
                 failed = True
                 b.notes.append(f"{step.__name__} failed: {e}")
+        try:
+            log("running port_forward_bench")
+            port_forward_bench(b)
+        except Exception as e:
+            failed = True
+            b.notes.append(f"port_forward_bench failed: {e}")
     finally:
         b.cleanup()
-    table = rows(b.res)
+    # A traced syscall vs the raw seccomp-notify round trip (bench/trace_bench.py).
+    try:
+        log("running trace_bench")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import trace_bench
+        b.res["trace"] = trace_bench.run(a.bin, a.bundle,
+                                         os.path.join(os.path.dirname(a.raw), "trace_cost"),
+                                         b.notes)
+        trace_bench.print_result(b.res["trace"])
+    except Exception as e:
+        failed = True
+        b.notes.append(f"trace_bench failed: {e}")
+    table = rows(b.res) + port_forward_rows(b.res)
     b.res["table"] = [dict(zip(("metric", "cvisor", "baseline", "baseline_value", "ratio",
                                 "target", "ok"), r)) for r in table]
     b.res["notes"] = b.notes
@@ -558,6 +597,99 @@ def main():
     write_svg(os.path.join(a.out, "results.svg"), table)
     print(f"wrote {os.path.join(a.out, 'results.json')} and {os.path.join(a.out, 'results.svg')}")
     return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- port forward
+# containerManager.PortForward against direct loopback TCP, the same server
+# and client in the same run: a sandbox with --network host runs busybox
+# httpd on a free port serving PF_MIB MiB from its tmpfs; each round
+# downloads the file once straight from 127.0.0.1:port and once through a
+# socketpair handed to PortForward (the sandbox splices it to the same
+# httpd), alternating. The target is throughput >= 0.8x direct, i.e. a
+# download time <= 1.25x.
+
+PF_MIB = 64
+PF_ROUNDS = 7
+PF_TARGET_TIME_RATIO = 1.25
+
+
+def _pf_download(sock, nbytes):
+    """Seconds to GET /big over sock and read every byte of it."""
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    t0 = time.perf_counter()
+    sock.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+    got = 0
+    while True:
+        n = sock.recv_into(view)
+        if not n:
+            break
+        got += n
+    dt = time.perf_counter() - t0
+    if got < nbytes:
+        raise RuntimeError(f"port-forward bench: {got} bytes of {nbytes}")
+    return dt
+
+
+def port_forward_bench(b):
+    import socket
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rpc",
+                                    "python"))
+    import cvisor_client
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    serve = (f"mkdir -p /tmp/www && head -c {PF_MIB << 20} /dev/zero > /tmp/www/big && "
+             f"exec httpd -f -p 127.0.0.1:{port} -h /tmp/www")
+    bundle = make_bundle(b.fixture, os.path.join(b.tmp, "b-httpd"), ["sh", "-c", serve])
+    sid = "bench-pf-" + secrets.token_hex(4)
+    run([b.bin, "--root", b.root, "--network", "host", "create", "--bundle", bundle, sid],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run(b.cv("start", sid))
+        deadline = time.monotonic() + 20
+        while True:  # until httpd answers with the whole file
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                    _pf_download(c, PF_MIB << 20)
+                break
+            except (OSError, RuntimeError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        sock = os.path.join(b.root, sid, "control.sock")
+        direct, fwd = [], []
+        with cvisor_client.Client(sock) as cl:
+            for _ in range(PF_ROUNDS):
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+                    direct.append(_pf_download(c, PF_MIB << 20))
+                mine, theirs = socket.socketpair()
+                with mine:
+                    cl.call("containerManager.PortForward",
+                            {"ContainerID": sid, "Port": port, "Files": 1}, fds=[theirs])
+                    theirs.close()
+                    mine.settimeout(30)
+                    fwd.append(_pf_download(mine, PF_MIB << 20))
+        mib = float(PF_MIB)
+        b.res["port_forward"] = {"mib": PF_MIB, "rounds": PF_ROUNDS,
+                                 "direct_s": direct, "forward_s": fwd,
+                                 "direct_mib_s": mib / statistics.median(direct),
+                                 "forward_mib_s": mib / statistics.median(fwd)}
+    finally:
+        run(b.cv("delete", "--force", sid), check=False)
+
+
+def port_forward_rows(res):
+    pf = res.get("port_forward")
+    if not pf:
+        return []
+    f, d = pf["forward_mib_s"], pf["direct_mib_s"]
+    tf, td = pf["mib"] / f * 1e3, pf["mib"] / d * 1e3
+    r = tf / td
+    return [(f"port-forward throughput, {pf['mib']} MiB (MiB/s)", f, "direct loopback TCP", d,
+             f / d, None, None),
+            (f"port-forward download {pf['mib']} MiB median (ms)", tf, "direct loopback TCP", td,
+             r, PF_TARGET_TIME_RATIO, r <= PF_TARGET_TIME_RATIO)]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cvisor benchmark against its baseline in one go (see README.md).
 #   bench/run.sh BIN BUNDLE RAW_PINGPONG    (`make bench` passes these)
-# rpc_bench and setns_floor are expected next to raw_pingpong (both are built by `make bench`).
+# rpc_bench, setns_floor and trace_cost are expected next to raw_pingpong (built by `make bench`).
 set -euo pipefail
 if [ $# -ne 3 ]; then
 	echo "usage: bench/run.sh BIN BUNDLE RAW_PINGPONG" >&2
@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=$(realpath "$1") bundle=$(realpath "$2") raw=$(realpath "$3")
 rpc=$(dirname "$raw")/rpc_bench
 floor=$(dirname "$raw")/setns_floor
-for f in "$bin" "$raw" "$rpc" "$floor"; do
+for f in "$bin" "$raw" "$rpc" "$floor" "$(dirname "$raw")/trace_cost"; do
 	[ -x "$f" ] || { echo "bench: $f is missing or not executable (run make bench)" >&2; exit 1; }
 done
 [ -f "$bundle/config.json" ] || { echo "bench: no config.json in $bundle (run make bundle)" >&2; exit 1; }

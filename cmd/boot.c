@@ -19,6 +19,7 @@
 #include "cmd/hooks.h"
 #include "cmd/verbs.h"
 #include "kernel/metrics.h"
+#include "kernel/network_mode.h"
 #include "core/log.h"
 #include "kernel/sandbox.h"
 
@@ -192,6 +193,14 @@ int cmd_boot(const struct cli_command *cmd, int argc, char **argv)
 		.hook_point = cli_hooks_boot_point,
 		.hook_ctx = &hook_point,
 	};
+	enum net_mode mode;
+	if (net_mode_parse(cli_g.network, &mode, &err) < 0) {
+		LOG(LL_ERROR, "%s", err.msg);
+		ssize_t w = write(sync_fd, err.msg, strlen(err.msg));
+		(void)w;
+		return 1;
+	}
+	a.net_mode = mode;
 	/* Started through /proc/self/exe, the process would be called "exe"
 	 * in ps and top; name it for what it is. */
 	prctl(PR_SET_NAME, "cvisor-boot", 0, 0, 0);

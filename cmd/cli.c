@@ -26,6 +26,7 @@ struct cli_globals cli_g = {
 	.root = CLI_DEFAULT_ROOT,
 	.log = NULL,
 	.log_format = "text",
+	.network = "sandbox",
 	.debug = false,
 };
 
@@ -700,6 +701,7 @@ int cli_state_load(const char *id, struct cli_state *st, struct cv_error *err)
 	st->rootfs = cli_json_str(j, "rootfs");
 	st->created = cli_json_str(j, "created");
 	st->cgroup_path = cli_json_str(j, "cgroupPath");
+	st->systemd_unit = cli_json_str(j, "systemdUnit");
 	st->pid = (pid_t)cli_json_int(j, "pid", 0);
 	/* State files from before the pid contract have only "pid" (boot). */
 	st->boot_pid = (pid_t)cli_json_int(j, "bootPid", st->pid);

@@ -27,6 +27,8 @@ struct cli_globals {
 	const char *log_format; /* "text" or "json" */
 	bool debug;
 	bool systemd_cgroup;    /* --systemd-cgroup (kernel/cgroup.h, cgroup_resolve_path) */
+	const char *trace_syscalls; /* --trace-syscalls (kernel/trace_arm.h), or NULL: none */
+	const char *network;    /* --network none|sandbox|host (kernel/network_mode.h) */
 };
 extern struct cli_globals cli_g;
 
@@ -147,6 +149,7 @@ void cli_json_print(FILE *f, json_object *j, bool pretty);
 struct cli_state {
 	json_object *j; /* owns everything below */
 	const char *id, *bundle, *rootfs, *created, *cgroup_path;
+	const char *systemd_unit; /* --systemd-cgroup's scope, or NULL */
 	pid_t pid;      /* the root container init's host pid (OCI state "pid") */
 	pid_t boot_pid; /* the sandbox's boot process */
 	bool paused;

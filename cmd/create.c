@@ -21,6 +21,7 @@
 #include "cmd/verbs.h"
 #include "core/util.h"
 #include "kernel/cgroup.h"
+#include "kernel/cgroup_systemd.h"
 
 /* mkdir -p with the given mode for the components we create. */
 static int mkdir_p(const char *path, mode_t mode, struct cv_error *err)
@@ -142,6 +143,12 @@ static void exec_boot(int ctl, int sync_w, int spec, int console, const int *tre
 	argv[n++] = cli_g.log_format;
 	if (cli_g.debug)
 		argv[n++] = "--debug";
+	if (cli_g.trace_syscalls) {
+		argv[n++] = "--trace-syscalls";
+		argv[n++] = cli_g.trace_syscalls;
+	}
+	argv[n++] = "--network";
+	argv[n++] = cli_g.network;
 	argv[n++] = "boot";
 	argv[n++] = "--ctl-fd";
 	argv[n++] = "3";
@@ -215,7 +222,8 @@ static int read_sync(int fd, const char *id, pid_t *init_pid, struct cv_error *e
 
 static int write_state(const char *id, const char *bundle, const char *rootfs, pid_t pid,
 		       pid_t boot_pid, const char *created, const char *cgroup_path,
-		       json_object *annotations, json_object *hooks, struct cv_error *err)
+		       const char *systemd_unit, json_object *annotations, json_object *hooks,
+		       struct cv_error *err)
 {
 	json_object *j = json_object_new_object();
 	json_object_object_add(j, "id", json_object_new_string(id));
@@ -225,6 +233,10 @@ static int write_state(const char *id, const char *bundle, const char *rootfs, p
 	json_object_object_add(j, "bootPid", json_object_new_int64(boot_pid));
 	json_object_object_add(j, "created", json_object_new_string(created));
 	json_object_object_add(j, "cgroupPath", json_object_new_string(cgroup_path));
+	/* --systemd-cgroup: the scope that update and delete talk to systemd
+	 * about. */
+	if (systemd_unit[0])
+		json_object_object_add(j, "systemdUnit", json_object_new_string(systemd_unit));
 	json_object_object_add(j, "paused", json_object_new_boolean(0));
 	if (annotations)
 		json_object_object_add(j, "annotations", json_object_get(annotations));
@@ -262,6 +274,7 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	bool made_dir = false;
 	pid_t pid = -1, init = -1;
 	char cg_path[512] = "";
+	char sd_unit[512] = "", sd_slice[256] = "";
 	json_object *spec = NULL;
 	struct cli_hooks hooks = { 0 };
 	struct gofer_bind *gbinds = NULL;
@@ -292,10 +305,22 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	 * (as a runc shim or conmon does), makes it at that path; set
 	 * whatever config.json holds, so a bundle cannot choose. */
 	json_object *linux_ = cli_json_get(spec, "linux", json_type_object);
-	if (cgroup_resolve_path(cli_json_str(linux_, "cgroupsPath"), id, cli_g.systemd_cgroup, cg_path,
-				sizeof(cg_path), err) < 0)
+	const char *cgp = cli_json_str(linux_, "cgroupsPath");
+	if (cgroup_resolve_path(cgp, id, cli_g.systemd_cgroup, cg_path, sizeof(cg_path), err) < 0)
 		goto out;
+	/* --systemd-cgroup: boot asks systemd for the scope once the init
+	 * exists; whether systemd answers is checked here, before anything
+	 * is made. */
+	if (cli_g.systemd_cgroup &&
+	    (cgroup_systemd_names(cgp, id, sd_slice, sizeof(sd_slice), sd_unit, sizeof(sd_unit),
+				  err) < 0 ||
+	     cgroup_systemd_check(err) < 0)) {
+		sd_unit[0] = '\0';
+		goto out;
+	}
 	json_object_object_add(spec, "cvisor.cgroupPath", json_object_new_string(cg_path));
+	json_object_object_add(spec, "cvisor.systemdUnit", json_object_new_string(sd_unit));
+	json_object_object_add(spec, "cvisor.systemdSlice", json_object_new_string(sd_slice));
 	/* A pod's container: inside its sandbox, not a sandbox of its own. */
 	const char *pod = sub_sandbox_of_spec(spec);
 	if (pod && strcmp(pod, id) != 0) {
@@ -407,7 +432,7 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	}
 	if (read_sync(pipefd[0], id, &init, err) < 0)
 		goto out;
-	if (write_state(id, bundle, rootfs, init, pid, created, cg_path,
+	if (write_state(id, bundle, rootfs, init, pid, created, cg_path, sd_unit,
 			cli_json_get(spec, "annotations", json_type_object), hooks_json, err) < 0)
 		goto out;
 	if (o->pid_file && cli_write_pid_file(o->pid_file, init, err) < 0)
@@ -433,6 +458,8 @@ out:
 	}
 	if (r < 0 && made_dir) {
 		struct cv_error e2;
+		/* A systemd scope boot started was stopped by boot itself: only
+		 * it knows whether the unit of that name is the container's. */
 		if (cg_path[0])
 			cgroup_remove_path(cg_path, &e2);
 		cli_remove_tree(dir, &e2);

@@ -16,6 +16,7 @@
 #include "cmd/hooks.h"
 #include "cmd/verbs.h"
 #include "kernel/cgroup.h"
+#include "kernel/cgroup_systemd.h"
 
 #define KILL_WAIT_MS 5000
 
@@ -153,6 +154,14 @@ int delete_sandbox(const char *id, bool force, struct cv_error *err)
 		r = cv_error_wrap(err, "killing the processes of container \"%s\"", id);
 	if (r == 0 && st.boot_pid > 0 && kill_boot(st.boot_pid, id, err) < 0)
 		r = -1;
+	/* --systemd-cgroup: systemd owns the scope and removes its nodes; a
+	 * systemd that cannot be reached must not keep the container forever,
+	 * so that is a warning, and the nodes go below as any others. */
+	if (r == 0 && st.systemd_unit && st.systemd_unit[0]) {
+		struct cv_error serr2 = { 0 };
+		if (cgroup_systemd_stop(st.systemd_unit, &serr2) < 0)
+			fprintf(stderr, "cvisor: warning: container \"%s\": %s\n", id, serr2.msg);
+	}
 	if (r == 0 && has_cg && cgroup_remove_path(st.cgroup_path, err) < 0)
 		r = cv_error_wrap(err, "removing the cgroups of container \"%s\"", id);
 	if (r < 0) {

@@ -10,6 +10,8 @@
 #include "cmd/cli.h"
 #include "cmd/verbs.h"
 #include "core/util.h"
+#include "kernel/trace_arm.h"
+#include "kernel/network_mode.h"
 
 static const struct cli_command commands[] = {
 	{ "create", cmd_create,
@@ -42,11 +44,13 @@ static const struct cli_command commands[] = {
 	  "  Print the sandbox's metrics in Prometheus text format." },
 	{ "debug", cmd_debug,
 	  "debug [--stacks] [--log-level L] [--profile-heap F] [--profile-cpu F] [--trace F]\n"
-	  "      [--duration D] ID\n"
+	  "      [--duration D] [--strace all|off|a,b,c] ID\n"
 	  "  Dump the sandbox's state, change its log level, or profile it (D defaults to 1s)." },
 	{ "trace", cmd_trace,
 	  "trace procfs ID\n"
-	  "  Print what /proc says of every process of ID, one JSON object per line." },
+	  "  Print what /proc says of every process of ID, one JSON object per line.\n"
+	  "trace create --config FILE [--force] ID | trace delete ID | trace list ID\n"
+	  "  Create (replace with --force), delete or list the trace session of ID." },
 	{ "read-control", cmd_read_control,
 	  "read-control ID CONTROLLER PATH NAME\n"
 	  "  Print a control file of a container's cgroup (PATH \"/\" or \"/<container id>\")." },
@@ -60,6 +64,20 @@ static const struct cli_command commands[] = {
 	  "events [--stats] [--interval D] ID\n"
 	  "  Print the container's stats as one JSON line per interval (default 5s) until it\n"
 	  "  stops; --stats prints one and exits." },
+	{ "statefile", cmd_statefile,
+	  "statefile --list|--get KEY|--verify FILE\n"
+	  "  Print a state file's metadata as JSON (--get: one key), or read and check all of it\n"
+	  "  (--verify: checksums, records, counts) and print what it holds." },
+	{ "port-forward", cmd_port_forward,
+	  "port-forward ID LOCAL:REMOTE | port-forward --stream UDS ID PORT\n"
+	  "  Forward 127.0.0.1:LOCAL to port REMOTE in the container (until SIGINT/SIGTERM\n"
+	  "  or the container stops), or hand the unix socket UDS's connection to PORT once." },
+	{ "checkpoint", cmd_checkpoint,
+	  "checkpoint --image-path DIR [--leave-running] [--work-path DIR] ID\n"
+	  "  Save the sandbox to DIR/checkpoint.img; it ends (status 0) unless --leave-running." },
+	{ "restore", cmd_restore,
+	  "restore --image-path DIR [--bundle B] [--detach] [--pid-file F] [--console-socket S] ID\n"
+	  "  Create ID from the bundle and restore DIR/checkpoint.img into it." },
 	/* Hidden: started by create through /proc/self/exe. */
 	{ "boot", cmd_boot, NULL },
 	/* Hidden: a subcontainer's gofer, started by create (cmd/gofer.c). */
@@ -75,9 +93,16 @@ static void usage_all(FILE *f)
 		   "  --log FILE           log file\n"
 		   "  --log-format FORMAT  text or json\n"
 		   "  --debug              debug logging\n"
-		   "  --systemd-cgroup     cgroupsPath is slice:prefix:name (systemd's nodes;\n"
-		   "                       refused where systemd runs: no D-Bus driver)\n"
-		   "  --cgroup-manager X   accepted for compatibility\n"
+		   "  --systemd-cgroup     the cgroup is a transient scope made by systemd over\n"
+		   "                       D-Bus; cgroupsPath is slice:prefix:name (default\n"
+		   "                       :cvisor:ID); an error where systemd does not run\n"
+		   "  --cgroup-manager X   systemd (as --systemd-cgroup) or cgroupfs (crun's flag)\n"
+		   "  --trace-syscalls L   arm syscalls for trace sessions and strace: none (default),\n"
+		   "                       default (" TRACE_ARM_DEFAULT "),\n"
+		   "                       or a comma list\n"
+		   "  --network MODE       sandbox (default: the spec's network namespace, set up\n"
+		   "                       by Network.CreateLinksAndRoutes), none (a new one with\n"
+		   "                       only loopback) or host (the host's)\n"
 		   "  -v, --version        print the version\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].usage)
@@ -166,6 +191,14 @@ int main(int argc, char **argv)
 			cli_g.root = absolute(v);
 			continue;
 		}
+		if (flag_value(argc, argv, &i, "--network", &v)) {
+			struct cv_error err;
+			enum net_mode mode;
+			if (!v || net_mode_parse(v, &mode, &err) < 0)
+				return cli_failf("flag --network must be none, sandbox or host");
+			cli_g.network = v;
+			continue;
+		}
 		if (flag_value(argc, argv, &i, "--log-format", &v)) {
 			if (!v || (strcmp(v, "text") != 0 && strcmp(v, "json") != 0))
 				return cli_failf("flag --log-format must be text or json");
@@ -178,9 +211,31 @@ int main(int argc, char **argv)
 			cli_g.log = *v ? absolute(v) : NULL;
 			continue;
 		}
+		if (flag_value(argc, argv, &i, "--trace-syscalls", &v)) {
+			struct cv_error err = { 0 };
+			if (!v)
+				return cli_failf("flag --trace-syscalls needs default, none or a list");
+			/* Checked here, before anything is created; boot, started
+			 * with the same flag, arms its containers with it. */
+			if (trace_arm_configure(v, &err) < 0)
+				return cli_fail(&err);
+			cli_g.trace_syscalls = v;
+			continue;
+		}
+		/* crun's spelling of the driver choice. "disabled" (no cgroup
+		 * at all) is refused: cvisor's kill, freeze and ps go through
+		 * the container's cgroup. */
+		if (flag_value(argc, argv, &i, "--cgroup-manager", &v)) {
+			if (v && strcmp(v, "systemd") == 0)
+				cli_g.systemd_cgroup = true;
+			else if (v && strcmp(v, "cgroupfs") == 0)
+				cli_g.systemd_cgroup = false;
+			else
+				return cli_failf("flag --cgroup-manager must be systemd or cgroupfs");
+			continue;
+		}
 		/* Accepted for podman/containerd; they have no effect here. */
-		if (flag_value(argc, argv, &i, "--cgroup-manager", &v) ||
-		    flag_value(argc, argv, &i, "--criu", &v) ||
+		if (flag_value(argc, argv, &i, "--criu", &v) ||
 		    flag_value(argc, argv, &i, "--log-level", &v)) {
 			if (!v)
 				return cli_failf("flag %s needs a value", a);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd/conn.h"
+#include "cmd/trace.h"
 #include "cmd/verbs.h"
 #include "kernel/metrics.h"
 
@@ -185,10 +186,11 @@ int cmd_debug(const struct cli_command *cmd, int argc, char **argv)
 		{ "trace", required_argument, 0, 't' },
 		{ "duration", required_argument, 0, 'd' },
 		{ "log-level", required_argument, 0, 'l' },
+		{ "strace", required_argument, 0, 'S' },
 		{ 0, 0, 0, 0 },
 	};
 	bool stacks = false;
-	const char *cpu = NULL, *heap = NULL, *trace = NULL, *level = NULL;
+	const char *cpu = NULL, *heap = NULL, *trace = NULL, *level = NULL, *strace = NULL;
 	int64_t duration = 1000000000LL;
 	int c;
 	optind = 1;
@@ -212,6 +214,9 @@ int cmd_debug(const struct cli_command *cmd, int argc, char **argv)
 		case 'l':
 			level = optarg;
 			break;
+		case 'S':
+			strace = optarg;
+			break;
 		case 'd':
 			if (cli_parse_duration(optarg, &duration) < 0)
 				return cli_failf("--duration: invalid duration %s (e.g. 1s, 500ms)", optarg);
@@ -222,9 +227,9 @@ int cmd_debug(const struct cli_command *cmd, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		return cli_failf("%s needs exactly one container ID", cmd->name);
-	if (!stacks && !cpu && !heap && !trace && !level)
+	if (!stacks && !cpu && !heap && !trace && !level && !strace)
 		return cli_failf("debug: nothing to do: give --stacks, --profile-cpu, --profile-heap, "
-				 "--trace or --log-level");
+				 "--trace, --log-level or --strace");
 	uint32_t wire_level = 0;
 	if (level && parse_wire_level(level, &wire_level) < 0)
 		return cli_failf("--log-level: invalid level %s (want warning, info or debug)", level);
@@ -237,6 +242,8 @@ int cmd_debug(const struct cli_command *cmd, int argc, char **argv)
 	int r = 0;
 	if (r == 0 && level)
 		r = debug_log_level(cl, wire_level, &err);
+	if (r == 0 && strace)
+		r = cli_debug_strace(cl, strace, &err);
 	if (r == 0 && stacks)
 		r = debug_stacks_print(cl, &err);
 	if (r == 0 && heap)
@@ -308,11 +315,15 @@ void cli_mp_json(FILE *f, const msgpack_object *o)
  * per process per line. */
 int cmd_trace(const struct cli_command *cmd, int argc, char **argv)
 {
+	/* The session subcommands have flags of their own (cmd/trace.c). */
+	if (argc > 1 && (strcmp(argv[1], "create") == 0 || strcmp(argv[1], "delete") == 0 ||
+			 strcmp(argv[1], "list") == 0))
+		return cli_trace_session_verb(argc - 1, argv + 1);
 	int done = cli_no_flags(cmd, argc, argv);
 	if (done >= 0)
 		return done;
 	if (optind >= argc || strcmp(argv[optind], "procfs") != 0)
-		return cli_failf("trace: unknown subcommand %s (want: procfs)",
+		return cli_failf("trace: unknown subcommand %s (want: procfs, create, delete, list)",
 				 optind < argc ? argv[optind] : "(none)");
 	if (optind + 2 != argc)
 		return cli_failf("trace procfs needs exactly one container ID");

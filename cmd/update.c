@@ -13,6 +13,7 @@
 #include "cmd/verbs.h"
 #include "core/spec.h"
 #include "kernel/cgroup.h"
+#include "kernel/cgroup_systemd.h"
 
 /* "512m", "1G", "1048576" → bytes (runc's RAMInBytes); -1 stays -1
  * (unlimited). */
@@ -283,6 +284,13 @@ int cmd_update(const struct cli_command *cmd, int argc, char **argv)
 	char path[PATH_MAX];
 	/* state.json's cgroupPath is the container's own cgroup. */
 	snprintf(path, sizeof(path), "%s", st.cgroup_path);
+	/* --systemd-cgroup: systemd is told first, as runc's driver does, so
+	 * that it does not put back the old limits; then the files. */
+	if (st.systemd_unit && st.systemd_unit[0] &&
+	    cgroup_systemd_set(st.systemd_unit, &res, &err) < 0) {
+		r = cv_error_wrap(&err, "updating container \"%s\"", id);
+		goto out;
+	}
 	struct cgroup cg;
 	if (cgroup_open(&cg, path, &err) < 0) {
 		r = cv_error_wrap(&err, "container \"%s\"", id);

@@ -33,6 +33,10 @@ int cmd_read_control(const struct cli_command *cmd, int argc, char **argv);
 int cmd_write_control(const struct cli_command *cmd, int argc, char **argv);
 int cmd_usage(const struct cli_command *cmd, int argc, char **argv);
 int cmd_events(const struct cli_command *cmd, int argc, char **argv);
+int cmd_statefile(const struct cli_command *cmd, int argc, char **argv);
+int cmd_port_forward(const struct cli_command *cmd, int argc, char **argv);
+int cmd_checkpoint(const struct cli_command *cmd, int argc, char **argv);
+int cmd_restore(const struct cli_command *cmd, int argc, char **argv);
 int cmd_gofer(const struct cli_command *cmd, int argc, char **argv);
 
 /* cmd/observe.c, shared with cmd/usage.c: "1s", "500ms", "2m", "1.5s", "250us"

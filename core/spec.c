@@ -477,6 +477,9 @@ static const struct mpk_field spec_fields[] = {
 	F("cvisor.sessionKeyring", MPK_STR, struct oci_spec, session_keyring, 0),
 	/* The container's resolved cgroup (h-cgpath). */
 	F("cvisor.cgroupPath", MPK_STR, struct oci_spec, cgroup_path, 0),
+	/* The systemd scope of --systemd-cgroup (h-sysd). */
+	F("cvisor.systemdUnit", MPK_STR, struct oci_spec, systemd_unit, 0),
+	F("cvisor.systemdSlice", MPK_STR, struct oci_spec, systemd_slice, 0),
 };
 SCHEMA(spec_schema, "spec", struct oci_spec, spec_fields);
 

@@ -314,6 +314,11 @@ struct oci_spec {
 	 * resolves linux.cgroupsPath (kernel/cgroup.h, cgroup_resolve_path)
 	 * and always sets "cvisor.cgroupPath", overwriting config.json's. */
 	char *cgroup_path;
+	/* --systemd-cgroup (h-sysd): the scope unit ("libpod-ID.scope") and
+	 * its slice that boot asks systemd for (kernel/cgroup_systemd.h);
+	 * `create` always sets both ("" without the flag), overwriting
+	 * config.json's. */
+	char *systemd_unit, *systemd_slice;
 };
 
 /* Decodes and validates (process.args non-empty, cwd absolute, root.path

@@ -35,13 +35,16 @@ const char *cgroup_v2_root(void);
  * - "slice:prefix:name": the nodes systemd gives the transient scope,
  *   "<expanded slice>/<prefix>-<name>.scope" (runc's fs driver reads the
  *   same path).
- * systemd true (--systemd-cgroup) is an error: cvisor has no systemd (D-Bus)
- * driver, and where systemd does not run there is nothing to talk to.
+ * systemd true (--systemd-cgroup): the same scope path, which systemd makes
+ * (kernel/cgroup_systemd.h); the path must then be the systemd form, or
+ * none for ":cvisor:<id>" (runc's default scope, with cvisor's prefix).
  * "." and ".." components are refused, naming the field. */
 int cgroup_resolve_path(const char *cgroups_path, const char *id, bool systemd, char *out,
 			size_t n, struct cv_error *err);
-/* Whether systemd manages this host (sd_booted's /run/systemd/system). */
-bool cgroup_systemd_running(void);
+/* The systemd slice ("machine.slice") and scope unit ("libpod-ID.scope")
+ * that "slice:prefix:name" (or none: ":cvisor:<id>") names. */
+int cgroup_systemd_names(const char *cgroups_path, const char *id, char *slice, size_t sn,
+			 char *unit, size_t un, struct cv_error *err);
 
 /* Opens an existing node (no mkdir, no limits), e.g. for `cvisor update`. */
 int cgroup_open(struct cgroup *cg, const char *path, struct cv_error *err);

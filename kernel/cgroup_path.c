@@ -76,9 +76,12 @@ static int expand_slice(const char *raw, const char *slice, size_t sl, char *out
 	return 0;
 }
 
-/* "slice:prefix:name" → "<expanded slice>/<prefix>-<name>.scope", the
- * nodes systemd would give the transient scope. */
-static int systemd_form(const char *raw, char *out, size_t n, struct cv_error *err)
+/* Splits "slice:prefix:name" into systemd's slice ("system.slice" when
+ * empty, systemd's default for system services) and unit
+ * ("<prefix>-<name>.scope", or "<name>.scope" without a prefix), checking
+ * each part as runc's systemd driver does. */
+static int split_systemd(const char *raw, char *slice, size_t sn, char *unit, size_t un,
+			 struct cv_error *err)
 {
 	const char *c1 = strchr(raw, ':');
 	const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -93,18 +96,44 @@ static int systemd_form(const char *raw, char *out, size_t n, struct cv_error *e
 		return cv_errf(err, 0, "linux.cgroupsPath \"%s\": a systemd path has no \"/\"", raw);
 	if (check_components("linux.cgroupsPath", raw, name, err) < 0)
 		return -1;
-	/* An empty slice is systemd's default for system services. */
-	const char *slice = c1 > raw ? raw : "system.slice";
-	size_t sl = c1 > raw ? (size_t)(c1 - raw) : strlen(slice);
-	if (expand_slice(raw, slice, sl, out, n, err) < 0)
-		return -1;
+	int w = c1 > raw ? snprintf(slice, sn, "%.*s", (int)(c1 - raw), raw) :
+			   snprintf(slice, sn, "system.slice");
+	if (w < 0 || (size_t)w >= sn)
+		return cv_errf(err, ENAMETOOLONG, "linux.cgroupsPath \"%s\": the slice", raw);
 	int pl = (int)(c2 - c1 - 1);
-	char unit[512];
-	int w = pl ? snprintf(unit, sizeof(unit), "%.*s-%s.scope", pl, c1 + 1, name) :
-		     snprintf(unit, sizeof(unit), "%s.scope", name);
-	if (w < 0 || (size_t)w >= sizeof(unit))
-		return cv_errf(err, ENAMETOOLONG, "the container's cgroup path");
+	w = pl ? snprintf(unit, un, "%.*s-%s.scope", pl, c1 + 1, name) :
+		 snprintf(unit, un, "%s.scope", name);
+	if (w < 0 || (size_t)w >= un)
+		return cv_errf(err, ENAMETOOLONG, "linux.cgroupsPath \"%s\": the unit name", raw);
+	return 0;
+}
+
+/* "slice:prefix:name" → "<expanded slice>/<prefix>-<name>.scope", the
+ * nodes systemd gives the transient scope. */
+static int systemd_form(const char *raw, char *out, size_t n, struct cv_error *err)
+{
+	char slice[256], unit[512];
+	if (split_systemd(raw, slice, sizeof(slice), unit, sizeof(unit), err) < 0 ||
+	    expand_slice(raw, slice, strlen(slice), out, n, err) < 0)
+		return -1;
 	return append(out, n, unit, err);
+}
+
+/* --systemd-cgroup without a cgroupsPath: runc's default scope
+ * ("system.slice", prefix "runc", the id), with cvisor's name. */
+static const char *systemd_default(const char *id, char *buf, size_t n)
+{
+	snprintf(buf, n, ":cvisor:%s", id ? id : "");
+	return buf;
+}
+
+int cgroup_systemd_names(const char *cgroups_path, const char *id, char *slice, size_t sn,
+			 char *unit, size_t un, struct cv_error *err)
+{
+	char def[512];
+	const char *cp = cgroups_path && *cgroups_path ? cgroups_path :
+							 systemd_default(id, def, sizeof(def));
+	return split_systemd(cp, slice, sn, unit, un, err);
 }
 
 /* The parent runc gives a relative path: on the unified hierarchy, the
@@ -156,12 +185,6 @@ static int own_parent(char *out, size_t n, struct cv_error *err)
 	return append(out, n, path, err);
 }
 
-bool cgroup_systemd_running(void)
-{
-	/* sd_booted()'s test, which runc's IsRunningSystemd uses too. */
-	return access("/run/systemd/system", F_OK) == 0;
-}
-
 int cgroup_resolve_path(const char *cgroups_path, const char *id, bool systemd, char *out,
 			size_t n, struct cv_error *err)
 {
@@ -169,14 +192,18 @@ int cgroup_resolve_path(const char *cgroups_path, const char *id, bool systemd, 
 	if (n == 0)
 		return cv_errf(err, ENAMETOOLONG, "the container's cgroup path");
 	out[0] = '\0';
-	if (systemd && cgroup_systemd_running())
-		return cv_errf(err, ENOSYS,
-			       "--systemd-cgroup: systemd runs on this host, and cvisor has no systemd cgroup driver (a transient scope made over D-Bus); run without --systemd-cgroup");
-	/* As runc: the systemd driver needs systemd. A "slice:prefix:name"
-	 * path without the flag still maps onto cgroupfs (below). */
-	if (systemd)
-		return cv_errf(err, ENOSYS,
-			       "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); run without --systemd-cgroup to use cgroupfs");
+	/* The systemd driver names a scope: only the systemd form (or none,
+	 * the default scope) says which, as runc requires. */
+	if (systemd && cp && !strchr(cp, ':'))
+		return cv_errf(err, 0,
+			       "linux.cgroupsPath \"%s\": --systemd-cgroup expects \"slice:prefix:name\"",
+			       cp);
+	char def[512];
+	if (systemd && !cp) {
+		if (!id || !*id)
+			return cv_errf(err, 0, "container id \"\" cannot name a systemd scope");
+		cp = systemd_default(id, def, sizeof(def));
+	}
 	if (cp && cp[0] == '/') {
 		if (check_components("linux.cgroupsPath", cp, cp, err) < 0 || append(out, n, cp, err) < 0)
 			return -1;

@@ -147,6 +147,9 @@ static int setup(const struct spawn_exec_args *a, int *ctl_fd, int *exec_fd, cha
 		return -1;
 	if (!a->no_new_privs && child_seccomp_load(filter, err) < 0)
 		return -1;
+	/* Still with CAP_SYS_ADMIN; boot's loop answers from here on. */
+	if (child_trace_install(*ctl_fd, err) < 0)
+		return -1;
 	struct cap_sets caps;
 	exec_caps(a, &caps);
 	if (child_switch_user(a->uid, a->gid, a->extra_gids, a->n_extra_gids, err) < 0)

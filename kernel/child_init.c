@@ -378,6 +378,10 @@ static int setup(const struct spawn_init_args *a, int ns_flags, pid_t parent, in
 	 * still held (runc's order); with it, as late as possible. */
 	if (!proc->no_new_privileges && child_seccomp_load(filter, err) < 0)
 		return -1;
+	/* Still with CAP_SYS_ADMIN; boot answers the notifications (say of
+	 * the chdir below) while it waits for SPAWN_READY. */
+	if (child_trace_install(*ctl_fd, err) < 0)
+		return -1;
 
 	if ((ns_flags & CLONE_NEWCGROUP) && make_cgroup_ns(*ctl_fd, hp->placed_due, err) < 0)
 		return -1;

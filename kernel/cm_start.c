@@ -2,6 +2,7 @@
 #include "core/log.h"
 #include "core/mpk.h"
 #include "kernel/methods.h"
+#include "kernel/seccheck.h"
 #include "kernel/park.h"
 #include "kernel/spawn.h"
 
@@ -35,6 +36,7 @@ void cm_start_root(struct rpc_call *call, const msgpack_object *arg)
 		return;
 	}
 	sb->started = true;
+	seccheck_container_start(sb->root);
 	init->state = TASK_STARTING;
 	park_call(call, init, &init->started, start_done, "StartRoot: root init execve");
 }

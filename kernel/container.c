@@ -6,6 +6,7 @@
 
 #include "kernel/gofer_conn.h"
 #include "kernel/model.h"
+#include "kernel/seccheck.h"
 
 struct container *sandbox_find_container(struct sandbox *sb, const char *id)
 {
@@ -47,6 +48,7 @@ void container_free(struct container *c)
 		task_free(c->init);
 	/* After the tasks: none is queued on it any more. */
 	spawner_destroy(&c->spawner);
+	seccheck_listener_close(c);
 	if (c->cg_made) {
 		struct cv_error err;
 		if (cgroup_destroy(&c->cg, &err) < 0)

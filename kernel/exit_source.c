@@ -4,9 +4,6 @@
 #include "kernel/exit_source.h"
 
 #include <errno.h>
-#include <linux/cn_proc.h>
-#include <linux/connector.h>
-#include <linux/netlink.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "kernel/proc_connector.h"
 #include "kernel/procfs.h"
 
 /* Linux 6.15 UAPI (linux/pidfd.h); Debian 12's headers predate it. */
@@ -35,7 +33,6 @@ struct exit_pidfd_info {
 
 /* Room for a burst of host-wide exits between two loop iterations. */
 #define CONNECTOR_RCVBUF (4 << 20)
-#define CONNECTOR_MSG_MAX 4096
 
 struct watched {
 	pid_t pid;
@@ -108,49 +105,29 @@ static struct watched *find_watched(pid_t pid)
 	return NULL;
 }
 
+static void on_event(const struct proc_event *ev, void *ctx)
+{
+	(void)ctx;
+	if (ev->what != PROC_EVENT_EXIT)
+		return;
+	/* One event per thread: the leader's carries the process's status. */
+	if (ev->event_data.exit.process_pid != ev->event_data.exit.process_tgid)
+		return;
+	struct watched *w = find_watched(ev->event_data.exit.process_pid);
+	if (w && !w->exited) {
+		w->exited = true;
+		w->status = (int)ev->event_data.exit.exit_code;
+	}
+}
+
 static void connector_drain(void)
 {
-	char buf[CONNECTOR_MSG_MAX] __attribute__((aligned(NLMSG_ALIGNTO)));
-	for (;;) {
-		ssize_t n = recv(xs.nl_fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == ENOBUFS) {
-				if (!xs.lost)
-					LOG(LL_WARN, "process events were lost (the connector's queue "
-						     "overflowed); exit statuses may be unknown");
-				xs.lost = true;
-				continue;
-			}
-			return; /* EAGAIN: drained */
-		}
-		for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)n);
-		     nh = NLMSG_NEXT(nh, n)) {
-			if (nh->nlmsg_type != NLMSG_DONE ||
-			    nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct cn_msg)))
-				continue;
-			struct cn_msg *cm = NLMSG_DATA(nh);
-			if (cm->id.idx != CN_IDX_PROC || cm->id.val != CN_VAL_PROC ||
-			    cm->len < sizeof(struct proc_event) ||
-			    nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct cn_msg) + sizeof(struct proc_event)))
-				continue;
-			/* cm->data sits 4 bytes off the event's 8-byte alignment:
-			 * copy it out rather than read through a misaligned pointer. */
-			struct proc_event ev;
-			memcpy(&ev, cm->data, sizeof(ev));
-			if (ev.what != PROC_EVENT_EXIT)
-				continue;
-			/* One event per thread: the leader's carries the process's status. */
-			if (ev.event_data.exit.process_pid != ev.event_data.exit.process_tgid)
-				continue;
-			struct watched *w = find_watched(ev.event_data.exit.process_pid);
-			if (w && !w->exited) {
-				w->exited = true;
-				w->status = (int)ev.event_data.exit.exit_code;
-			}
-		}
-	}
+	bool lost = false;
+	proc_connector_drain(xs.nl_fd, 0, on_event, NULL, &lost);
+	if (lost && !xs.lost)
+		LOG(LL_WARN, "process events were lost (the connector's queue "
+			     "overflowed); exit statuses may be unknown");
+	xs.lost = xs.lost || lost;
 }
 
 static void on_connector(struct ev_loop *loop, ev_io *w, int revents)
@@ -163,36 +140,9 @@ static void on_connector(struct ev_loop *loop, ev_io *w, int revents)
 
 static int connector_open(struct cv_error *err)
 {
-	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_CONNECTOR);
+	int fd = proc_connector_open(CONNECTOR_RCVBUF, err);
 	if (fd < 0)
-		return cv_errf(err, errno, "opening the process-event connector");
-	int sz = CONNECTOR_RCVBUF;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = CN_IDX_PROC };
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		return cv_errf(err, e, "binding the process-event connector");
-	}
-	/* nlmsghdr, cn_msg, then the op: laid out by hand (cn_msg ends in a
-	 * flexible array, so it cannot sit inside a struct). */
-	char req[NLMSG_LENGTH(sizeof(struct cn_msg) + sizeof(enum proc_cn_mcast_op))]
-		__attribute__((aligned(NLMSG_ALIGNTO)));
-	memset(req, 0, sizeof(req));
-	struct nlmsghdr nl = { .nlmsg_len = sizeof(req), .nlmsg_type = NLMSG_DONE,
-			       .nlmsg_pid = (uint32_t)getpid() };
-	struct cn_msg cn = { .id = { .idx = CN_IDX_PROC, .val = CN_VAL_PROC },
-			     .len = sizeof(enum proc_cn_mcast_op) };
-	enum proc_cn_mcast_op op = PROC_CN_MCAST_LISTEN;
-	memcpy(req, &nl, sizeof(nl));
-	memcpy(req + NLMSG_HDRLEN, &cn, sizeof(cn));
-	memcpy(req + NLMSG_HDRLEN + sizeof(cn), &op, sizeof(op));
-	if (send(fd, req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
-		int e = errno;
-		close(fd);
-		return cv_errf(err, e, "subscribing to process events");
-	}
+		return -1;
 	xs.nl_fd = fd;
 	ev_io_init(&xs.nl_w, on_connector, fd, EV_READ);
 	ev_io_start(core_loop(), &xs.nl_w);

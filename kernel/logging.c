@@ -1,13 +1,13 @@
 /* Logging.Change (docs/API.md): the sandbox's log level, changed at once
- * (core/log.c's level is read by every LOG). The strace keys belong to
- * trace sessions, which do not exist yet: refused by name, before
- * anything changes. */
+ * (core/log.c's level is read by every LOG), and strace of the armed
+ * syscalls (kernel/strace.h), checked before anything changes. */
 #include <stddef.h>
 
 #include "core/log.h"
 #include "core/mpk.h"
 #include "core/util.h"
 #include "kernel/methods.h"
+#include "kernel/strace.h"
 
 struct logging_args {
 	bool set_level;
@@ -44,22 +44,23 @@ void logging_change(struct rpc_call *call, const msgpack_object *arg)
 		rpc_fail_err(call, &err);
 		return;
 	}
-	/* A Go client sends every field, false and nil included: only a key
-	 * that asks for strace is refused. */
-	const char *strace_key = (a.has_set_strace && a.set_strace) ? "SetStrace"
-				 : (a.has_enable_strace && a.enable_strace) ? "EnableStrace"
-				 : a.n_allowlist > 0 ? "StraceAllowlist" : NULL;
-	if (strace_key) {
-		rpc_fail(call, "LoggingArgs.%s: strace belongs to trace sessions, which are not "
-			       "implemented yet", strace_key);
+	/* Both checked before either changes. */
+	if (a.set_level && a.level >= ARRAY_SIZE(wire_levels)) {
+		rpc_fail(call, "LoggingArgs.Level: invalid level %u (want 0 warning, 1 info, 2 debug)",
+			 a.level);
 		return;
 	}
-	if (a.set_level) {
-		if (a.level >= ARRAY_SIZE(wire_levels)) {
-			rpc_fail(call, "LoggingArgs.Level: invalid level %u (want 0 warning, 1 info, "
-				       "2 debug)", a.level);
+	/* A Go client sends every field, false and nil included: the
+	 * allowlist and EnableStrace count only with SetStrace, as runsc. */
+	if (a.set_strace) {
+		if (strace_configure(a.enable_strace, a.strace_allowlist, a.n_allowlist, &err) < 0) {
+			rpc_fail_err(call, &err);
 			return;
 		}
+		LOG(LL_WARN, "strace %s%s", a.enable_strace ? "enabled" : "disabled",
+		    a.enable_strace && a.n_allowlist ? " for the allowlist" : "");
+	}
+	if (a.set_level) {
 		enum log_level old = log_current_level;
 		log_set_level(wire_levels[a.level]);
 		/* At warning so the change itself is always on record. */

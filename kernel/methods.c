@@ -2,6 +2,7 @@
 #include "kernel/methods.h"
 
 #include "core/util.h"
+#include "kernel/seccheck.h"
 
 static const struct rpc_method methods[] = {
 	{ "Cgroups.ReadControlFiles", cgroups_read_control_files },
@@ -28,10 +29,17 @@ static const struct rpc_method methods[] = {
 	{ "Profile.Trace", profile_trace },
 	{ "Usage.Collect", usage_collect },
 	{ "Usage.UsageFD", usage_fd },
+	{ "containerManager.CreateTraceSession", cm_create_trace_session },
+	{ "containerManager.DeleteTraceSession", cm_delete_trace_session },
+	{ "containerManager.ListTraceSessions", cm_list_trace_sessions },
 	{ "containerManager.CreateSubcontainer", cm_create_subcontainer },
 	{ "containerManager.StartSubcontainer", cm_start_subcontainer },
 	{ "containerManager.DestroySubcontainer", cm_destroy_subcontainer },
 	{ "containerManager.ReleaseSubcontainer", cm_release_subcontainer },
+	{ "Network.CreateLinksAndRoutes", network_create_links },
+	{ "containerManager.PortForward", cm_port_forward },
+	{ "containerManager.Checkpoint", cm_checkpoint },
+	{ "containerManager.Restore", cm_restore },
 };
 
 const struct rpc_method *methods_table(void)

@@ -1,5 +1,6 @@
 #pragma once
 /* The control methods the sandbox serves (docs/DESIGN.md, "The control protocol"). */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -37,7 +38,24 @@ void cm_create_subcontainer(struct rpc_call *call, const msgpack_object *arg);
 void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg);
 void cm_release_subcontainer(struct rpc_call *call, const msgpack_object *arg);
 void cm_destroy_subcontainer(struct rpc_call *call, const msgpack_object *arg);
+void network_create_links(struct rpc_call *call, const msgpack_object *arg);
+void cm_port_forward(struct rpc_call *call, const msgpack_object *arg);
+/* Port forwards (kernel/port_forward.c): at most PF_MAX_STREAMS at once,
+ * connecting or relaying; a connect may take PF_CONNECT_TIMEOUT_S. */
+#define PF_MAX_STREAMS 128
+#define PF_CONNECT_TIMEOUT_S 10.
+#define PF_CONNECT_TIMEOUT_TEXT "10 s"
+unsigned port_forward_streams(void);
+/* Ends every forward (sandbox teardown). */
+void port_forward_shutdown(void);
 /* Stops the usage memfd's timer, unmaps and closes it (sandbox teardown). */
 void usage_shutdown(void);
 /* debug.Stacks' line for the usage memfd's timer (nothing before the first UsageFD). */
 void usage_describe(FILE *out);
+/* containerManager.Checkpoint (kernel/checkpoint.c). */
+void cm_checkpoint(struct rpc_call *call, const msgpack_object *arg);
+/* True once a checkpoint without Resume ended the sandbox: the root
+ * init's exit then reads as status 0, as runsc reports it. */
+bool checkpoint_ended_sandbox(void);
+/* containerManager.Restore (kernel/restore.c). */
+void cm_restore(struct rpc_call *call, const msgpack_object *arg);

@@ -73,6 +73,9 @@ struct container {
 	struct oci_spec spec;
 	struct cgroup cg;      /* linux.cgroupsPath itself (kernel/cgroup.h) */
 	bool cg_made;
+	/* --systemd-cgroup: systemd accepted the scope's start job (the unit
+	 * is this container's); stopped when the sandbox ends (h-sysd). */
+	bool scope_started;
 	int ns_flags;          /* CLONE_NEW* created for it */
 	int join_flags;        /* every namespace of its own, created or joined by path */
 	struct task *init;
@@ -103,6 +106,9 @@ struct sandbox {
 	bool started;          /* StartRoot accepted */
 	int pause_count;
 	int root_ns_index;     /* index into NSpid of the sandbox root PID namespace */
+	int net_mode;          /* enum net_mode (kernel/network_mode.h) */
+	int net_kind;          /* enum net_kind, known once the root init is set up */
+	int netns_fd;          /* the sandbox's network namespace; -1 when it is the host's */
 };
 
 /* container.c */

@@ -19,10 +19,13 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/util.h"
+#include "kernel/cgroup_systemd.h"
 #include "kernel/exit_source.h"
 #include "kernel/hooks.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
+#include "kernel/seccheck.h"
+#include "kernel/network_mode.h"
 #include "kernel/spawn.h"
 #include "kernel/userns.h"
 #include "rpc/server.h"
@@ -131,10 +134,14 @@ static int run_hook_point(struct task *t, const struct boot_args *a, const struc
 static int wait_init_ready(struct task *t, const struct boot_args *a, const struct oci_spec *spec,
 			   struct cv_error *err)
 {
-	struct pollfd p = { .fd = t->ctl_fd, .events = POLLIN };
+	/* The init's trace listener (kernel/child_trace.c) is answered here
+	 * too: the init blocks in its next armed syscall until it is. */
+	struct pollfd p[2];
 	int timeout_ms = INIT_SETUP_TIMEOUT_MS;
 	for (;;) {
-		int r = poll(&p, 1, timeout_ms);
+		p[0] = (struct pollfd){ .fd = t->ctl_fd, .events = POLLIN };
+		nfds_t n = 1 + seccheck_listener_pollfds(&p[1], 1);
+		int r = poll(p, n, timeout_ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -142,9 +149,18 @@ static int wait_init_ready(struct task *t, const struct boot_args *a, const stru
 		if (r == 0)
 			return cv_errf(err, 0, "the root container did not finish its set-up within %d s",
 				       INIT_SETUP_TIMEOUT_MS / 1000);
-		enum spawn_report_result rep = spawn_read_report(t->ctl_fd, err);
+		if (n > 1 && p[1].revents)
+			seccheck_listener_drain_all();
+		if (!p[0].revents)
+			continue;
+		int listener = -1;
+		enum spawn_report_result rep = spawn_read_report(t->ctl_fd, &listener, err);
 		if (rep == SPAWN_REPORT_AGAIN)
 			continue;
+		if (rep == SPAWN_REPORT_LISTENER) {
+			seccheck_listener_add(t->c, listener);
+			continue;
+		}
 		if (rep == SPAWN_REPORT_READY)
 			return 0;
 		if (rep == SPAWN_REPORT_HOOKS) {
@@ -156,6 +172,31 @@ static int wait_init_ready(struct task *t, const struct boot_args *a, const stru
 			return cv_errf(err, 0, "the root container's init exited during set-up");
 		return -1;
 	}
+}
+
+/* --systemd-cgroup (spawn_init_args.placed): systemd makes the scope with
+ * the new init in it; cvisor then opens the scope's nodes as any container
+ * cgroup (making those of the v1 hierarchies systemd leaves alone) and
+ * writes every limit into them, those systemd has no property for too, as
+ * runc's systemd driver does. A unit systemd accepted is stopped by
+ * sandbox_free: on any later failure of create, or when the sandbox ends. */
+static int start_scope(void *data, pid_t pid, struct cv_error *err)
+{
+	struct container *c = data;
+	const struct oci_resources *res =
+		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
+	char desc[256];
+	snprintf(desc, sizeof(desc), "cvisor container %s", c->id);
+	if (cgroup_systemd_start(c->spec.systemd_unit,
+				 c->spec.systemd_slice && *c->spec.systemd_slice ? c->spec.systemd_slice :
+										    "system.slice",
+				 desc, pid, res, c->spec.annotations, &c->scope_started, err) < 0)
+		return -1;
+	if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
+		return cv_error_wrap(err, "the container's cgroup (systemd scope %s)",
+				     c->spec.systemd_unit);
+	c->cg_made = true;
+	return cgroup_systemd_join_v2(&c->cg, pid, err);
 }
 
 static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_error *err)
@@ -178,6 +219,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	sb->root = c;
 	if (oci_spec_decode(&obj, zone, &c->spec, err) < 0)
 		return -1;
+	if (net_mode_apply_spec(&c->spec, (enum net_mode)sb->net_mode, zone, err) < 0)
+		return -1;
 	c->ns_flags = spawn_ns_flags(&c->spec);
 	c->join_flags = spawn_ns_join_flags(&c->spec);
 	if (pidns_init(sb, err) < 0)
@@ -190,9 +233,14 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 		return cv_errf(err, 0, "the spec handed to boot has no cvisor.cgroupPath");
 	const struct oci_resources *res =
 		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
-	if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
-		return cv_error_wrap(err, "the container's cgroup");
-	c->cg_made = true;
+	/* With --systemd-cgroup systemd makes the node, given the init's pid
+	 * (start_scope, once the init exists). */
+	bool scope = c->spec.systemd_unit && *c->spec.systemd_unit;
+	if (!scope) {
+		if (cgroup_create(&c->cg, c->spec.cgroup_path, res, err) < 0)
+			return cv_error_wrap(err, "the container's cgroup");
+		c->cg_made = true;
+	}
 
 	struct spawn_init_args sa = {
 		.spec = &c->spec,
@@ -200,6 +248,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 		.stdio = { a->stdio[0], a->stdio[1], a->stdio[2] },
 		.cg = &c->cg,
 		.console_fd = a->console_fd,
+		.placed = scope ? start_scope : NULL,
+		.placed_data = c,
 		.has_root_tree = a->root_tree >= 0,
 		.root_tree = a->root_tree,
 	};
@@ -248,7 +298,8 @@ static int create_root(struct sandbox *sb, const struct boot_args *a, struct cv_
 	c->join_flags = userns_exec_join_flags(c->join_flags, sp.pid);
 	c->init->has_tty = c->spec.process.terminal;
 	task_watch(c->init);
-	return 0;
+	/* Before anything of the workload runs: it finds lo up. */
+	return net_mode_setup(sb, err);
 }
 
 static int release_caller_stdio(struct cv_error *err)
@@ -264,6 +315,20 @@ static int release_caller_stdio(struct cv_error *err)
 		}
 	close(nul);
 	return 0;
+}
+
+/* Stops the systemd scopes boot started (systemd kills what is left in
+ * them), blocking up to CGROUP_SYSTEMD_TIMEOUT_MS each. An empty scope
+ * would be collected by systemd too, but a failed one stays until reset. */
+static void stop_scopes(struct sandbox *sb)
+{
+	list_for_each(n, &sb->containers) {
+		struct container *c = container_of(n, struct container, link);
+		struct cv_error err;
+		if (c->scope_started && cgroup_systemd_stop(c->spec.systemd_unit, &err) < 0)
+			LOG(LL_WARN, "container %s: %s", c->id, err.msg);
+		c->scope_started = false;
+	}
 }
 
 static void sandbox_free(struct sandbox *sb)
@@ -287,7 +352,10 @@ static void sandbox_free(struct sandbox *sb)
 				;
 		}
 	}
+	stop_scopes(sb);
 	usage_shutdown(); /* its timer reads sb->root */
+	seccheck_shutdown(); /* its listeners and tracked tasks name the containers */
+	port_forward_shutdown();
 	while (!list_empty(&sb->containers))
 		container_free(container_of(list_first(&sb->containers), struct container, link));
 	if (sb->sigfd >= 0) {
@@ -295,6 +363,8 @@ static void sandbox_free(struct sandbox *sb)
 		close(sb->sigfd);
 	}
 	exit_source_close();
+	if (sb->netns_fd >= 0)
+		close(sb->netns_fd);
 	free(sb->id);
 	free(sb->bundle);
 	free(sb);
@@ -321,6 +391,8 @@ int sandbox_boot(const struct boot_args *a, struct cv_error *err)
 		return -1;
 	}
 	sb->sigfd = -1;
+	sb->netns_fd = -1;
+	sb->net_mode = a->net_mode;
 	list_init(&sb->containers);
 	sb->id = strdup(a->id);
 	sb->bundle = strdup(a->bundle);
@@ -374,6 +446,8 @@ int sandbox_boot(const struct boot_args *a, struct cv_error *err)
 
 fail:
 	LOG(LL_ERROR, "creating sandbox %s: %s", a->id, err->msg);
+	/* Before the report: create kills boot once it has read it. */
+	stop_scopes(sb);
 	report_failure(a->sync_fd, err);
 	close(a->sync_fd);
 	if (ctl_fd >= 0)

@@ -31,6 +31,7 @@ struct boot_args {
 	int (*hook_point)(void *ctx, const struct oci_spec *spec, pid_t init_pid, int state_fds[2],
 			  struct cv_error *err);
 	void *hook_ctx;
+	int net_mode;           /* enum net_mode: --network (kernel/network_mode.h) */
 };
 
 /* Creates the root container, writes the sync byte, serves the control

@@ -98,13 +98,25 @@ void spawn_child_fail(int ctl_fd, const struct cv_error *err)
 	_exit(127);
 }
 
-enum spawn_report_result spawn_read_report(int ctl_fd, struct cv_error *err)
+enum spawn_report_result spawn_read_report(int ctl_fd, int *listener, struct cv_error *err)
 {
 	struct spawn_report rep;
 	ssize_t n;
-	do
-		n = recv(ctl_fd, &rep, sizeof(rep), MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	int fd = -1, nfds = 0;
+again:
+	n = fd_recvmsg(ctl_fd, &rep, sizeof(rep), &fd, 1, &nfds, MSG_DONTWAIT);
+	/* Only SPAWN_LISTENER carries an fd; any other is dropped. */
+	if (n >= (ssize_t)offsetof(struct spawn_report, text) && rep.type == SPAWN_LISTENER &&
+	    nfds == 1) {
+		if (!listener) {
+			close(fd);
+			goto again;
+		}
+		*listener = fd;
+		return SPAWN_REPORT_LISTENER;
+	}
+	if (nfds == 1)
+		close(fd);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return SPAWN_REPORT_AGAIN;
@@ -443,7 +455,8 @@ int spawn_container_init(const struct spawn_init_args *a, struct spawned *out,
 	 * the caller reads SPAWN_READY only after this returned, so the init
 	 * is in every v1 node before it is released to execve. */
 	/* ESRCH: the child already failed; its report says why. */
-	if (a->cg && cgroup_place_v1(a->cg, pid, err) < 0 && err->code != ESRCH) {
+	if ((a->placed && a->placed(a->placed_data, pid, err) < 0) ||
+	    (a->cg && cgroup_place_v1(a->cg, pid, err) < 0 && err->code != ESRCH)) {
 		/* Not our child: its parent reaps it. */
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		close(pidfd);
@@ -580,7 +593,7 @@ int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_er
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(pid)) {
 		/* The intermediate failed; its report (if any) is queued. */
-		enum spawn_report_result r = spawn_read_report(p->ctl_fd, err);
+		enum spawn_report_result r = spawn_read_report(p->ctl_fd, NULL, err);
 		spawn_pending_close(p);
 		if (r == SPAWN_REPORT_ERROR)
 			return -1;

@@ -21,8 +21,12 @@
 #include "kernel/caps.h"
 #include "kernel/cgroup.h"
 
-/* SPAWN_HOOKS: the init is at its hook point (kernel/hooks.h). */
-enum spawn_report_type { SPAWN_READY = 1, SPAWN_ERROR = 2, SPAWN_HOOKS = 3 };
+/* SPAWN_HOOKS: the init is at its hook point (kernel/hooks.h).
+ * SPAWN_LISTENER carries (SCM_RIGHTS) the seccomp listener of the trace
+ * filter the process just installed (kernel/child_trace.c); it may come
+ * before any other report and boot must answer its notifications from
+ * then on, or the process blocks on its next armed syscall. */
+enum spawn_report_type { SPAWN_READY = 1, SPAWN_ERROR = 2, SPAWN_HOOKS = 3, SPAWN_LISTENER = 4 };
 
 struct spawn_report {
 	int type;
@@ -62,6 +66,12 @@ struct spawn_init_args {
 	 * donated for the overlay's upper layer (the "self" medium, borrowed):
 	 * upper/ and work/ are made in it and writes persist there. */
 	int root_upper_tree;
+	/* NULL, or called in boot right after the clone, before the init is
+	 * placed in cg's v1 nodes and released: --systemd-cgroup makes the
+	 * scope here (systemd wants the pid) and opens cg at its path, so cg
+	 * has no v2 node at clone time. A failure kills the init. */
+	int (*placed)(void *data, pid_t pid, struct cv_error *err);
+	void *placed_data;
 	bool stdio_is_tty;         /* process.terminal with a pty given (a subcontainer's
 				    * CreateSubcontainer TTY): stdio is its replica, made
 				    * the controlling terminal and /dev/console */
@@ -142,10 +152,12 @@ enum spawn_report_result {
 	SPAWN_REPORT_READY, /* SPAWN_READY: set up, waiting for spawn_release */
 	SPAWN_REPORT_AGAIN, /* nothing there yet (EAGAIN) */
 	SPAWN_REPORT_HOOKS, /* SPAWN_HOOKS: waiting for hooks_send_go */
+	SPAWN_REPORT_LISTENER, /* SPAWN_LISTENER: *listener is the caller's now */
 };
 
-/* Reads one report without blocking. */
-enum spawn_report_result spawn_read_report(int ctl_fd, struct cv_error *err);
+/* Reads one report without blocking. With listener NULL a SPAWN_LISTENER
+ * is closed and the next report read (the process is past caring). */
+enum spawn_report_result spawn_read_report(int ctl_fd, int *listener, struct cv_error *err);
 /* Lets a SPAWN_READY init proceed to execve. */
 int spawn_release(int ctl_fd, struct cv_error *err);
 

@@ -98,6 +98,12 @@ int child_move_fd_above(int fd, int min, struct cv_error *err);
 #define CHILD_PASSWD_MAX (1 << 20)
 void child_home_for_uid(uint32_t uid, char *out, size_t out_len);
 
+/* --- kernel/child_trace.c --- */
+
+/* With syscalls armed for tracing: loads the trace filter and sends its
+ * listener to boot on ctl_fd (SPAWN_LISTENER). Needs CAP_SYS_ADMIN. */
+int child_trace_install(int ctl_fd, struct cv_error *err);
+
 /* --- kernel/child_init.c and kernel/child_exec.c --- */
 
 /* The body of the container init child. Never returns. */

@@ -12,7 +12,9 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "kernel/exit_source.h"
+#include "kernel/methods.h"
 #include "kernel/model.h"
+#include "kernel/seccheck.h"
 #include "kernel/spawn.h"
 
 int wait_status_from_siginfo(const siginfo_t *si)
@@ -64,9 +66,15 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
 	struct task *t = container_of(w, struct task, ctl_w);
 	struct cv_error err;
 	cv_error_reset(&err);
-	enum spawn_report_result r = spawn_read_report(t->ctl_fd, &err);
+	int listener = -1;
+	enum spawn_report_result r = spawn_read_report(t->ctl_fd, &listener, &err);
 	if (r == SPAWN_REPORT_AGAIN)
 		return;
+	if (r == SPAWN_REPORT_LISTENER) {
+		/* The process waits on its next armed syscall until this is watched. */
+		seccheck_listener_add(t->c, listener);
+		return;
+	}
 	if (r == SPAWN_REPORT_READY) {
 		/* READY: the init waits for its release byte (StartRoot, or a
 		 * subcontainer's start, parked on `started` until now). */
@@ -191,6 +199,9 @@ static void task_exited(struct ev_loop *loop, struct task *t, int status)
 		exit_source_unwatch(t->host_pid);
 	close(t->pidfd);
 	t->pidfd = -1;
+	/* runsc: a sandbox a checkpoint ended exits with status 0. */
+	if (t->is_init && t->c == t->c->sb->root && checkpoint_ended_sandbox())
+		status = 0;
 	t->status = status;
 	t->state = TASK_EXITED;
 	LOG(LL_DEBUG, "task %d (ns %d) of %s exited, status 0x%x", t->host_pid, t->ns_pid,
@@ -199,7 +210,7 @@ static void task_exited(struct ev_loop *loop, struct task *t, int status)
 	if (t->ctl_fd >= 0) {
 		struct cv_error err;
 		cv_error_reset(&err);
-		enum spawn_report_result r = spawn_read_report(t->ctl_fd, &err);
+		enum spawn_report_result r = spawn_read_report(t->ctl_fd, NULL, &err);
 		ctl_close(t);
 		if (r == SPAWN_REPORT_ERROR) {
 			set_start_failed(t, &err);

@@ -12,6 +12,8 @@
 #   spec       msgpack -> oci_spec_decode / oci_resources_decode
 #   spec_json  config.json / process.json text -> json_mp_convert -> the same
 #   json_mp    the CLI's JSON-to-msgpack converter alone, checked against json-c
+#   state      the state file reader (state/), whole and split reads must agree
+#   state_rt   the state file writer driven by a script, read back: same records and bytes
 # Each target test/fuzz/fuzz_<name>.c is built twice into build-fuzz/:
 #   fuzz_<name>    clang -fsanitize=fuzzer,address,undefined
 #   replay_<name>  the same file with -DFUZZ_REPLAY_MAIN (its own main() runs
@@ -30,11 +32,13 @@ CFLAGS_F := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined $(MSGPACK_CFLAGS)
 
 TARGETS := rpc methods spec spec_json json_mp
+TARGETS += state
+TARGETS += state_rt
 # Sources each target links (besides its own file).
 SRC_rpc := rpc/server.c rpc/conn.c rpc/call.c rpc/scan.c core/err.c core/log.c core/loop.c core/buf.c
 LIBS_rpc := $(MSGPACK_LIBS) -lev
 # The handlers pull in the whole sandbox (spawn, cgroups, seccomp).
-SRC_methods := $(sort $(wildcard core/*.c rpc/*.c kernel/*.c))
+SRC_methods := $(sort $(wildcard core/*.c rpc/*.c kernel/*.c netstack/*.c))
 LIBS_methods := $(shell pkg-config --libs msgpack libseccomp liblz4 json-c 2>/dev/null) -lev -lm
 SRC_spec := core/spec.c core/mpk.c core/err.c rpc/scan.c
 LIBS_spec := $(MSGPACK_LIBS)
@@ -43,6 +47,13 @@ SRC_spec_json := cmd/json_mp.c cmd/cli.c core/spec.c core/mpk.c core/err.c core/
 LIBS_spec_json := $(JSON_LIBS)
 SRC_json_mp := cmd/json_mp.c cmd/cli.c core/err.c core/utf8.c
 LIBS_json_mp := $(JSON_LIBS)
+SRC_state := $(sort $(wildcard state/*.c)) core/err.c core/mpk.c core/utf8.c
+LIBS_state := $(MSGPACK_LIBS) $(shell pkg-config --libs liblz4 2>/dev/null || echo -llz4)
+# kernel/cgroup_systemd.c, the systemd cgroup driver (h-sysd): libdbus-1.
+CFLAGS_F += $(shell pkg-config --cflags dbus-1 2>/dev/null)
+LIBS_methods += $(shell pkg-config --libs dbus-1 2>/dev/null)
+SRC_state_rt := $(SRC_state)
+LIBS_state_rt := $(LIBS_state)
 HDR := $(wildcard test/fuzz/*.h)
 
 .PHONY: all build replay run merge

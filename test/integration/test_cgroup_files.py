@@ -98,9 +98,13 @@ def test_too_many_items_refused_naming_the_field(running_sandbox):
 
 
 @pytest.mark.parametrize("name", ["cgroup.procs", "cgroup.threads", "tasks"])
-def test_write_moving_processes_refused(running_sandbox, name):
-    sb = running_sandbox
+def test_write_moving_processes_refused(env, name):
+    # An init that never forks (the default bundle's shell starts a `sleep
+    # 1` every second), so cgroup.procs read twice is the same list unless
+    # the write moved something in.
+    sb = env.new_sandbox(env.make_bundle(args=["sleep", "1000"]), start=True)
     before = ok(read(sb, rd("/", "cgroup.procs"))[0])
+    assert before.split() == [str(sb.state()["pid"])], before
     bad, good = write(sb, wr("/", name, str(os.getpid())), wr("/", "pids.max", "max"))
     assert "CgroupsWriteArgs.Args[0].name" in err(bad)
     ok(good)

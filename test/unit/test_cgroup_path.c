@@ -79,14 +79,27 @@ TEST(test_systemd_form)
 {
 	char out[256];
 	struct cv_error err;
-	/* --systemd-cgroup is refused either way: no D-Bus driver where systemd
-	 * runs, nothing to talk to where it does not (as runc). */
-	CHECK(cgroup_resolve_path("machine.slice:libpod:abc", "c1", true, out, sizeof(out), &err) <
+	/* --systemd-cgroup: the scope's path (systemd makes it); the path must
+	 * be the systemd form, or none for runc's default scope. */
+	CHECK(cgroup_resolve_path("machine.slice:libpod:abc", "c1", true, out, sizeof(out), &err) ==
 	      0);
-	CHECK(strstr(err.msg, cgroup_systemd_running() ? "no systemd cgroup driver"
-						       : "systemd is not running") != NULL);
-	CHECK(cgroup_resolve_path(NULL, "c1", true, out, sizeof(out), &err) < 0);
+	CHECK_STR(out, "machine.slice/libpod-abc.scope");
+	CHECK(cgroup_resolve_path(NULL, "c1", true, out, sizeof(out), &err) == 0);
+	CHECK_STR(out, "system.slice/cvisor-c1.scope");
 	CHECK(cgroup_resolve_path("/a/b", "c1", true, out, sizeof(out), &err) < 0);
+	CHECK(strstr(err.msg, "--systemd-cgroup expects \"slice:prefix:name\"") != NULL);
+	CHECK(cgroup_resolve_path("a/b", "c1", true, out, sizeof(out), &err) < 0);
+	char slice[64], unit[64];
+	CHECK(cgroup_systemd_names("machine-libpod.slice:libpod:abc", "c1", slice, sizeof(slice),
+				   unit, sizeof(unit), &err) == 0);
+	CHECK_STR(slice, "machine-libpod.slice");
+	CHECK_STR(unit, "libpod-abc.scope");
+	CHECK(cgroup_systemd_names(NULL, "c1", slice, sizeof(slice), unit, sizeof(unit), &err) == 0);
+	CHECK_STR(slice, "system.slice");
+	CHECK_STR(unit, "cvisor-c1.scope");
+	CHECK(cgroup_systemd_names("::n", "c1", slice, sizeof(slice), unit, sizeof(unit), &err) == 0);
+	CHECK_STR(unit, "n.scope");
+	CHECK(cgroup_systemd_names("a.slice:p:n", "c1", slice, 4, unit, sizeof(unit), &err) < 0);
 	/* Without the flag the form maps onto the nodes systemd would make. */
 	CHECK(cgroup_resolve_path("machine-libpod_pod.slice:p:n", "c1", false, out, sizeof(out),
 				  &err) == 0);

@@ -62,8 +62,14 @@ TEST(test_method_table_has_the_seed_names)
 		"Profile.Heap", "Profile.Mutex", "Profile.Trace", "Cgroups.ReadControlFiles",
 		"Cgroups.WriteControlFiles", "Usage.Collect", "Usage.UsageFD",
 		"containerManager.Event",
+		"containerManager.CreateTraceSession", "containerManager.DeleteTraceSession",
+		"containerManager.ListTraceSessions",
 		"containerManager.CreateSubcontainer", "containerManager.StartSubcontainer",
 		"containerManager.DestroySubcontainer", "containerManager.ReleaseSubcontainer",
+		"Network.CreateLinksAndRoutes",
+		"containerManager.PortForward",
+		"containerManager.Checkpoint",
+		"containerManager.Restore",
 	};
 	const struct rpc_method *m = methods_table();
 	CHECK(methods_count() == ARRAY_SIZE(want));

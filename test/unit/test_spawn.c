@@ -128,7 +128,7 @@ static enum spawn_report_result wait_report(int ctl, struct cv_error *err)
 	for (int i = 0; i < 500; i++) {
 		struct pollfd p = { .fd = ctl, .events = POLLIN };
 		poll(&p, 1, 10);
-		enum spawn_report_result r = spawn_read_report(ctl, err);
+		enum spawn_report_result r = spawn_read_report(ctl, NULL, err);
 		if (r != SPAWN_REPORT_AGAIN)
 			return r;
 	}
@@ -362,20 +362,20 @@ TEST(test_report_protocol)
 	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
 	struct cv_error err;
 	cv_error_reset(&err);
-	CHECK(spawn_read_report(sv[0], &err) == SPAWN_REPORT_AGAIN);
+	CHECK(spawn_read_report(sv[0], NULL, &err) == SPAWN_REPORT_AGAIN);
 	CHECK(spawn_send_report(sv[1], SPAWN_READY, NULL) == 0);
-	CHECK(spawn_read_report(sv[0], &err) == SPAWN_REPORT_READY);
+	CHECK(spawn_read_report(sv[0], NULL, &err) == SPAWN_REPORT_READY);
 	struct cv_error e2;
 	cv_errf(&e2, EPERM, "mounting proc on /proc");
 	CHECK(spawn_send_report(sv[1], SPAWN_ERROR, &e2) == 0);
-	CHECK(spawn_read_report(sv[0], &err) == SPAWN_REPORT_ERROR);
+	CHECK(spawn_read_report(sv[0], NULL, &err) == SPAWN_REPORT_ERROR);
 	CHECK_STR(err.msg, "mounting proc on /proc: Operation not permitted");
 	CHECK(err.code == EPERM);
 	CHECK(spawn_release(sv[0], &err) == 0);
 	char b = 0;
 	CHECK(read(sv[1], &b, 1) == 1 && b == 1);
 	close(sv[1]);
-	CHECK(spawn_read_report(sv[0], &err) == SPAWN_REPORT_EXECED);
+	CHECK(spawn_read_report(sv[0], NULL, &err) == SPAWN_REPORT_EXECED);
 	CHECK(spawn_release(sv[0], &err) < 0);
 	CHECK(strstr(err.msg, "already exited") != NULL);
 	close(sv[0]);

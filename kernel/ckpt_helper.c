@@ -1,0 +1,138 @@
+/* The checkpoint helper's work (kernel/ckpt_helper.h), run in a process
+ * boot forked for it: it may block (freezer waits, ptrace stops, copying
+ * memory) because the reactor is not here.
+ *
+ * Freeze the container's v2 cgroup so nothing runs or forks while we take
+ * it, seize and interrupt every thread of every process (a frozen task
+ * reports the interrupt stop at once and stays ptrace-stopped after the
+ * thaw), thaw, capture each process, write the state file, then let it
+ * run again (Resume) or freeze it once more so it stays still until boot
+ * kills it (docs/DESIGN.md, "Checkpoint and restore"). */
+#include "kernel/ckpt_helper.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/mpk.h"
+#include "kernel/ckpt_image.h"
+#include "kernel/ckpt_proc.h"
+
+#define FREEZE_WAIT_MS 5000
+
+static int wait_frozen(const struct cgroup *cg, struct cv_error *err)
+{
+	for (int ms = 0; ms < FREEZE_WAIT_MS; ms++) {
+		int fd = cgroup_events_fd(cg, err);
+		if (fd < 0)
+			return -1;
+		char buf[256];
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			if (strstr(buf, "frozen 1"))
+				return 0;
+		}
+		struct timespec ts = {0, 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return cv_errf(err, 0, "the freezer did not report the container frozen within %d ms",
+		       FREEZE_WAIT_MS);
+}
+
+/* Stdio the sandbox was given from outside: fds 0-2 of the container's
+ * init, whatever they are (restore connects the stdio it is handed). */
+struct ext_ctx {
+	pid_t init;
+	pid_t pid;
+};
+
+static int is_external(void *data, int fd, const char *link)
+{
+	(void)link;
+	const struct ext_ctx *x = data;
+	return x->pid == x->init && fd >= 0 && fd <= 2;
+}
+
+static int write_image(const struct ckpt_job_args *a, struct ckpt_proc *procs, size_t n,
+		       struct cv_error *err)
+{
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += procs[i].page_bytes;
+	const char *ids[1] = {a->container_id};
+	const char *specs[1] = {a->spec_json};
+	struct sf_meta meta = {.container_count = 1,
+			       .network = "sandbox",
+			       .nspecs = a->spec_json ? 1 : 0,
+			       .spec_ids = ids,
+			       .specs = specs,
+			       .memory_bytes = bytes};
+	int fd = a->image_fd;
+	struct sf_writer *w = sf_writer_create(&meta, sf_fd_sink, &fd, err);
+	if (!w)
+		return -1;
+	int rc = 0;
+	msgpack_packer *pk = sf_record_begin(w, SF_KIND_CONTAINER, 1, 0, err);
+	if (!pk)
+		rc = -1;
+	if (rc == 0) {
+		mpk_pack_key(pk, "id");
+		mpk_pack_str(pk, a->container_id);
+		rc = sf_record_end(w, err);
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = ckpt_image_put(w, &procs[i], err);
+	if (rc == 0)
+		rc = sf_writer_finish(w, err);
+	sf_writer_free(w);
+	if (rc == 0 && fsync(a->image_fd) < 0 && errno != EINVAL)
+		rc = cv_errf(err, errno, "fsync of the state file");
+	return rc;
+}
+
+int ckpt_helper_run(const struct ckpt_job_args *a, struct cv_error *err)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+	struct ckpt_proc *procs = NULL;
+	int rc = 0;
+	if (cgroup_freeze(a->cg, true, err) < 0 || wait_frozen(a->cg, err) < 0)
+		rc = -1;
+	if (rc == 0 && cgroup_pids(a->cg, &pids, &n, err) < 0)
+		rc = -1;
+	if (rc == 0 && n != 1)
+		rc = cv_errf(err, 0,
+			     "container \"%s\" has %zu processes; checkpoint of process trees is not "
+			     "supported yet (only a container running one process)",
+			     a->container_id, n);
+	if (rc == 0 && !(procs = calloc(n, sizeof(*procs))))
+		rc = cv_errf(err, ENOMEM, "checkpoint: processes");
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = ckpt_seize_all(pids[i], &procs[i], err);
+	/* Seized (or failed): let the cgroup go, the tasks stay ptrace-stopped. */
+	struct cv_error terr = {0};
+	cgroup_freeze(a->cg, false, &terr);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct ext_ctx x = {a->init_pid, pids[i]};
+		rc = ckpt_capture(&procs[i], is_external, &x, err);
+	}
+	if (rc == 0)
+		rc = write_image(a, procs, n, err);
+	/* Done with them: freeze again first when they are not to run on, so
+	 * they stay still between our exit (which detaches them) and boot's
+	 * kill. */
+	if (rc == 0 && !a->resume)
+		cgroup_freeze(a->cg, true, &terr);
+	for (size_t i = 0; i < n && procs; i++) {
+		ckpt_detach_all(&procs[i]);
+		ckpt_proc_free(&procs[i]);
+	}
+	free(procs);
+	free(pids);
+	return rc;
+}

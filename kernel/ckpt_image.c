@@ -1,0 +1,489 @@
+/* Captured processes as state-file records and back (kernel/ckpt_image.h).
+ * The reader side treats the file as hostile: every field is checked for
+ * type, size and range before it is used, a page run must lie inside a
+ * mapping of its task, and counts are bounded before anything is
+ * allocated. Field names: docs/API.md, "The checkpoint records". */
+#include "kernel/ckpt_image.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/mpk.h"
+#include "kernel/ptrace_inject.h"
+
+/* --- Writing ------------------------------------------------------------ */
+
+static void pack_bin(msgpack_packer *pk, const char *key, const void *p, size_t n)
+{
+	mpk_pack_key(pk, key);
+	msgpack_pack_bin(pk, n);
+	msgpack_pack_bin_body(pk, p, n);
+}
+
+static void pack_u64(msgpack_packer *pk, const char *key, uint64_t v)
+{
+	mpk_pack_key(pk, key);
+	msgpack_pack_uint64(pk, v);
+}
+
+static void pack_s(msgpack_packer *pk, const char *key, const char *s)
+{
+	mpk_pack_key(pk, key);
+	mpk_pack_str(pk, s);
+}
+
+static const char *const special_name[] = {
+	[CKPT_VMA_STACK] = "[stack]",	   [CKPT_VMA_VDSO] = "[vdso]",
+	[CKPT_VMA_VVAR] = "[vvar]",	   [CKPT_VMA_VCLOCK] = "[vvar_vclock]",
+	[CKPT_VMA_VSYSCALL] = "[vsyscall]",
+};
+
+/* One run's contents: held, or read from the stopped process through a
+ * reused buffer (first-touch faults in a fresh buffer per run would cost
+ * more than the copy). */
+static int put_run(struct sf_writer *w, const struct ckpt_proc *p, const struct ckpt_pages *r,
+		   struct cv_error *err)
+{
+	if (r->data)
+		return sf_write_data(w, r->data, r->len, err);
+	static unsigned char *buf;
+	enum { BUF = 4 << 20 };
+	if (!buf && !(buf = malloc(BUF)))
+		return cv_errf(err, ENOMEM, "page buffer");
+	if (p->mem_fd <= 0)
+		return cv_errf(err, EBADF, "process %d: its memory is not open", p->pid);
+	for (size_t off = 0; off < r->len;) {
+		size_t n = r->len - off < BUF ? r->len - off : BUF;
+		if (pti_mem_read(p->mem_fd, r->addr + off, buf, n, err) < 0)
+			return cv_error_wrap(err, "process %d", p->pid);
+		if (sf_write_data(w, buf, n, err) < 0)
+			return -1;
+		off += n;
+	}
+	return 0;
+}
+
+int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_error *err)
+{
+	msgpack_packer *pk = sf_record_begin(w, SF_KIND_TASK, 10, 0, err);
+	if (!pk)
+		return -1;
+	/* Ids as the sandbox sees them (its pid namespace), not the host's. */
+	pack_u64(pk, "pid", (uint64_t)(p->nthreads ? p->threads[0].ns_tid : p->pid));
+	pack_s(pk, "cwd", p->cwd);
+	pack_u64(pk, "umask", p->umask);
+	pack_bin(pk, "mm", &p->mm, sizeof(p->mm));
+	pack_bin(pk, "auxv", p->auxv, p->auxv_words * 8);
+	pack_bin(pk, "sigactions", p->sigact, sizeof(p->sigact));
+	pack_u64(pk, "sigaltstack_sp", p->sigaltstack_sp);
+	pack_u64(pk, "sigaltstack_size", p->sigaltstack_size);
+	pack_u64(pk, "sigaltstack_flags", (uint64_t)(uint32_t)p->sigaltstack_flags);
+	pack_u64(pk, "threads", p->nthreads);
+	if (sf_record_end(w, err) < 0)
+		return -1;
+	for (size_t i = 0; i < p->nthreads; i++) {
+		const struct ckpt_thread *t = &p->threads[i];
+		if (!(pk = sf_record_begin(w, SF_KIND_THREAD, 10, 0, err)))
+			return -1;
+		pack_u64(pk, "tid", (uint64_t)t->ns_tid);
+		pack_bin(pk, "regs", &t->regs, sizeof(t->regs));
+		pack_bin(pk, "xstate", t->xstate, t->xstate_len);
+		pack_u64(pk, "sigmask", t->sigmask);
+		pack_u64(pk, "rseq", t->rseq_ptr);
+		pack_u64(pk, "rseq_len", t->rseq_len);
+		pack_u64(pk, "rseq_sig", t->rseq_sig);
+		pack_u64(pk, "robust_list", t->robust_head);
+		pack_u64(pk, "robust_len", t->robust_len);
+		pack_u64(pk, "clear_tid", t->clear_tid);
+		if (sf_record_end(w, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < p->nvmas; i++) {
+		const struct ckpt_vma *v = &p->vmas[i];
+		struct sf_mapping m = {.start = v->start, .end = v->end, .prot = (uint32_t)v->prot,
+				       .offset = v->pgoff, .flags = MAP_PRIVATE};
+		if (v->kind == CKPT_VMA_FILE)
+			m.path = v->path;
+		else if (v->kind == CKPT_VMA_ANON)
+			m.flags |= MAP_ANONYMOUS;
+		else
+			m.path = special_name[v->kind];
+		if (sf_put_mapping(w, &m, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < p->npages; i++)
+		if (sf_put_pages(w, p->pages[i].addr, p->pages[i].len, err) < 0 ||
+		    put_run(w, p, &p->pages[i], err) < 0)
+			return -1;
+	for (size_t i = 0; i < p->nfds; i++) {
+		const struct ckpt_fd *f = &p->fds[i];
+		if (!(pk = sf_record_begin(w, SF_KIND_FD, 6, 0, err)))
+			return -1;
+		pack_u64(pk, "fd", (uint64_t)f->fd);
+		pack_s(pk, "type", f->kind == CKPT_FD_FILE ? "file" : "external");
+		pack_u64(pk, "flags", (uint64_t)(uint32_t)f->flags);
+		pack_u64(pk, "cloexec", (uint64_t)f->cloexec);
+		pack_u64(pk, "pos", f->pos);
+		pack_s(pk, "path", f->path);
+		if (sf_record_end(w, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* --- Reading ------------------------------------------------------------ */
+
+/* A bin field of exactly `want` bytes (or at most `max` when want is 0). */
+static int get_bin(const msgpack_object *rec, const char *key, void *out, size_t want, size_t max,
+		   size_t *got, struct cv_error *err)
+{
+	const msgpack_object *v = mpk_map_get(rec, key);
+	if (!v || v->type != MSGPACK_OBJECT_BIN)
+		return cv_errf(err, 0, "state file: field \"%s\": expected bin, got %s", key,
+			       v ? mpk_type_name(v->type) : "nothing");
+	size_t n = v->via.bin.size;
+	if (want ? n != want : n > max)
+		return cv_errf(err, 0,
+			       "state file: field \"%s\" holds %zu bytes, expected %s%zu (a state "
+			       "file restores only on the same kernel and architecture)",
+			       key, n, want ? "" : "at most ", want ? want : max);
+	memcpy(out, v->via.bin.ptr, n);
+	if (got)
+		*got = n;
+	return 0;
+}
+
+/* A str field copied NUL-terminated into out (cap bytes); nil → "". */
+static int get_str(const msgpack_object *rec, const char *key, char *out, size_t cap, bool nil_ok,
+		   struct cv_error *err)
+{
+	const msgpack_object *v = mpk_map_get(rec, key);
+	if (v && v->type == MSGPACK_OBJECT_NIL && nil_ok) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (!v || v->type != MSGPACK_OBJECT_STR)
+		return cv_errf(err, 0, "state file: field \"%s\": expected string, got %s", key,
+			       v ? mpk_type_name(v->type) : "nothing");
+	if (v->via.str.size >= cap || memchr(v->via.str.ptr, '\0', v->via.str.size))
+		return cv_errf(err, 0, "state file: field \"%s\" is too long or holds a NUL", key);
+	memcpy(out, v->via.str.ptr, v->via.str.size);
+	out[v->via.str.size] = '\0';
+	return 0;
+}
+
+static int get_u(const msgpack_object *rec, const char *key, uint64_t max, uint64_t *out,
+		 struct cv_error *err)
+{
+	if (sf_get_u64(rec, key, out, err) < 0)
+		return -1;
+	if (*out > max)
+		return cv_errf(err, 0, "state file: field \"%s\" is %llu, at most %llu allowed", key,
+			       (unsigned long long)*out, (unsigned long long)max);
+	return 0;
+}
+
+static struct ckpt_proc *cur(struct ckpt_loader *l, const char *kind, struct cv_error *err)
+{
+	if (!l->nprocs) {
+		cv_errf(err, 0, "state file: a %s record before any task", kind);
+		return NULL;
+	}
+	return &l->procs[l->nprocs - 1];
+}
+
+static int on_task(struct ckpt_loader *l, const msgpack_object *rec, struct cv_error *err)
+{
+	if (l->nprocs == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4;
+		if (cap > 4096)
+			return cv_errf(err, 0, "state file: more than 4096 tasks");
+		struct ckpt_proc *n = realloc(l->procs, cap * sizeof(*n));
+		if (!n)
+			return cv_errf(err, ENOMEM, "state file: tasks");
+		l->procs = n;
+		l->cap = cap;
+	}
+	struct ckpt_proc *p = &l->procs[l->nprocs++];
+	memset(p, 0, sizeof(*p));
+	p->threads = calloc(CKPT_MAX_THREADS, sizeof(*p->threads));
+	p->vmas = calloc(CKPT_MAX_VMAS, sizeof(*p->vmas));
+	p->fds = calloc(CKPT_MAX_FDS, sizeof(*p->fds));
+	if (!p->threads || !p->vmas || !p->fds)
+		return cv_errf(err, ENOMEM, "state file: task");
+	uint64_t pid, um, ss_flags, auxb = 0;
+	size_t aux_bytes;
+	if (get_u(rec, "pid", 4194304, &pid, err) < 0 || get_u(rec, "umask", 0777, &um, err) < 0 ||
+	    get_str(rec, "cwd", p->cwd, sizeof(p->cwd), false, err) < 0 ||
+	    get_bin(rec, "mm", &p->mm, sizeof(p->mm), 0, NULL, err) < 0 ||
+	    get_bin(rec, "auxv", p->auxv, 0, sizeof(p->auxv), &aux_bytes, err) < 0 ||
+	    get_bin(rec, "sigactions", p->sigact, sizeof(p->sigact), 0, NULL, err) < 0 ||
+	    sf_get_u64(rec, "sigaltstack_sp", &p->sigaltstack_sp, err) < 0 ||
+	    sf_get_u64(rec, "sigaltstack_size", &p->sigaltstack_size, err) < 0 ||
+	    get_u(rec, "sigaltstack_flags", UINT32_MAX, &ss_flags, err) < 0 ||
+	    get_u(rec, "threads", CKPT_MAX_THREADS, &auxb, err) < 0)
+		return -1;
+	if (pid == 0 || aux_bytes % 8 || auxb == 0)
+		return cv_errf(err, 0, "state file: task %llu: bad pid, auxv or thread count",
+			       (unsigned long long)pid);
+	p->pid = (pid_t)pid;
+	p->umask = (unsigned)um;
+	p->auxv_words = aux_bytes / 8;
+	p->sigaltstack_flags = (int)(uint32_t)ss_flags;
+	p->decl_threads = (size_t)auxb;
+	return 0;
+}
+
+static int on_thread(struct ckpt_loader *l, const msgpack_object *rec, struct cv_error *err)
+{
+	struct ckpt_proc *p = cur(l, "thread", err);
+	if (!p)
+		return -1;
+	if (p->nthreads == CKPT_MAX_THREADS)
+		return cv_errf(err, 0, "state file: task %d: more than %d threads", p->pid,
+			       CKPT_MAX_THREADS);
+	struct ckpt_thread *t = &p->threads[p->nthreads];
+	uint64_t tid, rl, rs, rlen;
+	if (get_u(rec, "tid", 4194304, &tid, err) < 0 ||
+	    get_bin(rec, "regs", &t->regs, sizeof(t->regs), 0, NULL, err) < 0 ||
+	    get_bin(rec, "xstate", t->xstate, 0, sizeof(t->xstate), &t->xstate_len, err) < 0 ||
+	    sf_get_u64(rec, "sigmask", &t->sigmask, err) < 0 ||
+	    sf_get_u64(rec, "rseq", &t->rseq_ptr, err) < 0 ||
+	    get_u(rec, "rseq_len", 4096, &rl, err) < 0 ||
+	    get_u(rec, "rseq_sig", UINT32_MAX, &rs, err) < 0 ||
+	    sf_get_u64(rec, "robust_list", &t->robust_head, err) < 0 ||
+	    get_u(rec, "robust_len", 4096, &rlen, err) < 0 ||
+	    sf_get_u64(rec, "clear_tid", &t->clear_tid, err) < 0)
+		return cv_error_wrap(err, "task %d", p->pid);
+	if (tid == 0)
+		return cv_errf(err, 0, "state file: task %d: thread id 0", p->pid);
+	t->tid = t->ns_tid = (pid_t)tid;
+	t->rseq_len = (uint32_t)rl;
+	t->rseq_sig = (uint32_t)rs;
+	t->robust_len = (size_t)rlen;
+	p->nthreads++;
+	return 0;
+}
+
+static int on_mapping(struct ckpt_loader *l, const msgpack_object *rec, struct cv_error *err)
+{
+	struct ckpt_proc *p = cur(l, "mapping", err);
+	if (!p)
+		return -1;
+	if (p->nvmas == CKPT_MAX_VMAS)
+		return cv_errf(err, 0, "state file: task %d: more than %d mappings", p->pid,
+			       CKPT_MAX_VMAS);
+	struct sf_mapping m;
+	if (sf_get_mapping(rec, &m, err) < 0)
+		return -1;
+	struct ckpt_vma *v = &p->vmas[p->nvmas];
+	*v = (struct ckpt_vma){.start = m.start, .end = m.end, .pgoff = m.offset,
+			       .prot = (int)(m.prot & (PROT_READ | PROT_WRITE | PROT_EXEC))};
+	if (p->nvmas && v->start < p->vmas[p->nvmas - 1].end)
+		return cv_errf(err, 0, "state file: task %d: mappings overlap or are out of order",
+			       p->pid);
+	if (!m.path) {
+		v->kind = CKPT_VMA_ANON;
+	} else if (m.path_len >= CKPT_PATH_MAX || memchr(m.path, '\0', m.path_len)) {
+		return cv_errf(err, 0, "state file: task %d: mapping path too long", p->pid);
+	} else if (m.path[0] == '/') {
+		v->kind = CKPT_VMA_FILE;
+		if (!(v->path = strndup(m.path, m.path_len)))
+			return cv_errf(err, ENOMEM, "state file: mapping path");
+	} else {
+		int k = -1;
+		for (int i = CKPT_VMA_STACK; i <= CKPT_VMA_VSYSCALL; i++)
+			if (strlen(special_name[i]) == m.path_len &&
+			    !memcmp(special_name[i], m.path, m.path_len))
+				k = i;
+		if (k < 0)
+			return cv_errf(err, 0, "state file: task %d: unknown mapping \"%.*s\"", p->pid,
+				       (int)m.path_len, m.path);
+		v->kind = (enum ckpt_vma_kind)k;
+	}
+	p->nvmas++;
+	return 0;
+}
+
+static int on_pages(struct ckpt_loader *l, const msgpack_object *rec, uint64_t len,
+		    struct cv_error *err)
+{
+	struct ckpt_proc *p = cur(l, "pages", err);
+	if (!p)
+		return -1;
+	uint64_t addr;
+	if (sf_get_u64(rec, "addr", &addr, err) < 0)
+		return -1;
+	/* Only into an area we will map, and only one that holds saved pages. */
+	int inside = 0;
+	for (size_t i = 0; i < p->nvmas && !inside; i++) {
+		const struct ckpt_vma *v = &p->vmas[i];
+		inside = addr >= v->start && len <= v->end - addr &&
+			 (v->kind == CKPT_VMA_ANON || v->kind == CKPT_VMA_STACK ||
+			  v->kind == CKPT_VMA_FILE);
+	}
+	if (!inside)
+		return cv_errf(err, 0,
+			       "state file: task %d: pages at 0x%llx (%llu bytes) lie outside its "
+			       "mappings",
+			       p->pid, (unsigned long long)addr, (unsigned long long)len);
+	if (p->npages == p->cap_pages) {
+		size_t cap = p->cap_pages ? p->cap_pages * 2 : 64;
+		struct ckpt_pages *n = realloc(p->pages, cap * sizeof(*n));
+		if (!n)
+			return cv_errf(err, ENOMEM, "state file: page runs");
+		p->pages = n;
+		p->cap_pages = cap;
+	}
+	unsigned char *data = NULL;
+	if (!l->skip_data && !(data = malloc(len)))
+		return cv_errf(err, ENOMEM, "state file: %llu bytes of pages", (unsigned long long)len);
+	p->pages[p->npages] = (struct ckpt_pages){addr, (size_t)len, data};
+	l->cur_pages = &p->pages[p->npages++];
+	p->page_bytes += len;
+	return 0;
+}
+
+static int on_fd(struct ckpt_loader *l, const msgpack_object *rec, struct cv_error *err)
+{
+	struct ckpt_proc *p = cur(l, "fd", err);
+	if (!p)
+		return -1;
+	if (p->nfds == CKPT_MAX_FDS)
+		return cv_errf(err, 0, "state file: task %d: more than %d fds", p->pid, CKPT_MAX_FDS);
+	struct ckpt_fd *f = &p->fds[p->nfds];
+	char type[16], path[CKPT_PATH_MAX];
+	uint64_t fd, flags, cloexec;
+	if (get_u(rec, "fd", 1 << 20, &fd, err) < 0 ||
+	    get_str(rec, "type", type, sizeof(type), false, err) < 0 ||
+	    get_u(rec, "flags", UINT32_MAX, &flags, err) < 0 ||
+	    get_u(rec, "cloexec", 1, &cloexec, err) < 0 || sf_get_u64(rec, "pos", &f->pos, err) < 0 ||
+	    get_str(rec, "path", path, sizeof(path), true, err) < 0)
+		return cv_error_wrap(err, "task %d", p->pid);
+	f->fd = (int)fd;
+	f->flags = (int)(uint32_t)flags;
+	f->cloexec = (int)cloexec;
+	if (!strcmp(type, "file") && path[0] == '/') {
+		f->kind = CKPT_FD_FILE;
+		if (!(f->path = strdup(path)))
+			return cv_errf(err, ENOMEM, "state file: fd path");
+	} else if (!strcmp(type, "external")) {
+		f->kind = CKPT_FD_EXTERNAL;
+	} else {
+		return cv_errf(err, 0, "state file: task %d fd %d: unknown type \"%s\"", p->pid, f->fd,
+			       type);
+	}
+	p->nfds++;
+	return 0;
+}
+
+int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *err)
+{
+	struct ckpt_loader *l = loader;
+	switch (ev->type) {
+	case SF_EV_RECORD:
+		l->cur_pages = NULL;
+		switch (ev->kind) {
+		case SF_KIND_TASK:
+			return on_task(l, ev->obj, err);
+		case SF_KIND_THREAD:
+			return on_thread(l, ev->obj, err);
+		case SF_KIND_MAPPING:
+			return on_mapping(l, ev->obj, err);
+		case SF_KIND_PAGES:
+			return on_pages(l, ev->obj, ev->data_len, err);
+		case SF_KIND_FD:
+			return on_fd(l, ev->obj, err);
+		case SF_KIND_CONTAINER:
+			return get_str(ev->obj, "id", l->container_id, sizeof(l->container_id), false,
+				       err);
+		case SF_KIND_PIPE:
+		case SF_KIND_FILE:
+		case SF_KIND_BLOB:
+		case SF_KIND_END:
+		case SF_KIND_COUNT:
+			break;
+		}
+		return cv_errf(err, 0, "state file: a %s record, which this engine does not restore",
+			       sf_kind_name(ev->kind));
+	case SF_EV_DATA:
+		if (!l->cur_pages || ev->data_off + ev->len > l->cur_pages->len)
+			return cv_errf(err, 0, "state file: data outside a page run");
+		if (l->cur_pages->data)
+			memcpy(l->cur_pages->data + ev->data_off, ev->data, ev->len);
+		return 0;
+	case SF_EV_NONE:
+	case SF_EV_META:
+	case SF_EV_END:
+		return 0;
+	}
+	return 0;
+}
+
+int ckpt_image_done(struct ckpt_loader *l, struct cv_error *err)
+{
+	if (!l->nprocs)
+		return cv_errf(err, 0, "state file: no task in it");
+	for (size_t i = 0; i < l->nprocs; i++) {
+		const struct ckpt_proc *p = &l->procs[i];
+		if (p->nthreads != p->decl_threads || p->threads[0].tid != p->pid)
+			return cv_errf(err, 0,
+				       "state file: task %d: %zu thread records, its task record says "
+				       "%zu (the first must be the task itself)",
+				       p->pid, p->nthreads, p->decl_threads);
+	}
+	return 0;
+}
+
+void ckpt_loader_free(struct ckpt_loader *l)
+{
+	for (size_t i = 0; i < l->nprocs; i++)
+		ckpt_proc_free(&l->procs[i]);
+	free(l->procs);
+	memset(l, 0, sizeof(*l));
+}
+
+struct stream {
+	const struct ckpt_proc *p;
+	ckpt_page_fn put;
+	void *opaque;
+	size_t next; /* index of the next run expected */
+	const struct ckpt_pages *cur;
+};
+
+static int stream_event(void *opaque, const struct sf_event *ev, struct cv_error *err)
+{
+	struct stream *s = opaque;
+	if (ev->type == SF_EV_RECORD) {
+		s->cur = NULL;
+		if (ev->kind != SF_KIND_PAGES)
+			return 0;
+		uint64_t addr;
+		if (sf_get_u64(ev->obj, "addr", &addr, err) < 0)
+			return -1;
+		if (s->next >= s->p->npages || s->p->pages[s->next].addr != addr ||
+		    s->p->pages[s->next].len != ev->data_len)
+			return cv_errf(err, 0, "state file: changed between its check and its use");
+		s->cur = &s->p->pages[s->next++];
+		return 0;
+	}
+	if (ev->type == SF_EV_DATA && s->cur)
+		return s->put(s->opaque, s->cur->addr + ev->data_off, ev->data, ev->len, err);
+	return 0;
+}
+
+int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, ckpt_page_fn put, void *opaque,
+			    struct cv_error *err)
+{
+	struct stream s = {.p = p, .put = put, .opaque = opaque};
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return cv_errf(err, errno, "state file: rewinding it");
+	if (sf_read_fd(fd, stream_event, &s, err) != 0)
+		return -1;
+	if (s.next != p->npages)
+		return cv_errf(err, 0, "state file: changed between its check and its use");
+	return 0;
+}

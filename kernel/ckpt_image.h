@@ -1,0 +1,36 @@
+#pragma once
+/* A captured process (kernel/ckpt_proc.h) as state-file records
+ * (state/state.h, docs/STATEFILE.md): one `task`, then its `thread`s,
+ * `mapping`s, `pages` runs (the contents follow as the record's data run)
+ * and `fd`s. Register sets travel as `bin` fields, checked for their exact
+ * size on the way in: a state file restores only on the same kernel and
+ * architecture (the metadata says which; restore compares). */
+#include "kernel/ckpt_proc.h"
+#include "state/state.h"
+
+/* Writes p's records. */
+int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_error *err);
+
+/* Reassembles processes from a state file's events. Feed every event of
+ * sf_read_fd to ckpt_image_event; ckpt_image_done checks what was read is
+ * whole. The loader owns the processes until the caller takes them. */
+struct ckpt_loader {
+	struct ckpt_proc *procs;
+	size_t nprocs, cap;
+	struct ckpt_pages *cur_pages; /* the run whose data is arriving */
+	char container_id[256];
+	bool skip_data; /* set by the caller: check the runs, keep no contents (restore
+			 * streams them from the file again, ckpt_image_stream_pages) */
+};
+int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *err);
+int ckpt_image_done(struct ckpt_loader *l, struct cv_error *err);
+void ckpt_loader_free(struct ckpt_loader *l);
+
+/* The second pass of a restore that kept no contents: reads the file
+ * again and hands every page run's bytes to put(opaque, addr, data, len).
+ * The runs must be exactly those of p, in order (the file may not change
+ * between the passes). */
+typedef int (*ckpt_page_fn)(void *opaque, uint64_t addr, const void *data, size_t len,
+			    struct cv_error *err);
+int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, ckpt_page_fn put, void *opaque,
+			    struct cv_error *err);

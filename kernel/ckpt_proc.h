@@ -1,0 +1,162 @@
+#pragma once
+/* One process as a checkpoint sees it: its threads (registers, xstate,
+ * signal mask, rseq, robust list), its address space (areas and the
+ * contents of their present private pages), signal handlers, mm fields
+ * and auxv, cwd, umask and fd table. ckpt_capture fills it from a
+ * process whose threads are all ptrace-stopped; restore_proc rebuilds it
+ * in a fresh stub process by injected syscalls. Both run in the
+ * short-lived checkpoint/restore helper (docs/DESIGN.md, "Checkpoint and
+ * restore"). The struct owns every buffer it points to; ckpt_proc_free
+ * releases them. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "core/err.h"
+
+#define CKPT_MAX_THREADS 64
+#define CKPT_MAX_VMAS 4096
+#define CKPT_MAX_FDS 1024
+#define CKPT_XSTATE_MAX 8192
+#define CKPT_AUXV_MAX 512 /* 64-bit words */
+#define CKPT_PATH_MAX 1024
+
+enum ckpt_vma_kind {
+	CKPT_VMA_ANON,
+	CKPT_VMA_FILE,  /* private file mapping; only its written pages are saved */
+	CKPT_VMA_STACK, /* [stack]: anon, MAP_GROWSDOWN */
+	CKPT_VMA_VDSO,  /* [vvar], [vvar_vclock], [vdso]: moved, never saved */
+	CKPT_VMA_VVAR,
+	CKPT_VMA_VCLOCK,
+	CKPT_VMA_VSYSCALL, /* fixed by the kernel: skipped */
+};
+
+struct ckpt_vma {
+	uint64_t start, end, pgoff; /* pgoff in bytes */
+	int prot;
+	enum ckpt_vma_kind kind;
+	char *path; /* CKPT_VMA_FILE only */
+};
+
+/* A run of contiguous saved pages. data is NULL when the contents are
+ * not held: a capture streams them from the live process (mem_fd) into
+ * the state file, a restore from the file into the new process. */
+struct ckpt_pages {
+	uint64_t addr;
+	size_t len;
+	unsigned char *data;
+};
+
+struct ckpt_thread {
+	pid_t tid;    /* as the tracer sees it (the host), or from a file: as saved */
+	pid_t ns_tid; /* in its own pid namespace: what the state file records */
+	struct user_regs_struct regs;
+	unsigned char xstate[CKPT_XSTATE_MAX];
+	size_t xstate_len;
+	uint64_t sigmask;
+	uint64_t rseq_ptr;
+	uint32_t rseq_len, rseq_sig;
+	uint64_t robust_head;
+	size_t robust_len;
+	uint64_t clear_tid; /* set_tid_address */
+	char comm[16];
+};
+
+struct ckpt_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+enum ckpt_fd_kind {
+	CKPT_FD_FILE,     /* regular file or directory, reopened by path */
+	CKPT_FD_EXTERNAL, /* stdio handed to the sandbox from outside: the
+			   * restorer passes a replacement in */
+};
+
+struct ckpt_fd {
+	int fd;
+	enum ckpt_fd_kind kind;
+	int flags;   /* open flags from fdinfo (O_APPEND, O_RDWR, ...) */
+	int cloexec; /* FD_CLOEXEC */
+	uint64_t pos;
+	char *path; /* CKPT_FD_FILE: as the process sees it (its own root) */
+};
+
+/* The mm fields PR_SET_MM_MAP takes (from /proc/PID/stat and brk(0)). */
+struct ckpt_mm {
+	uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+};
+
+struct ckpt_proc {
+	pid_t pid;
+	struct ckpt_thread *threads;
+	size_t nthreads;
+	struct ckpt_vma *vmas;
+	size_t nvmas;
+	struct ckpt_pages *pages;
+	size_t npages, cap_pages;
+	size_t page_bytes; /* total of pages[].len */
+	struct ckpt_sigaction sigact[64]; /* index sig-1; handler 0 = SIG_DFL */
+	uint64_t sigaltstack_sp, sigaltstack_size;
+	int sigaltstack_flags;
+	struct ckpt_mm mm;
+	uint64_t auxv[CKPT_AUXV_MAX];
+	size_t auxv_words;
+	char cwd[CKPT_PATH_MAX];
+	unsigned umask;
+	struct ckpt_fd *fds;
+	size_t nfds;
+	size_t decl_threads; /* read from a state file: the count its task record gave */
+	int mem_fd;          /* capture: /proc/PID/mem of the stopped process, or -1 (0: unset) */
+};
+
+/* Says whether fd (its /proc link text given) is stdio handed to the
+ * sandbox from outside: it is then saved as external, whatever it is, and
+ * restore connects what it is handed in its place. */
+typedef int (*ckpt_external_fn)(void *data, int fd, const char *link);
+
+/* Seizes and interrupts every thread of pid (repeating until no new
+ * thread appears), fills p->threads[].tid and leaves them stopped. */
+int ckpt_seize_all(pid_t pid, struct ckpt_proc *p, struct cv_error *err);
+
+/* Captures the stopped process into p (after ckpt_seize_all). Anything it
+ * cannot restore (a socket, an eventfd, a shared mapping, ...) fails with
+ * an error naming the process, the fd or mapping and its kind. Leaves the
+ * threads stopped with their registers as they were. */
+int ckpt_capture(struct ckpt_proc *p, ckpt_external_fn is_external, void *data,
+		 struct cv_error *err);
+
+/* Detaches every thread of a captured process (it runs on). */
+void ckpt_detach_all(struct ckpt_proc *p);
+
+/* Kills a seized process and waits for each of its traced threads (a
+ * traced thread must be reaped by its tracer before its tid is free and
+ * the leader can be reaped by its parent). */
+void ckpt_kill_all(struct ckpt_proc *p);
+
+void ckpt_proc_free(struct ckpt_proc *p);
+
+/* Rebuilds p in a fresh process and lets it run. stub_exe is executed
+ * (traced) to get a clean process; ext[i] replaces the external fd
+ * ext_fd[i] (n of them). Where the tree is kept in a pid namespace the
+ * caller runs this inside it. On success *out_pid is the restored process
+ * (a child of the caller). */
+int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext_fd,
+		 const int *ext, size_t n, pid_t *out_pid, struct cv_error *err);
+
+/* Rebuilds p in pid: a process the caller seized (PTRACE_O_TRACESYSGOOD |
+ * PTRACE_O_TRACECLONE) that is stopped at its exec event, such as a
+ * container init that just exec'd the checkpointed binary. Its fds 0-2
+ * are the external stdio. Detaches it, running, on success; on failure
+ * the caller kills it. */
+int restore_proc_take(const struct ckpt_proc *p, pid_t pid, struct cv_error *err);
+
+/* Where restore gets page contents p does not hold (pages[].data NULL):
+ * called once the areas are mapped, with a writer into the new process. */
+typedef int (*restore_put_fn)(void *opaque, uint64_t addr, const void *data, size_t len,
+			      struct cv_error *err);
+typedef int (*restore_pages_fn)(void *src, const struct ckpt_proc *p, restore_put_fn put,
+				void *opaque, struct cv_error *err);
+void restore_set_page_source(restore_pages_fn fn, void *src);

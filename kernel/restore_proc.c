@@ -1,0 +1,656 @@
+/* Rebuilding one captured process (kernel/ckpt_proc.h) in a fresh stub.
+ *
+ * The stub is a traced exec of a static program: exec gives a clean
+ * process (no rseq, robust list or handlers left over from us). We then
+ * drive it by injected syscalls through a one-page trampoline mapped where
+ * neither layout has anything: unmap everything of the stub but its
+ * vDSO, move [vvar], [vvar_vclock] and [vdso] together onto the old
+ * addresses (the vDSO code reads vvar at fixed offsets, so they move as a
+ * block), map every saved area at its address with its protections, write
+ * the saved pages through /proc/PID/mem (which ignores protections), then
+ * the mm fields, handlers, cwd, umask and fds, then each thread (clone3
+ * with its old tid), and finally the registers with the kernel's syscall
+ * restart applied by hand. Notes: docs/DESIGN.md, "Checkpoint and
+ * restore". */
+#include <errno.h>
+#include <fcntl.h>
+#include <elf.h>
+#include <linux/prctl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kernel/ckpt_proc.h"
+#include "kernel/ptrace_inject.h"
+
+#define PAGE 4096UL
+#define SCRATCH_OFF 64 /* trampoline page: `syscall` at 0, scratch after */
+
+struct area {
+	uint64_t start, end;
+};
+
+struct rst {
+	const struct ckpt_proc *p;
+	struct pti t;
+	int memfd;
+	uint64_t tramp;
+	struct area stub[64]; /* the stub's own mappings when we took it */
+	const char *stub_name[64];
+	char stub_names[64][32];
+	size_t nstub;
+};
+
+static int overlaps(uint64_t a, uint64_t b, uint64_t lo, uint64_t hi)
+{
+	return a < hi && lo < b;
+}
+
+/* A free range of len bytes in both the saved layout and the stub's. */
+static uint64_t free_range(const struct rst *r, uint64_t len, uint64_t from)
+{
+	for (uint64_t a = from; a < (1ULL << 46); a += 1ULL << 30) {
+		int busy = 0;
+		for (size_t i = 0; !busy && i < r->p->nvmas; i++)
+			busy = overlaps(a, a + len, r->p->vmas[i].start, r->p->vmas[i].end);
+		for (size_t i = 0; !busy && i < r->nstub; i++)
+			busy = overlaps(a, a + len, r->stub[i].start, r->stub[i].end);
+		if (!busy)
+			return a;
+	}
+	return 0;
+}
+
+static int read_stub_maps(struct rst *r, struct cv_error *err)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof(path), "/proc/%d/maps", r->t.tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return cv_errf(err, errno, "open %s", path);
+	r->nstub = 0;
+	while (fgets(line, sizeof(line), f) && r->nstub < 64) {
+		unsigned long lo, hi;
+		int at = 0;
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &at) < 2)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		r->stub[r->nstub] = (struct area){lo, hi};
+		snprintf(r->stub_names[r->nstub], sizeof(r->stub_names[0]), "%s", at ? line + at : "");
+		r->stub_name[r->nstub] = r->stub_names[r->nstub];
+		r->nstub++;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Runs a syscall in the main thread; a negative result is an error
+ * naming what we asked. */
+static int sys(struct rst *r, int64_t *out, const char *what, long nr, uint64_t a1, uint64_t a2,
+	       uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, struct cv_error *err)
+{
+	int64_t ret;
+	if (pti_sys(&r->t, &ret, err, nr, a1, a2, a3, a4, a5, a6) < 0)
+		return cv_error_wrap(err, "restoring process %d: %s", r->p->pid, what);
+	if (ret < 0 && ret > -4096)
+		return cv_errf(err, (int)-ret, "restoring process %d: %s", r->p->pid, what);
+	if (out)
+		*out = ret;
+	return 0;
+}
+
+static int put_scratch(struct rst *r, const void *buf, size_t len, struct cv_error *err)
+{
+	if (len > PAGE - SCRATCH_OFF)
+		return cv_errf(err, 0, "restoring process %d: %zu bytes do not fit the scratch page",
+			       r->p->pid, len);
+	return pti_mem_write(r->memfd, r->tramp + SCRATCH_OFF, buf, len, err);
+}
+
+static int bootstrap(struct rst *r, struct cv_error *err)
+{
+	static const unsigned char sc[2] = {0x0f, 0x05};
+	/* The stub stopped right after exec, at its entry point: a syscall
+	 * written there (copy-on-write through /proc/PID/mem) is our first
+	 * injection point. */
+	if (pti_mem_write(r->memfd, r->t.regs.rip, sc, 2, err) < 0)
+		return -1;
+	r->t.sys_ip = r->t.regs.rip;
+	if (read_stub_maps(r, err) < 0)
+		return -1;
+	uint64_t tramp = free_range(r, PAGE, 1ULL << 40);
+	if (!tramp)
+		return cv_errf(err, 0, "restoring process %d: no room for the trampoline", r->p->pid);
+	int64_t got;
+	if (sys(r, &got, "mapping the trampoline", SYS_mmap, tramp, PAGE, PROT_READ | PROT_EXEC,
+		MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, err) < 0)
+		return -1;
+	r->tramp = tramp;
+	if (pti_mem_write(r->memfd, tramp, sc, 2, err) < 0)
+		return -1;
+	r->t.sys_ip = tramp;
+	return 0;
+}
+
+static const struct ckpt_vma *saved_special(const struct ckpt_proc *p, enum ckpt_vma_kind k)
+{
+	for (size_t i = 0; i < p->nvmas; i++)
+		if (p->vmas[i].kind == k)
+			return &p->vmas[i];
+	return NULL;
+}
+
+/* Unmaps the stub's own areas, then moves its vvar/vvar_vclock/vdso block
+ * onto the saved addresses, through a free area (the two may overlap). */
+static int clear_and_move_vdso(struct rst *r, struct cv_error *err)
+{
+	static const struct {
+		const char *name;
+		enum ckpt_vma_kind kind;
+	} special[3] = {{"[vvar]", CKPT_VMA_VVAR},
+			{"[vvar_vclock]", CKPT_VMA_VCLOCK},
+			{"[vdso]", CKPT_VMA_VDSO}};
+	struct area cur[3] = {{0, 0}, {0, 0}, {0, 0}};
+	for (size_t i = 0; i < r->nstub; i++) {
+		const struct area *a = &r->stub[i];
+		int keep = a->start == r->tramp || !strcmp(r->stub_name[i], "[vsyscall]");
+		for (int s = 0; s < 3; s++)
+			if (!strcmp(r->stub_name[i], special[s].name)) {
+				cur[s] = *a;
+				keep = 1;
+			}
+		if (!keep && sys(r, NULL, "unmapping the stub", SYS_munmap, a->start,
+				 a->end - a->start, 0, 0, 0, 0, err) < 0)
+			return -1;
+	}
+	uint64_t base = 0;
+	for (int s = 0; s < 3; s++)
+		if (cur[s].start && (!base || cur[s].start < base))
+			base = cur[s].start;
+	uint64_t span = 0;
+	for (int s = 0; s < 3; s++)
+		if (cur[s].end - base > span)
+			span = cur[s].end - base;
+	uint64_t tmp = free_range(r, span, (1ULL << 40) + (1ULL << 31));
+	if (!tmp)
+		return cv_errf(err, 0, "restoring process %d: no room to move the vdso", r->p->pid);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int s = 0; s < 3; s++) {
+			if (!cur[s].start)
+				continue;
+			const struct ckpt_vma *v = saved_special(r->p, special[s].kind);
+			uint64_t len = cur[s].end - cur[s].start;
+			if (!v || v->end - v->start != len)
+				return cv_errf(err, 0,
+					       "restoring process %d: the %s area differs from the saved "
+					       "one (a checkpoint restores only on the same kernel)",
+					       r->p->pid, special[s].name);
+			uint64_t to = pass == 0 ? tmp + (cur[s].start - base) : v->start;
+			int64_t got;
+			if (sys(r, &got, "moving the vdso", SYS_mremap, cur[s].start, len, len,
+				MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, err) < 0)
+				return -1;
+			cur[s].start = to;
+			cur[s].end = to + len;
+		}
+	}
+	return 0;
+}
+
+static restore_pages_fn page_source;
+static void *page_source_data;
+
+void restore_set_page_source(restore_pages_fn fn, void *src)
+{
+	page_source = fn;
+	page_source_data = src;
+}
+
+static int put_mem(void *opaque, uint64_t addr, const void *data, size_t len,
+		   struct cv_error *err)
+{
+	return pti_mem_write(*(int *)opaque, addr, data, len, err);
+}
+
+static int map_areas(struct rst *r, struct cv_error *err)
+{
+	const struct ckpt_proc *p = r->p;
+	for (size_t i = 0; i < p->nvmas; i++) {
+		const struct ckpt_vma *v = &p->vmas[i];
+		uint64_t len = v->end - v->start;
+		int64_t got;
+		if (v->kind == CKPT_VMA_ANON || v->kind == CKPT_VMA_STACK) {
+			uint64_t fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+				      (v->kind == CKPT_VMA_STACK ? MAP_GROWSDOWN : 0);
+			if (sys(r, &got, "mapping an anonymous area", SYS_mmap, v->start, len,
+				(uint64_t)v->prot, fl, (uint64_t)-1, 0, err) < 0)
+				return -1;
+		} else if (v->kind == CKPT_VMA_FILE) {
+			/* Opened by the restored process itself, so the path
+			 * resolves in its own root and mount namespace. */
+			if (put_scratch(r, v->path, strlen(v->path) + 1, err) < 0)
+				return -1;
+			int64_t fd;
+			if (sys(r, &fd, v->path, SYS_openat, (uint64_t)AT_FDCWD, r->tramp + SCRATCH_OFF,
+				O_RDONLY | O_CLOEXEC, 0, 0, 0, err) < 0)
+				return -1;
+			int rc = sys(r, &got, v->path, SYS_mmap, v->start, len, (uint64_t)v->prot,
+				     MAP_PRIVATE | MAP_FIXED, (uint64_t)fd, v->pgoff, err);
+			if (sys(r, NULL, "close", SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, err) < 0 ||
+			    rc < 0)
+				return -1;
+		} else {
+			continue;
+		}
+		if ((uint64_t)got != v->start)
+			return cv_errf(err, 0, "restoring process %d: area %llx landed at %llx",
+				       p->pid, (unsigned long long)v->start, (unsigned long long)got);
+	}
+	bool streamed = false;
+	for (size_t i = 0; i < p->npages; i++) {
+		if (!p->pages[i].data) {
+			streamed = true;
+			continue;
+		}
+		if (pti_mem_write(r->memfd, p->pages[i].addr, p->pages[i].data, p->pages[i].len,
+				  err) < 0)
+			return cv_error_wrap(err, "restoring process %d", p->pid);
+	}
+	if (!streamed)
+		return 0;
+	if (!page_source)
+		return cv_errf(err, 0, "restoring process %d: no source for its pages", p->pid);
+	return page_source(page_source_data, p, put_mem, &r->memfd, err);
+}
+
+static int restore_mm(struct rst *r, struct cv_error *err)
+{
+	const struct ckpt_proc *p = r->p;
+	struct {
+		struct prctl_mm_map m;
+		uint64_t auxv[CKPT_AUXV_MAX];
+	} b;
+	memset(&b, 0, sizeof(b));
+	size_t aux_bytes = p->auxv_words * 8;
+	if (sizeof(b.m) + aux_bytes > PAGE - SCRATCH_OFF)
+		return cv_errf(err, 0, "restoring process %d: auxv too large", p->pid);
+	b.m = (struct prctl_mm_map){
+		.start_code = p->mm.start_code,
+		.end_code = p->mm.end_code,
+		.start_data = p->mm.start_data,
+		.end_data = p->mm.end_data,
+		.start_brk = p->mm.start_brk,
+		.brk = p->mm.brk,
+		.start_stack = p->mm.start_stack,
+		.arg_start = p->mm.arg_start,
+		.arg_end = p->mm.arg_end,
+		.env_start = p->mm.env_start,
+		.env_end = p->mm.env_end,
+		.auxv = (__u64 *)(uintptr_t)(r->tramp + SCRATCH_OFF + sizeof(b.m)),
+		.auxv_size = (uint32_t)aux_bytes,
+		.exe_fd = (uint32_t)-1,
+	};
+	memcpy(b.auxv, p->auxv, aux_bytes);
+	if (put_scratch(r, &b, sizeof(b.m) + aux_bytes, err) < 0)
+		return -1;
+	return sys(r, NULL, "PR_SET_MM_MAP", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
+		   r->tramp + SCRATCH_OFF, sizeof(b.m), 0, 0, err);
+}
+
+static int restore_signals_and_fs(struct rst *r, struct cv_error *err)
+{
+	const struct ckpt_proc *p = r->p;
+	for (int sig = 1; sig <= 64; sig++) {
+		const struct ckpt_sigaction *a = &p->sigact[sig - 1];
+		if (sig == SIGKILL || sig == SIGSTOP || (!a->handler && !a->flags))
+			continue;
+		char what[32];
+		snprintf(what, sizeof(what), "signal %d handler", sig);
+		if (put_scratch(r, a, sizeof(*a), err) < 0 ||
+		    sys(r, NULL, what, SYS_rt_sigaction, (uint64_t)sig, r->tramp + SCRATCH_OFF, 0, 8,
+			0, 0, err) < 0)
+			return -1;
+	}
+	if (p->sigaltstack_sp && !(p->sigaltstack_flags & SS_DISABLE)) {
+		uint64_t ss[3] = {p->sigaltstack_sp, 0, p->sigaltstack_size};
+		if (put_scratch(r, ss, sizeof(ss), err) < 0 ||
+		    sys(r, NULL, "sigaltstack", SYS_sigaltstack, r->tramp + SCRATCH_OFF, 0, 0, 0, 0, 0,
+			err) < 0)
+			return -1;
+	}
+	if (sys(r, NULL, "umask", SYS_umask, p->umask, 0, 0, 0, 0, 0, err) < 0 ||
+	    put_scratch(r, p->cwd, strlen(p->cwd) + 1, err) < 0 ||
+	    sys(r, NULL, "chdir to its cwd", SYS_chdir, r->tramp + SCRATCH_OFF, 0, 0, 0, 0, 0, err) <
+		    0)
+		return -1;
+	return 0;
+}
+
+static int restore_fds(struct rst *r, struct cv_error *err)
+{
+	const struct ckpt_proc *p = r->p;
+	for (size_t i = 0; i < p->nfds; i++) {
+		const struct ckpt_fd *f = &p->fds[i];
+		if (f->kind == CKPT_FD_FILE) {
+			char what[CKPT_PATH_MAX + 32];
+			snprintf(what, sizeof(what), "fd %d (%s)", f->fd, f->path);
+			int64_t fd;
+			int flags = f->flags & ~(O_CREAT | O_TRUNC | O_EXCL);
+			if (put_scratch(r, f->path, strlen(f->path) + 1, err) < 0 ||
+			    sys(r, &fd, what, SYS_openat, (uint64_t)AT_FDCWD, r->tramp + SCRATCH_OFF,
+				(uint64_t)flags, 0, 0, 0, err) < 0)
+				return -1;
+			if (fd != f->fd &&
+			    (sys(r, NULL, what, SYS_dup3, (uint64_t)fd, (uint64_t)f->fd, 0, 0, 0, 0, err) <
+				     0 ||
+			     sys(r, NULL, what, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, err) < 0))
+				return -1;
+			int64_t ret;
+			/* Not every file seeks (/dev/null answers 0, a FIFO
+			 * ESPIPE): the offset matters only where it exists. */
+			if (pti_sys(&r->t, &ret, err, SYS_lseek, (uint64_t)f->fd, f->pos, SEEK_SET, 0, 0,
+				    0) < 0)
+				return -1;
+		}
+		if (f->cloexec && sys(r, NULL, "fcntl F_SETFD", SYS_fcntl, (uint64_t)f->fd, F_SETFD,
+				      FD_CLOEXEC, 0, 0, 0, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The kernel's syscall restart, done by hand: the thread was taken inside
+ * an interrupted syscall, and the restart logic would run on registers we
+ * set otherwise. A sleep whose restart block is kernel state is simply
+ * run again (relative sleeps then sleep at most one interval longer). */
+static void restart_fixup(struct user_regs_struct *g)
+{
+	long rax = (long)g->rax;
+	if ((long)g->orig_rax >= 0) {
+		if (rax == -512 || rax == -513 || rax == -514) { /* ERESTARTSYS, NOINTR, NOHAND */
+			g->rax = g->orig_rax;
+			g->rip -= 2;
+		} else if (rax == -516) { /* ERESTART_RESTARTBLOCK */
+			if (g->orig_rax == SYS_nanosleep || g->orig_rax == SYS_clock_nanosleep) {
+				g->rax = g->orig_rax;
+				g->rip -= 2;
+			} else {
+				g->rax = (unsigned long long)-EINTR;
+			}
+		}
+	}
+	g->orig_rax = (unsigned long long)-1;
+}
+
+/* Per-thread state a thread can only set for itself. */
+static int thread_state(struct rst *r, struct pti *t, const struct ckpt_thread *ct,
+			struct cv_error *err)
+{
+	int64_t ret;
+	struct pti save = r->t;
+	r->t = *t;
+	int rc = 0;
+	if (ct->rseq_ptr)
+		rc = sys(r, NULL, "rseq", SYS_rseq, ct->rseq_ptr, ct->rseq_len, 0, ct->rseq_sig, 0, 0,
+			 err);
+	if (rc == 0 && ct->robust_head)
+		rc = sys(r, NULL, "set_robust_list", SYS_set_robust_list, ct->robust_head,
+			 ct->robust_len, 0, 0, 0, 0, err);
+	if (rc == 0)
+		rc = pti_sys(&r->t, &ret, err, SYS_set_tid_address, ct->clear_tid, 0, 0, 0, 0, 0);
+	if (rc == 0)
+		rc = put_scratch(r, ct->comm, sizeof(ct->comm), err);
+	if (rc == 0)
+		rc = sys(r, NULL, "PR_SET_NAME", SYS_prctl, PR_SET_NAME, r->tramp + SCRATCH_OFF, 0, 0,
+			 0, 0, err);
+	r->t = save;
+	if (rc == 0 &&
+	    ptrace(PTRACE_SETSIGMASK, t->tid, (void *)sizeof(ct->sigmask), &ct->sigmask) < 0)
+		rc = cv_errf(err, errno, "restoring thread %d: signal mask", ct->tid);
+	return rc;
+}
+
+static int set_final_regs(pid_t tid, const struct ckpt_thread *ct, struct cv_error *err)
+{
+	struct iovec iov = {(void *)ct->xstate, ct->xstate_len};
+	if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0)
+		return cv_errf(err, errno, "restoring thread %d: xstate", ct->tid);
+	struct user_regs_struct g = ct->regs;
+	restart_fixup(&g);
+	if (ptrace(PTRACE_SETREGS, tid, 0, &g) < 0)
+		return cv_errf(err, errno, "restoring thread %d: registers", ct->tid);
+	return 0;
+}
+
+/* Makes the next id handed out in pid's pid namespace `want`, for a
+ * process that may not ask for it with set_tid itself (clone3's set_tid
+ * needs CAP_CHECKPOINT_RESTORE in the namespace's owner, which a
+ * container's process has dropped before it was exec'd). ns_last_pid
+ * acts on the writer's own pid namespace, so a grandchild of ours born in
+ * the target's namespace writes it, with our (host) privileges. Nothing
+ * else forks there meanwhile: the restored process is stopped by us. */
+static int set_ns_last_pid(pid_t pid, pid_t want, struct cv_error *err)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return cv_errf(err, errno, "pidfd of process %d", pid);
+	pid_t c = fork();
+	if (c == 0) {
+		if (setns(pidfd, CLONE_NEWPID) < 0)
+			_exit(10);
+		pid_t g = fork();
+		if (g == 0) {
+			char v[16];
+			int n = snprintf(v, sizeof(v), "%d", want - 1);
+			int fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC);
+			_exit(fd < 0 ? 11 : write(fd, v, (size_t)n) == n ? 0 : 12);
+		}
+		int st = 0;
+		if (g < 0 || waitpid(g, &st, 0) < 0)
+			_exit(13);
+		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 14);
+	}
+	close(pidfd);
+	int st = 0;
+	if (c < 0 || waitpid(c, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return cv_errf(err, 0, "setting ns_last_pid to %d in the namespace of %d (step %d)",
+			       want - 1, pid, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return 0;
+}
+
+/* The other threads, each made by clone3 in the main thread with its old
+ * tid; the new thread is traced (TRACECLONE) and stops before running. */
+static int make_threads(struct rst *r, pid_t *tids, struct cv_error *err)
+{
+	const struct ckpt_proc *p = r->p;
+	for (size_t i = 1; i < p->nthreads; i++) {
+		struct {
+			struct clone_args a;
+			uint64_t tid;
+		} b;
+		memset(&b, 0, sizeof(b));
+		b.a.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+			    CLONE_SYSVSEM;
+		b.tid = (uint64_t)p->threads[i].tid;
+		b.a.set_tid = r->tramp + SCRATCH_OFF + offsetof(__typeof__(b), tid);
+		b.a.set_tid_size = 1;
+		int64_t tid;
+		if (put_scratch(r, &b, sizeof(b), err) < 0 ||
+		    pti_sys(&r->t, &tid, err, SYS_clone3, r->tramp + SCRATCH_OFF, sizeof(b.a), 0, 0,
+			    0, 0) < 0)
+			return cv_error_wrap(err, "thread %d", p->threads[i].tid);
+		if (tid == -EPERM) {
+			/* Not allowed to name the id: have it handed out next. */
+			b.a.set_tid = 0;
+			b.a.set_tid_size = 0;
+			if (set_ns_last_pid(r->t.tid, p->threads[i].tid, err) < 0 ||
+			    put_scratch(r, &b, sizeof(b), err) < 0 ||
+			    pti_sys(&r->t, &tid, err, SYS_clone3, r->tramp + SCRATCH_OFF, sizeof(b.a),
+				    0, 0, 0, 0) < 0)
+				return cv_error_wrap(err, "thread %d", p->threads[i].tid);
+		}
+		if (tid < 0)
+			return cv_errf(err, (int)-tid, "restoring process %d: clone3 of thread %d",
+				       p->pid, p->threads[i].tid);
+		if (tid != p->threads[i].tid)
+			return cv_errf(err, 0, "restoring process %d: thread %d came back as %d",
+				       p->pid, p->threads[i].tid, (int)tid);
+		/* tid is the id in the process's namespace; ptrace wants ours.
+		 * The new thread reports its stop under its host id: take the
+		 * first new thread stop we see. */
+		int st;
+		pid_t host = waitpid(-1, &st, __WALL);
+		if (host < 0)
+			return cv_errf(err, errno, "waiting for the new thread %d", p->threads[i].tid);
+		tids[i] = host;
+		tid = host;
+		struct pti t = {.tid = (pid_t)tid, .sys_ip = r->tramp};
+		if (ptrace(PTRACE_GETREGS, (pid_t)tid, 0, &t.regs) < 0)
+			return cv_errf(err, errno, "restoring thread %d: registers", (int)tid);
+		if (thread_state(r, &t, &p->threads[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Forks the stub with clone3, keeping the saved pid when the kernel lets
+ * us (the caller is in the process's pid namespace and the pid is free),
+ * places the external fds, and execs stub_exe traced. */
+static pid_t spawn_stub(const struct ckpt_proc *p, const char *stub_exe, const int *ext_fd,
+			const int *ext, size_t n, struct cv_error *err)
+{
+	uint64_t want = (uint64_t)p->pid;
+	struct clone_args a = {.exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&want,
+			       .set_tid_size = 1};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+	if (pid < 0 && (errno == EEXIST || errno == EPERM || errno == EINVAL)) {
+		a.set_tid = 0;
+		a.set_tid_size = 0;
+		pid = (pid_t)syscall(SYS_clone3, &a, sizeof(a));
+	}
+	if (pid < 0)
+		return cv_errf(err, errno, "restoring process %d: clone3 of the stub", p->pid);
+	if (pid == 0) {
+		/* Move the external fds out of the way, then into place. */
+		int hi[CKPT_MAX_FDS];
+		for (size_t i = 0; i < n && i < CKPT_MAX_FDS; i++)
+			hi[i] = fcntl(ext[i], F_DUPFD_CLOEXEC, 1024);
+		for (size_t i = 0; i < n && i < CKPT_MAX_FDS; i++)
+			if (hi[i] < 0 || dup2(hi[i], ext_fd[i]) < 0)
+				_exit(126);
+		for (int fd = 0; fd < 1024; fd++) {
+			int keep = 0;
+			for (size_t i = 0; i < n; i++)
+				keep |= ext_fd[i] == fd;
+			if (!keep)
+				close(fd);
+		}
+		if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
+			_exit(126);
+		char *argv[] = {(char *)stub_exe, NULL}, *envp[] = {NULL};
+		execve(stub_exe, argv, envp);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Rebuilds p in pid, a traced process stopped right after its exec whose
+ * registers are in t0 (options TRACESYSGOOD and TRACECLONE set). */
+static int restore_into(const struct ckpt_proc *p, pid_t pid, const struct pti *t0,
+			struct cv_error *err)
+{
+	struct rst r = {.p = p, .memfd = -1, .t = *t0};
+	pid_t tids[CKPT_MAX_THREADS] = {pid};
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	r.memfd = open(path, O_RDWR | O_CLOEXEC);
+	int rc = r.memfd < 0 ? cv_errf(err, errno, "open %s", path) : 0;
+	if (rc == 0)
+		rc = bootstrap(&r, err);
+	if (rc == 0)
+		rc = clear_and_move_vdso(&r, err);
+	if (rc == 0)
+		rc = map_areas(&r, err);
+	if (rc == 0)
+		rc = restore_mm(&r, err);
+	if (rc == 0)
+		rc = restore_signals_and_fs(&r, err);
+	if (rc == 0)
+		rc = restore_fds(&r, err);
+	if (rc == 0)
+		rc = make_threads(&r, tids, err);
+	if (rc == 0) {
+		struct pti main_t = r.t;
+		rc = thread_state(&r, &main_t, &p->threads[0], err);
+	}
+	/* The trampoline goes last: we stop at the exit of this munmap and
+	 * replace rip, so nothing runs from the unmapped page. */
+	if (rc == 0)
+		rc = sys(&r, NULL, "unmapping the trampoline", SYS_munmap, r.tramp, PAGE, 0, 0, 0, 0,
+			 err);
+	for (size_t i = 0; rc == 0 && i < p->nthreads; i++)
+		rc = set_final_regs(tids[i], &p->threads[i], err);
+	if (r.memfd >= 0)
+		close(r.memfd);
+	if (rc < 0)
+		return -1;
+	for (size_t i = 0; i < p->nthreads; i++)
+		ptrace(PTRACE_DETACH, tids[i], 0, 0);
+	return 0;
+}
+
+int restore_proc_take(const struct ckpt_proc *p, pid_t pid, struct cv_error *err)
+{
+	if (p->nthreads == 0 || p->nthreads > CKPT_MAX_THREADS)
+		return cv_errf(err, 0, "restoring process %d: %zu threads", p->pid, p->nthreads);
+	struct pti t = {.tid = pid};
+	/* The exec event stop is inside execve: run it to its syscall-exit
+	 * stop first, or our first injection would start from there. */
+	int st;
+	if (ptrace(PTRACE_SYSCALL, pid, 0, 0) < 0)
+		return cv_errf(err, errno, "restoring process %d: leaving the exec", p->pid);
+	if (pti_wait(pid, &st, err) < 0)
+		return -1;
+	if (!WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80))
+		return cv_errf(err, 0, "restoring process %d: unexpected stop 0x%x after the exec",
+			       p->pid, st);
+	if (ptrace(PTRACE_GETREGS, pid, 0, &t.regs) < 0)
+		return cv_errf(err, errno, "restoring process %d: registers of the new process",
+			       p->pid);
+	return restore_into(p, pid, &t, err);
+}
+
+int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext_fd,
+		 const int *ext, size_t n, pid_t *out_pid, struct cv_error *err)
+{
+	if (p->nthreads == 0 || p->nthreads > CKPT_MAX_THREADS)
+		return cv_errf(err, 0, "restoring process %d: %zu threads", p->pid, p->nthreads);
+	pid_t pid = spawn_stub(p, stub_exe, ext_fd, ext, n, err);
+	if (pid < 0)
+		return -1;
+	struct pti t;
+	int rc = pti_attach_traceme(&t, pid, err);
+	if (rc == 0 && ptrace(PTRACE_SETOPTIONS, pid, 0,
+			      (void *)(uintptr_t)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+						  PTRACE_O_TRACECLONE)) < 0)
+		rc = cv_errf(err, errno, "restoring process %d: ptrace options", p->pid);
+	if (rc == 0)
+		rc = restore_into(p, pid, &t, err);
+	if (rc < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	*out_pid = pid;
+	return 0;
+}
