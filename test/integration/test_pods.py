@@ -587,3 +587,42 @@ def test_cli_self_overlay(env):
         assert "must be a directory" in err, err
     finally:
         os.close(null)
+
+
+def test_start_races(env, pod):
+    """A destroy racing the start, and a client leaving mid-start: whatever
+    wins, nothing of the container is left and boot's fds are back."""
+    before = helpers.settled_fd_count(pod.boot_pid)
+    for _ in range(3):
+        cid = pod_id()
+        pod.call(M_CREATE, {"CID": cid})
+        tree = open_tree(os.path.join(env.fixture, "rootfs"))
+        null = os.open("/dev/null", os.O_RDWR)
+        conn = pod.raw()
+        try:
+            msgid = conn.request(M_SSTART, {"Spec": sub_spec(env, ["sleep", "992"]), "Conf": {},
+                                            "CID": cid, "Files": 4},
+                                 fds=[null, null, null, tree])
+        finally:
+            os.close(tree)
+            os.close(null)
+        pod.call(M_DESTROY, cid)
+        err, _ = conn.recv_reply(msgid)
+        conn.close()
+        assert err is None or "deleted" in err or "starting container" in err, err
+        assert pod.call(M_PROCS, cid) == [] and pod.call(M_STATE, cid) == 3
+        # The client leaves before the answer.
+        cid = pod_id()
+        pod.call(M_CREATE, {"CID": cid})
+        tree = open_tree(os.path.join(env.fixture, "rootfs"))
+        null = os.open("/dev/null", os.O_RDWR)
+        with pod.raw() as conn:
+            conn.request(M_SSTART, {"Spec": sub_spec(env, ["sleep", "991"]), "Conf": {},
+                                    "CID": cid, "Files": 4}, fds=[null, null, null, tree])
+        os.close(tree)
+        os.close(null)
+        time.sleep(0.2)  # a held (1), running (2) or failed (3) start: all end with the destroy
+        pod.call(M_DESTROY, cid)
+        assert pod.call(M_PROCS, cid) == []
+    assert [p["cmd"] for p in pod.call(M_PROCS, "")] == ["sleep"]
+    assert helpers.settled_fd_count(pod.boot_pid) == before
