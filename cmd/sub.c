@@ -164,6 +164,10 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 		return cv_errf(err, 0, "annotations.%s: unknown medium \"%s\" (memory, self or none)",
 			       ANN_OVERLAY, ov);
 
+	/* A sandbox id that names a pod container means that container's pod. */
+	char owner[CLI_ID_MAX + 1];
+	if (sub_sandbox_of(sid, owner, sizeof(owner)))
+		sid = owner;
 	struct cli_state sst;
 	if (cli_state_load(sid, &sst, err) < 0)
 		return cv_error_wrap(err, "the pod sandbox named by %s", ANN_SANDBOX);
