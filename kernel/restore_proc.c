@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "kernel/ckpt_proc.h"
+#include "kernel/ckpt_tmpfs.h"
 #include "kernel/ptrace_inject.h"
 
 #define PAGE 4096UL
@@ -205,6 +206,13 @@ static int clear_and_move_vdso(struct rst *r, struct cv_error *err)
 		}
 	}
 	return 0;
+}
+
+static const struct ckpt_tmpfs *restore_files;
+
+void restore_set_files(const struct ckpt_tmpfs *fs)
+{
+	restore_files = fs;
 }
 
 static restore_pages_fn page_source;
@@ -587,6 +595,9 @@ static int restore_into(const struct ckpt_proc *p, pid_t pid, const struct pti *
 		rc = restore_signals_and_fs(&r, err);
 	if (rc == 0)
 		rc = restore_fds(&r, err);
+	if (rc == 0 && restore_files)
+		rc = ckpt_tmpfs_restore(restore_files, &r.t, r.memfd, r.tramp + SCRATCH_OFF,
+					PAGE - SCRATCH_OFF, err);
 	if (rc == 0)
 		rc = make_threads(&r, tids, err);
 	if (rc == 0) {

@@ -25,9 +25,11 @@
 #include "kernel/exit_source.h"
 #include "kernel/gofer_conn.h"
 #include "kernel/methods.h"
+#include "kernel/network_mode.h"
 #include "kernel/park.h"
 #include "kernel/spawn.h"
 #include "kernel/userns.h"
+#include "netstack/netns.h"
 
 /* GoferMountConfs entries (the seed's numbering). */
 enum { UPPER_NONE = 0, UPPER_MEMORY = 1, UPPER_SELF = 2, UPPER_ANON = 3 };
@@ -385,10 +387,27 @@ static int spawn_sub(struct container *c, struct sub_start *s, struct cv_error *
 	if (cgroup_create(&c->cg, cgpath, res, err) < 0)
 		return cv_error_wrap(err, "the subcontainer's cgroup");
 	c->cg_made = true;
+	/* Subcontainers share the sandbox's network, whatever their spec says
+	 * (the policy of kernel/network_mode.h, net_spawn_sub): the spec's
+	 * network entries are dropped and the helper is forked from inside
+	 * the sandbox's namespace, so the init inherits it. */
+	struct oci_linux *l = &c->spec.linux_;
+	size_t k = 0;
+	for (size_t i = 0; c->spec.has_linux && i < l->n_namespaces; i++)
+		if (!l->namespaces[i].type || strcmp(l->namespaces[i].type, "network") != 0)
+			l->namespaces[k++] = l->namespaces[i];
+	if (c->spec.has_linux)
+		l->n_namespaces = k;
 	c->ns_flags = spawn_ns_flags(&c->spec);
+	int home = -1;
+	if (sb->netns_fd >= 0 && netns_enter(sb->netns_fd, &home, err) < 0)
+		return cv_error_wrap(err, "joining the sandbox's network namespace");
 	struct spawn_init_args sa;
 	sub_spawn_args(c, s, &sa);
-	return spawn_sub_begin(&sa, &s->spawn, err);
+	int r = spawn_sub_begin(&sa, &s->spawn, err);
+	if (home >= 0)
+		netns_leave(home);
+	return r;
 }
 
 /* The helper answered: the init exists (or not). */
@@ -415,6 +434,7 @@ static int track_init(struct container *c, struct sub_start *s, struct cv_error 
 	c->init->ns_pid = pidns_to_root(c->sb, sp.pid);
 	/* Execs join the init's pid namespace, whichever it is: never boot's. */
 	c->join_flags = userns_exec_join_flags(spawn_ns_join_flags(&c->spec) | CLONE_NEWPID, sp.pid);
+	c->join_flags |= net_sub_join_flags(c->sb);
 	task_watch(c->init);
 	LOG(LL_INFO, "subcontainer %s: init host pid %d, root-namespace pid %d", c->id, sp.pid,
 	    c->init->ns_pid);
