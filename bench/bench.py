@@ -377,6 +377,12 @@ class Bench:
         import pods_bench
         pods_bench.pod_benches(self, run, timed, make_bundle, pct)
 
+    # -- checkpoint/restore of a 256 MiB counter and of a small one (bench/checkpoint_bench.py)
+    def checkpoint_benches(self):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import checkpoint_bench
+        self.res["checkpoint"] = checkpoint_bench.run(self.bin, self.fixture)
+
     def cleanup(self):
         for exe, root, cid in self.crun_ids:
             run([exe, "--root", root, "delete", "--force", cid], check=False)
@@ -395,7 +401,9 @@ class Bench:
 
 def rows(res):
     """(metric, cvisor, baseline label, baseline, ratio, target, ok)"""
-    out = []
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import checkpoint_bench
+    out = checkpoint_bench.rows(res)
 
     def ratio(a, b):
         return a / b if a is not None and b else None
@@ -560,7 +568,7 @@ def main():
     failed = False
     try:
         for step in (b.sandbox_benches, b.run_benches, b.cli_exec_benches,
-                     b.statefile_benches, b.pod_benches):
+                     b.statefile_benches, b.pod_benches, b.checkpoint_benches):
             try:
                 log(f"running {step.__name__}")
                 step()

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cmd/conn.h"
+#include "cmd/progress.h"
 #include "cmd/verbs.h"
 
 /* Large images take seconds; a sandbox that is alive answers at the end. */
@@ -109,8 +110,10 @@ int cmd_checkpoint(const struct cli_command *cmd, int argc, char **argv)
 		mpk_pack_key(&pk, "Files");
 		msgpack_pack_uint32(&pk, 1);
 		const msgpack_object *res;
+		pid_t prog = progress_start(fd, "checkpoint", false);
 		r = rpc_client_call(cl, "containerManager.Checkpoint", &sb, &fd, 1, &res, NULL, NULL,
 				    0, &err);
+		progress_stop(prog);
 		msgpack_sbuffer_destroy(&sb);
 		rpc_client_close(cl);
 	}
@@ -119,6 +122,20 @@ int cmd_checkpoint(const struct cli_command *cmd, int argc, char **argv)
 		unlink(path);
 		return cli_fail(&err);
 	}
+	/* podman decides a checkpoint is complete when the image directory
+	 * holds CRIU's inventory.img (it only stats it, and packs it into
+	 * --export archives): a marker saying what this directory really is. */
+	static const char marker[] = "cvisor checkpoint: the state is checkpoint.img (docs/STATEFILE.md); "
+				     "this file is not a CRIU image\n";
+	snprintf(path, sizeof(path), "%s/inventory.img", dir);
+	int mfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (mfd < 0 || cli_write_all(mfd, marker, sizeof(marker) - 1) < 0) {
+		cv_errf(&err, errno, "writing %s", path);
+		if (mfd >= 0)
+			close(mfd);
+		return cli_fail(&err);
+	}
+	close(mfd);
 	if (!leave) {
 		/* The sandbox ends: wait for it so `state` says stopped next. */
 		struct cli_state st;

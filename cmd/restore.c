@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cmd/conn.h"
+#include "cmd/progress.h"
 #include "cmd/verbs.h"
 
 #define RESTORE_RPC_TIMEOUT_MS (10 * 60 * 1000)
@@ -34,8 +35,11 @@ static int call_restore(const char *id, int fd, struct cv_error *err)
 	mpk_pack_key(&pk, "Files");
 	msgpack_pack_uint32(&pk, 1);
 	const msgpack_object *res;
+	/* The file is read twice (checked whole, then streamed in). */
+	pid_t prog = progress_start(fd, "restore", true);
 	int r = rpc_client_call(cl, "containerManager.Restore", &sb, &fd, 1, &res, NULL, NULL, 0,
 				err);
+	progress_stop(prog);
 	msgpack_sbuffer_destroy(&sb);
 	rpc_client_close(cl);
 	return r;

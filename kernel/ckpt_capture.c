@@ -328,7 +328,8 @@ static int capture_memory(struct ckpt_proc *p, struct cv_error *err)
 	if (pmfd < 0)
 		return cv_errf(err, errno, "open %s", path);
 	snprintf(path, sizeof(path), "/proc/%d/mem", p->pid);
-	int memfd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Read-write: the tmpfs walk (kernel/ckpt_tmpfs.c) passes paths in. */
+	int memfd = open(path, O_RDWR | O_CLOEXEC);
 	if (memfd < 0) {
 		close(pmfd);
 		return cv_errf(err, errno, "open %s", path);

@@ -321,7 +321,7 @@ static int on_pages(struct ckpt_loader *l, const msgpack_object *rec, uint64_t l
 	int inside = 0;
 	for (size_t i = 0; i < p->nvmas && !inside; i++) {
 		const struct ckpt_vma *v = &p->vmas[i];
-		inside = addr >= v->start && len <= v->end - addr &&
+		inside = addr >= v->start && addr < v->end && len <= v->end - addr &&
 			 (v->kind == CKPT_VMA_ANON || v->kind == CKPT_VMA_STACK ||
 			  v->kind == CKPT_VMA_FILE);
 	}
@@ -386,7 +386,13 @@ int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *e
 	switch (ev->type) {
 	case SF_EV_RECORD:
 		l->cur_pages = NULL;
+		l->cur_file = NULL;
 		switch (ev->kind) {
+		case SF_KIND_FILE:
+			if (ckpt_tmpfs_add(&l->tmpfs, ev->obj, ev->data_len, err) < 0)
+				return -1;
+			l->cur_file = &l->tmpfs.files[l->tmpfs.n - 1];
+			return 0;
 		case SF_KIND_TASK:
 			return on_task(l, ev->obj, err);
 		case SF_KIND_THREAD:
@@ -401,7 +407,6 @@ int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *e
 			return get_str(ev->obj, "id", l->container_id, sizeof(l->container_id), false,
 				       err);
 		case SF_KIND_PIPE:
-		case SF_KIND_FILE:
 		case SF_KIND_BLOB:
 		case SF_KIND_END:
 		case SF_KIND_COUNT:
@@ -410,6 +415,12 @@ int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *e
 		return cv_errf(err, 0, "state file: a %s record, which this engine does not restore",
 			       sf_kind_name(ev->kind));
 	case SF_EV_DATA:
+		if (l->cur_file) {
+			if (ev->data_off + ev->len > l->cur_file->len)
+				return cv_errf(err, 0, "state file: data outside a file");
+			memcpy(l->cur_file->data + ev->data_off, ev->data, ev->len);
+			return 0;
+		}
 		if (!l->cur_pages || ev->data_off + ev->len > l->cur_pages->len)
 			return cv_errf(err, 0, "state file: data outside a page run");
 		if (l->cur_pages->data)
@@ -443,6 +454,7 @@ void ckpt_loader_free(struct ckpt_loader *l)
 	for (size_t i = 0; i < l->nprocs; i++)
 		ckpt_proc_free(&l->procs[i]);
 	free(l->procs);
+	ckpt_tmpfs_free(&l->tmpfs);
 	memset(l, 0, sizeof(*l));
 }
 

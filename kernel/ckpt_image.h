@@ -6,6 +6,7 @@
  * size on the way in: a state file restores only on the same kernel and
  * architecture (the metadata says which; restore compares). */
 #include "kernel/ckpt_proc.h"
+#include "kernel/ckpt_tmpfs.h"
 #include "state/state.h"
 
 /* Writes p's records. */
@@ -19,6 +20,8 @@ struct ckpt_loader {
 	size_t nprocs, cap;
 	struct ckpt_pages *cur_pages; /* the run whose data is arriving */
 	char container_id[256];
+	struct ckpt_tmpfs tmpfs; /* `file` records: the tmpfs contents */
+	struct ckpt_file *cur_file; /* the file whose data is arriving */
 	bool skip_data; /* set by the caller: check the runs, keep no contents (restore
 			 * streams them from the file again, ckpt_image_stream_pages) */
 };

@@ -160,3 +160,7 @@ typedef int (*restore_put_fn)(void *opaque, uint64_t addr, const void *data, siz
 typedef int (*restore_pages_fn)(void *src, const struct ckpt_proc *p, restore_put_fn put,
 				void *opaque, struct cv_error *err);
 void restore_set_page_source(restore_pages_fn fn, void *src);
+/* Files to recreate in the process (its tmpfs contents) once its fds are
+ * in place, before it runs; NULL: none. Not owned. */
+struct ckpt_tmpfs;
+void restore_set_files(const struct ckpt_tmpfs *fs);

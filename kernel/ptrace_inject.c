@@ -150,6 +150,29 @@ static int step_to(pid_t tid, struct cv_error *err)
 	}
 }
 
+/* Runs the syscall and the int3 after it: one SIGTRAP stop (never
+ * delivered: the next resume passes no signal). */
+static int run_to_trap(pid_t tid, struct cv_error *err)
+{
+	if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+		return cv_errf(err, errno, "ptrace cont of thread %d", tid);
+	for (;;) {
+		int st;
+		if (pti_wait(tid, &st, err) < 0)
+			return -1;
+		if (WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP && (st >> 16) == 0)
+			return 0;
+		if (WIFSTOPPED(st) && (st >> 16) != 0) {
+			/* An event stop (clone) inside the syscall: go on. */
+			if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+				return cv_errf(err, errno, "ptrace cont of thread %d", tid);
+			continue;
+		}
+		return cv_errf(err, 0, "thread %d stopped by signal %d in an injected syscall", tid,
+			       WIFSTOPPED(st) ? WSTOPSIG(st) : -1);
+	}
+}
+
 int pti_syscall(struct pti *t, long nr, const uint64_t args[6], int64_t *ret, struct cv_error *err)
 {
 	if (!t->sys_ip)
@@ -166,8 +189,12 @@ int pti_syscall(struct pti *t, long nr, const uint64_t args[6], int64_t *ret, st
 	r.r9 = args[5];
 	if (ptrace(PTRACE_SETREGS, t->tid, 0, &r) < 0)
 		return cv_errf(err, errno, "setting the registers of thread %d", t->tid);
-	if (step_to(t->tid, err) < 0 || step_to(t->tid, err) < 0)
+	if (t->int3_after) {
+		if (run_to_trap(t->tid, err) < 0)
+			return cv_error_wrap(err, "injected syscall %ld", nr);
+	} else if (step_to(t->tid, err) < 0 || step_to(t->tid, err) < 0) {
 		return cv_error_wrap(err, "injected syscall %ld", nr);
+	}
 	if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) < 0)
 		return cv_errf(err, errno, "reading the registers of thread %d", t->tid);
 	*ret = (int64_t)r.rax;

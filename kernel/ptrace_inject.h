@@ -19,6 +19,9 @@ struct pti {
 	pid_t tid;
 	uint64_t sys_ip; /* address of a `0f 05` (syscall) in its memory */
 	struct user_regs_struct regs;
+	/* sys_ip is followed by an int3 (cc): a call is then one stop (the
+	 * trap after the syscall) instead of two syscall stops. */
+	int int3_after;
 };
 
 /* PTRACE_SEIZE (with TRACESYSGOOD and `opts`) + PTRACE_INTERRUPT, then

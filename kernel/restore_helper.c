@@ -76,6 +76,7 @@ int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
 	if (rc == 0) {
 		int fd = a->image_fd;
 		restore_set_page_source(stream_from_file, &fd);
+		restore_set_files(&l.tmpfs);
 		rc = restore_proc_take(&l.procs[0], a->init_pid, err);
 	}
 	ckpt_loader_free(&l);

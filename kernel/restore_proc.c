@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "kernel/ckpt_proc.h"
+#include "kernel/ckpt_tmpfs.h"
 #include "kernel/ptrace_inject.h"
 
 #define PAGE 4096UL
@@ -136,9 +137,12 @@ static int bootstrap(struct rst *r, struct cv_error *err)
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, err) < 0)
 		return -1;
 	r->tramp = tramp;
-	if (pti_mem_write(r->memfd, tramp, sc, 2, err) < 0)
+	/* syscall; int3: each later call is one ptrace stop, not two. */
+	static const unsigned char sc_trap[3] = {0x0f, 0x05, 0xcc};
+	if (pti_mem_write(r->memfd, tramp, sc_trap, 3, err) < 0)
 		return -1;
 	r->t.sys_ip = tramp;
+	r->t.int3_after = 1;
 	return 0;
 }
 
@@ -205,6 +209,13 @@ static int clear_and_move_vdso(struct rst *r, struct cv_error *err)
 		}
 	}
 	return 0;
+}
+
+static const struct ckpt_tmpfs *restore_files;
+
+void restore_set_files(const struct ckpt_tmpfs *fs)
+{
+	restore_files = fs;
 }
 
 static restore_pages_fn page_source;
@@ -514,7 +525,7 @@ static int make_threads(struct rst *r, pid_t *tids, struct cv_error *err)
 			return cv_errf(err, errno, "waiting for the new thread %d", p->threads[i].tid);
 		tids[i] = host;
 		tid = host;
-		struct pti t = {.tid = (pid_t)tid, .sys_ip = r->tramp};
+		struct pti t = {.tid = (pid_t)tid, .sys_ip = r->tramp, .int3_after = 1};
 		if (ptrace(PTRACE_GETREGS, (pid_t)tid, 0, &t.regs) < 0)
 			return cv_errf(err, errno, "restoring thread %d: registers", (int)tid);
 		if (thread_state(r, &t, &p->threads[i], err) < 0)
@@ -587,14 +598,19 @@ static int restore_into(const struct ckpt_proc *p, pid_t pid, const struct pti *
 		rc = restore_signals_and_fs(&r, err);
 	if (rc == 0)
 		rc = restore_fds(&r, err);
+	if (rc == 0 && restore_files)
+		rc = ckpt_tmpfs_restore(restore_files, &r.t, r.memfd, r.tramp + SCRATCH_OFF,
+					PAGE - SCRATCH_OFF, err);
 	if (rc == 0)
 		rc = make_threads(&r, tids, err);
 	if (rc == 0) {
 		struct pti main_t = r.t;
 		rc = thread_state(&r, &main_t, &p->threads[0], err);
 	}
-	/* The trampoline goes last: we stop at the exit of this munmap and
-	 * replace rip, so nothing runs from the unmapped page. */
+	/* The trampoline goes last: we stop at the exit of this munmap (a
+	 * syscall stop: its int3 is gone with it) and replace rip, so nothing
+	 * runs from the unmapped page. */
+	r.t.int3_after = 0;
 	if (rc == 0)
 		rc = sys(&r, NULL, "unmapping the trampoline", SYS_munmap, r.tramp, PAGE, 0, 0, 0, 0,
 			 err);

@@ -35,6 +35,13 @@ int sf_mp_check(const unsigned char *p, size_t n, unsigned max_depth, const char
 int sf_kind_check(enum sf_kind k, const msgpack_object *rec, uint64_t data_len, uint64_t index,
 		  struct cv_error *err);
 
+/* Fields at the top of one record or of the metadata. */
+#define SF_FIELDS_MAX 256u
+/* The top-level keys of map must be strings, at most SF_FIELDS_MAX, and
+ * each at most once: a reader that checks the first "pid" and a consumer
+ * that uses the last must never disagree. what names the map in errors. */
+int sf_check_keys(const msgpack_object *map, const char *what, struct cv_error *err);
+
 /* A string field of map, or NULL if absent or not a string. */
 const msgpack_object *sf_map_get(const msgpack_object *map, const char *key);
 

@@ -64,6 +64,28 @@ const msgpack_object *sf_map_get(const msgpack_object *map, const char *key)
 	return NULL;
 }
 
+int sf_check_keys(const msgpack_object *map, const char *what, struct cv_error *err)
+{
+	uint32_t n = map->via.map.size;
+	if (n > SF_FIELDS_MAX)
+		return cv_errf(err, 0, "%s has %u fields, more than %u", what, n, SF_FIELDS_MAX);
+	const msgpack_object_kv *kv = map->via.map.ptr;
+	for (uint32_t i = 0; i < n; i++) {
+		if (kv[i].key.type != MSGPACK_OBJECT_STR)
+			return cv_errf(err, 0, "%s: a key is a %s, not a string", what,
+				       mpk_type_name(kv[i].key.type));
+		/* n ≤ 256: the quadratic scan costs at most 32640 compares. */
+		for (uint32_t j = 0; j < i; j++)
+			if (kv[j].key.via.str.size == kv[i].key.via.str.size &&
+			    memcmp(kv[j].key.via.str.ptr, kv[i].key.via.str.ptr,
+				   kv[i].key.via.str.size) == 0)
+				return cv_errf(err, 0, "%s: key \"%.*s\" appears twice", what,
+					       (int)(kv[i].key.via.str.size > 64 ? 64 : kv[i].key.via.str.size),
+					       kv[i].key.via.str.ptr);
+	}
+	return 0;
+}
+
 int sf_kind_check(enum sf_kind k, const msgpack_object *rec, uint64_t data_len, uint64_t index,
 		  struct cv_error *err)
 {

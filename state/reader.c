@@ -168,6 +168,10 @@ static int check_meta(struct sf_reader *r, struct cv_error *err)
 		return fail(r, err, "metadata does not decode");
 	if (r->meta.type != MSGPACK_OBJECT_MAP)
 		return fail(r, err, "metadata is not a map");
+	if (sf_check_keys(&r->meta, "metadata", err) < 0) {
+		r->st = ST_FAILED;
+		return cv_error_wrap(err, "state file");
+	}
 	const msgpack_object *v = sf_map_get(&r->meta, "version");
 	if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 		return fail(r, err, "metadata has no version");
@@ -205,6 +209,10 @@ static int take_record(struct sf_reader *r, struct sf_event *ev, struct cv_error
 		return fail(r, err, "record %" PRIu64 " does not decode", index);
 	if (r->rec.type != MSGPACK_OBJECT_MAP)
 		return fail(r, err, "record %" PRIu64 " is not a map", index);
+	if (sf_check_keys(&r->rec, what, err) < 0) {
+		r->st = ST_FAILED;
+		return cv_error_wrap(err, "state file");
+	}
 	const msgpack_object *k = sf_map_get(&r->rec, "kind");
 	if (!k || k->type != MSGPACK_OBJECT_STR)
 		return fail(r, err, "record %" PRIu64 " has no kind", index);

@@ -41,7 +41,7 @@ enum sf_kind {
 	SF_KIND_TASK,      /* "task": pid (+ pids per pid namespace, tree, creds, ...) */
 	SF_KIND_THREAD,    /* "thread": tid (registers as bin fields or data) */
 	SF_KIND_MAPPING,   /* "mapping": start, end, prot, flags, offset [, path] */
-	SF_KIND_PAGES,     /* "pages": addr, data = byte count (the page contents follow) */
+	SF_KIND_PAGES,     /* "pages": addr, data = byte count (the page contents follow; both page-aligned) */
 	SF_KIND_FD,        /* "fd": fd (+ what it refers to) */
 	SF_KIND_PIPE,      /* "pipe": id [, data = bytes buffered in it] */
 	SF_KIND_FILE,      /* "file": path [, data = contents] (tmpfs files, dirs, links) */
@@ -90,8 +90,10 @@ struct sf_writer *sf_writer_create(const struct sf_meta *meta, sf_sink_fn sink, 
  * complete or the writer has failed. */
 msgpack_packer *sf_record_begin(struct sf_writer *w, enum sf_kind k, uint32_t nfields,
 				uint64_t data_len, struct cv_error *err);
-/* Checks that exactly nfields pairs were packed and the record fits in
- * SF_RECORD_MAX, and compresses it. */
+/* Checks that exactly nfields pairs were packed, the record fits in
+ * SF_RECORD_MAX and passes every check the reader will make (keys unique
+ * strings, the kind's required fields, page alignment: docs/STATEFILE.md),
+ * and compresses it. A refused record fails the writer. */
 int sf_record_end(struct sf_writer *w, struct cv_error *err);
 /* Part of the current record's data run (any split; the sum must equal its
  * data_len before the next record). Streams in bounded slices. */

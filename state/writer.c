@@ -22,6 +22,7 @@ struct sf_writer {
 	size_t out_cap;
 	msgpack_sbuffer rec; /* the record being packed, after a 4-byte length hole */
 	msgpack_packer pk;
+	msgpack_zone *zone;  /* the record decoded back for the reader's checks */
 	bool in_record;
 	enum sf_kind kind;
 	uint64_t run_len;  /* data run the current/last record announced */
@@ -159,8 +160,9 @@ struct sf_writer *sf_writer_create(const struct sf_meta *meta, sf_sink_fn sink, 
 	if (w->out_cap < LZ4F_HEADER_SIZE_MAX)
 		w->out_cap = LZ4F_HEADER_SIZE_MAX;
 	w->out = malloc(w->out_cap);
+	w->zone = msgpack_zone_new(8192);
 	size_t r = LZ4F_createCompressionContext(&w->cctx, LZ4F_VERSION);
-	if (!w->out || LZ4F_isError(r)) {
+	if (!w->out || !w->zone || LZ4F_isError(r)) {
 		cv_errf(err, ENOMEM, "state file writer");
 		goto fail;
 	}
@@ -207,6 +209,8 @@ void sf_writer_free(struct sf_writer *w)
 	LZ4F_freeCompressionContext(w->cctx);
 	free(w->out);
 	msgpack_sbuffer_destroy(&w->rec);
+	if (w->zone)
+		msgpack_zone_free(w->zone);
 	free(w);
 }
 
@@ -288,6 +292,23 @@ int sf_record_end(struct sf_writer *w, struct cv_error *err)
 			sf_kind_name(w->kind), err) < 0) {
 		w->failed = true;
 		return cv_error_wrap(err, "state file writer: record not as declared");
+	}
+	/* The reader's own checks, so that what it would refuse at restore
+	 * fails the checkpoint instead (a duplicate key, a missing field, a
+	 * page run off page boundaries). */
+	msgpack_zone_clear(w->zone);
+	msgpack_object obj;
+	size_t off = 0;
+	if (msgpack_unpack(w->rec.data + 4, len, &off, w->zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len) {
+		w->failed = true;
+		return cv_errf(err, 0, "state file writer: %s record does not decode",
+			       sf_kind_name(w->kind));
+	}
+	if (sf_check_keys(&obj, sf_kind_name(w->kind), err) < 0 ||
+	    sf_kind_check(w->kind, &obj, w->run_len, w->records + 1, err) < 0) {
+		w->failed = true;
+		return cv_error_wrap(err, "state file writer");
 	}
 	unsigned char *h = (unsigned char *)w->rec.data;
 	h[0] = (unsigned char)(len >> 24);

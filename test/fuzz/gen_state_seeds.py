@@ -63,6 +63,8 @@ def main():
     put("bad_record_overrun", env + sf.frame(b"\x00\x00\x00\x05\xdf\x00\x10\x00\x00"))
     put("bad_deep", env + sf.frame(struct.pack(">I", 40) + b"\x91" * 39 + b"\xc0"))
     put("bad_trailing_garbage", good + b"garbage")
+    dup = b"\x83\xa4kind\xa4task\xa3pid\x01\xa3pid\x02"
+    put("bad_duplicate_key", env + sf.frame(struct.pack(">I", len(dup)) + dup + sf.end(1, 0)))
     put("bad_empty", b"")
     rt_seeds()
 

@@ -33,8 +33,13 @@ static pid_t spawn(int out, const char *file, const char *mib, const char *threa
 {
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* stdin and stderr /dev/null (under make and run.sh they are
+		 * pipes), stdout the test's pipe, nothing else. */
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 2);
 		dup2(out, 1);
-		close_range(3, ~0U, 0); /* only what the test gave it */
+		close_range(3, ~0U, 0);
 		execl(VICTIM, VICTIM, mib, file, "20", threads, (char *)NULL);
 		_exit(127);
 	}
@@ -221,6 +226,9 @@ TEST(test_socket_is_refused_by_name)
 	CHECK(pipe2(p, O_CLOEXEC) == 0);
 	pid_t pid = fork();
 	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 2);
 		dup2(sv[1], 5);
 		dup2(p[1], 1);
 		close_range(6, ~0U, 0);

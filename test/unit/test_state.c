@@ -816,6 +816,17 @@ TEST(test_stream_refusals_name_the_damage)
 	msgpack_sbuffer_write(&sb, (const char *)deep, sizeof(deep));
 	CHECK(strstr(stream_error(&sb, &err), "deeper") != NULL);
 
+	/* The same key twice: a check of the first and a use of the last
+	 * must never disagree. */
+	msgpack_sbuffer_clear(&sb);
+	rec(&sb, "task", 2, "pid", 1, "pid", 2);
+	CHECK(strstr(stream_error(&sb, &err), "key \"pid\" appears twice") != NULL);
+
+	/* A key that is not a string. */
+	msgpack_sbuffer_clear(&sb);
+	msgpack_sbuffer_write(&sb, "\x00\x00\x00\x0d\x82\xa4kind\xa4task\x01\x02", 17);
+	CHECK(strstr(stream_error(&sb, &err), "not a string") != NULL);
+
 	/* More items than a record may hold (each would cost msgpack-c 24
 	 * bytes): an array of 70000 nils in 70 KB. */
 	msgpack_sbuffer_clear(&sb);
@@ -869,6 +880,43 @@ TEST(test_writer_refuses_misuse)
 	msgpack_pack_uint32(pk, 1);
 	CHECK(sf_record_end(w, &err) < 0 && strstr(err.msg, "not as declared"));
 	CHECK(sf_writer_finish(w, &err) < 0); /* the writer failed: it stays failed */
+	sf_writer_free(w);
+
+	/* What the reader would refuse at restore fails the write instead. */
+	struct {
+		enum sf_kind k;
+		const char *key;
+		uint64_t v, data;
+		const char *expect;
+	} bad[] = {
+		{ SF_KIND_TASK, "tid", 1, 0, "missing field pid" },
+		{ SF_KIND_PAGES, "addr", 4097, 4096, "whole pages" },
+		{ SF_KIND_PAGES, "addr", 4096, 0, "no data run" },
+		{ SF_KIND_MAPPING, "start", 1, 0, "missing field end" },
+		{ SF_KIND_BLOB, "name", 1, 1, "expected a string" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		out.len = 0;
+		w = sf_writer_create(&meta, mem_sink, &out, &err);
+		pk = sf_record_begin(w, bad[i].k, 1, bad[i].data, &err);
+		CHECK(pk != NULL);
+		mpk_pack_key(pk, bad[i].key);
+		msgpack_pack_uint64(pk, bad[i].v);
+		cv_error_reset(&err);
+		CHECK(sf_record_end(w, &err) < 0 && strstr(err.msg, bad[i].expect));
+		if (!strstr(err.msg, bad[i].expect))
+			fprintf(stderr, "  %zu: %s\n", i, err.msg);
+		sf_writer_free(w);
+	}
+	/* A key twice. */
+	out.len = 0;
+	w = sf_writer_create(&meta, mem_sink, &out, &err);
+	pk = sf_record_begin(w, SF_KIND_TASK, 2, 0, &err);
+	mpk_pack_key(pk, "pid");
+	msgpack_pack_uint32(pk, 1);
+	mpk_pack_key(pk, "pid");
+	msgpack_pack_uint32(pk, 2);
+	CHECK(sf_record_end(w, &err) < 0 && strstr(err.msg, "appears twice"));
 	sf_writer_free(w);
 	free(out.p);
 }
