@@ -324,6 +324,13 @@ int create_sandbox(const char *id, const struct create_opts *o, pid_t *boot_pid,
 	/* A pod's container: inside its sandbox, not a sandbox of its own. */
 	const char *pod = sub_sandbox_of_spec(spec);
 	if (pod && strcmp(pod, id) != 0) {
+		/* The pod's sandbox makes its containers' cgroups (h-pods);
+		 * it has no systemd driver yet, so say so rather than act as
+		 * if the scope existed. */
+		if (sd_unit[0])
+			fprintf(stderr,
+				"cvisor: warning: --systemd-cgroup: pod container \"%s\" gets no systemd scope (%s); its cgroup %s is made through cgroupfs\n",
+				id, sd_unit, cg_path);
 		r = sub_create(id, pod, spec, bundle, cg_path, o->pid_file, o->console_socket,
 			       created, boot_pid, init_pid, err);
 		goto out;

@@ -35,10 +35,15 @@ static int parse_port(const char *s, uint16_t *out)
 	return 0;
 }
 
+/* The sandbox answers PortForward when the connect completed, which it
+ * bounds at 10 s (kernel/port_forward.c): wait a little longer than that
+ * rather than CLI_RPC_TIMEOUT_MS, or a slow connect would be cut short. */
+#define PF_CALL_TIMEOUT_MS 15000
+
 /* One PortForward handing fd (the caller keeps its copy) to the sandbox. */
 static int forward(const char *id, uint16_t port, int fd, struct cv_error *err)
 {
-	struct rpc_client *cl = cli_connect(id, err);
+	struct rpc_client *cl = cli_connect_timeout(id, PF_CALL_TIMEOUT_MS, err);
 	if (!cl)
 		return -1;
 	msgpack_sbuffer sb;

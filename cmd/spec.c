@@ -182,7 +182,9 @@ static void print_features(void)
 	fputs(",\n        \"cgroup\": {\n"
 	      "            \"v1\": true,\n"
 	      "            \"v2\": true,\n"
-	      "            \"systemd\": false,\n"
+	      /* --systemd-cgroup: kernel/cgroup_systemd.h (the system
+	       * manager's bus; no per-user systemd). */
+	      "            \"systemd\": true,\n"
 	      "            \"systemdUser\": false\n"
 	      "        },\n"
 	      "        \"seccomp\": {\n"

@@ -65,9 +65,8 @@ static int load_config(const char *path, json_object **cfg_out, int *fds, size_t
 	*nfds = 0;
 	if (json_object_object_get_ex(cfg, "sinks", &sinks) &&
 	    json_object_is_type(sinks, json_type_array)) {
-		size_t n = json_object_array_length(sinks);
-		for (size_t i = 0; i < n; i++) {
-			json_object *s = json_object_array_get_idx(sinks, i), *name, *conf, *ep;
+		for (size_t i = 0; i < json_object_array_length(sinks); i++) {
+			json_object *s = json_object_array_get_idx(sinks, i), *name, *conf, *ep, *ign;
 			if (!json_object_object_get_ex(s, "name", &name) ||
 			    strcmp(json_object_get_string(name), "remote") != 0)
 				continue;
@@ -84,6 +83,15 @@ static int load_config(const char *path, json_object **cfg_out, int *fds, size_t
 				goto fail;
 			}
 			int fd = connect_endpoint(json_object_get_string(ep), err);
+			/* ignore_setup_error: the session goes on without this sink. */
+			if (fd < 0 && json_object_object_get_ex(s, "ignore_setup_error", &ign) &&
+			    json_object_get_boolean(ign)) {
+				fprintf(stderr, "cvisor: %s; sink dropped (ignore_setup_error)\n",
+					err->msg);
+				cv_error_reset(err);
+				json_object_array_del_idx(sinks, i--, 1);
+				continue;
+			}
 			if (fd < 0)
 				goto fail;
 			fds[(*nfds)++] = fd;

@@ -96,6 +96,13 @@ static int split_systemd(const char *raw, char *slice, size_t sn, char *unit, si
 		return cv_errf(err, 0, "linux.cgroupsPath \"%s\": a systemd path has no \"/\"", raw);
 	if (check_components("linux.cgroupsPath", raw, name, err) < 0)
 		return -1;
+	/* runc makes "<name>.slice" a slice unit of its own rather than a
+	 * scope; cvisor makes scopes only. */
+	size_t nl = strlen(name);
+	if (nl >= 6 && strcmp(name + nl - 6, ".slice") == 0)
+		return cv_errf(err, 0,
+			       "linux.cgroupsPath \"%s\": a name ending in \".slice\" (a slice as the container's unit) is not supported; cvisor makes a scope",
+			       raw);
 	int w = c1 > raw ? snprintf(slice, sn, "%.*s", (int)(c1 - raw), raw) :
 			   snprintf(slice, sn, "system.slice");
 	if (w < 0 || (size_t)w >= sn)

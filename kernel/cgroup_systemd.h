@@ -29,7 +29,8 @@
 struct cgroup_sd_prop {
 	char name[64];
 	/* the variant's D-Bus type: 'b', 't', 'u', 'x', 'i', 's'; 'P' is au
-	 * (PIDs); 'D' is a(ss) (DeviceAllow: num entries of dev from dev_off) */
+	 * (PIDs); 'D' is a(ss) (DeviceAllow: num entries of dev from dev_off);
+	 * 'Y' is ay (a cpu or node bitmask: num bytes of str) */
 	char type;
 	uint64_t num; /* b (0/1), t, u, x and i (two's complement), P (one pid), D */
 	size_t dev_off;
@@ -54,13 +55,18 @@ struct cgroup_sd_props {
 	size_t n_dev;
 };
 
+/* Appends an empty property of that name and type to out (dev_off at the
+ * end of out->dev), or NULL with err set when out is full. */
+struct cgroup_sd_prop *cgroup_sd_add(struct cgroup_sd_props *out, const char *name, char type,
+				     struct cv_error *err);
+
 /* The properties systemd understands for res, named as runc's drivers name
  * them: v1 names (MemoryLimit, CPUShares, BlockIOWeight) when unified is
  * false, the v2 ones (MemoryMax, MemoryLow, MemorySwapMax, CPUWeight,
- * IOWeight) when true; CPUQuotaPerSecUSec (rounded up to 10 ms, as systemd
+ * IOWeight, AllowedCPUs, AllowedMemoryNodes) when true; CPUQuotaPerSecUSec (rounded up to 10 ms, as systemd
  * stores it), CPUQuotaPeriodUSec and TasksMax on both. Appends to out.
  * res may be NULL. Limits systemd has no property for (swappiness,
- * cpusets on v1, hugetlb, devices, ...) are written to the cgroup files. */
+ * cpusets on v1, hugetlb, ...) are written to the cgroup files only. */
 int cgroup_systemd_res_props(const struct oci_resources *res, bool unified,
 			     struct cgroup_sd_props *out, struct cv_error *err);
 

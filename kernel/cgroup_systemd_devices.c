@@ -110,13 +110,9 @@ static int allow_list(const struct cgdev_rule *rules, size_t n, size_t n_spec,
 static int add(struct cgroup_sd_props *out, const char *name, char type, const char *str,
 	       struct cv_error *err)
 {
-	if (out->n == CGROUP_SD_PROPS_MAX)
-		return cv_errf(err, 0, "systemd unit properties: more than %d", CGROUP_SD_PROPS_MAX);
-	struct cgroup_sd_prop *p = &out->p[out->n++];
-	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "%s", name);
-	p->type = type;
-	p->dev_off = out->n_dev;
+	struct cgroup_sd_prop *p = cgroup_sd_add(out, name, type, err);
+	if (!p)
+		return -1;
 	if (str)
 		snprintf(p->str, sizeof(p->str), "%s", str);
 	return 0;

@@ -10,8 +10,8 @@
 #include "core/util.h"
 #include "kernel/cgroup_systemd.h"
 
-static struct cgroup_sd_prop *add(struct cgroup_sd_props *out, const char *name, char type,
-				  struct cv_error *err)
+struct cgroup_sd_prop *cgroup_sd_add(struct cgroup_sd_props *out, const char *name, char type,
+				     struct cv_error *err)
 {
 	if (out->n == CGROUP_SD_PROPS_MAX) {
 		cv_errf(err, 0, "systemd unit properties: more than %d", CGROUP_SD_PROPS_MAX);
@@ -21,13 +21,14 @@ static struct cgroup_sd_prop *add(struct cgroup_sd_props *out, const char *name,
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->type = type;
+	p->dev_off = out->n_dev;
 	return p;
 }
 
 static int add_num(struct cgroup_sd_props *out, const char *name, char type, uint64_t v,
 		   struct cv_error *err)
 {
-	struct cgroup_sd_prop *p = add(out, name, type, err);
+	struct cgroup_sd_prop *p = cgroup_sd_add(out, name, type, err);
 	if (!p)
 		return -1;
 	p->num = v;
@@ -104,6 +105,46 @@ static int cpu_props(const struct oci_cpu *c, bool unified, struct cgroup_sd_pro
 	return add_num(out, "CPUQuotaPerSecUSec", 't', per_sec, err);
 }
 
+/* A cpuset list ("0-3,8") as systemd's bitmask: byte i bit j is number
+ * 8i+j (runc's RangeToBits). */
+static int add_mask(struct cgroup_sd_props *out, const char *name, const char *field,
+		    const char *list, struct cv_error *err)
+{
+	struct cgroup_sd_prop *p = cgroup_sd_add(out, name, 'Y', err);
+	if (!p)
+		return -1;
+	const size_t max = sizeof(p->str) * 8;
+	for (const char *s = list; *s;) {
+		char *end;
+		errno = 0;
+		unsigned long a = strtoul(s, &end, 10), b = a;
+		if (end == s || errno)
+			goto bad;
+		if (*end == '-') {
+			const char *t = end + 1;
+			b = strtoul(t, &end, 10);
+			if (end == t || errno || b < a)
+				goto bad;
+		}
+		if (b >= max)
+			return cv_errf(err, 0, "%s \"%s\": cvisor sends systemd numbers below %zu",
+				       field, list, max);
+		for (unsigned long i = a; i <= b; i++) {
+			p->str[i / 8] = (char)((unsigned char)p->str[i / 8] | (1u << (i % 8)));
+			if (i / 8 + 1 > p->num)
+				p->num = i / 8 + 1;
+		}
+		if (*end == ',')
+			end++;
+		else if (*end)
+			goto bad;
+		s = end;
+	}
+	return 0;
+bad:
+	return cv_errf(err, 0, "%s \"%s\": not a list such as \"0-3,8\"", field, list);
+}
+
 int cgroup_systemd_res_props(const struct oci_resources *res, bool unified,
 			     struct cgroup_sd_props *out, struct cv_error *err)
 {
@@ -112,6 +153,13 @@ int cgroup_systemd_res_props(const struct oci_resources *res, bool unified,
 	if (res->has_memory && memory_props(&res->memory, unified, out, err) < 0)
 		return -1;
 	if (res->has_cpu && cpu_props(&res->cpu, unified, out, err) < 0)
+		return -1;
+	/* systemd (v244+) manages cpusets on v2 only, as runc sends them. */
+	if (unified && res->has_cpu && res->cpu.cpus && *res->cpu.cpus &&
+	    add_mask(out, "AllowedCPUs", "linux.resources.cpu.cpus", res->cpu.cpus, err) < 0)
+		return -1;
+	if (unified && res->has_cpu && res->cpu.mems && *res->cpu.mems &&
+	    add_mask(out, "AllowedMemoryNodes", "linux.resources.cpu.mems", res->cpu.mems, err) < 0)
 		return -1;
 	/* runc: a positive limit, or -1 for none; 0 is "not set". */
 	if (res->has_pids && res->pids.limit != 0 &&
@@ -236,7 +284,7 @@ int cgroup_systemd_annotation_props(const msgpack_object *annotations,
 		val[v->via.str.size] = '\0';
 		char pname[64];
 		snprintf(pname, sizeof(pname), "%.*s", (int)nn, name);
-		struct cgroup_sd_prop *p = add(out, pname, 's', err);
+		struct cgroup_sd_prop *p = cgroup_sd_add(out, pname, 's', err);
 		if (!p)
 			return -1;
 		if (!parse_value(pname, val, p))

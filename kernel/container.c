@@ -48,7 +48,7 @@ void container_free(struct container *c)
 		task_free(c->init);
 	/* After the tasks: none is queued on it any more. */
 	spawner_destroy(&c->spawner);
-	seccheck_listener_close(c);
+	seccheck_container_gone(c);
 	if (c->cg_made) {
 		struct cv_error err;
 		if (cgroup_destroy(&c->cg, &err) < 0)

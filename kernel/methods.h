@@ -48,6 +48,8 @@ void cm_port_forward(struct rpc_call *call, const msgpack_object *arg);
 unsigned port_forward_streams(void);
 /* Ends every forward (sandbox teardown). */
 void port_forward_shutdown(void);
+/* debug.Stacks' lines for the forwards (nothing when there is none). */
+void port_forward_describe(FILE *out);
 /* Stops the usage memfd's timer, unmaps and closes it (sandbox teardown). */
 void usage_shutdown(void);
 /* debug.Stacks' line for the usage memfd's timer (nothing before the first UsageFD). */

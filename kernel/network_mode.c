@@ -13,6 +13,7 @@
 #include "core/spec.h"
 #include "core/util.h"
 #include "kernel/model.h"
+#include "kernel/spawn.h"
 #include "netstack/ip.h"
 #include "netstack/link.h"
 #include "netstack/netns.h"
@@ -115,3 +116,29 @@ int net_mode_setup(struct sandbox *sb, struct cv_error *err)
 		return cv_error_wrap(err, "setting up the sandbox's loopback");
 	return 0;
 }
+
+int net_spawn_sub(struct container *c, const struct spawn_init_args *sa, struct spawned *sp,
+		  struct cv_error *err)
+{
+	struct oci_linux *l = &c->spec.linux_;
+	size_t k = 0;
+	for (size_t i = 0; c->spec.has_linux && i < l->n_namespaces; i++)
+		if (!l->namespaces[i].type || strcmp(l->namespaces[i].type, "network") != 0)
+			l->namespaces[k++] = l->namespaces[i];
+	if (c->spec.has_linux)
+		l->n_namespaces = k;
+	c->ns_flags = spawn_ns_flags(&c->spec);
+	int home = -1;
+	if (c->sb->netns_fd >= 0 && netns_enter(c->sb->netns_fd, &home, err) < 0)
+		return cv_error_wrap(err, "joining the sandbox's network namespace");
+	int r = spawn_container_init(sa, sp, err);
+	if (home >= 0)
+		netns_leave(home);
+	return r;
+}
+
+int net_sub_join_flags(const struct sandbox *sb)
+{
+	return sb->netns_fd >= 0 ? CLONE_NEWNET : 0;
+}
+

@@ -43,3 +43,16 @@ int net_mode_apply_spec(struct oci_spec *spec, enum net_mode mode, msgpack_zone 
  * fd of the sandbox's network namespace (sb->netns_fd) and, for a
  * namespace of its own, brings lo up with 127.0.0.1/8 and ::1. */
 int net_mode_setup(struct sandbox *sb, struct cv_error *err);
+
+struct container;
+struct spawn_init_args;
+struct spawned;
+/* Spawns a subcontainer's init (spawn_container_init) in the sandbox's
+ * network namespace, whatever its spec says: the spec's network entries
+ * are dropped (c->ns_flags follows) and the clone happens from inside the
+ * sandbox's namespace (the host's when it has none of its own). */
+int net_spawn_sub(struct container *c, const struct spawn_init_args *sa, struct spawned *sp,
+		  struct cv_error *err);
+/* What a subcontainer's execs must join besides the spec's namespaces:
+ * CLONE_NEWNET when the sandbox has a namespace of its own. */
+int net_sub_join_flags(const struct sandbox *sb);

@@ -251,3 +251,22 @@ void port_forward_shutdown(void)
 		pf_free(p);
 	}
 }
+
+void port_forward_describe(FILE *out)
+{
+	if (!n_streams)
+		return;
+	fprintf(out, "  port forwards: %u of %d\n", n_streams, PF_MAX_STREAMS);
+	list_for_each(pos, &streams) {
+		const struct pf *p = container_of(pos, struct pf, link);
+		if (p->relay) {
+			fprintf(out, "    to %s port %u: relaying\n", p->cid, p->port);
+			relay_describe(p->relay, out, "      ", "client", "container");
+		} else {
+			fprintf(out, "    to %s port %u: connecting; watcher connect (io fd %d): %s, "
+				     "timeout (timer %s): %s\n",
+				p->cid, p->port, p->sock, ev_is_active(&p->conn_w) ? "active" : "stopped",
+				PF_CONNECT_TIMEOUT_TEXT, ev_is_active(&p->timer_w) ? "active" : "stopped");
+		}
+	}
+}

@@ -179,7 +179,7 @@ static int wait_init_ready(struct task *t, const struct boot_args *a, const stru
  * cgroup (making those of the v1 hierarchies systemd leaves alone) and
  * writes every limit into them, those systemd has no property for too, as
  * runc's systemd driver does. A unit systemd accepted is stopped by
- * sandbox_free: on any later failure of create, or when the sandbox ends. */
+ * stop_scopes: on any later failure of create, or when the sandbox ends. */
 static int start_scope(void *data, pid_t pid, struct cv_error *err)
 {
 	struct container *c = data;
@@ -317,15 +317,24 @@ static int release_caller_stdio(struct cv_error *err)
 	return 0;
 }
 
-/* Stops the systemd scopes boot started (systemd kills what is left in
- * them), blocking up to CGROUP_SYSTEMD_TIMEOUT_MS each. An empty scope
- * would be collected by systemd too, but a failed one stays until reset. */
+/* Stops the systemd scopes boot started, blocking up to
+ * CGROUP_SYSTEMD_TIMEOUT_MS each. An empty scope would be collected by
+ * systemd too, but a failed one stays until reset. What is in the scope is
+ * killed first: systemd's stop sends SIGTERM and waits TimeoutStopSec (90 s
+ * by default) before SIGKILL, and an init of a new pid namespace ignores a
+ * SIGTERM it has no handler for. */
 static void stop_scopes(struct sandbox *sb)
 {
 	list_for_each(n, &sb->containers) {
 		struct container *c = container_of(n, struct container, link);
 		struct cv_error err;
-		if (c->scope_started && cgroup_systemd_stop(c->spec.systemd_unit, &err) < 0)
+		if (!c->scope_started)
+			continue;
+		if (c->init && c->init->pidfd >= 0)
+			syscall(SYS_pidfd_send_signal, c->init->pidfd, SIGKILL, NULL, 0);
+		if (c->cg_made)
+			cgroup_kill(&c->cg, &err);
+		if (cgroup_systemd_stop(c->spec.systemd_unit, &err) < 0)
 			LOG(LL_WARN, "container %s: %s", c->id, err.msg);
 		c->scope_started = false;
 	}

@@ -174,23 +174,30 @@ static const uint64_t status_fields = 1ull << SC_F_THREAD_ID | 1ull << SC_F_GROU
 				      1ull << SC_F_CREDENTIALS | 1ull << SC_F_PROCESS_NAME |
 				      1ull << SC_F_PARENT_TGID;
 
-void sc_pack_context(msgpack_packer *p, uint64_t mask, struct sc_ctx *ctx)
+void sc_ctx_read(struct sc_ctx *ctx)
 {
 	struct status_info si;
-	bool have = false;
-	if ((mask & status_fields) && ctx->host_tid > 0 && read_status(ctx->host_tid, &si) == 0) {
-		have = true;
-		if (!ctx->ids_known) {
-			ctx->tid = at_root(si.nspid, si.n_nspid);
-			ctx->tgid = at_root(si.nstgid, si.n_nstgid);
-			ctx->ptgid = (mask & 1ull << SC_F_PARENT_TGID) && sc_sandbox && si.ppid > 0
-					     ? pidns_to_root(sc_sandbox, si.ppid)
-					     : 0;
-			if (ctx->ptgid < 0)
-				ctx->ptgid = 0;
-			ctx->ids_known = true;
-		}
+	if (ctx->host_tid <= 0 || read_status(ctx->host_tid, &si) < 0)
+		return;
+	if (!ctx->ids_known) {
+		ctx->tid = at_root(si.nspid, si.n_nspid);
+		ctx->tgid = at_root(si.nstgid, si.n_nstgid);
+		ctx->ptgid = sc_sandbox && si.ppid > 0 ? pidns_to_root(sc_sandbox, si.ppid) : 0;
+		if (ctx->ptgid < 0)
+			ctx->ptgid = 0; /* a parent outside the sandbox's namespace */
+		ctx->ids_known = true;
 	}
+	snprintf(ctx->comm, sizeof(ctx->comm), "%s", si.name);
+	memcpy(ctx->uid, si.uid, sizeof(ctx->uid));
+	memcpy(ctx->gid, si.gid, sizeof(ctx->gid));
+	ctx->have_status = true;
+}
+
+void sc_pack_context(msgpack_packer *p, uint64_t mask, struct sc_ctx *ctx)
+{
+	if (mask & status_fields)
+		sc_ctx_read(ctx);
+	const bool have = ctx->have_status;
 	char cwd[4096];
 	ssize_t cwd_len = -1;
 	if ((mask & 1ull << SC_F_CWD) && ctx->host_tid > 0) {
@@ -231,7 +238,7 @@ void sc_pack_context(msgpack_packer *p, uint64_t mask, struct sc_ctx *ctx)
 		msgpack_pack_map(p, have ? 6 : 0);
 		for (int i = 0; have && i < 6; i++) {
 			mpk_pack_key(p, keys[i]);
-			msgpack_pack_uint32(p, i < 3 ? si.uid[i] : si.gid[i - 3]);
+			msgpack_pack_uint32(p, i < 3 ? ctx->uid[i] : ctx->gid[i - 3]);
 		}
 	}
 	if (mask & 1ull << SC_F_CWD) {
@@ -241,7 +248,7 @@ void sc_pack_context(msgpack_packer *p, uint64_t mask, struct sc_ctx *ctx)
 	}
 	if (mask & 1ull << SC_F_PROCESS_NAME) {
 		mpk_pack_key(p, "process_name");
-		mpk_pack_str(p, have ? si.name : "");
+		mpk_pack_str(p, have ? ctx->comm : "");
 	}
 	if (mask & 1ull << SC_F_PARENT_TGID) {
 		mpk_pack_key(p, "parent_thread_group_id");

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "core/err.h"
@@ -48,7 +49,6 @@ struct sc_session {
 	struct sc_point_cfg fixed[SC_P_FIXED];
 	struct sc_point_cfg sys[TRACE_SYSNO_MAX];     /* syscall/<name>/enter */
 	struct sc_point_cfg sys_raw[TRACE_SYSNO_MAX]; /* syscall/sysno/<N>/enter */
-	bool any_sys;                                 /* one of the two above is on */
 	struct sc_sink sinks[SC_SINKS_MAX];
 	size_t nsinks;
 };
@@ -74,11 +74,19 @@ struct sc_ctx {
 	const char *cid;    /* container id */
 	pid_t tid, tgid, ptgid; /* sandbox root namespace; valid with ids_known */
 	bool ids_known;
+	/* The last /proc/<tid>/status read (remembered for a task whose exit
+	 * is read after it was reaped); valid with have_status. */
+	bool have_status;
+	char comm[16];
+	uint32_t uid[3], gid[3];
 };
 
 /* Starts a message: the payload map is packed into the returned packer. */
 msgpack_packer *sc_begin(void);
 void sc_pack_context(msgpack_packer *pk, uint64_t mask, struct sc_ctx *ctx);
+/* Reads /proc/<host_tid>/status into ctx: the ids unless known, the name
+ * and credentials always. Nothing changes when the task is gone. */
+void sc_ctx_read(struct sc_ctx *ctx);
 /* Frames what was packed since sc_begin and hands it to every sink. */
 void sc_send(uint16_t type);
 
@@ -102,6 +110,14 @@ void sc_emit_syscall(const struct sc_syscall *s);
 /* Opens or closes it as the session's fixed points need. */
 int sc_proc_update(struct cv_error *err);
 void sc_proc_close(void);
+bool sc_proc_open(void);
+/* host is about to exec path: the name the kernel will give it (the
+ * basename), remembered in case the task is gone before its exit is read. */
+void sc_proc_note_exec(pid_t host, const char *path);
+/* Forgets the tasks remembered under container id cid (the string's address). */
+void sc_proc_forget(const char *cid);
+/* debug.Stacks' line for its watcher (nothing while closed). */
+void sc_proc_describe(FILE *out);
 
 /* --- strace (strace.c) --- */
 bool strace_wants(int sysno);

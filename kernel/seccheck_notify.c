@@ -9,6 +9,7 @@
 /* Before seccomp.h: <elf.h> under it defines EV_NONE, a name libev uses. */
 #include "core/loop.h"
 #include <seccomp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -22,6 +23,7 @@
 #include "kernel/model.h"
 #include "kernel/seccheck.h"
 #include "kernel/seccheck_internal.h"
+#include "kernel/strace.h"
 
 #define SC_NOTIFY_BATCH 32
 #define SC_PATH_MAX 4096
@@ -141,14 +143,25 @@ static void record(struct listener *l, const struct seccomp_notif *n)
 		return;
 	if (sc_session.active)
 		sc_emit_syscall(&s);
+	if (s.sysno == SYS_execve || s.sysno == SYS_execveat)
+		sc_proc_note_exec(s.host_tid, s.path);
 	if (strace_wants(s.sysno))
 		strace_log(&s, sc_sandbox ? pidns_to_root(sc_sandbox, s.host_tid) : s.host_tid);
 }
 
+/* Whether anything reads this syscall's notification: only then are its
+ * arguments read from the task. */
 static bool wanted(int sysno)
 {
-	return (sc_session.active && (sc_session.any_sys || sc_session.fixed[SC_P_EXECVE].on)) ||
-	       strace_wants(sysno);
+	if (strace_wants(sysno))
+		return true;
+	if (!sc_session.active || sysno < 0 || sysno >= TRACE_SYSNO_MAX)
+		return false;
+	if (sc_session.sys[sysno].on || sc_session.sys_raw[sysno].on)
+		return true;
+	/* sentry/execve, and the name an exit will report. */
+	return (sysno == SYS_execve || sysno == SYS_execveat) &&
+	       (sc_session.fixed[SC_P_EXECVE].on || sc_proc_open());
 }
 
 /* Answers up to SC_NOTIFY_BATCH notifications; false once the listener
@@ -254,4 +267,30 @@ void seccheck_listener_close(const struct container *c)
 		req = NULL;
 		resp = NULL;
 	}
+}
+
+void seccheck_container_gone(const struct container *c)
+{
+	seccheck_listener_close(c);
+	sc_proc_forget(c->id);
+}
+
+void seccheck_describe(FILE *out)
+{
+	list_for_each(node, &listeners) {
+		const struct listener *l = container_of(node, struct listener, link);
+		fprintf(out, "  watcher seccomp listener of %s (io fd %d%s): %s\n", l->cid, l->fd,
+			l->execed ? "" : ", before its execve", ev_is_active(&l->w) ? "active" : "stopped");
+	}
+	sc_proc_describe(out);
+	if (sc_session.active) {
+		fprintf(out, "  trace session Default: %zu sinks", sc_session.nsinks);
+		for (size_t i = 0; i < sc_session.nsinks; i++)
+			fprintf(out, "%s%s dropped %llu", i ? ", " : " (",
+				sc_session.sinks[i].kind == SC_SINK_REMOTE ? "remote" : "null",
+				(unsigned long long)sc_session.sinks[i].dropped);
+		fprintf(out, "%s\n", sc_session.nsinks ? ")" : "");
+	}
+	if (strace_enabled())
+		fprintf(out, "  strace: on\n");
 }

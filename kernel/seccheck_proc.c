@@ -25,8 +25,7 @@
 
 struct tracked {
 	pid_t host; /* 0: free slot */
-	pid_t tid, tgid, ptgid;
-	const char *cid;
+	struct sc_ctx ctx; /* ids, name and credentials as last read */
 };
 
 static struct {
@@ -83,7 +82,7 @@ static struct tracked *lookup(pid_t host, pid_t parent_host)
 	if (t)
 		return t;
 	struct tracked *parent = parent_host ? find(parent_host) : NULL;
-	const char *cid = parent ? parent->cid : NULL;
+	const char *cid = parent ? parent->ctx.cid : NULL;
 	if (!cid) {
 		struct container *c = owner(host);
 		if (!c)
@@ -93,19 +92,10 @@ static struct tracked *lookup(pid_t host, pid_t parent_host)
 	t = find(0);
 	if (!t)
 		return NULL; /* full: the task is reported without remembered ids */
-	struct sc_ctx ctx = { .host_tid = host, .cid = cid };
-	/* Reads the ids from /proc into ctx; the packed bytes are dropped. */
-	msgpack_packer *p = sc_begin();
-	sc_pack_context(p, 1ull << SC_F_THREAD_ID | 1ull << SC_F_PARENT_TGID, &ctx);
-	*t = (struct tracked){ .host = host, .tid = ctx.tid, .tgid = ctx.tgid, .ptgid = ctx.ptgid,
-			       .cid = cid };
+	*t = (struct tracked){ .host = host, .ctx = { .host_tid = host, .cid = cid } };
+	sc_ctx_read(&t->ctx);
+	t->ctx.ids_known = true; /* even unread: never looked up again under a reused pid */
 	return t;
-}
-
-static void ctx_of(const struct tracked *t, pid_t host, bool alive, struct sc_ctx *ctx)
-{
-	*ctx = (struct sc_ctx){ .host_tid = alive ? host : 0, .cid = t->cid, .tid = t->tid,
-				.tgid = t->tgid, .ptgid = t->ptgid, .ids_known = true };
 }
 
 static void on_fork(const struct proc_event *ev)
@@ -116,18 +106,14 @@ static void on_fork(const struct proc_event *ev)
 	struct tracked *ct = lookup(child, parent);
 	if (!ct || !cfg->on)
 		return;
-	struct sc_ctx ctx;
-	if (pt)
-		ctx_of(pt, parent, true, &ctx);
-	else
-		ctx = (struct sc_ctx){ .cid = ct->cid }; /* forked by boot's intermediate */
+	struct sc_ctx ctx = pt ? pt->ctx : (struct sc_ctx){ .cid = ct->ctx.cid };
 	msgpack_packer *p = sc_begin();
 	msgpack_pack_map(p, 3);
 	sc_pack_context(p, cfg->ctx, &ctx);
 	mpk_pack_key(p, "created_thread_id");
-	msgpack_pack_int32(p, ct->tid);
+	msgpack_pack_int32(p, ct->ctx.tid);
 	mpk_pack_key(p, "created_thread_group_id");
-	msgpack_pack_int32(p, ct->tgid);
+	msgpack_pack_int32(p, ct->ctx.tgid);
 	sc_send(SC_MSG_CLONE_INFO);
 }
 
@@ -137,10 +123,11 @@ static void on_exit_event(const struct proc_event *ev)
 	struct tracked *t = lookup(host, 0);
 	if (!t)
 		return;
-	struct sc_ctx ctx;
+	/* A copy: a read of /proc that fails (reaped already) keeps what the
+	 * fork or exec left. */
+	struct sc_ctx ctx = t->ctx;
 	const struct sc_point_cfg *cfg = &sc_session.fixed[SC_P_TASK_EXIT];
 	if (cfg->on) {
-		ctx_of(t, host, true, &ctx);
 		msgpack_packer *p = sc_begin();
 		msgpack_pack_map(p, 2);
 		sc_pack_context(p, cfg->ctx, &ctx);
@@ -151,7 +138,6 @@ static void on_exit_event(const struct proc_event *ev)
 	cfg = &sc_session.fixed[SC_P_EXIT_NOTIFY];
 	if (cfg->on && host == ev->event_data.exit.process_tgid) {
 		/* The reference's exit_notify_parent has no cwd. */
-		ctx_of(t, host, true, &ctx);
 		msgpack_packer *p = sc_begin();
 		msgpack_pack_map(p, 2);
 		sc_pack_context(p, cfg->ctx & ~(1ull << SC_F_CWD), &ctx);
@@ -162,6 +148,14 @@ static void on_exit_event(const struct proc_event *ev)
 	t->host = 0;
 }
 
+/* The name (and maybe the credentials) changed: read while it is there. */
+static void on_exec(const struct proc_event *ev)
+{
+	struct tracked *t = find(ev->event_data.exec.process_pid);
+	if (t)
+		sc_ctx_read(&t->ctx);
+}
+
 static void on_event(const struct proc_event *ev, void *ctx)
 {
 	(void)ctx;
@@ -169,6 +163,8 @@ static void on_event(const struct proc_event *ev, void *ctx)
 		return;
 	if (ev->what == PROC_EVENT_FORK)
 		on_fork(ev);
+	else if (ev->what == PROC_EVENT_EXEC)
+		on_exec(ev);
 	else if (ev->what == PROC_EVENT_EXIT)
 		on_exit_event(ev);
 }
@@ -214,4 +210,35 @@ void sc_proc_close(void)
 	close(pc.fd);
 	pc.fd = -1;
 	memset(pc.t, 0, sizeof(pc.t));
+}
+
+void sc_proc_describe(FILE *out)
+{
+	if (pc.fd < 0)
+		return;
+	fprintf(out, "  watcher trace proc connector (io fd %d): %s%s\n", pc.fd,
+		ev_is_active(&pc.w) ? "active" : "stopped", pc.lost ? ", events were lost" : "");
+}
+
+void sc_proc_forget(const char *cid)
+{
+	for (size_t i = 0; i < TRACKED_MAX; i++)
+		if (pc.t[i].host && pc.t[i].ctx.cid == cid)
+			pc.t[i].host = 0;
+}
+
+void sc_proc_note_exec(pid_t host, const char *path)
+{
+	/* The task waits in its notification: /proc is reliably there now,
+	 * whether or not its fork event was read yet. */
+	struct tracked *t = pc.fd >= 0 && path ? lookup(host, 0) : NULL;
+	if (!t)
+		return;
+	const char *base = strrchr(path, '/');
+	snprintf(t->ctx.comm, sizeof(t->ctx.comm), "%s", base ? base + 1 : path);
+}
+
+bool sc_proc_open(void)
+{
+	return pc.fd >= 0;
 }

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "kernel/methods.h"
+#include "kernel/seccheck.h"
 #include "kernel/metrics.h"
 #include "kernel/model.h"
 
@@ -104,6 +105,8 @@ static char *stacks_text(struct sandbox *sb)
 	fprintf(out, "  watcher signals (io signalfd %d): %s\n", sb->sigfd, active(&sb->sig_w));
 	fprintf(out, "  watcher end drain (timer): %s\n", active(&sb->drain_w));
 	usage_describe(out);
+	port_forward_describe(out);
+	seccheck_describe(out);
 	list_for_each(pos, &sb->containers) {
 		const struct container *c = container_of(pos, struct container, link);
 		fprintf(out, "container %s: %s%s\n", c->id, container_state_name(c),

@@ -24,6 +24,7 @@
 #include "kernel/exit_source.h"
 #include "kernel/gofer_conn.h"
 #include "kernel/methods.h"
+#include "kernel/network_mode.h"
 #include "kernel/park.h"
 #include "kernel/spawn.h"
 #include "kernel/userns.h"
@@ -362,7 +363,8 @@ static int spawn_sub(struct container *c, const struct sub_start *s, struct cv_e
 	for (int i = 0; i < 3; i++)
 		sa.stdio[i] = s->terminal ? c->tty_fd : s->stdio[i];
 	struct spawned sp;
-	if (spawn_container_init(&sa, &sp, err) < 0)
+	/* Subcontainers share the sandbox's network (kernel/network_mode.h). */
+	if (net_spawn_sub(c, &sa, &sp, err) < 0)
 		return -1;
 	c->init = task_new(c, sp.pid, sp.pidfd, sp.ctl_fd, true);
 	if (!c->init) {
@@ -380,6 +382,7 @@ static int spawn_sub(struct container *c, const struct sub_start *s, struct cv_e
 	c->init->ns_pid = pidns_to_root(sb, sp.pid);
 	/* Execs join the init's pid namespace, whichever it is: never boot's. */
 	c->join_flags = userns_exec_join_flags(spawn_ns_join_flags(&c->spec) | CLONE_NEWPID, sp.pid);
+	c->join_flags |= net_sub_join_flags(sb);
 	task_watch(c->init);
 	LOG(LL_INFO, "subcontainer %s: init host pid %d, root-namespace pid %d", c->id, sp.pid,
 	    c->init->ns_pid);

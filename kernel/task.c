@@ -87,6 +87,10 @@ static void on_ctl(struct ev_loop *loop, ev_io *w, int revents)
 		if (t->state != TASK_EXITED)
 			t->state = TASK_RUNNING;
 		LOG(LL_DEBUG, "task %d (ns %d) of %s: execve done", t->host_pid, t->ns_pid, t->c->id);
+		/* The root container's start is traced at its release (StartRoot);
+		 * a subcontainer's once its init has exec'd. */
+		if (t->is_init && t->c != t->c->sb->root)
+			seccheck_container_start(t->c);
 		waitq_wake_all(&t->started, 0);
 	} else {
 		set_start_failed(t, &err);

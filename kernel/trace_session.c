@@ -88,14 +88,21 @@ static const char *const fixed_names[SC_P_FIXED] = {
 };
 
 /* The point's slot in s, or NULL with err saying why it cannot be had
- * (*missing: a point that ignore_missing may skip). */
-static struct sc_point_cfg *find_point(struct sc_session *s, const char *name, bool *missing,
+ * (a point that ignore_missing skips). */
+static struct sc_point_cfg *find_point(struct sc_session *s, const char *name,
 				       struct cv_error *err)
 {
-	*missing = true;
-	for (int i = 0; i < SC_P_FIXED; i++)
-		if (strcmp(name, fixed_names[i]) == 0)
-			return &s->fixed[i];
+	for (int i = 0; i < SC_P_FIXED; i++) {
+		if (strcmp(name, fixed_names[i]) != 0)
+			continue;
+		/* Built from the execve notifications: nothing without them. */
+		if (i == SC_P_EXECVE && trace_arm_count() == 0) {
+			cv_errf(err, 0, "point \"%s\" not found: execve is not armed (cvisor "
+					"--trace-syscalls)", name);
+			return NULL;
+		}
+		return &s->fixed[i];
+	}
 	char sys[64];
 	int n = 0;
 	unsigned nr;
@@ -105,7 +112,6 @@ static struct sc_point_cfg *find_point(struct sc_session *s, const char *name, b
 					"(cvisor --trace-syscalls)", name, nr);
 			return NULL;
 		}
-		s->any_sys = true;
 		return &s->sys_raw[nr];
 	}
 	if (sscanf(name, "syscall/%63[a-z0-9_]/enter%n", sys, &n) == 1 && name[n] == '\0') {
@@ -116,7 +122,6 @@ static struct sc_point_cfg *find_point(struct sc_session *s, const char *name, b
 				continue;
 			if (!sc_syscall_msg_type(nr2))
 				break; /* armed, but the reference has no schema for it */
-			s->any_sys = true;
 			return &s->sys[nr2];
 		}
 		cv_errf(err, 0, "point \"%s\" not found: syscall %s is not armed with a schematised "
@@ -139,8 +144,7 @@ static int set_point(struct sc_session *s, const struct point_cfg *p, bool ignor
 {
 	if (!p->name)
 		return cv_errf(err, 0, "SessionConfig.points: a point has no name");
-	bool missing;
-	struct sc_point_cfg *pc = find_point(s, p->name, &missing, err);
+	struct sc_point_cfg *pc = find_point(s, p->name, err);
 	if (!pc) {
 		if (ignore_missing) {
 			cv_error_reset(err);
@@ -207,6 +211,12 @@ static int set_sinks(struct sc_session *s, const struct session_cfg *cfg, struct
 			    type != SOCK_SEQPACKET)
 				return cv_errf(err, 0, "SessionConfig.sinks[%zu]: the remote sink's fd is "
 						       "not a SOCK_SEQPACKET socket", i);
+			/* Unconnected, every message would be dropped: say so now. */
+			struct sockaddr_storage peer;
+			socklen_t pl = sizeof(peer);
+			if (getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+				return cv_errf(err, 0, "SessionConfig.sinks[%zu]: the remote sink's socket "
+						       "is not connected", i);
 			used++;
 		} else {
 			return cv_errf(err, 0, "sink \"%s\" not found", name);

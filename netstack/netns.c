@@ -78,6 +78,25 @@ int netns_of_pidfd(int pidfd, struct cv_error *err)
 	return in_netns(pidfd, make_current, NULL, err);
 }
 
+int netns_enter(int ns_fd, int *home, struct cv_error *err)
+{
+	*home = netns_current(err);
+	if (*home < 0)
+		return -1;
+	if (setns(ns_fd, CLONE_NEWNET) < 0) {
+		int e = errno;
+		close(*home);
+		*home = -1;
+		return cv_errf(err, e, "entering the network namespace");
+	}
+	return 0;
+}
+
+void netns_leave(int home)
+{
+	go_back(home);
+}
+
 int netns_new(struct cv_error *err)
 {
 	int home = netns_current(err);

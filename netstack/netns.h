@@ -21,3 +21,9 @@ int netns_of_pidfd(int pidfd, struct cv_error *err);
 
 /* A new network namespace (unshare, then back); the caller closes the fd. */
 int netns_new(struct cv_error *err);
+
+/* For a clone that must be born in ns_fd's namespace: enters it; *home
+ * receives the way back for netns_leave (which aborts if it fails, as
+ * above). Nothing else may run in between. */
+int netns_enter(int ns_fd, int *home, struct cv_error *err);
+void netns_leave(int home);

@@ -245,3 +245,30 @@ void relay_bytes(const struct relay *r, uint64_t *a_to_b, uint64_t *b_to_a)
 	*a_to_b = r->d[0].moved;
 	*b_to_a = r->d[1].moved;
 }
+
+static const char *dir_state(const struct dir *d)
+{
+	if (d->done)
+		return "ended (EOF passed on)";
+	if (d->eof)
+		return "source at EOF, draining";
+	if (d->stalled || d->pending >= d->cap)
+		return "pipe full, waiting for the destination";
+	if (d->pending)
+		return "writing";
+	return "waiting for the source";
+}
+
+void relay_describe(const struct relay *r, FILE *out, const char *indent, const char *a,
+		    const char *b)
+{
+	for (int i = 0; i < 2; i++) {
+		const struct dir *d = &r->d[i];
+		fprintf(out, "%s%s -> %s: %llu bytes, %zu in the pipe, %s; watcher read (io fd %d): "
+			     "%s, write (io fd %d): %s\n",
+			indent, i == 0 ? a : b, i == 0 ? b : a,
+			(unsigned long long)d->moved, d->pending, dir_state(d), d->src,
+			ev_is_active(&d->rw) ? "active" : "stopped", d->dst,
+			ev_is_active(&d->ww) ? "active" : "stopped");
+	}
+}

@@ -9,6 +9,7 @@
  * error of either; `done` then runs from the loop (never inside a watcher
  * of the relay) and the owner frees the relay there. Knows no container. */
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/err.h"
 
@@ -26,3 +27,7 @@ struct relay *relay_new(int a, int b, relay_done_fn done, void *data, struct cv_
 void relay_free(struct relay *r);
 /* Bytes moved a → b and b → a so far. */
 void relay_bytes(const struct relay *r, uint64_t *a_to_b, uint64_t *b_to_a);
+/* One line per direction for debug.Stacks: bytes moved, bytes in its pipe,
+ * what it waits for and its watchers; a and b name the two sockets. */
+void relay_describe(const struct relay *r, FILE *out, const char *indent, const char *a,
+		    const char *b);

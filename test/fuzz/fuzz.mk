@@ -14,6 +14,7 @@
 #   json_mp    the CLI's JSON-to-msgpack converter alone, checked against json-c
 #   state      the state file reader (state/), whole and split reads must agree
 #   state_rt   the state file writer driven by a script, read back: same records and bytes
+#   netargs    Network.CreateLinksAndRoutes' argument -> net_args_decode
 #   ckpt_image the checkpoint engine's record loader (tasks, threads, mappings, pages, fds)
 # Each target test/fuzz/fuzz_<name>.c is built twice into build-fuzz/:
 #   fuzz_<name>    clang -fsanitize=fuzzer,address,undefined
@@ -35,6 +36,7 @@ CFLAGS_F := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fno-omit-frame-pointer \
 TARGETS := rpc methods spec spec_json json_mp
 TARGETS += state
 TARGETS += state_rt
+TARGETS += netargs
 TARGETS += ckpt_image
 # Sources each target links (besides its own file).
 SRC_rpc := rpc/server.c rpc/conn.c rpc/call.c rpc/scan.c core/err.c core/log.c core/loop.c core/buf.c
@@ -56,6 +58,8 @@ CFLAGS_F += $(shell pkg-config --cflags dbus-1 2>/dev/null)
 LIBS_methods += $(shell pkg-config --libs dbus-1 2>/dev/null)
 SRC_state_rt := $(SRC_state)
 LIBS_state_rt := $(LIBS_state)
+SRC_netargs := kernel/network_args.c netstack/ip.c core/mpk.c core/err.c rpc/scan.c
+LIBS_netargs := $(MSGPACK_LIBS)
 SRC_ckpt_image := kernel/ckpt_image.c kernel/ckpt_capture.c kernel/ckpt_tmpfs.c kernel/ptrace_inject.c $(SRC_state)
 LIBS_ckpt_image := $(LIBS_state)
 HDR := $(wildcard test/fuzz/*.h)

@@ -5,13 +5,17 @@ transient scope, on the host's real cgroup hierarchies: StartTransientUnit
 makes the scope's node under its slice in the unified and name=systemd
 hierarchies, moves the PIDs in and emits JobRemoved; StopUnit kills what is
 in the scope, removes the nodes and emits JobRemoved; SetUnitProperties and
-ResetFailedUnit answer NoSuchUnit for units it does not have.
+ResetFailedUnit answer NoSuchUnit for units it does not have. Like systemd,
+StopUnit sends SIGTERM first and SIGKILL only after a timeout (logged as
+"StopUnit-SIGKILL"), so a runtime that leaves processes in the scope is
+seen.
 
 Every call is appended to DIR/calls.jsonl as {"method", "args"} with each
 property as [name, D-Bus type, value]. DIR/mode, read at each call, makes it
 misbehave: "ok" (default), "failed" (the job ends "failed" once the scope
 exists), "silent" (the scope is made, JobRemoved never sent), "error" (the
-method call answers an error).
+method call answers UnitExists: a running unit of that name), "stale" (a
+failed unit of that name is loaded: UnitExists until ResetFailedUnit).
 
 Usage: fake_systemd.py DIR   (DBUS_SYSTEM_BUS_ADDRESS names the bus)
 """
@@ -29,6 +33,7 @@ from gi.repository import GLib
 NAME = "org.freedesktop.systemd1"
 PATH = "/org/freedesktop/systemd1"
 MGR = "org.freedesktop.systemd1.Manager"
+STOP_TIMEOUT = 3  # seconds between StopUnit's SIGTERM and its SIGKILL
 
 TYPES = [(dbus.Boolean, "b"), (dbus.UInt64, "t"), (dbus.UInt32, "u"), (dbus.Int64, "x"),
          (dbus.Int32, "i"), (dbus.String, "s"), (dbus.Array, "a")]
@@ -80,6 +85,7 @@ class Manager(dbus.service.Object):
         super().__init__(bus, PATH)
         self.dir = d
         self.units = {}  # name -> relative cgroup path
+        self.failed = set()  # "stale": failed units of an earlier container, until reset
         self.job = 0
 
     def mode(self):
@@ -111,6 +117,14 @@ class Manager(dbus.service.Object):
     def StartTransientUnit(self, name, mode, props, aux):
         self.log("StartTransientUnit", str(name), str(mode), self.props(props), len(aux))
         behaviour = self.mode()
+        if (behaviour == "stale" and str(name) not in self.failed and str(name) not in self.units
+                and str(name) not in getattr(self, "failed_reset", set())):
+            # A failed scope of that name is still loaded: UnitExists until
+            # ResetFailedUnit collects it.
+            self.failed.add(str(name))
+        if str(name) in self.failed:
+            raise dbus.exceptions.DBusException("Unit %s was already loaded or has a fragment file."
+                                                % name, name="org.freedesktop.systemd1.UnitExists")
         if behaviour == "error":
             raise dbus.exceptions.DBusException("Unit %s was already loaded or has a fragment file."
                                                 % name, name="org.freedesktop.systemd1.UnitExists")
@@ -144,9 +158,19 @@ class Manager(dbus.service.Object):
         if rel is None:
             raise dbus.exceptions.DBusException("Unit %s not loaded." % name,
                                                 name="org.freedesktop.systemd1.NoSuchUnit")
-        for h in hierarchies():
+        # As systemd: SIGTERM, then SIGKILL once TimeoutStopSec (90 s in
+        # systemd, STOP_TIMEOUT here) has passed with processes left.
+        hs = hierarchies()
+        for h in hs:
+            self.kill(os.path.join(h, rel), signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while time.monotonic() < deadline and any(self.pids(os.path.join(h, rel)) for h in hs):
+            time.sleep(0.02)
+        for h in hs:
             d = os.path.join(h, rel)
-            self.kill(d)
+            if self.pids(d):
+                self.log("StopUnit-SIGKILL", str(name))
+            self.kill(d, signal.SIGKILL)
             for _ in range(200):
                 try:
                     os.rmdir(d)
@@ -160,21 +184,28 @@ class Manager(dbus.service.Object):
         return job
 
     @staticmethod
-    def kill(d):
+    def pids(d):
         try:
             with open(os.path.join(d, "cgroup.procs")) as f:
-                pids = [int(x) for x in f.read().split()]
+                return [int(x) for x in f.read().split()]
         except FileNotFoundError:
-            return
-        for pid in pids:
+            return []
+
+    def kill(self, d, sig):
+        for pid in self.pids(d):
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
     @dbus.service.method(MGR, in_signature="s", out_signature="")
     def ResetFailedUnit(self, name):
         self.log("ResetFailedUnit", str(name))
+        if str(name) in self.failed:
+            self.failed.discard(str(name))
+            self.units.pop(str(name), None)
+            self.failed_reset = getattr(self, "failed_reset", set()) | {str(name)}
+            return
         if str(name) not in self.units:
             raise dbus.exceptions.DBusException("Unit %s not loaded." % name,
                                                 name="org.freedesktop.systemd1.NoSuchUnit")

@@ -362,3 +362,75 @@ def test_a_file_that_is_not_a_netns_is_refused(checked):
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_spec_netns_path_is_joined_and_configurable(env, netns):
+    """A CNI-made namespace named by path in the spec: the container joins
+    it (as runc does), its lo is left as the orchestrator made it (down
+    here), and CreateLinksAndRoutes adds links to it."""
+    cni = netns("cni")
+    cfg = helpers.fixture_config(env.fixture)
+    nss = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
+    nss.append({"type": "network", "path": cni.path})
+    linux = dict(cfg["linux"], namespaces=nss)
+    sb = helpers.Sandbox(env.cli, env.make_bundle(args=["sleep", "1000"], linux=linux),
+                         sid="net-" + secrets.token_hex(4))
+    env.sandboxes.append(sb)
+    sb.create()
+    sb.start()
+    assert os.stat(f"/proc/{sb.init_host_pid()}/ns/net").st_ino == os.stat(cni.path).st_ino
+    assert "UP" not in cni.ip("-o", "link", "show", "lo").stdout.split("<")[1].split(">")[0]
+    donor = netns("donor")
+    name, _ = veth_in(donor)
+    fd = donor.fd()
+    try:
+        sb.call(M_LINKS, {"FDBasedLinks": [{"Name": name, "Addresses": [
+            {"Address": "10.217.0.2", "PrefixLen": 24}]}], "Files": 1}, fds=[fd])
+    finally:
+        os.close(fd)
+    assert cni.has_link(name) and not donor.has_link(name)
+    assert "10.217.0.2/24" in cni.ip("-o", "addr", "show", name).stdout
+
+
+def test_mode_none_replaces_a_spec_netns_path(env, netns):
+    cni = netns("cni")
+    cfg = helpers.fixture_config(env.fixture)
+    nss = [n for n in cfg["linux"]["namespaces"] if n["type"] != "network"]
+    nss.append({"type": "network", "path": cni.path})
+    cli = NetCli(env.cli, "none")
+    sb = helpers.Sandbox(cli, env.make_bundle(args=["sleep", "1000"],
+                                              linux=dict(cfg["linux"], namespaces=nss)),
+                         sid="net-" + secrets.token_hex(4))
+    env.sandboxes.append(sb)
+    sb.create()
+    sb.start()
+    ino = os.stat(f"/proc/{sb.init_host_pid()}/ns/net").st_ino
+    assert ino != os.stat(cni.path).st_ino and ino != os.stat("/proc/self/ns/net").st_ino
+    assert links_of(sb) == ["lo"]
+
+
+def test_subcontainers_share_the_sandbox_network(env, netns):
+    """A subcontainer whose spec asks for a new network namespace still
+    gets the sandbox's: same namespace, same links, for its init and its
+    execs."""
+    import test_pods
+    sb = new_sandbox(env)
+    donor = netns("donor")
+    name, _ = veth_in(donor)
+    fd = donor.fd()
+    try:
+        sb.call(M_LINKS, {"FDBasedLinks": [{"Name": name}], "Files": 1}, fds=[fd])
+    finally:
+        os.close(fd)
+    cid = test_pods.pod_id()
+    out, _ = test_pods.start_sub(sb, env, cid, ["sh", "-c", "readlink /proc/self/ns/net; "
+                                                           "ip -o link; sleep 999"])
+    with out:
+        first = out.readline().decode().strip()
+        links = out.readline().decode() + out.readline().decode()
+    status, root_ns = sh(sb, "readlink /proc/self/ns/net")
+    assert status == 0
+    assert first == root_ns.strip(), (first, root_ns)
+    assert name in links, links
+    _, status, data = test_pods.exec_in(sb, cid, ["readlink", "/proc/self/ns/net"])
+    assert status == 0 and data.decode().strip() == root_ns.strip()

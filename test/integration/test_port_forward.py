@@ -308,3 +308,110 @@ def test_cli_refuses_bad_operands(web):
                       (("nope-" + secrets.token_hex(2), "1:2"), "does not exist")]:
         p = sb.cli.run("port-forward", *args)
         assert p.returncode != 0 and msg in p.stderr, (args, p.stderr)
+
+
+def test_debug_stacks_lists_the_streams(web):
+    sb, _ = web
+    with forward(sb) as s:
+        s.sendall(b"GET")  # a request httpd waits to complete: the stream stays open
+        text = sb.call("debug.Stacks")
+        assert "port forwards: 1 of 128" in text, text
+        assert f"to {sb.id} port 8080: relaying" in text, text
+        assert "client -> container: 3 bytes" in text, text
+    helpers.wait_until(lambda: "port forwards:" not in sb.call("debug.Stacks"),
+                       what="the stream to end")
+
+
+# A listener inside the container's namespace whose accept queue is full and
+# never drained: the kernel drops further SYNs, so a connect to it hangs.
+STUCK_LISTENER = """
+import socket, sys, time
+l = socket.socket(); l.bind(("127.0.0.1", 9100)); l.listen(0)
+fill = []
+for _ in range(3):
+    c = socket.socket(); c.setblocking(False)
+    try:
+        c.connect(("127.0.0.1", 9100))
+    except BlockingIOError:
+        pass
+    fill.append(c)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_connect_that_hangs_is_cancelled_or_times_out(web):
+    sb, _ = web
+    if subprocess.run(["which", "nsenter"], capture_output=True).returncode != 0:
+        pytest.skip("nsenter (util-linux) is not installed: cannot make a stuck listener")
+    before = helpers.settled_fd_count(sb.boot_pid)
+    stuck = subprocess.Popen(["nsenter", f"--net=/proc/{sb.init_host_pid()}/ns/net",
+                              "/usr/bin/python3", "-c", STUCK_LISTENER],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert stuck.stdout.readline().strip() == "ready", stuck.stderr.read()
+        # The client goes away while the connect hangs: the forward is freed.
+        mine, theirs = socket.socketpair()
+        with mine, sb.raw() as conn:
+            conn.request(M_PF, {"ContainerID": sb.id, "Port": 9100, "Files": 1},
+                         fds=[theirs.fileno()])
+            theirs.close()
+            helpers.wait_until(lambda: "connecting" in sb.call("debug.Stacks"),
+                               what="the forward to be connecting")
+        helpers.wait_until(lambda: "port forwards:" not in sb.call("debug.Stacks"),
+                           what="the cancelled forward to be freed")
+        assert helpers.settled_fd_count(sb.boot_pid) == before
+        # Waited out: an error after 10 s, and the sandbox carries on meanwhile.
+        t0 = time.monotonic()
+        with helpers.RawConn(sb.sock, timeout=30) as conn:
+            with pytest.raises(RuntimeError, match=r"port forward to port 9100 of container "
+                               r"\"%s\": no connection within 10 s" % sb.id):
+                forward(sb, 9100, conn=conn)
+        assert 9 <= time.monotonic() - t0 < 20
+        assert helpers.settled_fd_count(sb.boot_pid) == before
+    finally:
+        stuck.kill()
+        stuck.wait()
+
+
+def test_exited_subcontainer_is_not_running(env):
+    import test_pods
+    sb = env.new_sandbox(env.make_bundle(args=["sleep", "1000"]), start=True)
+    cid = test_pods.pod_id()
+    out, _ = test_pods.start_sub(sb, env, cid, ["true"])
+    out.close()
+    helpers.wait_until(lambda: sb.call(helpers.M_STATE, cid) == 3, what="the sub to exit")
+    x, y = socket.socketpair()
+    try:
+        with pytest.raises(RuntimeError, match=r"container \"%s\" is not running" % cid):
+            sb.call(M_PF, {"ContainerID": cid, "Port": 8080, "Files": 1}, fds=[x.fileno()])
+    finally:
+        x.close()
+        y.close()
+
+
+def test_forward_to_a_subcontainer(env):
+    """The socket is made in the named container's namespace (a pod shares
+    one): a forward to the sub reaches the httpd the sub runs."""
+    import test_pods
+    sb = env.new_sandbox(env.make_bundle(args=["sleep", "1000"]), start=True)
+    cid = test_pods.pod_id()
+    out, _ = test_pods.start_sub(sb, env, cid, ["httpd", "-f", "-p", "8082", "-h", "/etc"])
+    out.close()
+
+    def page():
+        try:
+            with forward(sb, 8082) as s:
+                return http_get(s, "/hostname")
+        except RuntimeError:
+            return None
+
+    status, body = helpers.wait_until(page, what="the sub's httpd")
+    assert "200" in status and body.decode().strip() == "cvisor"
+    # Through the sub's own id too.
+    mine, theirs = socket.socketpair()
+    with mine:
+        sb.call(M_PF, {"ContainerID": cid, "Port": 8082, "Files": 1}, fds=[theirs.fileno()])
+        theirs.close()
+        mine.settimeout(30)
+        assert http_get(mine, "/hostname")[1].decode().strip() == "cvisor"

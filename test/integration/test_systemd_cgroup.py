@@ -213,12 +213,27 @@ def test_scope_holds_the_container_and_gets_the_limits(env, fake):
         assert setp["args"][0] == unit and setp["args"][1] is True
         assert dict((n, (t, v)) for n, t, v in setp["args"][2])["TasksMax"] == ("t", 70)
         assert limit_of(path, "pids", "pids.max", "pids.max")[0] == "70"
+        # New device rules: systemd's copy is replaced (reset, then the list).
+        rf = os.path.join(env.root, f".{sid}-res.json")
+        with open(rf, "w") as f:
+            json.dump({"devices": [{"allow": False, "access": "rwm"},
+                                   {"allow": True, "type": "c", "major": 10, "minor": 200,
+                                    "access": "rw"}]}, f)
+        env.cli.run("update", "--resources", rf, sid, check=True)
+        setp = fake.calls("SetUnitProperties")[-1]
+        names = [n for n, _, _ in setp["args"][2]]
+        assert names.count("DeviceAllow") == 2, names
+        last = [v for n, _, v in setp["args"][2] if n == "DeviceAllow"]
+        assert last[0] == [] and ["/dev/char/10:200", "rw"] in last[1], last
 
         env.cli.run("start", sid, check=True)
         p = sb.delete(force=True)
         assert p.returncode == 0, p.stderr
         (stop,) = fake.calls("StopUnit")
         assert stop["args"] == [unit, "replace"]
+        # The container was killed before: systemd's stop had nothing left
+        # to SIGKILL after its timeout.
+        assert not fake.calls("StopUnit-SIGKILL")
         assert_gone(path)
         assert not os.path.exists(sb.dir)
         assert not helpers.pid_alive(init)
@@ -314,12 +329,16 @@ def test_failed_start_leaves_nothing(env, bus, mode, why):
         assert_gone(path)
         assert bus.calls("StartTransientUnit")
         if mode != "error":
-            # The scope the fake made was stopped again.
+            # The scope the fake made was stopped again, its init killed
+            # first.
             assert [c["args"][0] for c in bus.calls("StopUnit")] == [unit]
+            assert not bus.calls("StopUnit-SIGKILL")
         else:
-            # A refused start (UnitExists): the unit of that name is
-            # someone else's, never stopped.
+            # A refused start (UnitExists of a running unit): the unit of
+            # that name is someone else's; reset (which leaves a running
+            # unit alone) and tried once more, never stopped.
             assert not bus.calls("StopUnit")
+            assert len(bus.calls("StartTransientUnit")) == 2
         pids = [int(x) for x in os.listdir("/proc") if x.isdigit()]
         for pid in pids:
             try:
@@ -454,3 +473,131 @@ def test_cgroup_manager_flag(env, fake):
         clean(path)
     p = env.cli.run("--cgroup-manager", "disabled", "state", "x")
     assert p.returncode != 0 and "--cgroup-manager" in p.stderr, p.stderr
+
+
+def test_run_stops_the_scope_when_the_container_ends(env, fake):
+    """`run`: the container's exit ends the sandbox, whose boot stops the
+    scope; run's own delete then finds no unit, which is fine."""
+    sid, slice_, path = scope_names()
+    unit = f"cvisor-{sid}.scope"
+    b = bundle(env, f"{slice_}:cvisor:{sid}", args=("sh", "-c", "exit 3"))
+    try:
+        sb = helpers.Sandbox(env.cli, b, sid)
+        env.sandboxes.append(sb)
+        p = env.cli.run("--systemd-cgroup", "run", "--bundle", b, sid)
+        assert p.returncode == 3, (p.returncode, p.stderr)
+        assert [c["args"][0] for c in fake.calls("StopUnit")][:1] == [unit]
+        assert not fake.calls("StopUnit-SIGKILL")
+        env.cli.run("delete", "--force", sid)
+        assert_gone(path)
+        assert "warning" not in p.stderr, p.stderr
+    finally:
+        clean(path)
+
+
+def test_features_lists_the_systemd_driver(env):
+    feats = json.loads(env.cli.run("features", check=True).stdout)
+    assert feats["linux"]["cgroup"]["systemd"] is True
+    assert feats["linux"]["cgroup"]["systemdUser"] is False
+
+
+def test_bundle_cannot_choose_a_scope(env, fake):
+    """cvisor.systemdUnit/Slice in config.json are create's to set: without
+    --systemd-cgroup, systemd is never asked for the bundle's unit."""
+    sid = f"sysd-{helpers.new_id()}"
+    b = bundle(env)
+    cfg_path = os.path.join(b, "config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg["cvisor.systemdUnit"] = "evil.scope"
+    cfg["cvisor.systemdSlice"] = "evil.slice"
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    sb = helpers.Sandbox(env.cli, b, sid)
+    env.sandboxes.append(sb)
+    code, out = env.cli.detached("create", "--bundle", b, sid, check=False)
+    assert code == 0, out
+    assert not fake.calls("StartTransientUnit")
+    assert sb.delete(force=True).returncode == 0
+    assert not fake.calls("StopUnit")
+
+
+def test_containerd_with_systemd_cgroup(env, fake, cvisor, fixture_bundle):
+    """containerd's runc shim with SystemdCgroup (ctr --runc-systemd-cgroup)
+    passes --systemd-cgroup and a slice:prefix:name cgroupsPath."""
+    import engines
+    from test_containerd import Containerd
+
+    containerd, ctr = shutil.which("containerd"), shutil.which("ctr")
+    if not containerd or not ctr:
+        pytest.skip("containerd or ctr is not installed")
+    tag = secrets.token_hex(3)
+    slice_ = f"sysdc-{tag}.slice"
+    cd = Containerd(containerd, ctr, cvisor)
+    cd.bundle_rootfs = os.path.join(fixture_bundle, "rootfs")
+    cid = engines.unique("c")
+    path = f"/sysdc.slice/{slice_}/cvt-{cid}.scope"
+    try:
+        cd.ids.append(cid)
+        rootfs = engines.copy_rootfs(cd.bundle_rootfs, os.path.join(cd.tmp, f"rootfs-{cid}"))
+        p = cd("run", "--rm", "--runc-systemd-cgroup", "--cgroup", f"{slice_}:cvt:{cid}",
+               *cd.run_opts(), "--rootfs", rootfs, cid, "cat", "/proc/self/cgroup")
+        assert f"0::{path}" in p.stdout.splitlines(), p.stdout
+        (start,) = fake.calls("StartTransientUnit")
+        assert start["args"][0] == f"cvt-{cid}.scope"
+        assert props_of(start)["Slice"] == ("s", slice_)
+        assert f"cvt-{cid}.scope" in [c["args"][0] for c in fake.calls("StopUnit")]
+        assert not fake.calls("StopUnit-SIGKILL")
+    finally:
+        cd.close()
+        clean(path)
+    assert_gone(path)
+
+
+def test_stale_failed_unit_is_reset_and_started(env, bus):
+    """A failed scope of the same name (an earlier container's) answers
+    UnitExists: cvisor resets it and starts again, as runc does."""
+    bus.start_fake("stale")
+    sid, slice_, path = scope_names()
+    unit = f"cvisor-{sid}.scope"
+    b = bundle(env, f"{slice_}:cvisor:{sid}")
+    try:
+        sb = helpers.Sandbox(env.cli, b, sid)
+        env.sandboxes.append(sb)
+        code, out = create(env, sid, b)
+        assert code == 0, out
+        assert [c["args"][0] for c in bus.calls("StartTransientUnit")] == [unit, unit]
+        assert [c["args"][0] for c in bus.calls("ResetFailedUnit")] == [unit]
+        assert helpers.cgroups_of(sb.state()["pid"]).get("") == path
+        assert sb.delete(force=True).returncode == 0
+        assert_gone(path)
+    finally:
+        clean(path)
+
+
+def test_delete_without_systemd_warns_and_deletes(env, bus):
+    """systemd gone by delete time: a warning, and the container still goes
+    (its processes and the nodes cvisor manages)."""
+    bus.start_fake()
+    sid, slice_, path = scope_names()
+    b = bundle(env, f"{slice_}:cvisor:{sid}")
+    try:
+        sb = helpers.Sandbox(env.cli, b, sid)
+        env.sandboxes.append(sb)
+        code, out = create(env, sid, b)
+        assert code == 0, out
+        init = sb.state()["pid"]
+        bus.fake.terminate()
+        bus.fake.wait(timeout=10)
+        p = sb.delete(force=True)
+        assert p.returncode == 0, p.stderr
+        assert "warning" in p.stderr and "systemd is not running" in p.stderr, p.stderr
+        assert not os.path.exists(sb.dir)
+        helpers.wait_until(lambda: not helpers.pid_alive(init), what="the init to die")
+        # The nodes cvisor manages (unified, each known v1 controller):
+        # only name=systemd, the fake's own, may stay.
+        left = [d for d in helpers.cgroup_paths(None, path)
+                if os.path.exists(d) and "/systemd/" not in d]
+        assert not left, left
+    finally:
+        clean(path)

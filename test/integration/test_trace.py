@@ -99,9 +99,14 @@ def test_acceptance_start_execve_openat_exit_in_order(env):
         status, out = sb.run_exec(["cat", "/etc/hostname"])
         assert status == 0 and out.strip()
 
+        def cat_pid(msgs):
+            return next((m["context_data"]["thread_id"] for t, _, m in msgs
+                         if t == MSG_EXECVE_INFO and m["binary_path"] == "/bin/cat"), None)
+
         def done(msgs):
-            return any(t == MSG_TASK_EXIT and m["context_data"]["process_name"] == "cat"
-                       for t, _, m in msgs)
+            pid = cat_pid(msgs)
+            return pid and any(t == MSG_TASK_EXIT and m["context_data"]["thread_id"] == pid
+                               for t, _, m in msgs)
 
         msgs = read_msgs(b, done)
     types = [t for t, _, _ in msgs]
@@ -113,18 +118,20 @@ def test_acceptance_start_execve_openat_exit_in_order(env):
     assert msgs[i_exec][2]["argv"] == ["cat", "/etc/hostname"]
     i_open = next(i for i, (t, _, m) in enumerate(msgs)
                   if t == MSG_OPEN and m["pathname"] == "/etc/hostname")
+    pid = cat_pid(msgs)
     i_exit = next(i for i, (t, _, m) in enumerate(msgs)
-                  if t == MSG_TASK_EXIT and m["context_data"]["process_name"] == "cat")
+                  if t == MSG_TASK_EXIT and m["context_data"]["thread_id"] == pid)
     assert i_start < i_exec < i_open < i_exit, types
     # Root-namespace pids (the exec'd cat is not pid 1) and the container id.
-    cat_pid = msgs[i_exec][2]["context_data"]["thread_id"]
-    assert cat_pid > 1
+    assert pid > 1
     for i in (i_exec, i_open, i_exit):
         ctx = msgs[i][2]["context_data"]
         assert ctx["container_id"] == sb.id
-        assert ctx["thread_id"] == cat_pid and ctx["thread_group_id"] == cat_pid
+        assert ctx["thread_id"] == pid and ctx["thread_group_id"] == pid
         assert ctx["time_ns"] > 0
     assert msgs[i_start][2]["context_data"]["thread_id"] == 1
+    # The exit names cat even when it was reaped before boot read the event.
+    assert msgs[i_exit][2]["context_data"]["process_name"] == "cat"
     assert msgs[i_open][2]["flags"] & 3 == os.O_RDONLY
     assert msgs[i_open][2]["context_data"]["credentials"]["effective_uid"] == 0
     # The runtime's own set-up before the exec is not reported.
@@ -252,6 +259,10 @@ def test_create_errors_name_the_field_and_change_nothing(env):
     with s1, s2:
         err = call_err(sb, M, session([], force=True), fds=[s1.fileno()])
         assert err == "SessionConfig.sinks[0]: the remote sink's fd is not a SOCK_SEQPACKET socket"
+        lone = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with lone:
+            err = call_err(sb, M, session([], force=True), fds=[lone.fileno()])
+            assert err == "SessionConfig.sinks[0]: the remote sink's socket is not connected"
         a, b = seqpacket()
         with a, b:
             err = call_err(sb, M, session([], sinks=[{"name": "null"}], files=1, force=True),
@@ -391,6 +402,18 @@ def test_cli_trace_and_debug_strace(env):
     assert p.returncode == 1 and "sinks[0].config.endpoint: missing" in p.stderr
     p = cli.run("trace", "create", sb.id)
     assert p.returncode == 1 and "--config FILE is required" in p.stderr
+    gone = {"name": "remote", "config": {"endpoint": os.path.join(env.root, "nobody.sock")}}
+    with open(cfg, "w") as f:
+        json.dump({"name": "Default", "sinks": [gone, {"name": "null"}]}, f)
+    p = cli.run("trace", "create", "--config", cfg, sb.id)
+    assert p.returncode == 1 and "remote sink: connecting to" in p.stderr
+    with open(cfg, "w") as f:
+        json.dump({"name": "Default", "sinks": [dict(gone, ignore_setup_error=True),
+                                                {"name": "null"}]}, f)
+    p = cli.run("trace", "create", "--config", cfg, sb.id)
+    assert p.returncode == 0 and "sink dropped (ignore_setup_error)" in p.stderr
+    assert json.loads(cli.run("trace", "list", sb.id, check=True).stdout)["sinks"] == [
+        {"name": "null", "status": {"DroppedCount": 0}}]
 
     cli.run("debug", "--strace", "openat", sb.id, check=True)
     sb.run_exec(["cat", "/etc/hostname"])
@@ -398,3 +421,119 @@ def test_cli_trace_and_debug_strace(env):
     p = cli.run("debug", "--strace", "read", sb.id)
     assert p.returncode == 1 and 'syscall "read" is not armed' in p.stderr
     cli.run("debug", "--strace", "off", sb.id, check=True)
+
+
+def test_spec_denial_outranks_the_trace_filter(env):
+    """ERRNO of the spec's profile wins over the trace filter's NOTIFY: the
+    denied chdir fails and is never reported."""
+    cli = TraceCli(env.cvisor, env.root, "--trace-syscalls", "default")
+    cfg = helpers.fixture_config(env.fixture)
+    linux = dict(cfg["linux"])
+    linux["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                        "syscalls": [{"names": ["chdir"], "action": "SCMP_ACT_ERRNO",
+                                      "errnoRet": 1}]}
+    sb = helpers.Sandbox(cli, env.make_bundle(args=["sleep", "100"], linux=linux),
+                         sid="trace-" + helpers.new_id())
+    env.sandboxes.append(sb)
+    sb.create()
+    sb.start()
+    a, b = seqpacket()
+    with a, b:
+        assert sb.call("containerManager.CreateTraceSession",
+                       session([point("syscall/chdir/enter"), point("syscall/openat/enter")]),
+                       fds=[a.fileno()]) is None
+        status, out = sb.run_exec(["sh", "-c", "cd /etc || echo denied; cat /etc/hostname"])
+        assert status == 0 and b"denied" in out
+        msgs = read_msgs(b, lambda m: any(t == MSG_OPEN and p["pathname"] == "/etc/hostname"
+                                          for t, _, p in m))
+    assert not any(t == 13 for t, _, _ in msgs), msgs  # no Chdir message
+    stacks = sb.call("debug.Stacks")
+    assert "watcher seccomp listener of " + sb.id in stacks
+    assert "trace session Default: 1 sinks (remote dropped 0)" in stacks
+
+
+def test_execve_point_needs_arming(env):
+    sb = traced_sandbox(env, start=True)
+    err = call_err(sb, "containerManager.CreateTraceSession",
+                   session([point("sentry/execve")], sinks=[{"name": "null"}]))
+    assert err == 'point "sentry/execve" not found: execve is not armed (cvisor --trace-syscalls)'
+    # Nothing armed: no listener, nothing in the way.
+    assert "seccomp listener" not in sb.call("debug.Stacks")
+
+
+def test_traced_in_a_user_namespace_and_without_privileges(env):
+    """The trace filter goes in while the process still has CAP_SYS_ADMIN of
+    its own user namespace, whatever the spec's no_new_privs and user."""
+    import subprocess
+    import tempfile
+    host_base = 100000
+    # Under /tmp itself: the mapped root must be able to reach it.
+    top = tempfile.mkdtemp(prefix="trace-userns-", dir=env.root)
+    os.chmod(top, 0o755)
+    os.chmod(env.root, 0o755)
+    rootfs = os.path.join(top, "rootfs")
+    subprocess.run(["cp", "-a", os.path.join(env.fixture, "rootfs"), str(rootfs)], check=True)
+    subprocess.run(["chown", "-R", f"{host_base}:{host_base}", str(rootfs)], check=True)
+    linux = dict(helpers.fixture_config(env.fixture)["linux"])
+    linux["namespaces"] = linux["namespaces"] + [{"type": "user"}]
+    maps = [{"containerID": 0, "hostID": host_base, "size": 65536}]
+    linux["uidMappings"] = linux["gidMappings"] = maps
+    dest = env.make_bundle(args=["sleep", "100"], linux=linux,
+                           process={"noNewPrivileges": True, "user": {"uid": 1000, "gid": 1000}})
+    cfg = helpers.fixture_config(dest)
+    cfg["root"]["path"] = str(rootfs)
+    with open(os.path.join(dest, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    cli = TraceCli(env.cvisor, env.root, "--trace-syscalls", "default")
+    sb = helpers.Sandbox(cli, dest, sid="trace-" + helpers.new_id())
+    env.sandboxes.append(sb)
+    sb.create()
+    a, b = seqpacket()
+    with a, b:
+        assert sb.call("containerManager.CreateTraceSession",
+                       session([point("sentry/execve"), point("syscall/openat/enter")]),
+                       fds=[a.fileno()]) is None
+        sb.start()
+        status, out = sb.run_exec(["cat", "/etc/hostname"], uid=1000, gid=1000)
+        assert status == 0 and out.strip()
+        msgs = read_msgs(b, lambda m: any(t == MSG_OPEN and p["pathname"] == "/etc/hostname"
+                                          for t, _, p in m))
+    execs = [p["binary_path"] for t, _, p in msgs if t == MSG_EXECVE_INFO]
+    assert "/bin/sleep" in execs and "/bin/cat" in execs
+    opened = next(p for t, _, p in msgs if t == MSG_OPEN and p["pathname"] == "/etc/hostname")
+    # Credentials as the host sees them (boot reads /proc from the host's user namespace).
+    assert opened["context_data"]["credentials"]["effective_uid"] == host_base + 1000
+
+
+def test_subcontainer_is_traced_under_its_own_id(env):
+    import test_pods
+    sb = traced_sandbox(env, "--trace-syscalls", "default", start=True)
+    a, b = seqpacket()
+    with a, b:
+        assert sb.call("containerManager.CreateTraceSession",
+                       session([point("sentry/execve", ctx=["container_id"]),
+                                point("syscall/openat/enter", ctx=["container_id"]),
+                                point("container/start", ctx=["container_id"]),
+                                point("sentry/task_exit", ctx=["container_id"])]),
+                       fds=[a.fileno()]) is None
+        cid = "trace-sub-" + helpers.new_id()[-8:]
+        out, _ = test_pods.start_sub(sb, env, cid, ["sleep", "100"])
+        out.close()
+        _, status, data = test_pods.exec_in(sb, cid, ["cat", "/etc/hostname"])
+        assert status == 0 and data.strip()
+        msgs = read_msgs(b, lambda m: any(t == MSG_OPEN and p["pathname"] == "/etc/hostname"
+                                          for t, _, p in m))
+        # Its tasks are forgotten with it: the sub's sleep exits after the
+        # container (and its id) is gone, and the sandbox carries on.
+        assert sb.call(test_pods.M_DESTROY, cid) is None
+        assert sb.run_exec(["true"])[0] == 0
+        read_msgs(b, lambda m: any(t == MSG_TASK_EXIT and p["context_data"]["container_id"] == sb.id
+                                   for t, _, p in m))
+    by_path = {(t, p.get("binary_path") or p.get("pathname")): p["context_data"]["container_id"]
+               for t, _, p in msgs}
+    assert by_path[(MSG_EXECVE_INFO, "/bin/sleep")] == cid
+    assert by_path[(MSG_EXECVE_INFO, "/bin/cat")] == cid
+    assert by_path[(MSG_OPEN, "/etc/hostname")] == cid
+    starts = [p for t, _, p in msgs if t == MSG_START]
+    assert [(p["id"], p["args"], p["context_data"]["container_id"]) for p in starts] == \
+        [(cid, ["sleep", "100"], cid)]

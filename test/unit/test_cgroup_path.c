@@ -100,6 +100,9 @@ TEST(test_systemd_form)
 	CHECK(cgroup_systemd_names("::n", "c1", slice, sizeof(slice), unit, sizeof(unit), &err) == 0);
 	CHECK_STR(unit, "n.scope");
 	CHECK(cgroup_systemd_names("a.slice:p:n", "c1", slice, 4, unit, sizeof(unit), &err) < 0);
+	CHECK(cgroup_systemd_names("a.slice::b.slice", "c1", slice, sizeof(slice), unit,
+				   sizeof(unit), &err) < 0);
+	CHECK(strstr(err.msg, "not supported") != NULL);
 	/* Without the flag the form maps onto the nodes systemd would make. */
 	CHECK(cgroup_resolve_path("machine-libpod_pod.slice:p:n", "c1", false, out, sizeof(out),
 				  &err) == 0);

@@ -39,7 +39,7 @@ TEST(test_v1_names)
 	res.pids.limit = -1;
 	res.has_blkio = res.blkio.has_weight = true;
 	res.blkio.weight = 500;
-	struct cgroup_sd_props p = { 0 };
+	static struct cgroup_sd_props p;
 	struct cv_error err;
 	CHECK(cgroup_systemd_res_props(&res, false, &p, &err) == 0);
 	CHECK(num(&p, "MemoryLimit", 't') == 64 << 20);
@@ -63,7 +63,9 @@ TEST(test_v2_names)
 	res.cpu.quota = -1;
 	res.has_blkio = res.blkio.has_weight = true;
 	res.blkio.weight = 10;
-	struct cgroup_sd_props p = { 0 };
+	res.cpu.cpus = "0-2,9";
+	res.cpu.mems = "1";
+	static struct cgroup_sd_props p;
 	struct cv_error err;
 	CHECK(cgroup_systemd_res_props(&res, true, &p, &err) == 0);
 	CHECK(num(&p, "MemoryMax", 't') == 100);
@@ -73,6 +75,19 @@ TEST(test_v2_names)
 	CHECK(find(&p, "CPUQuotaPeriodUSec") == NULL);
 	CHECK(num(&p, "IOWeight", 't') == 1);
 	CHECK(find(&p, "TasksMax") == NULL);
+	const struct cgroup_sd_prop *c = find(&p, "AllowedCPUs"), *m = find(&p, "AllowedMemoryNodes");
+	CHECK(c && c->type == 'Y' && c->num == 2 && (unsigned char)c->str[0] == 0x07 &&
+	      (unsigned char)c->str[1] == 0x02);
+	CHECK(m && m->num == 1 && (unsigned char)m->str[0] == 0x02);
+	/* Not on v1, where systemd does not manage cpusets. */
+	p.n = 0;
+	CHECK(cgroup_systemd_res_props(&res, false, &p, &err) == 0);
+	CHECK(find(&p, "AllowedCPUs") == NULL);
+	res.cpu.cpus = "3-1";
+	p.n = 0;
+	CHECK(cgroup_systemd_res_props(&res, true, &p, &err) < 0);
+	CHECK(strstr(err.msg, "linux.resources.cpu.cpus") != NULL);
+	res.cpu.cpus = "0-2,9";
 	/* swap below the limit cannot be expressed on v2. */
 	res.memory.swap = 50;
 	p.n = 0;
@@ -112,7 +127,7 @@ static int ann(const char *key, const char *val, struct cgroup_sd_props *p, stru
 
 TEST(test_annotations)
 {
-	struct cgroup_sd_props p = { 0 };
+	static struct cgroup_sd_props p;
 	struct cv_error err;
 	CHECK(ann("org.systemd.property.TimeoutStopUSec", "uint64 5", &p, &err) == 0);
 	CHECK(num(&p, "TimeoutStopUSec", 't') == 5);

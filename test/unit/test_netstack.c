@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -260,5 +261,91 @@ TEST(test_relay_both_ways_and_half_close)
 	core_loop_destroy();
 }
 
+static void stop_loop(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Backpressure: a destination that reads nothing fills the pipe, and the
+ * relay then stops reading its source and sits idle (no spinning) with at
+ * most a pipe's worth in flight; once the destination reads, every byte
+ * arrives and EOF follows. */
+TEST(test_relay_backpressure_is_idle_and_bounded)
+{
+	struct cv_error err;
+	signal(SIGPIPE, SIG_IGN);
+	CHECK(core_loop_init(&err) == 0);
+	int p[2], q[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, p) == 0);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, q) == 0);
+	int ended = 0;
+	struct relay *r = relay_new(p[1], q[0], relay_ended, &ended, &err);
+	CHECK(r != NULL);
+	/* Write far more than the pipe and both socket buffers hold: the
+	 * writer blocks in a child until the destination reads. */
+	const size_t total = 16u << 20;
+	pid_t writer = fork();
+	if (writer == 0) {
+		static char buf[65536];
+		memset(buf, 'w', sizeof(buf));
+		for (size_t done = 0; done < total; done += sizeof(buf))
+			if (write(p[0], buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+				_exit(2);
+		_exit(0);
+	}
+	ev_timer t;
+	ev_timer_init(&t, stop_loop, 0.3, 0.);
+	ev_timer_start(core_loop(), &t);
+	ev_run(core_loop(), 0); /* fills up: let it settle */
+	double c0 = cpu_s();
+	ev_timer_set(&t, 0.5, 0.);
+	ev_timer_start(core_loop(), &t);
+	ev_run(core_loop(), 0);
+	double spent = cpu_s() - c0;
+	CHECK(spent < 0.1); /* idle while nobody reads: no spinning */
+	uint64_t ab = 0, ba = 0;
+	relay_bytes(r, &ab, &ba);
+	CHECK(ab < total); /* it stopped: the writer is still blocked */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	relay_describe(r, out, "", "a", "b");
+	fclose(out);
+	CHECK(strstr(text, "a -> b: ") && strstr(text, "pipe full, waiting for the destination"));
+	free(text);
+	/* Now the destination reads everything, then closes: the relay ends. */
+	close(p[0]);
+	pid_t reader = fork();
+	if (reader == 0) {
+		static char buf[65536];
+		size_t got = 0;
+		ssize_t n;
+		while ((n = read(q[1], buf, sizeof(buf))) > 0)
+			got += (size_t)n;
+		_exit(got == total ? 0 : 1);
+	}
+	close(q[1]);
+	ev_run(core_loop(), 0);
+	CHECK(ended == 1);
+	relay_bytes(r, &ab, &ba);
+	CHECK(ab == total && ba == 0);
+	relay_free(r);
+	int st = -1;
+	CHECK(waitpid(writer, &st, 0) == writer && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(waitpid(reader, &st, 0) == reader && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	core_loop_destroy();
+}
+
 UNIT_MAIN(test_nl_msg_layout, test_nl_parse_ack, test_nl_parse_link, test_ip_parse_and_masks,
-	  test_links_in_new_netns, test_relay_both_ways_and_half_close)
+	  test_links_in_new_netns, test_relay_both_ways_and_half_close,
+	  test_relay_backpressure_is_idle_and_bounded)
