@@ -158,10 +158,16 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	int upper = 0;
 	if (ov && strcmp(ov, "memory") == 0)
 		upper = 1;
+	else if (ov && strcmp(ov, "self") == 0)
+		upper = 2;
 	else if (ov && *ov && strcmp(ov, "none") != 0)
-		return cv_errf(err, 0, "annotations.%s: unknown medium \"%s\" (memory or none)",
+		return cv_errf(err, 0, "annotations.%s: unknown medium \"%s\" (memory, self or none)",
 			       ANN_OVERLAY, ov);
 
+	/* A sandbox id that names a pod container means that container's pod. */
+	char owner[CLI_ID_MAX + 1];
+	if (sub_sandbox_of(sid, owner, sizeof(owner)))
+		sid = owner;
 	struct cli_state sst;
 	if (cli_state_load(sid, &sst, err) < 0)
 		return cv_error_wrap(err, "the pod sandbox named by %s", ANN_SANDBOX);
@@ -180,7 +186,7 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	char sock[PATH_MAX + 16];
 	snprintf(sock, sizeof(sock), "%s/control.sock", dir);
 
-	int r = -1, tree = -1, ptm = -1, pts = -1;
+	int r = -1, tree = -1, ptm = -1, pts = -1, self_upper = -1;
 	pid_t gofer = -1;
 	bool registered = false;
 	struct rpc_client *c = NULL;
@@ -189,6 +195,23 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	if (symlink(link, sock) < 0) {
 		cv_errf(err, errno, "linking %s to the sandbox's control socket", sock);
 		goto out;
+	}
+	/* The self medium: the overlay's upper layer on disk, in the
+	 * container's state directory (gone with `delete`), handed over as a
+	 * detached mount. */
+	if (upper == 2) {
+		char up[PATH_MAX + 16];
+		snprintf(up, sizeof(up), "%s/overlay", dir);
+		if (mkdir(up, 0700) < 0) {
+			cv_errf(err, errno, "creating %s", up);
+			goto out;
+		}
+		self_upper = (int)syscall(SYS_open_tree, AT_FDCWD, up,
+					  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (self_upper < 0) {
+			cv_errf(err, errno, "cloning %s", up);
+			goto out;
+		}
 	}
 	tree = start_gofer(spec, bundle, rootfs, cli_json_bool(root, "readonly", false), &gofer, err);
 	if (tree < 0)
@@ -233,7 +256,7 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	pack_str(&pk, "CID");
 	pack_str(&pk, id);
 	pack_str(&pk, "NumGoferFilestoreFDs");
-	msgpack_pack_int(&pk, 0);
+	msgpack_pack_int(&pk, upper == 2 ? 1 : 0);
 	pack_str(&pk, "GoferMountConfs");
 	msgpack_pack_array(&pk, 1);
 	msgpack_pack_map(&pk, 2);
@@ -245,14 +268,22 @@ int sub_create(const char *id, const char *sid, json_object *spec, const char *b
 	msgpack_pack_false(&pk);
 	pack_str(&pk, "Hold");
 	msgpack_pack_true(&pk);
-	pack_str(&pk, "Files");
-	msgpack_pack_int(&pk, terminal ? 1 : 4);
 	/* The init's stdio is ours, as runc's init inherits create's (conmon
 	 * and the shim hand pipes or /dev/null there); with a terminal, the
-	 * pty given above. */
-	const int fds[4] = { 0, 1, 2, tree };
-	if (rpc_client_call(c, "containerManager.StartSubcontainer", &buf,
-			    terminal ? &fds[3] : fds, terminal ? 1 : 4, &res, NULL, NULL, 0, err) < 0)
+	 * pty given above. Then the self medium's filestore, then the gofer. */
+	int fds[5], nfds = 0;
+	if (!terminal) {
+		fds[nfds++] = 0;
+		fds[nfds++] = 1;
+		fds[nfds++] = 2;
+	}
+	if (upper == 2)
+		fds[nfds++] = self_upper;
+	fds[nfds++] = tree;
+	pack_str(&pk, "Files");
+	msgpack_pack_int(&pk, nfds);
+	if (rpc_client_call(c, "containerManager.StartSubcontainer", &buf, fds, (size_t)nfds, &res,
+			    NULL, NULL, 0, err) < 0)
 		goto out;
 	int64_t pid = 0;
 	if (cli_result_int(res, "containerManager.StartSubcontainer", &pid, err) < 0)
@@ -277,6 +308,8 @@ out:
 		close(tree);
 	if (ptm >= 0)
 		close(ptm);
+	if (self_upper >= 0)
+		close(self_upper);
 	if (pts >= 0)
 		close(pts);
 	/* A gofer whose container does not exist: nothing will hang up on it

@@ -764,7 +764,8 @@ int child_setup_rootfs(const struct spawn_init_args *a, child_before_pivot_fn be
 		return cv_errf(err, errno, "making / private in the container's mount namespace");
 	int rootfd;
 	if (root_tree >= 0) {
-		rootfd = child_attach_root_tree(root_tree, overlay_memory, err);
+		rootfd = child_attach_root_tree(root_tree, overlay_memory,
+						a->root_overlay_memory ? a->root_upper_tree : -1, err);
 		if (rootfd < 0)
 			return -1;
 	} else {

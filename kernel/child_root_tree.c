@@ -14,20 +14,31 @@
 
 #include "kernel/spawn_internal.h"
 
-/* tmpfs (the upper layer: what the container writes vanishes with it)
- * under an overlay whose lower layer is the tree. Returns the overlay's
- * detached mount. */
-static int overlay_memory(int tree, struct cv_error *err)
+/* An overlay whose lower layer is the tree, its upper layer on a fresh
+ * tmpfs (memory: what the container writes vanishes with it) or in the
+ * donated directory upper_tree (self: it persists there). Returns the
+ * overlay's detached mount. */
+static int overlay_over(int tree, int upper_tree, struct cv_error *err)
 {
 	int fs = -1, tmnt = -1, upper = -1, work = -1, ov = -1, mnt = -1;
-	fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
-	if (fs < 0 || syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
-	    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
-	    (tmnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0)) < 0) {
-		cv_errf(err, errno, "GoferMountConfs[0]: creating the tmpfs upper layer");
-		goto out;
+	if (upper_tree >= 0) {
+		tmnt = fcntl(upper_tree, F_DUPFD_CLOEXEC, 0);
+		if (tmnt < 0) {
+			cv_errf(err, errno, "GoferMountConfs[0]: the filestore of the upper layer");
+			goto out;
+		}
+	} else {
+		fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+		if (fs < 0 ||
+		    syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+		    syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+		    (tmnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0)) < 0) {
+			cv_errf(err, errno, "GoferMountConfs[0]: creating the tmpfs upper layer");
+			goto out;
+		}
 	}
-	if (mkdirat(tmnt, "upper", 0755) < 0 || mkdirat(tmnt, "work", 0700) < 0 ||
+	if ((mkdirat(tmnt, "upper", 0755) < 0 && errno != EEXIST) ||
+	    (mkdirat(tmnt, "work", 0700) < 0 && errno != EEXIST) ||
 	    (upper = openat(tmnt, "upper", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (work = openat(tmnt, "work", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		cv_errf(err, errno, "GoferMountConfs[0]: preparing the tmpfs upper layer");
@@ -51,14 +62,14 @@ out:;
 	return mnt;
 }
 
-int child_attach_root_tree(int root_tree, bool overlay, struct cv_error *err)
+int child_attach_root_tree(int root_tree, bool overlay, int upper_tree, struct cv_error *err)
 {
 	struct stat st;
 	if (fstat(root_tree, &st) < 0 || !S_ISDIR(st.st_mode))
 		return cv_errf(err, EINVAL, "the rootfs gofer FD is not a directory tree");
 	int top = root_tree;
 	if (overlay) {
-		top = overlay_memory(root_tree, err);
+		top = overlay_over(root_tree, upper_tree, err);
 		if (top < 0)
 			return -1;
 	}

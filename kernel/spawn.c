@@ -242,86 +242,9 @@ static pid_t pidfd_host_pid(int pidfd, struct cv_error *err)
 	return (pid_t)pid;
 }
 
-/* A new pid namespace that is a child of the root container's: clone3
- * with CLONE_NEWPID needs a caller whose *active* pid namespace is the
- * parent (setns only changes the namespace of children, and the kernel
- * refuses CLONE_NEWPID when the two differ). So boot enters the root's
- * namespace for one clone3 of a helper, the helper clones the init with
- * CLONE_NEWPID and hands its pidfd back over a socket, then exits. Both
- * are cloned with CLONE_PARENT, so the init is a child of boot's parent
- * (the engine's subreaper, which also reaps the helper) like the root
- * init. The helper exists for microseconds; boot waits for its message
- * with a bound. Returns 0 in the init, its host pid in boot. */
-static pid_t clone_nested_pidns(int parent_pidns_fd, uint64_t cflags, int *pidfd, int cgfd,
-				struct cv_error *err)
-{
-	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0)
-		return cv_errf(err, errno, "creating the subcontainer spawn socket");
-	int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-	if (own < 0) {
-		int e = errno;
-		close(sp[0]);
-		close(sp[1]);
-		return cv_errf(err, e, "opening the sandbox's own pid namespace");
-	}
-	pid_t h = -1;
-	if (setns(parent_pidns_fd, CLONE_NEWPID) < 0) {
-		cv_errf(err, errno, "entering the root container's pid namespace");
-	} else {
-		h = spawn_clone3(CLONE_PARENT, NULL, -1, 0);
-		if (h < 0)
-			cv_errf(err, errno, "creating the subcontainer spawn helper (clone3)");
-		if (h == 0) {
-			close(sp[0]);
-			close(own);
-			pid_t c = spawn_clone3(cflags | CLONE_NEWPID, pidfd, cgfd, 0);
-			if (c == 0) {
-				close(sp[1]);
-				return 0;
-			}
-			int e = c < 0 ? errno : 0;
-			if (fd_sendmsg(sp[1], &e, sizeof(e), pidfd, c < 0 ? 0 : 1, 0) < 0)
-				_exit(2);
-			_exit(c < 0 ? 1 : 0);
-		}
-		if (setns(own, CLONE_NEWPID) < 0)
-			LOG(LL_ERROR, "returning to the sandbox's pid namespace: %s", strerror(errno));
-	}
-	close(own);
-	close(sp[1]);
-	if (h < 0) {
-		close(sp[0]);
-		return -1;
-	}
-	/* The helper answers at once; the bound is for a helper killed early. */
-	struct pollfd pfd = { .fd = sp[0], .events = POLLIN };
-	int r;
-	do
-		r = poll(&pfd, 1, 5000);
-	while (r < 0 && errno == EINTR);
-	int e = 0, nfds = 0, got = -1;
-	ssize_t n = r > 0 ? fd_recvmsg(sp[0], &e, sizeof(e), &got, 1, &nfds, MSG_DONTWAIT) : -1;
-	close(sp[0]);
-	if (n != (ssize_t)sizeof(e) || nfds != 1) {
-		if (nfds == 1)
-			close(got);
-		return cv_errf(err, n == (ssize_t)sizeof(e) ? e : EIO,
-			       "creating the subcontainer's init in a new pid namespace");
-	}
-	pid_t pid = pidfd_host_pid(got, err);
-	if (pid < 0) {
-		close(got);
-		return -1;
-	}
-	*pidfd = got;
-	return pid;
-}
-
 /* clone3 of the init, inside the pid namespace the spec names by path if
  * any: a pid namespace applies to children only, so boot (single-threaded)
- * enters it for the clone and returns to its own right after. A
- * subcontainer's comes from pidns_parent (see clone_nested_pidns). */
+ * enters it for the clone and returns to its own right after. */
 static pid_t clone_init(const struct spawn_init_args *a, uint64_t cflags, int *pidfd, int cgfd,
 			struct cv_error *err)
 {
@@ -329,15 +252,6 @@ static pid_t clone_init(const struct spawn_init_args *a, uint64_t cflags, int *p
 	int target = open_pid_ns_path(spec, err);
 	if (target == -1)
 		return -1;
-	if (target < 0 && a->has_pidns_parent) {
-		if (cflags & CLONE_NEWPID)
-			return clone_nested_pidns(a->pidns_parent, cflags & ~(uint64_t)CLONE_NEWPID,
-						  pidfd, cgfd, err);
-		/* No pid namespace of its own: the root container's. */
-		target = fcntl(a->pidns_parent, F_DUPFD_CLOEXEC, 0);
-		if (target < 0)
-			return cv_errf(err, errno, "duplicating the root init's pidfd");
-	}
 	if (target < 0) {
 		pid_t pid = spawn_clone3(cflags, pidfd, cgfd, 0);
 		if (pid < 0)
@@ -620,4 +534,149 @@ int spawn_exec_finish(struct spawn_pending *p, struct spawned *out, struct cv_er
 	p->ctl_fd = -1;
 	spawn_pending_close(p);
 	return 0;
+}
+
+/* ---- subcontainer inits (kernel/spawn.h, spawn_sub_begin) ------------- */
+
+/* What the helper reports before exiting: which step failed (0: none)
+ * and its errno; the init's pidfd rides along on success. */
+enum { SUB_OK = 0, SUB_CLONE = 1, SUB_PLACE = 2 };
+struct sub_reply {
+	int step;
+	int err_no;
+};
+
+int spawn_sub_begin(const struct spawn_init_args *a, struct spawn_sub *p, struct cv_error *err)
+{
+	p->ctl_fd = p->reply_fd = -1;
+	int flags = spawn_ns_flags(a->spec);
+	if (check_init_spec(a->spec, a->has_root_tree, err) < 0)
+		return -1;
+	/* The pid namespace the helper is cloned into: the one the spec names
+	 * by path, else the root container's (the init then gets a child of
+	 * it when the spec asks for a new one). */
+	int target = open_pid_ns_path(a->spec, err);
+	if (target == -1)
+		return -1;
+	if (target < 0 && (target = fcntl(a->pidns_parent, F_DUPFD_CLOEXEC, 0)) < 0)
+		return cv_errf(err, errno, "duplicating the root init's pidfd");
+	int own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	int sv[2] = { -1, -1 }, sp[2] = { -1, -1 };
+	if (own < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ||
+	    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0 ||
+	    fcntl(sp[0], F_SETFL, O_NONBLOCK) < 0) {
+		cv_errf(err, errno, "creating the subcontainer's spawn sockets");
+		goto fail;
+	}
+	/* As for the root init (spawn_container_init), plus the pid namespace. */
+	int later = userns_unshare_later(a->spec, flags);
+	uint64_t cflags = CLONE_PIDFD | CLONE_PARENT |
+			  (uint64_t)(unsigned)(flags & ~(CLONE_NEWCGROUP | later));
+	int cgfd = -1;
+	if (a->cg && a->cg->v2_dirfd >= 0) {
+		cflags |= CLONE_INTO_CGROUP;
+		cgfd = a->cg->v2_dirfd;
+	}
+	pid_t parent = getpid();
+	if (setns(target, CLONE_NEWPID) < 0) {
+		cv_errf(err, errno, "entering the pid namespace of the subcontainer's init");
+		goto fail;
+	}
+	pid_t h = spawn_clone3(CLONE_PARENT, NULL, -1, 0);
+	int clone_errno = errno;
+	if (h == 0) {
+		/* The helper: its active pid namespace is the target, so it may
+		 * make a child of it (CLONE_NEWPID) or clone into it. */
+		close(sv[0]);
+		close(sp[0]);
+		close(own);
+		close(target);
+		int pidfd = -1;
+		pid_t c = spawn_clone3(cflags, &pidfd, cgfd, 0);
+		if (c == 0) {
+			close(sp[1]);
+			spawn_prefault_text();
+			child_init_main(a, flags, parent, sv[1]);
+		}
+		struct sub_reply r = { c < 0 ? SUB_CLONE : SUB_OK, c < 0 ? errno : 0 };
+		/* The v1 placement waits for an RCU grace period: done here, by
+		 * the init's pid in this namespace, not by boot's loop. */
+		struct cv_error pe;
+		cv_error_reset(&pe);
+		if (c > 0 && a->cg && cgroup_place_v1(a->cg, c, &pe) < 0 && pe.code != ESRCH) {
+			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+			r = (struct sub_reply){ SUB_PLACE, pe.code };
+		}
+		if (fd_sendmsg(sp[1], &r, sizeof(r), &pidfd, r.step == SUB_OK ? 1 : 0, 0) < 0)
+			_exit(2);
+		_exit(r.step == SUB_OK ? 0 : 1);
+	}
+	if (setns(own, CLONE_NEWPID) < 0)
+		LOG(LL_ERROR, "returning to the sandbox's pid namespace: %s", strerror(errno));
+	if (h < 0) {
+		cv_errf(err, clone_errno, "creating the subcontainer's spawn helper (clone3)");
+		goto fail;
+	}
+	close(own);
+	close(target);
+	close(sv[1]);
+	close(sp[1]);
+	p->ctl_fd = sv[0];
+	p->reply_fd = sp[0];
+	p->flags = flags;
+	return 0;
+fail:;
+	const int fds[] = { own, target, sv[0], sv[1], sp[0], sp[1] };
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return -1;
+}
+
+int spawn_sub_finish(const struct spawn_init_args *a, struct spawn_sub *p, struct spawned *out,
+		     struct cv_error *err)
+{
+	struct sub_reply r = { SUB_CLONE, EIO };
+	int pidfd = -1, nfds = 0;
+	ssize_t n = fd_recvmsg(p->reply_fd, &r, sizeof(r), &pidfd, 1, &nfds, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return cv_errf(err, EAGAIN, "the subcontainer's spawn helper has not answered yet");
+	if (n != (ssize_t)sizeof(r) || r.step != SUB_OK || nfds != 1) {
+		if (nfds == 1)
+			close(pidfd);
+		spawn_sub_abort(p);
+		if (n != (ssize_t)sizeof(r))
+			return cv_errf(err, 0, "the subcontainer's spawn helper died without an answer");
+		return cv_errf(err, r.err_no, r.step == SUB_PLACE
+					      ? "placing the subcontainer's init in its v1 cgroups"
+					      : "creating the subcontainer's init (clone3)");
+	}
+	pid_t pid = pidfd_host_pid(pidfd, err);
+	if (pid < 0 ||
+	    ((p->flags & CLONE_NEWUSER) && (userns_write_maps(pid, pidfd, a->spec, err) < 0 ||
+					    set_privileged_limits(pid, a->spec, err) < 0)) ||
+	    ((p->flags & (CLONE_NEWCGROUP | CLONE_NEWUSER)) && spawn_release(p->ctl_fd, err) < 0 &&
+	     err->code != EPIPE && err->code != ECONNRESET)) {
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		close(pidfd);
+		spawn_sub_abort(p);
+		return -1;
+	}
+	cv_error_reset(err);
+	close(p->reply_fd);
+	out->pid = pid;
+	out->pidfd = pidfd;
+	out->ctl_fd = p->ctl_fd; /* the caller's now */
+	p->reply_fd = p->ctl_fd = -1;
+	return 0;
+}
+
+void spawn_sub_abort(struct spawn_sub *p)
+{
+	if (p->reply_fd >= 0)
+		close(p->reply_fd);
+	if (p->ctl_fd >= 0)
+		close(p->ctl_fd);
+	p->reply_fd = p->ctl_fd = -1;
 }

@@ -50,10 +50,10 @@ struct spawn_init_args {
 	                            * container's devpts, makes its replica fds 0-2,
 	                            * the controlling tty and /dev/console, and sends
 	                            * the master there (runc's console socket) */
-	/* Subcontainers (kernel/subcontainer.c). has_pidns_parent: the pid
-	 * namespace is taken from pidns_parent (the root init's pidfd,
-	 * borrowed): a new child of it when the spec asks for a new one, else
-	 * that namespace itself. has_root_tree: the root is root_tree, a
+	/* Subcontainers (spawn_sub_begin): pidns_parent is the root init's
+	 * pidfd (borrowed), whose pid namespace the init gets a new child of
+	 * when the spec asks for a new one, else joins; has_pidns_parent is
+	 * unused by spawn_container_init. has_root_tree: the root is root_tree, a
 	 * detached mount (open_tree OPEN_TREE_CLONE, borrowed) that the child
 	 * attaches in its own mount namespace instead of binding root.path;
 	 * root_overlay_memory puts an overlay with a tmpfs upper over it. */
@@ -62,6 +62,10 @@ struct spawn_init_args {
 	bool has_root_tree;
 	int root_tree;
 	bool root_overlay_memory;
+	/* -1, or (with root_overlay_memory) a detached mount of a directory
+	 * donated for the overlay's upper layer (the "self" medium, borrowed):
+	 * upper/ and work/ are made in it and writes persist there. */
+	int root_upper_tree;
 	/* NULL, or called in boot right after the clone, before the init is
 	 * placed in cg's v1 nodes and released: --systemd-cgroup makes the
 	 * scope here (systemd wants the pid) and opens cg at its path, so cg
@@ -171,3 +175,29 @@ int spawn_ns_join_flags(const struct oci_spec *spec);
  * bind). Fails when the count does not match the spec. */
 int spawn_bind_fds(const struct oci_spec *spec, const int *fds, size_t nfds, int **out,
 		   struct cv_error *err);
+
+/* A subcontainer's init, started without blocking the caller's loop for
+ * the namespaces' creation: clone3(CLONE_NEWPID) needs a caller whose
+ * *active* pid namespace is the parent (setns changes only the children's,
+ * and the kernel refuses CLONE_NEWPID when they differ), so boot enters
+ * the target namespace (a->pidns_parent's, or the one the spec names by
+ * path) for one clone3(CLONE_PARENT) of a helper and returns to its own.
+ * The helper clones the init (CLONE_PARENT: a child of boot's parent, the
+ * engine's subreaper, like the root init), places it in the v1 cgroups by
+ * its pid there, sends its pidfd on reply_fd and exits (reaped by the
+ * subreaper). The caller watches reply_fd (readable once the helper
+ * answered or died) and then calls spawn_sub_finish, which maps a new
+ * user namespace and sends the "placed" byte as spawn_container_init
+ * does. a must stay valid until then (spec and cg are read again). */
+struct spawn_sub {
+	int ctl_fd;   /* the init's report channel (as spawned.ctl_fd) */
+	int reply_fd; /* non-blocking: the helper's answer */
+	int flags;    /* CLONE_NEW* of the spec */
+};
+int spawn_sub_begin(const struct spawn_init_args *a, struct spawn_sub *p, struct cv_error *err);
+/* 0 with *out filled; -1 (p released) on failure; EAGAIN in err->code when
+ * nothing arrived yet (p kept). */
+int spawn_sub_finish(const struct spawn_init_args *a, struct spawn_sub *p, struct spawned *out,
+		     struct cv_error *err);
+/* Releases p's fds (the init, if any, dies: its report channel closed). */
+void spawn_sub_abort(struct spawn_sub *p);

@@ -57,7 +57,7 @@ int child_setup_rootfs(const struct spawn_init_args *a, child_before_pivot_fn be
 		       void *ctx, struct cv_error *err);
 /* kernel/child_root_tree.c: attaches root_tree (see above) in the child's
  * mount namespace; returns an fd of the attached root. */
-int child_attach_root_tree(int root_tree, bool overlay_memory, struct cv_error *err);
+int child_attach_root_tree(int root_tree, bool overlay, int upper_tree, struct cv_error *err);
 
 /* After pivot_root: bind-mounts the pty replica (an open fd) onto the
  * container's /dev/console, creating the mount point file if needed. */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/loop.h"
 #include "core/mpk.h"
 #include "core/util.h"
 #include "kernel/exit_source.h"
@@ -28,6 +29,7 @@
 #include "kernel/park.h"
 #include "kernel/spawn.h"
 #include "kernel/userns.h"
+#include "netstack/netns.h"
 
 /* GoferMountConfs entries (the seed's numbering). */
 enum { UPPER_NONE = 0, UPPER_MEMORY = 1, UPPER_SELF = 2, UPPER_ANON = 3 };
@@ -282,6 +284,7 @@ static int check_start(struct rpc_call *call, struct sandbox *sb, const struct s
 struct sub_start {
 	int stdio[3];
 	int root;      /* detached tree */
+	int upper;     /* -1, or the self medium's filestore (a detached directory tree) */
 	int gofer;     /* -1, or the gofer connection (kept for its hang-up) */
 	int *mount_fds; /* NULL, or per spec mount: -1 or the gofer's bind mount (owned) */
 	size_t n_mount_fds;
@@ -290,6 +293,8 @@ struct sub_start {
 	struct sandbox *sb;
 	char *cid;
 	struct gofer_req *req;
+	struct spawn_sub spawn; /* the init's helper in flight (spawn_sub_begin) */
+	ev_io spawn_w;
 };
 
 static void sub_start_free(struct sub_start *s)
@@ -300,9 +305,13 @@ static void sub_start_free(struct sub_start *s)
 				close(s->stdio[i]);
 		if (s->root >= 0)
 			close(s->root);
+		if (s->upper >= 0)
+			close(s->upper);
 		if (s->gofer >= 0)
 			close(s->gofer);
 	}
+	ev_io_stop(core_loop(), &s->spawn_w);
+	spawn_sub_abort(&s->spawn);
 	if (s->mount_fds) {
 		for (size_t i = 0; i < s->n_mount_fds; i++)
 			if (s->mount_fds[i] >= 0)
@@ -328,43 +337,86 @@ static int check_sub(struct container *c, const struct start_args *a, int *upper
 		return cv_errf(err, 0, "StartArgs.Spec.hooks: OCI hooks are not supported for "
 				       "subcontainers (the engine runs a pod's hooks for its sandbox)");
 	*upper = a->n_confs ? a->confs[0].upper : UPPER_NONE;
-	if (*upper == UPPER_SELF)
-		return cv_errf(err, 0, "StartArgs.GoferMountConfs[0].upper: the \"self\" medium "
-				       "(an upper layer in a donated filestore) is not supported; use "
-				       "\"memory\" (1) or \"anon\" (3)");
+	if (*upper == UPPER_SELF && a->n_filestore < 1)
+		return cv_errf(err, 0, "StartArgs.GoferMountConfs[0].upper: the \"self\" medium needs "
+				       "its filestore (NumGoferFilestoreFDs 1: a detached mount of a "
+				       "directory for the upper layer)");
 	return 0;
 }
 
-static int spawn_sub(struct container *c, const struct sub_start *s, struct cv_error *err)
+/* The spawn arguments, the same at begin and at finish. */
+static void sub_spawn_args(struct container *c, const struct sub_start *s,
+			   struct spawn_init_args *sa)
 {
-	struct sandbox *sb = c->sb;
-	char cgbuf[4096];
-	const char *cgpath = sub_cgroup_path(c, cgbuf, sizeof(cgbuf));
-	const struct oci_resources *res =
-		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
-	if (cgroup_create(&c->cg, cgpath, res, err) < 0)
-		return cv_error_wrap(err, "the subcontainer's cgroup");
-	c->cg_made = true;
-	c->ns_flags = spawn_ns_flags(&c->spec);
-
-	struct spawn_init_args sa = {
+	*sa = (struct spawn_init_args){
 		.spec = &c->spec,
 		.bundle = NULL,
 		.cg = &c->cg,
 		.console_fd = -1,
 		.has_pidns_parent = true,
-		.pidns_parent = sb->root->init->pidfd,
+		.pidns_parent = c->sb->root->init->pidfd,
 		.has_root_tree = true,
 		.root_tree = s->root,
 		.root_overlay_memory = s->overlay,
+		.root_upper_tree = s->upper,
 		.mount_fds = s->mount_fds,
 		.stdio_is_tty = s->terminal,
 	};
 	for (int i = 0; i < 3; i++)
-		sa.stdio[i] = s->terminal ? c->tty_fd : s->stdio[i];
+		sa->stdio[i] = s->terminal ? c->tty_fd : s->stdio[i];
+}
+
+/* The cgroup, then the init's helper (kernel/spawn.h, spawn_sub_begin):
+ * from here the helper and the init hold their own copies of every fd. */
+static int spawn_sub(struct container *c, struct sub_start *s, struct cv_error *err)
+{
+	struct sandbox *sb = c->sb;
+	char cgbuf[4096];
+	const char *cgpath = sub_cgroup_path(c, cgbuf, sizeof(cgbuf));
+	/* Destroying this container kills and removes its cgroup: never one
+	 * another container of the sandbox lives in. */
+	list_for_each(n, &sb->containers) {
+		const struct container *o = container_of(n, struct container, link);
+		if (o != c && o->cg_made && o->cg.path &&
+		    strcmp(o->cg.path + strspn(o->cg.path, "/"), cgpath + strspn(cgpath, "/")) == 0)
+			return cv_errf(err, 0, "StartArgs.Spec.linux.cgroupsPath: \"%s\" is the cgroup "
+					       "of container \"%s\"", cgpath, o->id);
+	}
+	const struct oci_resources *res =
+		(c->spec.has_linux && c->spec.linux_.has_resources) ? &c->spec.linux_.resources : NULL;
+	if (cgroup_create(&c->cg, cgpath, res, err) < 0)
+		return cv_error_wrap(err, "the subcontainer's cgroup");
+	c->cg_made = true;
+	/* Subcontainers share the sandbox's network, whatever their spec says
+	 * (the policy of kernel/network_mode.h, net_spawn_sub): the spec's
+	 * network entries are dropped and the helper is forked from inside
+	 * the sandbox's namespace, so the init inherits it. */
+	struct oci_linux *l = &c->spec.linux_;
+	size_t k = 0;
+	for (size_t i = 0; c->spec.has_linux && i < l->n_namespaces; i++)
+		if (!l->namespaces[i].type || strcmp(l->namespaces[i].type, "network") != 0)
+			l->namespaces[k++] = l->namespaces[i];
+	if (c->spec.has_linux)
+		l->n_namespaces = k;
+	c->ns_flags = spawn_ns_flags(&c->spec);
+	int home = -1;
+	if (sb->netns_fd >= 0 && netns_enter(sb->netns_fd, &home, err) < 0)
+		return cv_error_wrap(err, "joining the sandbox's network namespace");
+	struct spawn_init_args sa;
+	sub_spawn_args(c, s, &sa);
+	int r = spawn_sub_begin(&sa, &s->spawn, err);
+	if (home >= 0)
+		netns_leave(home);
+	return r;
+}
+
+/* The helper answered: the init exists (or not). */
+static int track_init(struct container *c, struct sub_start *s, struct cv_error *err)
+{
+	struct spawn_init_args sa;
+	sub_spawn_args(c, s, &sa);
 	struct spawned sp;
-	/* Subcontainers share the sandbox's network (kernel/network_mode.h). */
-	if (net_spawn_sub(c, &sa, &sp, err) < 0)
+	if (spawn_sub_finish(&sa, &s->spawn, &sp, err) < 0)
 		return -1;
 	c->init = task_new(c, sp.pid, sp.pidfd, sp.ctl_fd, true);
 	if (!c->init) {
@@ -379,47 +431,88 @@ static int spawn_sub(struct container *c, const struct sub_start *s, struct cv_e
 		syscall(SYS_pidfd_send_signal, sp.pidfd, SIGKILL, NULL, 0);
 		return -1;
 	}
-	c->init->ns_pid = pidns_to_root(sb, sp.pid);
+	c->init->ns_pid = pidns_to_root(c->sb, sp.pid);
 	/* Execs join the init's pid namespace, whichever it is: never boot's. */
 	c->join_flags = userns_exec_join_flags(spawn_ns_join_flags(&c->spec) | CLONE_NEWPID, sp.pid);
-	c->join_flags |= net_sub_join_flags(sb);
+	c->join_flags |= net_sub_join_flags(c->sb);
 	task_watch(c->init);
 	LOG(LL_INFO, "subcontainer %s: init host pid %d, root-namespace pid %d", c->id, sp.pid,
 	    c->init->ns_pid);
 	return 0;
 }
 
-/* The root is known: the init is spawned and the call parked on its
- * set-up. On failure the cid is failedToStart (ContainerRuntimeState:
- * Stopped). Frees s. */
+static void start_call_gone(struct rpc_call *call, void *data)
+{
+	(void)call;
+	struct sub_start *s = data;
+	s->call = NULL;
+}
+
+static void on_helper(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)revents;
+	struct sub_start *s = container_of(w, struct sub_start, spawn_w);
+	ev_io_stop(loop, w);
+	struct cv_error err;
+	cv_error_reset(&err);
+	struct container *c = sandbox_find_container(s->sb, s->cid);
+	struct rpc_call *call = s->call;
+	if (call)
+		rpc_call_set_cancel(call, NULL, NULL);
+	if (!c || c->destroying || !call) {
+		/* Nobody waits for it, or it was destroyed meanwhile: the init,
+		 * if it came to be, goes (its report channel closes with s). */
+		if (c)
+			c->sub_failed = true;
+		if (call)
+			rpc_fail(call, "trying to start a deleted container \"%s\"", s->cid);
+		sub_start_free(s);
+		return;
+	}
+	if (track_init(c, s, &err) < 0) {
+		if (err.code == EAGAIN) {
+			ev_io_start(loop, w);
+			rpc_call_set_cancel(call, start_call_gone, s);
+			return; /* not yet */
+		}
+		c->sub_failed = true;
+		LOG(LL_INFO, "subcontainer %s failed to start: %s", c->id, err.msg);
+		rpc_fail(call, "starting container \"%s\": %s", c->id, err.msg);
+		sub_start_free(s);
+		return;
+	}
+	if (s->gofer >= 0) {
+		gofer_watch(c, s->gofer); /* taken */
+		s->gofer = -1;
+	}
+	park_call(call, c->init, &c->init->started, s->hold ? sub_ready_hold : sub_ready_run,
+		  "StartSubcontainer: init set-up");
+	sub_start_free(s);
+}
+
+/* The root is known: the cgroup and the init's helper now, the rest when
+ * the helper answers (on_helper); the loop serves everyone meanwhile. On
+ * failure the cid is failedToStart (ContainerRuntimeState: Stopped).
+ * Takes s. */
 static void sub_launch(struct container *c, struct sub_start *s)
 {
 	struct cv_error err;
 	cv_error_reset(&err);
 	struct rpc_call *call = s->call;
-	if (spawn_sub(c, s, &err) < 0) {
+	if (!call || spawn_sub(c, s, &err) < 0) {
 		c->sub_failed = true;
 		LOG(LL_INFO, "subcontainer %s failed to start: %s", c->id, err.msg);
 		if (call)
 			rpc_fail_err(call, &err);
-	} else {
-		if (s->gofer >= 0) {
-			gofer_watch(c, s->gofer); /* taken */
-			s->gofer = -1;
-		}
-		if (call)
-			park_call(call, c->init, &c->init->started,
-				  s->hold ? sub_ready_hold : sub_ready_run,
-				  "StartSubcontainer: init set-up");
+		sub_start_free(s);
+		return;
 	}
-	sub_start_free(s);
-}
-
-static void gofer_call_gone(struct rpc_call *call, void *data)
-{
-	(void)call;
-	struct sub_start *s = data;
-	s->call = NULL;
+	/* The init has its copies: the call's fds may go with its request. */
+	if (!s->owned)
+		s->stdio[0] = s->stdio[1] = s->stdio[2] = s->root = s->upper = -1;
+	ev_io_set(&s->spawn_w, s->spawn.reply_fd, EV_READ);
+	ev_io_start(core_loop(), &s->spawn_w);
+	rpc_call_set_cancel(call, start_call_gone, s);
 }
 
 /* The gofer's bind mounts (fds[1..]), where the init looks for them;
@@ -491,17 +584,28 @@ void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg)
 		return;
 	}
 	s->terminal = c->spec.has_process && c->spec.process.terminal;
-	s->overlay = upper == UPPER_MEMORY || upper == UPPER_ANON;
+	s->overlay = upper != UPPER_NONE;
 	s->hold = a.hold;
 	s->call = call;
 	s->sb = sb;
 	s->gofer = -1;
+	s->spawn.ctl_fd = s->spawn.reply_fd = -1;
+	ev_io_init(&s->spawn_w, on_helper, -1, EV_READ);
 	size_t stdio0 = 0;
 	size_t root_index = (s->terminal ? 0 : 3) + (size_t)a.n_filestore + (a.dev_io ? 1 : 0);
 	for (int i = 0; i < 3; i++)
 		s->stdio[i] = s->terminal ? -1 : rpc_call_file(call, stdio0 + (size_t)i);
 	s->root = rpc_call_file(call, root_index);
+	size_t filestore = s->terminal ? 0 : 3;
+	s->upper = upper == UPPER_SELF ? rpc_call_file(call, filestore) : -1;
 	struct stat st;
+	if (s->upper >= 0 && (fstat(s->upper, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		c->sub_failed = true;
+		rpc_fail(call, "StartArgs.GoferMountConfs[0].upper: the \"self\" medium's filestore "
+			       "must be a directory (a detached mount of one)");
+		sub_start_free(s);
+		return;
+	}
 	if (fstat(s->root, &st) < 0 || !S_ISSOCK(st.st_mode)) {
 		/* A detached tree donated directly. */
 		sub_launch(c, s);
@@ -514,6 +618,8 @@ void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg)
 		if (s->stdio[i] >= 0)
 			s->stdio[i] = rpc_call_take_file(call, stdio0 + (size_t)i);
 	s->gofer = rpc_call_take_file(call, root_index);
+	if (s->upper >= 0)
+		s->upper = rpc_call_take_file(call, filestore);
 	s->root = -1;
 	s->req = gofer_root_start(s->gofer, gofer_answered, s, &err);
 	if (!s->req) {
@@ -522,7 +628,7 @@ void cm_start_subcontainer(struct rpc_call *call, const msgpack_object *arg)
 		sub_start_free(s);
 		return;
 	}
-	rpc_call_set_cancel(call, gofer_call_gone, s);
+	rpc_call_set_cancel(call, start_call_gone, s);
 }
 
 void cm_release_subcontainer(struct rpc_call *call, const msgpack_object *arg)

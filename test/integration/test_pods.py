@@ -262,6 +262,22 @@ def test_validation_errors(env, pod):
             pod.call(M_DESTROY, pod.id)
         with pytest.raises(RuntimeError, match="cid"):
             pod.call(M_DESTROY, 7)
+        # A sub in another container's cgroup would take it along when destroyed.
+        cid3 = pod_id()
+        pod.call(M_CREATE, {"CID": cid3})
+        with open(os.path.join(pod.dir, "state.json")) as f:
+            root_cg = json.load(f)["cgroupPath"]
+        same = sub_spec(env, ["true"])
+        same["cvisor.cgroupPath"] = root_cg
+        tree = open_tree(os.path.join(env.fixture, "rootfs"))
+        try:
+            err = _start_err(pod, {**base, "Spec": same, "CID": cid3, "Files": 4},
+                             [null, null, null, tree])
+        finally:
+            os.close(tree)
+        assert err == (f'StartArgs.Spec.linux.cgroupsPath: "{root_cg}" is the cgroup of '
+                       f'container "{pod.id}"'), err
+        pod.call(M_DESTROY, cid3)
         pod.call(M_DESTROY, cid)
         pod.call(M_DESTROY, cid2)
     finally:
@@ -530,3 +546,83 @@ def test_slow_gofer_never_blocks_the_reactor(env, pod):
     wait_until(lambda: pod.call(M_STATE, cid) == 3, what="the sub killed on its gofer's hang-up")
     assert pod.call(M_STATE, pod.id) == 2
     pod.call(M_DESTROY, cid)
+
+
+def test_cli_self_overlay(env):
+    """dev.cvisor.overlay: self: the upper layer is a directory on disk (the
+    filestore create donates), here in the container's state directory;
+    the bundle's rootfs is untouched and delete removes it."""
+    root = env.new_sandbox(cri_bundle(env, ["sleep", "1000"]), start=True)
+    sub = pod_id()
+    name = "pods-self-" + sub
+    b = env.make_bundle(args=["sh", "-c", f"echo kept > /{name}; exec sleep 993"],
+                        annotations={"io.kubernetes.cri.container-type": "container",
+                                     "io.kubernetes.cri.sandbox-id": root.id,
+                                     "dev.cvisor.overlay": "self"})
+    cli_create(env, sub, b)
+    env.cli.run("start", sub, check=True)
+    upper = os.path.join(env.root, sub, "overlay", "upper", name)
+    wait_until(lambda: os.path.exists(upper), what="the write in the self upper layer")
+    with open(upper) as f:
+        assert f.read() == "kept\n"
+    assert not os.path.exists(os.path.join(env.fixture, "rootfs", name))
+    env.cli.run("delete", "--force", sub, check=True)
+    assert not os.path.exists(os.path.join(env.root, sub))
+    # Through the RPC, self needs its filestore.
+    cid = pod_id()
+    root.call(M_CREATE, {"CID": cid})
+    null = os.open("/dev/null", os.O_RDWR)
+    try:
+        err = _start_err(root, {"Spec": sub_spec(env, ["true"]), "Conf": {}, "CID": cid,
+                                "GoferMountConfs": [{"lower": 1, "upper": 2}], "Files": 4},
+                         [null] * 4)
+        assert err.startswith('StartArgs.GoferMountConfs[0].upper: the "self" medium needs '
+                              'its filestore'), err
+        cid = pod_id()
+        root.call(M_CREATE, {"CID": cid})
+        err = _start_err(root, {"Spec": sub_spec(env, ["true"]), "Conf": {}, "CID": cid,
+                                "NumGoferFilestoreFDs": 1,
+                                "GoferMountConfs": [{"lower": 1, "upper": 2}], "Files": 5},
+                         [null] * 5)
+        assert "must be a directory" in err, err
+    finally:
+        os.close(null)
+
+
+def test_start_races(env, pod):
+    """A destroy racing the start, and a client leaving mid-start: whatever
+    wins, nothing of the container is left and boot's fds are back."""
+    before = helpers.settled_fd_count(pod.boot_pid)
+    for _ in range(3):
+        cid = pod_id()
+        pod.call(M_CREATE, {"CID": cid})
+        tree = open_tree(os.path.join(env.fixture, "rootfs"))
+        null = os.open("/dev/null", os.O_RDWR)
+        conn = pod.raw()
+        try:
+            msgid = conn.request(M_SSTART, {"Spec": sub_spec(env, ["sleep", "992"]), "Conf": {},
+                                            "CID": cid, "Files": 4},
+                                 fds=[null, null, null, tree])
+        finally:
+            os.close(tree)
+            os.close(null)
+        pod.call(M_DESTROY, cid)
+        err, _ = conn.recv_reply(msgid)
+        conn.close()
+        assert err is None or "deleted" in err or "starting container" in err, err
+        assert pod.call(M_PROCS, cid) == [] and pod.call(M_STATE, cid) == 3
+        # The client leaves before the answer.
+        cid = pod_id()
+        pod.call(M_CREATE, {"CID": cid})
+        tree = open_tree(os.path.join(env.fixture, "rootfs"))
+        null = os.open("/dev/null", os.O_RDWR)
+        with pod.raw() as conn:
+            conn.request(M_SSTART, {"Spec": sub_spec(env, ["sleep", "991"]), "Conf": {},
+                                    "CID": cid, "Files": 4}, fds=[null, null, null, tree])
+        os.close(tree)
+        os.close(null)
+        time.sleep(0.2)  # a held (1), running (2) or failed (3) start: all end with the destroy
+        pod.call(M_DESTROY, cid)
+        assert pod.call(M_PROCS, cid) == []
+    assert [p["cmd"] for p in pod.call(M_PROCS, "")] == ["sleep"]
+    assert helpers.settled_fd_count(pod.boot_pid) == before

@@ -1,6 +1,7 @@
 """A pod the way a Kubernetes node drives containerd: a pause container and
 two app containers of the same sandbox id (the CRI annotations in their OCI
-specs), through containerd's runc shim with cvisor as its runc binary. The
+specs, given with `ctr run --config`), through containerd's runc shim with
+cvisor as its runc binary. The
 shim serves the whole pod from one process (grouped by the sandbox-id
 annotation); cvisor puts the apps inside the pause container's sandbox.
 
@@ -31,11 +32,22 @@ def pod_ctrd(cvisor, fixture_bundle):
 
 
 def run_in_pod(cd, cid, sandbox_id, kind, marker):
+    """`ctr run --config F` as a node's CRI plugin would lay the spec out:
+    ctr's default spec with the CRI annotations, the container's own
+    cgroupsPath and a private rootfs copy."""
     cd.ids.append(cid)
     rootfs = engines.copy_rootfs(cd.bundle_rootfs, os.path.join(cd.tmp, f"rootfs-{cid}"))
-    cd("run", "-d", *cd.run_opts(), "--annotation", f"{TYPE}={kind}",
-       "--annotation", f"{SANDBOX}={sandbox_id}", "--rootfs", rootfs, cid,
-       "sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait", marker)
+    spec = json.loads(cd("oci", "spec").stdout)
+    spec["process"]["args"] = ["sh", "-c", "trap 'exit 0' TERM; sleep 100000 & wait", marker]
+    spec["process"]["env"] = [engines.PATH_ENV]
+    spec["root"] = {"path": rootfs}
+    spec["linux"]["cgroupsPath"] = f"/{cd.ns}/{cid}"
+    spec["annotations"] = {TYPE: kind, SANDBOX: sandbox_id}
+    path = os.path.join(cd.tmp, f"spec-{cid}.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    cd("run", "-d", "--runtime", "io.containerd.runc.v2", "--runc-binary", cd.runtime,
+       "--config", path, cid)
     return engines.find_init(marker)
 
 
