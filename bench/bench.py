@@ -138,6 +138,28 @@ def hugetlb_bound_to_v1():
     return False
 
 
+def release_hugetlb_from_v2(root):
+    """A v1 hierarchy can take hugetlb only while no v2 cgroup has it
+    enabled. podman's cgroupfs manager enables every v2 controller it finds
+    (libpod_parent/...), so after the engine tests the mount below fails
+    with "already mounted". Disabling it in each cgroup.subtree_control,
+    deepest first, hands the controller back (its limits are not used)."""
+    found = []
+    for d, _, _ in os.walk(root):
+        try:
+            with open(os.path.join(d, "cgroup.subtree_control")) as f:
+                if "hugetlb" in f.read().split():
+                    found.append(d)
+        except OSError:
+            pass
+    for d in sorted(found, key=lambda x: x.count("/"), reverse=True):
+        try:
+            with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
+                f.write("-hugetlb")
+        except OSError as e:
+            log(f"could not disable hugetlb in {d}: {e}")
+
+
 def prepare_crun_hybrid():
     """crun 1.8 refuses hybrid hosts whose v2 hierarchy could take hugetlb
     ("cgroups in hybrid mode not supported"); binding hugetlb to a v1
@@ -151,6 +173,7 @@ def prepare_crun_hybrid():
         return None
     mnt = "/sys/fs/cgroup/hugetlb"
     os.makedirs(mnt, exist_ok=True)
+    release_hugetlb_from_v2("/sys/fs/cgroup/unified")
     p = subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", mnt],
                        capture_output=True, text=True)
     if p.returncode != 0:
