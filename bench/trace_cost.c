@@ -1,6 +1,6 @@
 /* The cost of one traced syscall, and its floor: a raw seccomp user
  * notification round trip answered with CONTINUE by a minimal libev
- * supervisor (PLATFORM-NOTES §4's set-up), measured on this machine in the
+ * supervisor (bench/README.md, "Trace cost"), measured on this machine in the
  * same run as cvisor's (bench/trace_bench.py).
  *
  *   trace_cost loop N   N getppid() calls; prints ns per call

@@ -6,27 +6,23 @@
  * without Resume ends the sandbox as runsc does: every process is killed
  * and the root container reports exit status 0. */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/mpk.h"
 #include "kernel/ckpt_helper.h"
+#include "kernel/helper_proc.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
 
 struct ckpt_job {
 	ev_io pid_w; /* the helper's pidfd */
-	int pidfd;
-	int report_fd; /* read end: the helper's error message, empty on success */
-	pid_t pid;
+	struct helper_proc helper; /* its report: the error message, empty on success */
 	bool resume;
 	struct rpc_call *call; /* NULL once the client went away */
 	struct sandbox *sb;
@@ -47,8 +43,7 @@ bool checkpoint_ended_sandbox(void)
 static void job_free(struct ckpt_job *j)
 {
 	ev_io_stop(core_loop(), &j->pid_w);
-	close(j->pidfd);
-	close(j->report_fd);
+	helper_proc_close(&j->helper);
 	if (active == j)
 		active = NULL;
 	free(j);
@@ -79,20 +74,11 @@ static void on_helper_exit(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct ckpt_job *j = container_of(w, struct ckpt_job, pid_w);
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	int r = waitid((idtype_t)P_PIDFD, (id_t)j->pidfd, &si, WEXITED | WNOHANG);
-	if (r < 0 && errno == EINTR)
-		return;
-	if (r == 0 && si.si_pid == 0)
-		return; /* not yet */
 	char msg[CV_ERROR_MAX];
-	ssize_t n = read(j->report_fd, msg, sizeof(msg) - 1);
-	msg[n > 0 ? n : 0] = '\0';
-	bool ok = si.si_code == CLD_EXITED && si.si_status == 0 && n <= 0;
-	if (!ok && !msg[0])
-		snprintf(msg, sizeof(msg), "the checkpoint helper ended abnormally (code %d, status %d)",
-			 si.si_code, si.si_status);
+	int r = helper_proc_reap(&j->helper, 0, "checkpoint", msg, sizeof(msg));
+	if (r > 0)
+		return; /* not yet */
+	bool ok = r == 0 && !msg[0];
 	LOG(ok ? LL_INFO : LL_WARN, "checkpoint %s%s%s", ok ? "written" : "failed: ", ok ? "" : msg,
 	    ok && !j->resume ? "; the sandbox ends" : "");
 	if (ok && !j->resume) {
@@ -108,18 +94,11 @@ static void on_helper_exit(struct ev_loop *loop, ev_io *w, int revents)
 	job_free(j);
 }
 
-/* In the forked helper: no loop state is touched; the report goes down
- * the pipe and the exit status says whether it is an error. */
-static void __attribute__((noreturn)) helper_main(const struct ckpt_job_args *a, int report)
+/* In the forked helper: no loop state is touched. */
+static int helper_main(void *arg, int report_fd, struct cv_error *err)
 {
-	struct cv_error err = {0};
-	int rc = ckpt_helper_run(a, &err);
-	if (rc < 0) {
-		size_t len = strlen(err.msg);
-		if (write(report, err.msg, len) != (ssize_t)len)
-			_exit(2);
-	}
-	_exit(rc < 0 ? 1 : 0);
+	(void)report_fd;
+	return ckpt_helper_run(arg, err);
 }
 
 /* SaveOpts: {"Resume": bool, "Files": 1} with the state file. */
@@ -198,10 +177,8 @@ void cm_checkpoint(struct rpc_call *call, const msgpack_object *arg)
 		return;
 	}
 	struct ckpt_job *j = calloc(1, sizeof(*j));
-	int rp[2] = {-1, -1};
-	if (!j || pipe2(rp, O_CLOEXEC | O_NONBLOCK) < 0) {
-		free(j);
-		rpc_fail(call, "checkpoint: %s", strerror(j ? errno : ENOMEM));
+	if (!j) {
+		rpc_fail(call, "checkpoint: %s", strerror(ENOMEM));
 		return;
 	}
 	char *spec = read_spec(sb);
@@ -211,36 +188,20 @@ void cm_checkpoint(struct rpc_call *call, const msgpack_object *arg)
 				  .init_pid = c->init->host_pid,
 				  .image_fd = rpc_call_file(call, 0),
 				  .resume = resume};
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(rp[0]);
-		helper_main(&a, rp[1]);
-	}
-	int e = errno;
+	int r = helper_proc_start(helper_main, &a, &j->helper, &err);
 	free(spec);
-	close(rp[1]);
-	int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-	if (pidfd < 0) {
-		if (pid > 0) {
-			/* Cannot watch it: let it finish and reap it here. */
-			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-				;
-		}
-		close(rp[0]);
+	if (r < 0) {
 		free(j);
-		rpc_fail(call, "checkpoint: starting the helper: %s", strerror(pid < 0 ? e : errno));
+		rpc_fail(call, "checkpoint: %s", err.msg);
 		return;
 	}
-	j->pidfd = pidfd;
-	j->report_fd = rp[0];
-	j->pid = pid;
 	j->resume = resume;
 	j->call = call;
 	j->sb = sb;
 	active = j;
-	ev_io_init(&j->pid_w, on_helper_exit, pidfd, EV_READ);
+	ev_io_init(&j->pid_w, on_helper_exit, j->helper.pidfd, EV_READ);
 	ev_io_start(core_loop(), &j->pid_w);
 	rpc_call_set_cancel(call, job_cancel, j);
-	LOG(LL_INFO, "checkpoint of %s started (helper pid %d%s)", c->id, pid,
+	LOG(LL_INFO, "checkpoint of %s started (helper pid %d%s)", c->id, j->helper.pid,
 	    resume ? ", resume after" : "");
 }

@@ -9,19 +9,17 @@
  * leaves the sandbox created with nothing run; a failure after it kills
  * the sandbox. */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/mpk.h"
+#include "kernel/helper_proc.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
 #include "kernel/restore_helper.h"
@@ -30,7 +28,7 @@
 struct restore_job {
 	ev_io pid_w;    /* the helper's pidfd */
 	ev_io report_w; /* its pipe: 'R' when the init may be released */
-	int pidfd, report_fd;
+	struct helper_proc helper;
 	bool released;
 	struct rpc_call *call; /* NULL once the client went away */
 	struct sandbox *sb;
@@ -42,8 +40,7 @@ static void job_free(struct restore_job *j)
 {
 	ev_io_stop(core_loop(), &j->pid_w);
 	ev_io_stop(core_loop(), &j->report_w);
-	close(j->pidfd);
-	close(j->report_fd);
+	helper_proc_close(&j->helper);
 	if (active == j)
 		active = NULL;
 	free(j);
@@ -61,7 +58,7 @@ static void on_report(struct ev_loop *loop, ev_io *w, int revents)
 	(void)revents;
 	struct restore_job *j = container_of(w, struct restore_job, report_w);
 	char b;
-	ssize_t n = read(j->report_fd, &b, 1);
+	ssize_t n = read(j->helper.report_fd, &b, 1);
 	if (n < 0 && errno == EAGAIN)
 		return;
 	ev_io_stop(core_loop(), &j->report_w);
@@ -83,25 +80,12 @@ static void on_helper_exit(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct restore_job *j = container_of(w, struct restore_job, pid_w);
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	int r = waitid((idtype_t)P_PIDFD, (id_t)j->pidfd, &si, WEXITED | WNOHANG);
-	if (r < 0 && errno == EINTR)
-		return;
-	if (r == 0 && si.si_pid == 0)
-		return;
-	char msg[CV_ERROR_MAX] = "";
+	char msg[CV_ERROR_MAX];
 	/* The pipe holds the 'R' (if boot has not read it) then the error. */
-	char buf[CV_ERROR_MAX + 1];
-	ssize_t n = read(j->report_fd, buf, sizeof(buf) - 1);
-	if (n > 0) {
-		buf[n] = '\0';
-		snprintf(msg, sizeof(msg), "%s", buf[0] == 'R' ? buf + 1 : buf);
-	}
-	bool ok = si.si_code == CLD_EXITED && si.si_status == 0;
-	if (!ok && !msg[0])
-		snprintf(msg, sizeof(msg), "the restore helper ended abnormally (code %d, status %d)",
-			 si.si_code, si.si_status);
+	int r = helper_proc_reap(&j->helper, 'R', "restore", msg, sizeof(msg));
+	if (r > 0)
+		return;
+	bool ok = r == 0;
 	LOG(ok ? LL_INFO : LL_WARN, "restore %s%s", ok ? "done" : "failed: ", ok ? "" : msg);
 	if (!ok && j->released) {
 		struct task *init = j->sb->root->init;
@@ -117,16 +101,12 @@ static void on_helper_exit(struct ev_loop *loop, ev_io *w, int revents)
 	job_free(j);
 }
 
-static void __attribute__((noreturn)) helper_main(const struct restore_job_args *a)
+/* In the forked helper: 'R' and then any error share the pipe. */
+static int helper_main(void *arg, int report_fd, struct cv_error *err)
 {
-	struct cv_error err = {0};
-	int rc = restore_helper_run(a, &err);
-	if (rc < 0) {
-		size_t len = strlen(err.msg);
-		if (write(a->report_fd, err.msg, len) != (ssize_t)len)
-			_exit(2);
-	}
-	_exit(rc < 0 ? 1 : 0);
+	struct restore_job_args *a = arg;
+	a->report_fd = report_fd;
+	return restore_helper_run(a, err);
 }
 
 /* RestoreOpts: {"SandboxID": str (optional), "Files": 1} with the state file. */
@@ -168,45 +148,26 @@ void cm_restore(struct rpc_call *call, const msgpack_object *arg)
 		return;
 	}
 	struct restore_job *j = calloc(1, sizeof(*j));
-	int rp[2] = {-1, -1};
-	if (!j || pipe2(rp, O_CLOEXEC) < 0) {
-		free(j);
-		rpc_fail(call, "restore: %s", strerror(j ? errno : ENOMEM));
+	if (!j) {
+		rpc_fail(call, "restore: %s", strerror(ENOMEM));
 		return;
 	}
 	struct restore_job_args a = {.image_fd = rpc_call_file(call, 0),
 				     .init_pid = init->host_pid,
 				     .container_id = sb->root->id,
-				     .report_fd = rp[1]};
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(rp[0]);
-		helper_main(&a);
-	}
-	int e = errno;
-	close(rp[1]);
-	int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-	if (pidfd < 0) {
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-				;
-		}
-		close(rp[0]);
+				     .report_fd = -1};
+	if (helper_proc_start(helper_main, &a, &j->helper, &err) < 0) {
 		free(j);
-		rpc_fail(call, "restore: starting the helper: %s", strerror(pid < 0 ? e : errno));
+		rpc_fail(call, "restore: %s", err.msg);
 		return;
 	}
-	fcntl(rp[0], F_SETFL, O_NONBLOCK);
-	j->pidfd = pidfd;
-	j->report_fd = rp[0];
 	j->call = call;
 	j->sb = sb;
 	active = j;
-	ev_io_init(&j->pid_w, on_helper_exit, pidfd, EV_READ);
+	ev_io_init(&j->pid_w, on_helper_exit, j->helper.pidfd, EV_READ);
 	ev_io_start(core_loop(), &j->pid_w);
-	ev_io_init(&j->report_w, on_report, rp[0], EV_READ);
+	ev_io_init(&j->report_w, on_report, j->helper.report_fd, EV_READ);
 	ev_io_start(core_loop(), &j->report_w);
 	rpc_call_set_cancel(call, job_cancel, j);
-	LOG(LL_INFO, "restore of %s started (helper pid %d)", sb->root->id, pid);
+	LOG(LL_INFO, "restore of %s started (helper pid %d)", sb->root->id, j->helper.pid);
 }
