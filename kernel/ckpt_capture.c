@@ -147,6 +147,22 @@ static int read_file(const char *path, char *buf, size_t n, size_t *len, struct 
 	return 0;
 }
 
+/* NSpid, NSpgid, NSsid list an id in every pid namespace, innermost
+ * last: the innermost is what the container sees (0: not in it). */
+static pid_t ns_last(const char *status, const char *key, pid_t dflt)
+{
+	const char *ns = strstr(status, key);
+	if (!ns)
+		return dflt;
+	ns += strlen(key);
+	const char *eol = strchr(ns, '\n');
+	const char *last = ns;
+	for (const char *s = ns; *s && (!eol || s < eol); s++)
+		if ((*s == ' ' || *s == '\t') && s[1] >= '0' && s[1] <= '9')
+			last = s + 1;
+	return (pid_t)atoi(last);
+}
+
 /* Per thread: xstate, mask, rseq, robust list, comm. */
 static int capture_thread(struct ckpt_proc *p, struct ckpt_thread *ct, struct cv_error *err)
 {
@@ -174,18 +190,7 @@ static int capture_thread(struct ckpt_proc *p, struct ckpt_thread *ct, struct cv
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", p->pid, ct->tid);
 	if (read_file(path, status, sizeof(status), NULL, err) < 0)
 		return -1;
-	/* NSpid lists the id in every pid namespace, innermost last. */
-	const char *ns = strstr(status, "NSpid:");
-	ct->ns_tid = ct->tid;
-	if (ns) {
-		ns += 6;
-		const char *eol = strchr(ns, '\n');
-		const char *last = ns;
-		for (const char *s = ns; *s && (!eol || s < eol); s++)
-			if ((*s == ' ' || *s == '\t') && s[1] >= '0' && s[1] <= '9')
-				last = s + 1;
-		ct->ns_tid = (pid_t)atoi(last);
-	}
+	ct->ns_tid = ns_last(status, "NSpid:", ct->tid);
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", p->pid, ct->tid);
 	char comm[64];
 	if (read_file(path, comm, sizeof(comm), NULL, err) < 0)
@@ -390,9 +395,10 @@ static int capture_mm(struct ckpt_proc *p, struct cv_error *err)
 	return 0;
 }
 
-/* The fd table: regular files and directories by path; pipes only when
- * the caller knows them as external stdio; the harmless character devices
- * by path. Everything else is refused by name. */
+/* The fd table: regular files and directories by path; the caller's
+ * external stdio; pipes (checked by kernel/ckpt_pipes.c: both ends must
+ * be in the container); the harmless character devices by path.
+ * Everything else is refused by name. */
 static int capture_fds(struct ckpt_proc *p, ckpt_external_fn is_external, void *data,
 		       struct cv_error *err)
 {
@@ -437,8 +443,14 @@ static int capture_fds(struct ckpt_proc *p, ckpt_external_fn is_external, void *
 		int flags = s ? (int)strtol(s + 6, NULL, 8) : 0;
 		cf->cloexec = (flags & O_CLOEXEC) != 0;
 		cf->flags = flags & ~O_CLOEXEC;
-		if (is_external && is_external(data, fd, link)) {
+		unsigned long long ino;
+		if (is_external && is_external(data, fd, link, &cf->src)) {
 			cf->kind = CKPT_FD_EXTERNAL;
+		} else if (sscanf(link, "pipe:[%llu]", &ino) == 1) {
+			/* Paired with its other end across the tree once every
+			 * process is captured (kernel/ckpt_pipes.c). */
+			cf->kind = CKPT_FD_PIPE;
+			cf->pipe = ino;
 		} else if (link[0] == '/' && !strstr(link, " (deleted)")) {
 			cf->kind = CKPT_FD_FILE;
 			if (!(cf->path = strdup(link))) {
@@ -526,6 +538,8 @@ int ckpt_capture(struct ckpt_proc *p, ckpt_external_fn is_external, void *data,
 	snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
 	if (read_file(path, status, sizeof(status), NULL, err) < 0)
 		return -1;
+	p->ns_sid = ns_last(status, "NSsid:", 0);
+	p->ns_pgid = ns_last(status, "NSpgid:", 0);
 	const char *um = strstr(status, "Umask:");
 	p->umask = um ? (unsigned)strtoul(um + 6, NULL, 8) : 022;
 	snprintf(path, sizeof(path), "/proc/%d/cwd", p->pid);

@@ -6,6 +6,7 @@
 #include "kernel/ckpt_image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -68,11 +69,14 @@ static int put_run(struct sf_writer *w, const struct ckpt_proc *p, const struct 
 
 int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_error *err)
 {
-	msgpack_packer *pk = sf_record_begin(w, SF_KIND_TASK, 10, 0, err);
+	msgpack_packer *pk = sf_record_begin(w, SF_KIND_TASK, 13, 0, err);
 	if (!pk)
 		return -1;
 	/* Ids as the sandbox sees them (its pid namespace), not the host's. */
 	pack_u64(pk, "pid", (uint64_t)(p->nthreads ? p->threads[0].ns_tid : p->pid));
+	pack_u64(pk, "ppid", (uint64_t)p->ns_ppid);
+	pack_u64(pk, "sid", (uint64_t)p->ns_sid);
+	pack_u64(pk, "pgid", (uint64_t)p->ns_pgid);
 	pack_s(pk, "cwd", p->cwd);
 	pack_u64(pk, "umask", p->umask);
 	pack_bin(pk, "mm", &p->mm, sizeof(p->mm));
@@ -86,7 +90,7 @@ int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_err
 		return -1;
 	for (size_t i = 0; i < p->nthreads; i++) {
 		const struct ckpt_thread *t = &p->threads[i];
-		if (!(pk = sf_record_begin(w, SF_KIND_THREAD, 10, 0, err)))
+		if (!(pk = sf_record_begin(w, SF_KIND_THREAD, 11, 0, err)))
 			return -1;
 		pack_u64(pk, "tid", (uint64_t)t->ns_tid);
 		pack_bin(pk, "regs", &t->regs, sizeof(t->regs));
@@ -98,6 +102,7 @@ int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_err
 		pack_u64(pk, "robust_list", t->robust_head);
 		pack_u64(pk, "robust_len", t->robust_len);
 		pack_u64(pk, "clear_tid", t->clear_tid);
+		pack_s(pk, "comm", t->comm);
 		if (sf_record_end(w, err) < 0)
 			return -1;
 	}
@@ -120,10 +125,14 @@ int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_err
 			return -1;
 	for (size_t i = 0; i < p->nfds; i++) {
 		const struct ckpt_fd *f = &p->fds[i];
-		if (!(pk = sf_record_begin(w, SF_KIND_FD, 6, 0, err)))
+		if (!(pk = sf_record_begin(w, SF_KIND_FD, 8, 0, err)))
 			return -1;
 		pack_u64(pk, "fd", (uint64_t)f->fd);
-		pack_s(pk, "type", f->kind == CKPT_FD_FILE ? "file" : "external");
+		pack_s(pk, "type", f->kind == CKPT_FD_FILE	 ? "file"
+				   : f->kind == CKPT_FD_PIPE ? "pipe"
+							     : "external");
+		pack_u64(pk, "src", (uint64_t)(f->kind == CKPT_FD_EXTERNAL ? f->src : 0));
+		pack_u64(pk, "pipe", f->kind == CKPT_FD_PIPE ? f->pipe : 0);
 		pack_u64(pk, "flags", (uint64_t)(uint32_t)f->flags);
 		pack_u64(pk, "cloexec", (uint64_t)f->cloexec);
 		pack_u64(pk, "pos", f->pos);
@@ -132,6 +141,20 @@ int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_err
 			return -1;
 	}
 	return 0;
+}
+
+int ckpt_image_put_pipe(struct sf_writer *w, const struct ckpt_pipe *cp, struct cv_error *err)
+{
+	msgpack_packer *pk = sf_record_begin(w, SF_KIND_PIPE, 4, cp->len, err);
+	if (!pk)
+		return -1;
+	pack_u64(pk, "id", cp->ino);
+	pack_u64(pk, "size", cp->size);
+	pack_u64(pk, "rflags", (uint64_t)(uint32_t)cp->rflags);
+	pack_u64(pk, "wflags", (uint64_t)(uint32_t)cp->wflags);
+	if (sf_record_end(w, err) < 0)
+		return -1;
+	return cp->len ? sf_write_data(w, cp->data, cp->len, err) : 0;
 }
 
 /* --- Reading ------------------------------------------------------------ */
@@ -186,6 +209,17 @@ static int get_u(const msgpack_object *rec, const char *key, uint64_t max, uint6
 	return 0;
 }
 
+/* A uint field a file from before it was added lacks: dflt then. */
+static int get_u_opt(const msgpack_object *rec, const char *key, uint64_t max, uint64_t dflt,
+		     uint64_t *out, struct cv_error *err)
+{
+	if (!mpk_map_get(rec, key)) {
+		*out = dflt;
+		return 0;
+	}
+	return get_u(rec, key, max, out, err);
+}
+
 static struct ckpt_proc *cur(struct ckpt_loader *l, const char *kind, struct cv_error *err)
 {
 	if (!l->nprocs) {
@@ -214,9 +248,12 @@ static int on_task(struct ckpt_loader *l, const msgpack_object *rec, struct cv_e
 	p->fds = calloc(CKPT_MAX_FDS, sizeof(*p->fds));
 	if (!p->threads || !p->vmas || !p->fds)
 		return cv_errf(err, ENOMEM, "state file: task");
-	uint64_t pid, um, ss_flags, auxb = 0;
+	uint64_t pid, um, ss_flags, auxb = 0, ppid, sid, pgid;
 	size_t aux_bytes;
-	if (get_u(rec, "pid", 4194304, &pid, err) < 0 || get_u(rec, "umask", 0777, &um, err) < 0 ||
+	if (get_u(rec, "pid", 4194304, &pid, err) < 0 ||
+	    get_u_opt(rec, "ppid", 4194304, 0, &ppid, err) < 0 ||
+	    get_u_opt(rec, "sid", 4194304, 0, &sid, err) < 0 ||
+	    get_u_opt(rec, "pgid", 4194304, 0, &pgid, err) < 0 || get_u(rec, "umask", 0777, &um, err) < 0 ||
 	    get_str(rec, "cwd", p->cwd, sizeof(p->cwd), false, err) < 0 ||
 	    get_bin(rec, "mm", &p->mm, sizeof(p->mm), 0, NULL, err) < 0 ||
 	    get_bin(rec, "auxv", p->auxv, 0, sizeof(p->auxv), &aux_bytes, err) < 0 ||
@@ -230,6 +267,9 @@ static int on_task(struct ckpt_loader *l, const msgpack_object *rec, struct cv_e
 		return cv_errf(err, 0, "state file: task %llu: bad pid, auxv or thread count",
 			       (unsigned long long)pid);
 	p->pid = (pid_t)pid;
+	p->ns_ppid = (pid_t)ppid;
+	p->ns_sid = (pid_t)sid;
+	p->ns_pgid = (pid_t)pgid;
 	p->umask = (unsigned)um;
 	p->auxv_words = aux_bytes / 8;
 	p->sigaltstack_flags = (int)(uint32_t)ss_flags;
@@ -256,7 +296,9 @@ static int on_thread(struct ckpt_loader *l, const msgpack_object *rec, struct cv
 	    get_u(rec, "rseq_sig", UINT32_MAX, &rs, err) < 0 ||
 	    sf_get_u64(rec, "robust_list", &t->robust_head, err) < 0 ||
 	    get_u(rec, "robust_len", 4096, &rlen, err) < 0 ||
-	    sf_get_u64(rec, "clear_tid", &t->clear_tid, err) < 0)
+	    sf_get_u64(rec, "clear_tid", &t->clear_tid, err) < 0 ||
+	    (mpk_map_get(rec, "comm") &&
+	     get_str(rec, "comm", t->comm, sizeof(t->comm), false, err) < 0))
 		return cv_error_wrap(err, "task %d", p->pid);
 	if (tid == 0)
 		return cv_errf(err, 0, "state file: task %d: thread id 0", p->pid);
@@ -356,8 +398,10 @@ static int on_fd(struct ckpt_loader *l, const msgpack_object *rec, struct cv_err
 		return cv_errf(err, 0, "state file: task %d: more than %d fds", p->pid, CKPT_MAX_FDS);
 	struct ckpt_fd *f = &p->fds[p->nfds];
 	char type[16], path[CKPT_PATH_MAX];
-	uint64_t fd, flags, cloexec;
+	uint64_t fd, flags, cloexec, src, pipe;
 	if (get_u(rec, "fd", 1 << 20, &fd, err) < 0 ||
+	    get_u_opt(rec, "src", 2, fd <= 2 ? fd : 0, &src, err) < 0 ||
+	    get_u_opt(rec, "pipe", UINT64_MAX, 0, &pipe, err) < 0 ||
 	    get_str(rec, "type", type, sizeof(type), false, err) < 0 ||
 	    get_u(rec, "flags", UINT32_MAX, &flags, err) < 0 ||
 	    get_u(rec, "cloexec", 1, &cloexec, err) < 0 || sf_get_u64(rec, "pos", &f->pos, err) < 0 ||
@@ -372,11 +416,58 @@ static int on_fd(struct ckpt_loader *l, const msgpack_object *rec, struct cv_err
 			return cv_errf(err, ENOMEM, "state file: fd path");
 	} else if (!strcmp(type, "external")) {
 		f->kind = CKPT_FD_EXTERNAL;
+		f->src = (int)src;
+	} else if (!strcmp(type, "pipe")) {
+		int i = 0;
+		while (i < (int)l->npipes && l->pipes[i].ino != pipe)
+			i++;
+		int acc = f->flags & O_ACCMODE;
+		if (i == (int)l->npipes || (acc != O_RDONLY && acc != O_WRONLY))
+			return cv_errf(err, 0,
+				       "state file: task %d fd %d: pipe %llu has no pipe record or the fd "
+				       "is neither its read nor its write end",
+				       p->pid, f->fd, (unsigned long long)pipe);
+		f->kind = CKPT_FD_PIPE;
+		f->pipe = pipe;
 	} else {
 		return cv_errf(err, 0, "state file: task %d fd %d: unknown type \"%s\"", p->pid, f->fd,
 			       type);
 	}
 	p->nfds++;
+	return 0;
+}
+
+static int on_pipe(struct ckpt_loader *l, const msgpack_object *rec, uint64_t len,
+		   struct cv_error *err)
+{
+	if (l->nprocs)
+		return cv_errf(err, 0, "state file: a pipe record after a task");
+	if (l->npipes == CKPT_MAX_PIPES)
+		return cv_errf(err, 0, "state file: more than %d pipes", CKPT_MAX_PIPES);
+	if (!l->pipes && !(l->pipes = calloc(CKPT_MAX_PIPES, sizeof(*l->pipes))))
+		return cv_errf(err, ENOMEM, "state file: pipes");
+	struct ckpt_pipe *cp = &l->pipes[l->npipes];
+	uint64_t rf, wf;
+	if (sf_get_u64(rec, "id", &cp->ino, err) < 0 ||
+	    get_u(rec, "size", CKPT_PIPE_MAX_BYTES, &cp->size, err) < 0 ||
+	    get_u(rec, "rflags", UINT32_MAX, &rf, err) < 0 ||
+	    get_u(rec, "wflags", UINT32_MAX, &wf, err) < 0)
+		return -1;
+	for (size_t i = 0; i < l->npipes; i++)
+		if (l->pipes[i].ino == cp->ino)
+			return cv_errf(err, 0, "state file: pipe %llu twice",
+				       (unsigned long long)cp->ino);
+	if (len > cp->size || cp->size < 4096)
+		return cv_errf(err, 0, "state file: pipe %llu: %llu bytes in a pipe of %llu",
+			       (unsigned long long)cp->ino, (unsigned long long)len,
+			       (unsigned long long)cp->size);
+	cp->rflags = (int)(uint32_t)rf;
+	cp->wflags = (int)(uint32_t)wf;
+	if (len && !(cp->data = malloc(len)))
+		return cv_errf(err, ENOMEM, "state file: pipe bytes");
+	cp->len = (size_t)len;
+	l->cur_pipe = cp;
+	l->npipes++;
 	return 0;
 }
 
@@ -387,6 +478,7 @@ int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *e
 	case SF_EV_RECORD:
 		l->cur_pages = NULL;
 		l->cur_file = NULL;
+		l->cur_pipe = NULL;
 		switch (ev->kind) {
 		case SF_KIND_FILE:
 			if (ckpt_tmpfs_add(&l->tmpfs, ev->obj, ev->data_len, err) < 0)
@@ -407,6 +499,7 @@ int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *e
 			return get_str(ev->obj, "id", l->container_id, sizeof(l->container_id), false,
 				       err);
 		case SF_KIND_PIPE:
+			return on_pipe(l, ev->obj, ev->data_len, err);
 		case SF_KIND_BLOB:
 		case SF_KIND_END:
 		case SF_KIND_COUNT:
@@ -415,6 +508,12 @@ int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *e
 		return cv_errf(err, 0, "state file: a %s record, which this engine does not restore",
 			       sf_kind_name(ev->kind));
 	case SF_EV_DATA:
+		if (l->cur_pipe) {
+			if (ev->data_off + ev->len > l->cur_pipe->len)
+				return cv_errf(err, 0, "state file: data outside a pipe");
+			memcpy(l->cur_pipe->data + ev->data_off, ev->data, ev->len);
+			return 0;
+		}
 		if (l->cur_file) {
 			if (ev->data_off + ev->len > l->cur_file->len)
 				return cv_errf(err, 0, "state file: data outside a file");
@@ -445,6 +544,17 @@ int ckpt_image_done(struct ckpt_loader *l, struct cv_error *err)
 				       "state file: task %d: %zu thread records, its task record says "
 				       "%zu (the first must be the task itself)",
 				       p->pid, p->nthreads, p->decl_threads);
+		/* The tree: the first task is the init, each other one's
+		 * parent comes before it (restore forks it from there). */
+		bool parent = i == 0;
+		for (size_t k = 0; k < i; k++) {
+			if (l->procs[k].pid == p->pid)
+				return cv_errf(err, 0, "state file: task %d twice", p->pid);
+			parent |= l->procs[k].pid == p->ns_ppid;
+		}
+		if (!parent)
+			return cv_errf(err, 0, "state file: task %d: its parent %d is not a task before it",
+				       p->pid, p->ns_ppid);
 	}
 	return 0;
 }
@@ -455,11 +565,15 @@ void ckpt_loader_free(struct ckpt_loader *l)
 		ckpt_proc_free(&l->procs[i]);
 	free(l->procs);
 	ckpt_tmpfs_free(&l->tmpfs);
+	for (size_t i = 0; i < l->npipes; i++)
+		free(l->pipes[i].data);
+	free(l->pipes);
 	memset(l, 0, sizeof(*l));
 }
 
 struct stream {
 	const struct ckpt_proc *p;
+	size_t task, tasks_seen; /* p is the task-th task record */
 	ckpt_page_fn put;
 	void *opaque;
 	size_t next; /* index of the next run expected */
@@ -471,7 +585,9 @@ static int stream_event(void *opaque, const struct sf_event *ev, struct cv_error
 	struct stream *s = opaque;
 	if (ev->type == SF_EV_RECORD) {
 		s->cur = NULL;
-		if (ev->kind != SF_KIND_PAGES)
+		if (ev->kind == SF_KIND_TASK)
+			s->tasks_seen++;
+		if (ev->kind != SF_KIND_PAGES || s->tasks_seen != s->task + 1)
 			return 0;
 		uint64_t addr;
 		if (sf_get_u64(ev->obj, "addr", &addr, err) < 0)
@@ -487,10 +603,10 @@ static int stream_event(void *opaque, const struct sf_event *ev, struct cv_error
 	return 0;
 }
 
-int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, ckpt_page_fn put, void *opaque,
-			    struct cv_error *err)
+int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, size_t task, ckpt_page_fn put,
+			    void *opaque, struct cv_error *err)
 {
-	struct stream s = {.p = p, .put = put, .opaque = opaque};
+	struct stream s = {.p = p, .task = task, .put = put, .opaque = opaque};
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return cv_errf(err, errno, "state file: rewinding it");
 	if (sf_read_fd(fd, stream_event, &s, err) != 0)

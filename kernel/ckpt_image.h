@@ -11,6 +11,8 @@
 
 /* Writes p's records. */
 int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_error *err);
+/* Writes a `pipe` record (before every task: their fds name it). */
+int ckpt_image_put_pipe(struct sf_writer *w, const struct ckpt_pipe *cp, struct cv_error *err);
 
 /* Reassembles processes from a state file's events. Feed every event of
  * sf_read_fd to ckpt_image_event; ckpt_image_done checks what was read is
@@ -22,6 +24,9 @@ struct ckpt_loader {
 	char container_id[256];
 	struct ckpt_tmpfs tmpfs; /* `file` records: the tmpfs contents */
 	struct ckpt_file *cur_file; /* the file whose data is arriving */
+	struct ckpt_pipe *pipes;    /* `pipe` records, bytes held */
+	size_t npipes;
+	struct ckpt_pipe *cur_pipe; /* the pipe whose data is arriving */
 	bool skip_data; /* set by the caller: check the runs, keep no contents (restore
 			 * streams them from the file again, ckpt_image_stream_pages) */
 };
@@ -31,9 +36,9 @@ void ckpt_loader_free(struct ckpt_loader *l);
 
 /* The second pass of a restore that kept no contents: reads the file
  * again and hands every page run's bytes to put(opaque, addr, data, len).
- * The runs must be exactly those of p, in order (the file may not change
+ * p is the file's task-th task (from 0). The runs must be exactly those of p, in order (the file may not change
  * between the passes). */
 typedef int (*ckpt_page_fn)(void *opaque, uint64_t addr, const void *data, size_t len,
 			    struct cv_error *err);
-int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, ckpt_page_fn put, void *opaque,
-			    struct cv_error *err);
+int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, size_t task, ckpt_page_fn put,
+			    void *opaque, struct cv_error *err);

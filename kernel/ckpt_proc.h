@@ -72,6 +72,7 @@ enum ckpt_fd_kind {
 	CKPT_FD_FILE,     /* regular file or directory, reopened by path */
 	CKPT_FD_EXTERNAL, /* stdio handed to the sandbox from outside: the
 			   * restorer passes a replacement in */
+	CKPT_FD_PIPE,     /* one end of a pipe between sandbox processes */
 };
 
 struct ckpt_fd {
@@ -81,7 +82,22 @@ struct ckpt_fd {
 	int cloexec; /* FD_CLOEXEC */
 	uint64_t pos;
 	char *path; /* CKPT_FD_FILE: as the process sees it (its own root) */
+	int src;    /* CKPT_FD_EXTERNAL: the init's stdio fd (0-2) it is a copy of */
+	uint64_t pipe; /* CKPT_FD_PIPE: the pipe's inode; its end is in flags */
 };
+
+/* A pipe between sandbox processes, once for all its holders: its
+ * capacity, each end's status flags (one open file description per end,
+ * shared by every holder) and the bytes buffered in it. */
+struct ckpt_pipe {
+	uint64_t ino;
+	uint64_t size;
+	int rflags, wflags;
+	unsigned char *data;
+	size_t len;
+};
+#define CKPT_MAX_PIPES 256
+#define CKPT_PIPE_MAX_BYTES (1 << 20) /* the default pipe-max-size */
 
 /* The mm fields PR_SET_MM_MAP takes (from /proc/PID/stat and brk(0)). */
 struct ckpt_mm {
@@ -91,6 +107,9 @@ struct ckpt_mm {
 
 struct ckpt_proc {
 	pid_t pid;
+	/* In the container's pid namespace: the parent (0 for the init),
+	 * the session and process group. */
+	pid_t ns_ppid, ns_sid, ns_pgid;
 	struct ckpt_thread *threads;
 	size_t nthreads;
 	struct ckpt_vma *vmas;
@@ -114,8 +133,9 @@ struct ckpt_proc {
 
 /* Says whether fd (its /proc link text given) is stdio handed to the
  * sandbox from outside: it is then saved as external, whatever it is, and
- * restore connects what it is handed in its place. */
-typedef int (*ckpt_external_fn)(void *data, int fd, const char *link);
+ * restore connects what it is handed in its place; *src receives the
+ * init's stdio fd it is a copy of. */
+typedef int (*ckpt_external_fn)(void *data, int fd, const char *link, int *src);
 
 /* Seizes and interrupts every thread of pid (repeating until no new
  * thread appears), fills p->threads[].tid and leaves them stopped. */
@@ -146,12 +166,15 @@ void ckpt_proc_free(struct ckpt_proc *p);
 int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext_fd,
 		 const int *ext, size_t n, pid_t *out_pid, struct cv_error *err);
 
-/* Rebuilds p in pid: a process the caller seized (PTRACE_O_TRACESYSGOOD |
- * PTRACE_O_TRACECLONE) that is stopped at its exec event, such as a
- * container init that just exec'd the checkpointed binary. Its fds 0-2
- * are the external stdio. Detaches it, running, on success; on failure
- * the caller kills it. */
-int restore_proc_take(const struct ckpt_proc *p, pid_t pid, struct cv_error *err);
+/* Rebuilds a process tree (procs[0] the init, each other after its
+ * parent; pipes between them) from pid: the container's init, seized by
+ * the caller (PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE) and stopped
+ * at its exec event, its fds 0-2 the external stdio. The children are
+ * forked from their restored parents with their saved pids. Detaches
+ * every process, running, on success; on failure the caller kills the
+ * init (PTRACE_O_EXITKILL takes the children). */
+int restore_tree_take(const struct ckpt_proc *procs, size_t n, const struct ckpt_pipe *pipes,
+		      size_t npipes, pid_t pid, struct cv_error *err);
 
 /* Where restore gets page contents p does not hold (pages[].data NULL):
  * called once the areas are mapped, with a writer into the new process. */

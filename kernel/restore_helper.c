@@ -5,8 +5,8 @@
  * boot is told (it releases it through the normal start path: the
  * container's namespaces, cgroups, mounts, credentials, capabilities and
  * seccomp are the ones `create` set up, applied before the exec), the
- * exec is caught at its event stop, and the saved process is rebuilt in
- * it by injected syscalls (kernel/restore_proc.c). */
+ * exec is caught at its event stop, and the saved process tree is rebuilt
+ * from it by injected syscalls (kernel/restore_tree.c, restore_proc.c). */
 #include "kernel/restore_helper.h"
 
 #include <errno.h>
@@ -36,10 +36,16 @@ static int wait_exec(pid_t pid, struct cv_error *err)
 	}
 }
 
+struct page_src {
+	int fd;
+	const struct ckpt_proc *procs; /* p is one of them: its index is its task's */
+};
+
 static int stream_from_file(void *src, const struct ckpt_proc *p, restore_put_fn put,
 			    void *opaque, struct cv_error *err)
 {
-	return ckpt_image_stream_pages(*(int *)src, p, put, opaque, err);
+	const struct page_src *s = src;
+	return ckpt_image_stream_pages(s->fd, p, (size_t)(p - s->procs), put, opaque, err);
 }
 
 int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
@@ -54,11 +60,6 @@ int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
 	if (rc == 0 && (sf_read_fd(a->image_fd, ckpt_image_event, &l, err) != 0 ||
 			ckpt_image_done(&l, err) < 0))
 		rc = -1;
-	if (rc == 0 && l.nprocs != 1)
-		rc = cv_errf(err, 0,
-			     "the state file holds %zu processes; restore of process trees is not "
-			     "supported yet",
-			     l.nprocs);
 	/* As in runsc, the restored container may carry another id than the
 	 * checkpointed one (podman restores under a new name): not refused. */
 	if (rc == 0 && ptrace(PTRACE_SEIZE, a->init_pid, 0,
@@ -74,10 +75,10 @@ int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
 	if (rc == 0)
 		rc = wait_exec(a->init_pid, err);
 	if (rc == 0) {
-		int fd = a->image_fd;
-		restore_set_page_source(stream_from_file, &fd);
+		struct page_src src = {a->image_fd, l.procs};
+		restore_set_page_source(stream_from_file, &src);
 		restore_set_files(&l.tmpfs);
-		rc = restore_proc_take(&l.procs[0], a->init_pid, err);
+		rc = restore_tree_take(l.procs, l.nprocs, l.pipes, l.npipes, a->init_pid, err);
 	}
 	ckpt_loader_free(&l);
 	return rc;

@@ -12,6 +12,7 @@
  * with its old tid), and finally the registers with the kernel's syscall
  * restart applied by hand. Notes: docs/DESIGN.md, "Checkpoint and
  * restore". */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <elf.h>
@@ -33,24 +34,9 @@
 #include "kernel/ckpt_proc.h"
 #include "kernel/ckpt_tmpfs.h"
 #include "kernel/ptrace_inject.h"
+#include "kernel/restore_internal.h"
 
-#define PAGE 4096UL
-#define SCRATCH_OFF 64 /* trampoline page: `syscall` at 0, scratch after */
-
-struct area {
-	uint64_t start, end;
-};
-
-struct rst {
-	const struct ckpt_proc *p;
-	struct pti t;
-	int memfd;
-	uint64_t tramp;
-	struct area stub[64]; /* the stub's own mappings when we took it */
-	const char *stub_name[64];
-	char stub_names[64][32];
-	size_t nstub;
-};
+#define PAGE RST_PAGE
 
 static int overlaps(uint64_t a, uint64_t b, uint64_t lo, uint64_t hi)
 {
@@ -66,6 +52,12 @@ static uint64_t free_range(const struct rst *r, uint64_t len, uint64_t from)
 			busy = overlaps(a, a + len, r->p->vmas[i].start, r->p->vmas[i].end);
 		for (size_t i = 0; !busy && i < r->nstub; i++)
 			busy = overlaps(a, a + len, r->stub[i].start, r->stub[i].end);
+		/* The trampoline is inherited by the children forked from
+		 * it: it must be free in every process of the tree. */
+		for (size_t k = 0; !busy && k < r->nall; k++)
+			for (size_t i = 0; !busy && i < r->all[k].nvmas; i++)
+				busy = overlaps(a, a + len, r->all[k].vmas[i].start,
+						r->all[k].vmas[i].end);
 		if (!busy)
 			return a;
 	}
@@ -86,7 +78,7 @@ static int read_stub_maps(struct rst *r, struct cv_error *err)
 		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &at) < 2)
 			continue;
 		line[strcspn(line, "\n")] = '\0';
-		r->stub[r->nstub] = (struct area){lo, hi};
+		r->stub[r->nstub] = (struct rst_area){lo, hi};
 		snprintf(r->stub_names[r->nstub], sizeof(r->stub_names[0]), "%s", at ? line + at : "");
 		r->stub_name[r->nstub] = r->stub_names[r->nstub];
 		r->nstub++;
@@ -97,7 +89,7 @@ static int read_stub_maps(struct rst *r, struct cv_error *err)
 
 /* Runs a syscall in the main thread; a negative result is an error
  * naming what we asked. */
-static int sys(struct rst *r, int64_t *out, const char *what, long nr, uint64_t a1, uint64_t a2,
+int rst_sys(struct rst *r, int64_t *out, const char *what, long nr, uint64_t a1, uint64_t a2,
 	       uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, struct cv_error *err)
 {
 	int64_t ret;
@@ -110,7 +102,7 @@ static int sys(struct rst *r, int64_t *out, const char *what, long nr, uint64_t 
 	return 0;
 }
 
-static int put_scratch(struct rst *r, const void *buf, size_t len, struct cv_error *err)
+int rst_put_scratch(struct rst *r, const void *buf, size_t len, struct cv_error *err)
 {
 	if (len > PAGE - SCRATCH_OFF)
 		return cv_errf(err, 0, "restoring process %d: %zu bytes do not fit the scratch page",
@@ -118,7 +110,7 @@ static int put_scratch(struct rst *r, const void *buf, size_t len, struct cv_err
 	return pti_mem_write(r->memfd, r->tramp + SCRATCH_OFF, buf, len, err);
 }
 
-static int bootstrap(struct rst *r, struct cv_error *err)
+int rst_bootstrap(struct rst *r, struct cv_error *err)
 {
 	static const unsigned char sc[2] = {0x0f, 0x05};
 	/* The stub stopped right after exec, at its entry point: a syscall
@@ -133,7 +125,7 @@ static int bootstrap(struct rst *r, struct cv_error *err)
 	if (!tramp)
 		return cv_errf(err, 0, "restoring process %d: no room for the trampoline", r->p->pid);
 	int64_t got;
-	if (sys(r, &got, "mapping the trampoline", SYS_mmap, tramp, PAGE, PROT_READ | PROT_EXEC,
+	if (rst_sys(r, &got, "mapping the trampoline", SYS_mmap, tramp, PAGE, PROT_READ | PROT_EXEC,
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0, err) < 0)
 		return -1;
 	r->tramp = tramp;
@@ -164,16 +156,16 @@ static int clear_and_move_vdso(struct rst *r, struct cv_error *err)
 	} special[3] = {{"[vvar]", CKPT_VMA_VVAR},
 			{"[vvar_vclock]", CKPT_VMA_VCLOCK},
 			{"[vdso]", CKPT_VMA_VDSO}};
-	struct area cur[3] = {{0, 0}, {0, 0}, {0, 0}};
+	struct rst_area cur[3] = {{0, 0}, {0, 0}, {0, 0}};
 	for (size_t i = 0; i < r->nstub; i++) {
-		const struct area *a = &r->stub[i];
+		const struct rst_area *a = &r->stub[i];
 		int keep = a->start == r->tramp || !strcmp(r->stub_name[i], "[vsyscall]");
 		for (int s = 0; s < 3; s++)
 			if (!strcmp(r->stub_name[i], special[s].name)) {
 				cur[s] = *a;
 				keep = 1;
 			}
-		if (!keep && sys(r, NULL, "unmapping the stub", SYS_munmap, a->start,
+		if (!keep && rst_sys(r, NULL, "unmapping the stub", SYS_munmap, a->start,
 				 a->end - a->start, 0, 0, 0, 0, err) < 0)
 			return -1;
 	}
@@ -201,7 +193,7 @@ static int clear_and_move_vdso(struct rst *r, struct cv_error *err)
 					       r->p->pid, special[s].name);
 			uint64_t to = pass == 0 ? tmp + (cur[s].start - base) : v->start;
 			int64_t got;
-			if (sys(r, &got, "moving the vdso", SYS_mremap, cur[s].start, len, len,
+			if (rst_sys(r, &got, "moving the vdso", SYS_mremap, cur[s].start, len, len,
 				MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, err) < 0)
 				return -1;
 			cur[s].start = to;
@@ -243,21 +235,21 @@ static int map_areas(struct rst *r, struct cv_error *err)
 		if (v->kind == CKPT_VMA_ANON || v->kind == CKPT_VMA_STACK) {
 			uint64_t fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
 				      (v->kind == CKPT_VMA_STACK ? MAP_GROWSDOWN : 0);
-			if (sys(r, &got, "mapping an anonymous area", SYS_mmap, v->start, len,
+			if (rst_sys(r, &got, "mapping an anonymous area", SYS_mmap, v->start, len,
 				(uint64_t)v->prot, fl, (uint64_t)-1, 0, err) < 0)
 				return -1;
 		} else if (v->kind == CKPT_VMA_FILE) {
 			/* Opened by the restored process itself, so the path
 			 * resolves in its own root and mount namespace. */
-			if (put_scratch(r, v->path, strlen(v->path) + 1, err) < 0)
+			if (rst_put_scratch(r, v->path, strlen(v->path) + 1, err) < 0)
 				return -1;
 			int64_t fd;
-			if (sys(r, &fd, v->path, SYS_openat, (uint64_t)AT_FDCWD, r->tramp + SCRATCH_OFF,
+			if (rst_sys(r, &fd, v->path, SYS_openat, (uint64_t)AT_FDCWD, r->tramp + SCRATCH_OFF,
 				O_RDONLY | O_CLOEXEC, 0, 0, 0, err) < 0)
 				return -1;
-			int rc = sys(r, &got, v->path, SYS_mmap, v->start, len, (uint64_t)v->prot,
+			int rc = rst_sys(r, &got, v->path, SYS_mmap, v->start, len, (uint64_t)v->prot,
 				     MAP_PRIVATE | MAP_FIXED, (uint64_t)fd, v->pgoff, err);
-			if (sys(r, NULL, "close", SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, err) < 0 ||
+			if (rst_sys(r, NULL, "close", SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, err) < 0 ||
 			    rc < 0)
 				return -1;
 		} else {
@@ -312,9 +304,9 @@ static int restore_mm(struct rst *r, struct cv_error *err)
 		.exe_fd = (uint32_t)-1,
 	};
 	memcpy(b.auxv, p->auxv, aux_bytes);
-	if (put_scratch(r, &b, sizeof(b.m) + aux_bytes, err) < 0)
+	if (rst_put_scratch(r, &b, sizeof(b.m) + aux_bytes, err) < 0)
 		return -1;
-	return sys(r, NULL, "PR_SET_MM_MAP", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
+	return rst_sys(r, NULL, "PR_SET_MM_MAP", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
 		   r->tramp + SCRATCH_OFF, sizeof(b.m), 0, 0, err);
 }
 
@@ -327,44 +319,96 @@ static int restore_signals_and_fs(struct rst *r, struct cv_error *err)
 			continue;
 		char what[32];
 		snprintf(what, sizeof(what), "signal %d handler", sig);
-		if (put_scratch(r, a, sizeof(*a), err) < 0 ||
-		    sys(r, NULL, what, SYS_rt_sigaction, (uint64_t)sig, r->tramp + SCRATCH_OFF, 0, 8,
+		if (rst_put_scratch(r, a, sizeof(*a), err) < 0 ||
+		    rst_sys(r, NULL, what, SYS_rt_sigaction, (uint64_t)sig, r->tramp + SCRATCH_OFF, 0, 8,
 			0, 0, err) < 0)
 			return -1;
 	}
 	if (p->sigaltstack_sp && !(p->sigaltstack_flags & SS_DISABLE)) {
 		uint64_t ss[3] = {p->sigaltstack_sp, 0, p->sigaltstack_size};
-		if (put_scratch(r, ss, sizeof(ss), err) < 0 ||
-		    sys(r, NULL, "sigaltstack", SYS_sigaltstack, r->tramp + SCRATCH_OFF, 0, 0, 0, 0, 0,
+		if (rst_put_scratch(r, ss, sizeof(ss), err) < 0 ||
+		    rst_sys(r, NULL, "sigaltstack", SYS_sigaltstack, r->tramp + SCRATCH_OFF, 0, 0, 0, 0, 0,
 			err) < 0)
 			return -1;
 	}
-	if (sys(r, NULL, "umask", SYS_umask, p->umask, 0, 0, 0, 0, 0, err) < 0 ||
-	    put_scratch(r, p->cwd, strlen(p->cwd) + 1, err) < 0 ||
-	    sys(r, NULL, "chdir to its cwd", SYS_chdir, r->tramp + SCRATCH_OFF, 0, 0, 0, 0, 0, err) <
+	if (rst_sys(r, NULL, "umask", SYS_umask, p->umask, 0, 0, 0, 0, 0, err) < 0 ||
+	    rst_put_scratch(r, p->cwd, strlen(p->cwd) + 1, err) < 0 ||
+	    rst_sys(r, NULL, "chdir to its cwd", SYS_chdir, r->tramp + SCRATCH_OFF, 0, 0, 0, 0, 0, err) <
 		    0)
 		return -1;
 	return 0;
 }
 
+/* Closes the process's fds below `below` (hi 0) or from `below` up (hi
+ * 1): the listing is of its fd table, no path of the container. */
+static int close_fds(struct rst *r, int below, int hi, struct cv_error *err)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", r->t.tid);
+	DIR *d = opendir(path);
+	if (!d)
+		return cv_errf(err, errno, "restoring process %d: listing its fds", r->p->pid);
+	int fds[CKPT_MAX_FDS + 16], n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && n < (int)(sizeof(fds) / sizeof(fds[0])))
+		if (de->d_name[0] != '.')
+			fds[n++] = atoi(de->d_name);
+	closedir(d);
+	for (int i = 0; i < n; i++)
+		if ((fds[i] < below) != hi &&
+		    rst_sys(r, NULL, "closing an inherited fd", SYS_close, (uint64_t)fds[i], 0, 0, 0,
+			    0, 0, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* Tree mode: where the fd's object waits (r->fd_base + k). */
+static int waiting_fd(const struct rst *r, const struct ckpt_fd *f)
+{
+	if (f->kind == CKPT_FD_EXTERNAL)
+		return r->fd_base + f->src;
+	for (size_t i = 0; i < r->npipes; i++)
+		if (r->pipes[i].ino == f->pipe)
+			return r->fd_base + 3 + 2 * (int)i + ((f->flags & O_ACCMODE) == O_WRONLY);
+	return -1;
+}
+
 static int restore_fds(struct rst *r, struct cv_error *err)
 {
 	const struct ckpt_proc *p = r->p;
+	/* Tree mode: nothing it inherited stays but what waits above. */
+	if (r->fd_base && close_fds(r, r->fd_base, 0, err) < 0)
+		return -1;
 	for (size_t i = 0; i < p->nfds; i++) {
 		const struct ckpt_fd *f = &p->fds[i];
+		if (r->fd_base && f->kind != CKPT_FD_FILE) {
+			char what[64];
+			snprintf(what, sizeof(what), "fd %d (%s)", f->fd,
+				 f->kind == CKPT_FD_PIPE ? "pipe" : "external stdio");
+			int from = waiting_fd(r, f);
+			if (from < 0)
+				return cv_errf(err, 0, "restoring process %d: %s: no such pipe", p->pid,
+					       what);
+			if (rst_sys(r, NULL, what, SYS_dup3, (uint64_t)from, (uint64_t)f->fd, 0, 0, 0, 0,
+				    err) < 0)
+				return -1;
+		} else if (f->kind == CKPT_FD_PIPE) {
+			return cv_errf(err, 0, "restoring process %d: fd %d is a pipe, restored only "
+					       "with its tree", p->pid, f->fd);
+		}
 		if (f->kind == CKPT_FD_FILE) {
 			char what[CKPT_PATH_MAX + 32];
 			snprintf(what, sizeof(what), "fd %d (%s)", f->fd, f->path);
 			int64_t fd;
 			int flags = f->flags & ~(O_CREAT | O_TRUNC | O_EXCL);
-			if (put_scratch(r, f->path, strlen(f->path) + 1, err) < 0 ||
-			    sys(r, &fd, what, SYS_openat, (uint64_t)AT_FDCWD, r->tramp + SCRATCH_OFF,
+			if (rst_put_scratch(r, f->path, strlen(f->path) + 1, err) < 0 ||
+			    rst_sys(r, &fd, what, SYS_openat, (uint64_t)AT_FDCWD, r->tramp + SCRATCH_OFF,
 				(uint64_t)flags, 0, 0, 0, err) < 0)
 				return -1;
 			if (fd != f->fd &&
-			    (sys(r, NULL, what, SYS_dup3, (uint64_t)fd, (uint64_t)f->fd, 0, 0, 0, 0, err) <
+			    (rst_sys(r, NULL, what, SYS_dup3, (uint64_t)fd, (uint64_t)f->fd, 0, 0, 0, 0, err) <
 				     0 ||
-			     sys(r, NULL, what, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, err) < 0))
+			     rst_sys(r, NULL, what, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, err) < 0))
 				return -1;
 			int64_t ret;
 			/* Not every file seeks (/dev/null answers 0, a FIFO
@@ -373,11 +417,11 @@ static int restore_fds(struct rst *r, struct cv_error *err)
 				    0) < 0)
 				return -1;
 		}
-		if (f->cloexec && sys(r, NULL, "fcntl F_SETFD", SYS_fcntl, (uint64_t)f->fd, F_SETFD,
+		if (f->cloexec && rst_sys(r, NULL, "fcntl F_SETFD", SYS_fcntl, (uint64_t)f->fd, F_SETFD,
 				      FD_CLOEXEC, 0, 0, 0, err) < 0)
 			return -1;
 	}
-	return 0;
+	return r->fd_base ? close_fds(r, r->fd_base, 1, err) : 0;
 }
 
 /* The kernel's syscall restart, done by hand: the thread was taken inside
@@ -412,17 +456,17 @@ static int thread_state(struct rst *r, struct pti *t, const struct ckpt_thread *
 	r->t = *t;
 	int rc = 0;
 	if (ct->rseq_ptr)
-		rc = sys(r, NULL, "rseq", SYS_rseq, ct->rseq_ptr, ct->rseq_len, 0, ct->rseq_sig, 0, 0,
+		rc = rst_sys(r, NULL, "rseq", SYS_rseq, ct->rseq_ptr, ct->rseq_len, 0, ct->rseq_sig, 0, 0,
 			 err);
 	if (rc == 0 && ct->robust_head)
-		rc = sys(r, NULL, "set_robust_list", SYS_set_robust_list, ct->robust_head,
+		rc = rst_sys(r, NULL, "set_robust_list", SYS_set_robust_list, ct->robust_head,
 			 ct->robust_len, 0, 0, 0, 0, err);
 	if (rc == 0)
 		rc = pti_sys(&r->t, &ret, err, SYS_set_tid_address, ct->clear_tid, 0, 0, 0, 0, 0);
 	if (rc == 0)
-		rc = put_scratch(r, ct->comm, sizeof(ct->comm), err);
+		rc = rst_put_scratch(r, ct->comm, sizeof(ct->comm), err);
 	if (rc == 0)
-		rc = sys(r, NULL, "PR_SET_NAME", SYS_prctl, PR_SET_NAME, r->tramp + SCRATCH_OFF, 0, 0,
+		rc = rst_sys(r, NULL, "PR_SET_NAME", SYS_prctl, PR_SET_NAME, r->tramp + SCRATCH_OFF, 0, 0,
 			 0, 0, err);
 	r->t = save;
 	if (rc == 0 &&
@@ -450,7 +494,7 @@ static int set_final_regs(pid_t tid, const struct ckpt_thread *ct, struct cv_err
  * acts on the writer's own pid namespace, so a grandchild of ours born in
  * the target's namespace writes it, with our (host) privileges. Nothing
  * else forks there meanwhile: the restored process is stopped by us. */
-static int set_ns_last_pid(pid_t pid, pid_t want, struct cv_error *err)
+int rst_set_ns_last_pid(pid_t pid, pid_t want, struct cv_error *err)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0)
@@ -496,7 +540,7 @@ static int make_threads(struct rst *r, pid_t *tids, struct cv_error *err)
 		b.a.set_tid = r->tramp + SCRATCH_OFF + offsetof(__typeof__(b), tid);
 		b.a.set_tid_size = 1;
 		int64_t tid;
-		if (put_scratch(r, &b, sizeof(b), err) < 0 ||
+		if (rst_put_scratch(r, &b, sizeof(b), err) < 0 ||
 		    pti_sys(&r->t, &tid, err, SYS_clone3, r->tramp + SCRATCH_OFF, sizeof(b.a), 0, 0,
 			    0, 0) < 0)
 			return cv_error_wrap(err, "thread %d", p->threads[i].tid);
@@ -504,8 +548,8 @@ static int make_threads(struct rst *r, pid_t *tids, struct cv_error *err)
 			/* Not allowed to name the id: have it handed out next. */
 			b.a.set_tid = 0;
 			b.a.set_tid_size = 0;
-			if (set_ns_last_pid(r->t.tid, p->threads[i].tid, err) < 0 ||
-			    put_scratch(r, &b, sizeof(b), err) < 0 ||
+			if (rst_set_ns_last_pid(r->t.tid, p->threads[i].tid, err) < 0 ||
+			    rst_put_scratch(r, &b, sizeof(b), err) < 0 ||
 			    pti_sys(&r->t, &tid, err, SYS_clone3, r->tramp + SCRATCH_OFF, sizeof(b.a),
 				    0, 0, 0, 0) < 0)
 				return cv_error_wrap(err, "thread %d", p->threads[i].tid);
@@ -575,75 +619,63 @@ static pid_t spawn_stub(const struct ckpt_proc *p, const char *stub_exe, const i
 	return pid;
 }
 
+int rst_rebuild(struct rst *r, struct cv_error *err)
+{
+	const struct ckpt_proc *p = r->p;
+	r->tids[0] = r->t.tid;
+	int rc = read_stub_maps(r, err);
+	if (rc == 0)
+		rc = clear_and_move_vdso(r, err);
+	if (rc == 0)
+		rc = map_areas(r, err);
+	if (rc == 0)
+		rc = restore_mm(r, err);
+	if (rc == 0)
+		rc = restore_signals_and_fs(r, err);
+	if (rc == 0)
+		rc = restore_fds(r, err);
+	if (rc == 0 && r->files && restore_files)
+		rc = ckpt_tmpfs_restore(restore_files, &r->t, r->memfd, r->tramp + SCRATCH_OFF,
+					PAGE - SCRATCH_OFF, err);
+	if (rc == 0)
+		rc = make_threads(r, r->tids, err);
+	if (rc == 0) {
+		struct pti main_t = r->t;
+		rc = thread_state(r, &main_t, &p->threads[0], err);
+	}
+	/* The trampoline goes last: we stop at the exit of this munmap (a
+	 * syscall stop: its int3 is gone with it) and replace rip, so nothing
+	 * runs from the unmapped page. */
+	r->t.int3_after = 0;
+	if (rc == 0)
+		rc = rst_sys(r, NULL, "unmapping the trampoline", SYS_munmap, r->tramp, PAGE, 0, 0, 0,
+			     0, err);
+	for (size_t i = 0; rc == 0 && i < p->nthreads; i++)
+		rc = set_final_regs(r->tids[i], &p->threads[i], err);
+	return rc;
+}
+
 /* Rebuilds p in pid, a traced process stopped right after its exec whose
  * registers are in t0 (options TRACESYSGOOD and TRACECLONE set). */
 static int restore_into(const struct ckpt_proc *p, pid_t pid, const struct pti *t0,
 			struct cv_error *err)
 {
 	struct rst r = {.p = p, .memfd = -1, .t = *t0};
-	pid_t tids[CKPT_MAX_THREADS] = {pid};
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	r.memfd = open(path, O_RDWR | O_CLOEXEC);
 	int rc = r.memfd < 0 ? cv_errf(err, errno, "open %s", path) : 0;
 	if (rc == 0)
-		rc = bootstrap(&r, err);
+		rc = rst_bootstrap(&r, err);
 	if (rc == 0)
-		rc = clear_and_move_vdso(&r, err);
-	if (rc == 0)
-		rc = map_areas(&r, err);
-	if (rc == 0)
-		rc = restore_mm(&r, err);
-	if (rc == 0)
-		rc = restore_signals_and_fs(&r, err);
-	if (rc == 0)
-		rc = restore_fds(&r, err);
-	if (rc == 0 && restore_files)
-		rc = ckpt_tmpfs_restore(restore_files, &r.t, r.memfd, r.tramp + SCRATCH_OFF,
-					PAGE - SCRATCH_OFF, err);
-	if (rc == 0)
-		rc = make_threads(&r, tids, err);
-	if (rc == 0) {
-		struct pti main_t = r.t;
-		rc = thread_state(&r, &main_t, &p->threads[0], err);
-	}
-	/* The trampoline goes last: we stop at the exit of this munmap (a
-	 * syscall stop: its int3 is gone with it) and replace rip, so nothing
-	 * runs from the unmapped page. */
-	r.t.int3_after = 0;
-	if (rc == 0)
-		rc = sys(&r, NULL, "unmapping the trampoline", SYS_munmap, r.tramp, PAGE, 0, 0, 0, 0,
-			 err);
-	for (size_t i = 0; rc == 0 && i < p->nthreads; i++)
-		rc = set_final_regs(tids[i], &p->threads[i], err);
+		rc = rst_rebuild(&r, err);
 	if (r.memfd >= 0)
 		close(r.memfd);
 	if (rc < 0)
 		return -1;
 	for (size_t i = 0; i < p->nthreads; i++)
-		ptrace(PTRACE_DETACH, tids[i], 0, 0);
+		ptrace(PTRACE_DETACH, r.tids[i], 0, 0);
 	return 0;
-}
-
-int restore_proc_take(const struct ckpt_proc *p, pid_t pid, struct cv_error *err)
-{
-	if (p->nthreads == 0 || p->nthreads > CKPT_MAX_THREADS)
-		return cv_errf(err, 0, "restoring process %d: %zu threads", p->pid, p->nthreads);
-	struct pti t = {.tid = pid};
-	/* The exec event stop is inside execve: run it to its syscall-exit
-	 * stop first, or our first injection would start from there. */
-	int st;
-	if (ptrace(PTRACE_SYSCALL, pid, 0, 0) < 0)
-		return cv_errf(err, errno, "restoring process %d: leaving the exec", p->pid);
-	if (pti_wait(pid, &st, err) < 0)
-		return -1;
-	if (!WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80))
-		return cv_errf(err, 0, "restoring process %d: unexpected stop 0x%x after the exec",
-			       p->pid, st);
-	if (ptrace(PTRACE_GETREGS, pid, 0, &t.regs) < 0)
-		return cv_errf(err, errno, "restoring process %d: registers of the new process",
-			       p->pid);
-	return restore_into(p, pid, &t, err);
 }
 
 int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext_fd,

@@ -164,16 +164,86 @@ def test_ckpt_unsupported_resources_refused_and_running(env, cli):
     assert '"running"' in cli.run("state", sid, check=True).stdout
     cli.run("delete", "--force", sid)
 
-    # A process tree is refused (not supported yet) and keeps running.
-    bundle = env.make_bundle(args=["sh", "-c", "while :; do sleep 0.1; done"])
+    # The same socket held by a child of a shell: named with its process.
+    bundle = env.make_bundle(args=["sh", "-c", "nc -l -p 4322 & while :; do sleep 0.1; done"])
     sid = helpers.new_id()
     cli.detached("create", "--bundle", bundle, sid)
     cli.run("start", sid, check=True)
+    helpers.wait_until(lambda: len(helpers.children(_init_pid(cli, sid))) >= 1,
+                       what="the shell's children")
     time.sleep(0.3)
     p = cli.run("checkpoint", "--image-path", img, sid)
-    assert p.returncode != 0 and "process trees is not supported" in p.stderr, p.stderr
+    assert p.returncode != 0 and "kind: socket" in p.stderr, p.stderr
+    assert re.search(r"process \d+", p.stderr), p.stderr
+    assert not os.path.exists(os.path.join(img, "checkpoint.img"))
     assert '"running"' in cli.run("state", sid, check=True).stdout
     cli.run("delete", "--force", sid)
+
+
+def test_ckpt_shell_pipeline_keeps_pipe_children_pids_and_counter(env, cli):
+    # The issue's pipeline: a loop subshell writing into a pipe that cat
+    # drains into /root/log, sleep children coming and going.
+    bundle, log = counter_bundle(env, "p", [
+        "sh", "-c", "i=0; while :; do echo $i; i=$((i+1)); sleep 0.1; done | cat >> /root/log"])
+    sid = helpers.new_id()
+    cli.detached("create", "--bundle", bundle, sid)
+    cli.run("start", sid, check=True)
+
+    def numbers():
+        return [int(x) for x in lines(log) if x.isdigit()] if os.path.exists(log) else []
+
+    helpers.wait_until(lambda: len(numbers()) >= 3, what="the pipeline's first lines")
+    init = _init_pid(cli, sid)
+    before = _tree(init)
+    assert len(before) >= 3, before
+    img = os.path.join(env.root, ".imgpipe")
+    p = cli.run("checkpoint", "--image-path", img, sid)
+    assert p.returncode == 0, p.stderr
+    last = numbers()[-1]
+    cli.run("delete", "--force", sid)
+    rid = helpers.new_id()
+    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
+                           check=False)
+    assert rc == 0, out
+    try:
+        helpers.wait_until(lambda: numbers() and numbers()[-1] >= last + 5,
+                           what="the pipeline counting on after restore")
+        n = numbers()
+        assert n == list(range(n[0], n[-1] + 1)), "counter not continuous across restore"
+        after = _tree(_init_pid(cli, rid))
+        # The shell, its loop subshell and cat keep their pids, parents and
+        # commands (a sleep child comes and goes: left out).
+        keep = lambda t: {k: v for k, v in t.items() if v[1] != "sleep"}
+        assert keep(after) == keep(before), (before, after)
+        # cat still reads the loop's pipe: the same pipe on both ends.
+        cat = next(k for k, v in after.items() if v == (1, "cat"))
+        loop = next(k for k, v in after.items() if v == (1, "sh"))
+        p = cli.run("exec", rid, "sh", "-c",
+                    f"readlink /proc/{cat}/fd/0; readlink /proc/{loop}/fd/1")
+        links = p.stdout.split()
+        assert len(links) == 2 and links[0].startswith("pipe:") and links[0] == links[1], \
+            (p.stdout, p.stderr)
+    finally:
+        cli.run("delete", "--force", rid)
+
+
+def _tree(init):
+    """{pid in the container: (parent's pid in the container, comm)} for init's tree."""
+    out, todo = {}, [init]
+    while todo:
+        pid = todo.pop()
+        try:
+            ns = helpers.nspid(pid)[-1]
+            with open(f"/proc/{pid}/status") as f:
+                st = dict(l.split(":", 1) for l in f if ":" in l)
+            comm = st["Name"].strip()
+            ppid = int(st["PPid"])
+            pns = helpers.nspid(ppid)[-1] if pid != init else 0
+        except (OSError, IndexError, KeyError):
+            continue
+        out[ns] = (pns, comm)
+        todo += helpers.children(pid)
+    return out
 
 
 def test_ckpt_rpc_validation_names_the_field(running_sandbox):

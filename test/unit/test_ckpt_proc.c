@@ -65,9 +65,9 @@ struct ext {
 	char link[64];
 };
 
-static int is_ext(void *data, int fd, const char *link)
+static int is_ext(void *data, int fd, const char *link, int *src)
 {
-	(void)fd;
+	*src = fd;
 	return strcmp(((struct ext *)data)->link, link) == 0;
 }
 
