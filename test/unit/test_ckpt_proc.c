@@ -15,6 +15,7 @@
 
 #include "kernel/ckpt_image.h"
 #include "kernel/ckpt_proc.h"
+#include "kernel/ckpt_tree.h"
 #include <sys/mman.h>
 #include "test/unit/unit.h"
 
@@ -245,9 +246,8 @@ TEST(test_socket_is_refused_by_name)
 	CHECK(ckpt_seize_all(pid, &cp, &err) == 0);
 	CHECK(ckpt_capture(&cp, NULL, NULL, &err) < 0);
 	char want[64];
-	snprintf(want, sizeof(want), "process %d fd 1 (pipe:", pid);
-	/* fd 1 (a pipe nobody declared external) comes first. */
-	CHECK(strstr(err.msg, want) != NULL && strstr(err.msg, "kind: pipe"));
+	snprintf(want, sizeof(want), "process %d fd 5 (socket:", pid);
+	CHECK(strstr(err.msg, want) != NULL && strstr(err.msg, "kind: socket"));
 	ckpt_detach_all(&cp);
 	ckpt_proc_free(&cp);
 	/* The process runs on after a refused checkpoint. */
@@ -259,4 +259,44 @@ TEST(test_socket_is_refused_by_name)
 	close(p[1]);
 }
 
-UNIT_MAIN(test_single_thread_round_trip, test_threads_round_trip, test_socket_is_refused_by_name)
+
+/* A pipe whose other end is outside the processes taken (here: ours) is
+ * refused when the pipes are paired, naming the process, fd and end. */
+TEST(test_pipe_to_outside_is_refused_by_name)
+{
+	int p[2];
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 2);
+		dup2(p[1], 1);
+		close_range(3, ~0U, 0);
+		execl(VICTIM, VICTIM, "0", "/dev/null", "20", (char *)NULL);
+		_exit(127);
+	}
+	char line[256];
+	CHECK(next_n(p[0], line, sizeof(line)) == 0);
+	struct ckpt_proc cp = {0};
+	struct cv_error err = {0};
+	CHECK(ckpt_seize_all(pid, &cp, &err) == 0);
+	CHECK(ckpt_capture(&cp, NULL, NULL, &err) == 0);
+	struct ckpt_pipe *pipes = NULL;
+	size_t npipes = 0;
+	CHECK(ckpt_pipes_collect(&cp, 1, &pipes, &npipes, &err) < 0);
+	char want[64];
+	snprintf(want, sizeof(want), "process %d fd 1 (pipe:", pid);
+	CHECK(strstr(err.msg, want) != NULL && strstr(err.msg, "holds its read end"));
+	CHECK(pipes == NULL);
+	ckpt_detach_all(&cp);
+	ckpt_proc_free(&cp);
+	CHECK(next_n(p[0], line, sizeof(line)) > 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+UNIT_MAIN(test_single_thread_round_trip, test_threads_round_trip, test_socket_is_refused_by_name,
+	  test_pipe_to_outside_is_refused_by_name)
