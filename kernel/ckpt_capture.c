@@ -170,6 +170,10 @@ static int capture_thread(struct ckpt_proc *p, struct ckpt_thread *ct, struct cv
 	if (ptrace(PTRACE_GETREGSET, ct->tid, (void *)NT_X86_XSTATE, &iov) < 0)
 		return cv_errf(err, errno, "process %d thread %d: reading xstate", p->pid, ct->tid);
 	ct->xstate_len = iov.iov_len;
+	/* A full buffer may be a cut one: restore could not set it back. */
+	if (ct->xstate_len >= sizeof(ct->xstate))
+		return cv_errf(err, 0, "process %d thread %d: xstate larger than %zu bytes", p->pid,
+			       ct->tid, sizeof(ct->xstate));
 	if (ptrace(PTRACE_GETSIGMASK, ct->tid, (void *)sizeof(ct->sigmask), &ct->sigmask) < 0)
 		return cv_errf(err, errno, "process %d thread %d: reading its signal mask", p->pid,
 			       ct->tid);
