@@ -19,6 +19,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static unsigned long resumes;
+
+long pti_resume(int request, pid_t tid, int sig)
+{
+	resumes++;
+	return ptrace((enum __ptrace_request)request, tid, 0, (void *)(uintptr_t)sig);
+}
+
+unsigned long pti_resume_count(void)
+{
+	return resumes;
+}
+
 int pti_wait(pid_t tid, int *status, struct cv_error *err)
 {
 	for (;;) {
@@ -54,7 +67,7 @@ int pti_seize(struct pti *t, pid_t tid, unsigned opts, struct cv_error *err)
 			break;
 		if (WIFSTOPPED(st)) {
 			int sig = WSTOPSIG(st);
-			if (ptrace(PTRACE_CONT, tid, 0, (void *)(uintptr_t)sig) < 0)
+			if (pti_resume(PTRACE_CONT, tid, sig) < 0)
 				return cv_errf(err, errno, "ptrace cont of thread %d", tid);
 			if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 				return cv_errf(err, errno, "ptrace interrupt of thread %d", tid);
@@ -130,7 +143,7 @@ int pti_find_syscall(struct pti *t, struct cv_error *err)
 
 static int step_to(pid_t tid, struct cv_error *err)
 {
-	if (ptrace(PTRACE_SYSCALL, tid, 0, 0) < 0)
+	if (pti_resume(PTRACE_SYSCALL, tid, 0) < 0)
 		return cv_errf(err, errno, "ptrace syscall of thread %d", tid);
 	for (;;) {
 		int st;
@@ -142,7 +155,7 @@ static int step_to(pid_t tid, struct cv_error *err)
 			/* An event stop (clone, ...) while in the syscall: the
 			 * caller that asked for it handles the new thread; we
 			 * carry on to the exit stop. */
-			if (ptrace(PTRACE_SYSCALL, tid, 0, 0) < 0)
+			if (pti_resume(PTRACE_SYSCALL, tid, 0) < 0)
 				return cv_errf(err, errno, "ptrace syscall of thread %d", tid);
 			continue;
 		}
@@ -154,7 +167,7 @@ static int step_to(pid_t tid, struct cv_error *err)
  * delivered: the next resume passes no signal). */
 static int run_to_trap(pid_t tid, struct cv_error *err)
 {
-	if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+	if (pti_resume(PTRACE_CONT, tid, 0) < 0)
 		return cv_errf(err, errno, "ptrace cont of thread %d", tid);
 	for (;;) {
 		int st;
@@ -164,7 +177,7 @@ static int run_to_trap(pid_t tid, struct cv_error *err)
 			return 0;
 		if (WIFSTOPPED(st) && (st >> 16) != 0) {
 			/* An event stop (clone) inside the syscall: go on. */
-			if (ptrace(PTRACE_CONT, tid, 0, 0) < 0)
+			if (pti_resume(PTRACE_CONT, tid, 0) < 0)
 				return cv_errf(err, errno, "ptrace cont of thread %d", tid);
 			continue;
 		}

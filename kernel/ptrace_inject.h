@@ -57,3 +57,11 @@ int pti_mem_write(int memfd, uint64_t addr, const void *buf, size_t len, struct 
 /* Waits for the next stop of tid (__WALL); returns the wait status, or -1
  * with err set if the wait failed or tid exited. */
 int pti_wait(pid_t tid, int *status, struct cv_error *err);
+
+/* PTRACE_CONT or PTRACE_SYSCALL (request) with signal sig, counted: every
+ * resume of a tracee is a round trip through the scheduler (~50 us here),
+ * so restore's cost is told in resumes (docs/DESIGN.md, "Checkpoint and
+ * restore"). Returns -1 with errno set, as ptrace does. */
+long pti_resume(int request, pid_t tid, int sig);
+/* How many resumes this process has made since it started. */
+unsigned long pti_resume_count(void);

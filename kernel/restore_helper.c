@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "kernel/ckpt_image.h"
 #include "kernel/ptrace_inject.h"
 
@@ -31,7 +32,7 @@ static int wait_exec(pid_t pid, struct cv_error *err)
 			return 0;
 		/* A signal or group stop before the exec: pass it on. */
 		int sig = WIFSTOPPED(st) && (st >> 16) == 0 ? WSTOPSIG(st) : 0;
-		if (ptrace(PTRACE_CONT, pid, 0, (void *)(uintptr_t)sig) < 0)
+		if (pti_resume(PTRACE_CONT, pid, sig) < 0)
 			return cv_errf(err, errno, "ptrace cont of the container's init");
 	}
 }
@@ -54,6 +55,7 @@ int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
 	 * (from restore_proc, once the areas are mapped) streams them from
 	 * the file into the process: memory stays bounded. */
 	struct ckpt_loader l = {.skip_data = true};
+	unsigned long resumes = pti_resume_count();
 	int rc = 0;
 	if (lseek(a->image_fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
 		rc = cv_errf(err, errno, "the state file");
@@ -79,6 +81,10 @@ int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
 		restore_set_page_source(stream_from_file, &src);
 		restore_set_files(&l.tmpfs);
 		rc = restore_tree_take(l.procs, l.nprocs, l.pipes, l.npipes, a->init_pid, err);
+		/* What restore costs is counted in ptrace round trips. */
+		if (rc == 0)
+			LOG(LL_INFO, "restore: %zu processes rebuilt with %lu ptrace resumes",
+			    l.nprocs, pti_resume_count() - resumes);
 	}
 	ckpt_loader_free(&l);
 	return rc;

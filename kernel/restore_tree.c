@@ -35,7 +35,7 @@ static int leave_exec(const struct ckpt_proc *p, pid_t pid, struct pti *t, struc
 {
 	int st;
 	*t = (struct pti){.tid = pid};
-	if (ptrace(PTRACE_SYSCALL, pid, 0, 0) < 0)
+	if (pti_resume(PTRACE_SYSCALL, pid, 0) < 0)
 		return cv_errf(err, errno, "restoring process %d: leaving the exec", p->pid);
 	if (pti_wait(pid, &st, err) < 0)
 		return -1;
