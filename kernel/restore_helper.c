@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,11 +81,16 @@ int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
 		struct page_src src = {a->image_fd, l.procs};
 		restore_set_page_source(stream_from_file, &src);
 		restore_set_files(&l.tmpfs);
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rc = restore_tree_take(l.procs, l.nprocs, l.pipes, l.npipes, a->init_pid, err);
-		/* What restore costs is counted in ptrace round trips. */
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		/* What a rebuild costs is mostly ptrace round trips: counted. */
 		if (rc == 0)
-			LOG(LL_INFO, "restore: %zu processes rebuilt with %lu ptrace resumes",
-			    l.nprocs, pti_resume_count() - resumes);
+			LOG(LL_INFO, "restore: %zu processes rebuilt with %lu ptrace resumes in %.2f ms",
+			    l.nprocs, pti_resume_count() - resumes,
+			    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+				    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	}
 	ckpt_loader_free(&l);
 	return rc;

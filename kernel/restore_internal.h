@@ -8,10 +8,20 @@
 #include <stdint.h>
 
 #include "kernel/ckpt_proc.h"
+#include "kernel/ptrace_batch.h"
 #include "kernel/ptrace_inject.h"
 
-#define SCRATCH_OFF 64 /* trampoline page: `syscall` at 0, scratch after */
+/* The trampoline: a code page (read and execute) holding `syscall; int3`
+ * at 0, the batch loop (kernel/ptrace_batch.c) at BATCH_CODE_OFF and read-only
+ * scratch bytes from SCRATCH_OFF (written through /proc/PID/mem), then the
+ * batch area (read and write: the table the loop writes its results into,
+ * and the bytes the calls point at). */
 #define RST_PAGE 4096UL
+#define BATCH_CODE_OFF 16
+#define SCRATCH_OFF 128
+#define RST_TRAMP_LEN (RST_PAGE + PTB_AREA_LEN)
+_Static_assert(BATCH_CODE_OFF >= 3 && SCRATCH_OFF >= BATCH_CODE_OFF + 104,
+	       "the batch loop (104 bytes) sits between the syscall and the scratch bytes");
 
 struct rst_area {
 	uint64_t start, end;
@@ -44,6 +54,30 @@ struct rst {
 int rst_sys(struct rst *r, int64_t *out, const char *what, long nr, uint64_t a1, uint64_t a2,
 	    uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, struct cv_error *err);
 int rst_put_scratch(struct rst *r, const void *buf, size_t len, struct cv_error *err);
+/* Batches of calls in r's main thread (or whichever thread r->t holds
+ * when the batch runs), one ptrace resume each (kernel/restore_batch.c).
+ * A step queues its calls and the batch runs when rst_batch_run is called,
+ * or when a group of calls does not fit any more (rst_batch_fit runs what
+ * waits first). A failing call stops the batch and is the error, as
+ * "restoring process N: <its label>: <strerror>". One batch at a time, for
+ * one process. */
+int rst_batch_fit(struct rst *r, size_t calls, size_t data, size_t text, struct cv_error *err);
+/* fit + add, for a call that needs nothing of another. */
+int rst_batch_call(struct rst *r, const char *what, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
+		   uint64_t a4, uint64_t a5, uint64_t a6, struct cv_error *err);
+/* Within a group made room for: */
+int rst_batch_data(struct rst *r, const void *buf, size_t len, uint64_t *addr,
+		   struct cv_error *err);
+int rst_batch_add(struct rst *r, const char *what, long nr, uint64_t a1, uint64_t a2,
+		  uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6, struct cv_error *err);
+int rst_batch_link(struct rst *r, int call, int arg, int from, struct cv_error *err);
+int rst_batch_flags(struct rst *r, int call, unsigned flags, struct cv_error *err);
+/* Runs what waits (nothing: 0); results stay readable until the next add. */
+int rst_batch_run(struct rst *r, struct cv_error *err);
+int64_t rst_batch_result(int call);
+/* Drops what waits unrun (after a failure elsewhere). */
+void rst_batch_drop(void);
+
 /* Maps the trampoline in a process stopped after its exec (r->t, r->memfd set). */
 int rst_bootstrap(struct rst *r, struct cv_error *err);
 /* Rebuilds r->p in r's process (bootstrapped, or forked from one that

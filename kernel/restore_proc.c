@@ -10,7 +10,9 @@
  * the saved pages through /proc/PID/mem (which ignores protections), then
  * the mm fields, handlers, cwd, umask and fds, then each thread (clone3
  * with its old tid), and finally the registers with the kernel's syscall
- * restart applied by hand. Notes: docs/DESIGN.md, "Checkpoint and
+ * restart applied by hand. Calls that need nothing of each other's
+ * results between them go in batches, one ptrace resume each
+ * (kernel/restore_batch.c). Notes: docs/DESIGN.md, "Checkpoint and
  * restore". */
 #include <dirent.h>
 #include <errno.h>
@@ -121,7 +123,7 @@ int rst_bootstrap(struct rst *r, struct cv_error *err)
 	r->t.sys_ip = r->t.regs.rip;
 	if (read_stub_maps(r, err) < 0)
 		return -1;
-	uint64_t tramp = free_range(r, PAGE, 1ULL << 40);
+	uint64_t tramp = free_range(r, RST_TRAMP_LEN, 1ULL << 40);
 	if (!tramp)
 		return cv_errf(err, 0, "restoring process %d: no room for the trampoline", r->p->pid);
 	int64_t got;
@@ -131,11 +133,15 @@ int rst_bootstrap(struct rst *r, struct cv_error *err)
 	r->tramp = tramp;
 	/* syscall; int3: each later call is one ptrace stop, not two. */
 	static const unsigned char sc_trap[3] = {0x0f, 0x05, 0xcc};
-	if (pti_mem_write(r->memfd, tramp, sc_trap, 3, err) < 0)
+	if (pti_mem_write(r->memfd, tramp, sc_trap, 3, err) < 0 ||
+	    ptb_write_code(r->memfd, tramp + BATCH_CODE_OFF, err) < 0)
 		return -1;
 	r->t.sys_ip = tramp;
 	r->t.int3_after = 1;
-	return 0;
+	/* The batch area: writable, so the code page never is. */
+	return rst_sys(r, &got, "mapping the batch area", SYS_mmap, tramp + PAGE, PTB_AREA_LEN,
+		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		       (uint64_t)-1, 0, err);
 }
 
 static const struct ckpt_vma *saved_special(const struct ckpt_proc *p, enum ckpt_vma_kind k)
@@ -159,14 +165,18 @@ static int clear_and_move_vdso(struct rst *r, struct cv_error *err)
 	struct rst_area cur[3] = {{0, 0}, {0, 0}, {0, 0}};
 	for (size_t i = 0; i < r->nstub; i++) {
 		const struct rst_area *a = &r->stub[i];
-		int keep = a->start == r->tramp || !strcmp(r->stub_name[i], "[vsyscall]");
+		int keep = (a->start >= r->tramp && a->start < r->tramp + RST_TRAMP_LEN) ||
+			   !strcmp(r->stub_name[i], "[vsyscall]");
 		for (int s = 0; s < 3; s++)
 			if (!strcmp(r->stub_name[i], special[s].name)) {
 				cur[s] = *a;
 				keep = 1;
 			}
-		if (!keep && rst_sys(r, NULL, "unmapping the stub", SYS_munmap, a->start,
-				 a->end - a->start, 0, 0, 0, 0, err) < 0)
+		char what[96];
+		snprintf(what, sizeof(what), "unmapping the stub's %s at 0x%llx",
+			 r->stub_name[i][0] ? r->stub_name[i] : "area", (unsigned long long)a->start);
+		if (!keep && rst_batch_call(r, what, SYS_munmap, a->start, a->end - a->start, 0, 0,
+					    0, 0, err) < 0)
 			return -1;
 	}
 	uint64_t base = 0;
@@ -192,15 +202,18 @@ static int clear_and_move_vdso(struct rst *r, struct cv_error *err)
 					       "one (a checkpoint restores only on the same kernel)",
 					       r->p->pid, special[s].name);
 			uint64_t to = pass == 0 ? tmp + (cur[s].start - base) : v->start;
-			int64_t got;
-			if (rst_sys(r, &got, "moving the vdso", SYS_mremap, cur[s].start, len, len,
-				MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, err) < 0)
+			char what[96];
+			snprintf(what, sizeof(what), "moving %s from 0x%llx to 0x%llx",
+				 special[s].name, (unsigned long long)cur[s].start,
+				 (unsigned long long)to);
+			if (rst_batch_call(r, what, SYS_mremap, cur[s].start, len, len,
+					   MREMAP_MAYMOVE | MREMAP_FIXED, to, 0, err) < 0)
 				return -1;
 			cur[s].start = to;
 			cur[s].end = to + len;
 		}
 	}
-	return 0;
+	return rst_batch_run(r, err);
 }
 
 static const struct ckpt_tmpfs *restore_files;
@@ -225,40 +238,68 @@ static int put_mem(void *opaque, uint64_t addr, const void *data, size_t len,
 	return pti_mem_write(*(int *)opaque, addr, data, len, err);
 }
 
+/* "rw-p" and the like, for the labels. */
+static void prot_text(int prot, char out[5])
+{
+	out[0] = prot & PROT_READ ? 'r' : '-';
+	out[1] = prot & PROT_WRITE ? 'w' : '-';
+	out[2] = prot & PROT_EXEC ? 'x' : '-';
+	out[3] = 'p';
+	out[4] = '\0';
+}
+
+/* A private file mapping: opened by the restored process itself, so the
+ * path resolves in its own root and mount namespace; the mmap and the
+ * close take the fd from the openat's result in the same batch. */
+static int map_file(struct rst *r, const struct ckpt_vma *v, const char *prot,
+		    struct cv_error *err)
+{
+	char open_what[CKPT_PATH_MAX + 64], map_what[CKPT_PATH_MAX + 64], close_what[CKPT_PATH_MAX + 32];
+	snprintf(open_what, sizeof(open_what), "opening %s to map it", v->path);
+	snprintf(map_what, sizeof(map_what), "mmap of %s at 0x%llx (%s)", v->path,
+		 (unsigned long long)v->start, prot);
+	snprintf(close_what, sizeof(close_what), "closing %s", v->path);
+	size_t pl = strlen(v->path) + 1;
+	uint64_t path;
+	if (rst_batch_fit(r, 3, pl,
+			  strlen(open_what) + strlen(map_what) + strlen(close_what) + 3, err) < 0 ||
+	    rst_batch_data(r, v->path, pl, &path, err) < 0)
+		return -1;
+	int fd = rst_batch_add(r, open_what, SYS_openat, (uint64_t)AT_FDCWD, path,
+			       O_RDONLY | O_CLOEXEC, 0, 0, 0, err);
+	int map = fd < 0 ? -1 : rst_batch_add(r, map_what, SYS_mmap, v->start, v->end - v->start,
+					      (uint64_t)v->prot, MAP_PRIVATE | MAP_FIXED, 0,
+					      v->pgoff, err);
+	int cl = map < 0 ? -1 : rst_batch_add(r, close_what, SYS_close, 0, 0, 0, 0, 0, 0, err);
+	if (cl < 0 || rst_batch_link(r, map, 5, fd, err) < 0 || rst_batch_link(r, cl, 1, fd, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Every area at its address with its protections, in batches. MAP_FIXED
+ * either lands exactly there or fails. */
 static int map_areas(struct rst *r, struct cv_error *err)
 {
 	const struct ckpt_proc *p = r->p;
 	for (size_t i = 0; i < p->nvmas; i++) {
 		const struct ckpt_vma *v = &p->vmas[i];
-		uint64_t len = v->end - v->start;
-		int64_t got;
+		char prot[5], what[96];
+		prot_text(v->prot, prot);
 		if (v->kind == CKPT_VMA_ANON || v->kind == CKPT_VMA_STACK) {
 			uint64_t fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
 				      (v->kind == CKPT_VMA_STACK ? MAP_GROWSDOWN : 0);
-			if (rst_sys(r, &got, "mapping an anonymous area", SYS_mmap, v->start, len,
-				(uint64_t)v->prot, fl, (uint64_t)-1, 0, err) < 0)
+			snprintf(what, sizeof(what), "mmap of 0x%llx-0x%llx (%s)",
+				 (unsigned long long)v->start, (unsigned long long)v->end, prot);
+			if (rst_batch_call(r, what, SYS_mmap, v->start, v->end - v->start,
+					   (uint64_t)v->prot, fl, (uint64_t)-1, 0, err) < 0)
 				return -1;
-		} else if (v->kind == CKPT_VMA_FILE) {
-			/* Opened by the restored process itself, so the path
-			 * resolves in its own root and mount namespace. */
-			if (rst_put_scratch(r, v->path, strlen(v->path) + 1, err) < 0)
-				return -1;
-			int64_t fd;
-			if (rst_sys(r, &fd, v->path, SYS_openat, (uint64_t)AT_FDCWD, r->tramp + SCRATCH_OFF,
-				O_RDONLY | O_CLOEXEC, 0, 0, 0, err) < 0)
-				return -1;
-			int rc = rst_sys(r, &got, v->path, SYS_mmap, v->start, len, (uint64_t)v->prot,
-				     MAP_PRIVATE | MAP_FIXED, (uint64_t)fd, v->pgoff, err);
-			if (rst_sys(r, NULL, "close", SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, err) < 0 ||
-			    rc < 0)
-				return -1;
-		} else {
-			continue;
+		} else if (v->kind == CKPT_VMA_FILE && map_file(r, v, prot, err) < 0) {
+			return -1;
 		}
-		if ((uint64_t)got != v->start)
-			return cv_errf(err, 0, "restoring process %d: area %llx landed at %llx",
-				       p->pid, (unsigned long long)v->start, (unsigned long long)got);
 	}
+	/* The pages are written into the areas next: they must exist. */
+	if (rst_batch_run(r, err) < 0)
+		return -1;
 	bool streamed = false;
 	for (size_t i = 0; i < p->npages; i++) {
 		if (!p->pages[i].data) {
@@ -276,18 +317,21 @@ static int map_areas(struct rst *r, struct cv_error *err)
 	return page_source(page_source_data, p, put_mem, &r->memfd, err);
 }
 
+/* PR_SET_MM_MAP, queued: the auxv goes first in the batch data, so the
+ * map can point at it. */
 static int restore_mm(struct rst *r, struct cv_error *err)
 {
 	const struct ckpt_proc *p = r->p;
-	struct {
-		struct prctl_mm_map m;
-		uint64_t auxv[CKPT_AUXV_MAX];
-	} b;
-	memset(&b, 0, sizeof(b));
 	size_t aux_bytes = p->auxv_words * 8;
-	if (sizeof(b.m) + aux_bytes > PAGE - SCRATCH_OFF)
-		return cv_errf(err, 0, "restoring process %d: auxv too large", p->pid);
-	b.m = (struct prctl_mm_map){
+	struct prctl_mm_map m;
+	uint64_t aux_at, m_at;
+	if (aux_bytes > sizeof(p->auxv) ||
+	    rst_batch_fit(r, 1, aux_bytes + sizeof(m), sizeof("PR_SET_MM_MAP"), err) < 0 ||
+	    rst_batch_data(r, p->auxv, aux_bytes, &aux_at, err) < 0)
+		return aux_bytes > sizeof(p->auxv)
+			       ? cv_errf(err, 0, "restoring process %d: auxv too large", p->pid)
+			       : -1;
+	m = (struct prctl_mm_map){
 		.start_code = p->mm.start_code,
 		.end_code = p->mm.end_code,
 		.start_data = p->mm.start_data,
@@ -299,17 +343,30 @@ static int restore_mm(struct rst *r, struct cv_error *err)
 		.arg_end = p->mm.arg_end,
 		.env_start = p->mm.env_start,
 		.env_end = p->mm.env_end,
-		.auxv = (__u64 *)(uintptr_t)(r->tramp + SCRATCH_OFF + sizeof(b.m)),
+		.auxv = (__u64 *)(uintptr_t)aux_at,
 		.auxv_size = (uint32_t)aux_bytes,
 		.exe_fd = (uint32_t)-1,
 	};
-	memcpy(b.auxv, p->auxv, aux_bytes);
-	if (rst_put_scratch(r, &b, sizeof(b.m) + aux_bytes, err) < 0)
+	if (rst_batch_data(r, &m, sizeof(m), &m_at, err) < 0 ||
+	    rst_batch_add(r, "PR_SET_MM_MAP", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, m_at, sizeof(m),
+			  0, 0, err) < 0)
 		return -1;
-	return rst_sys(r, NULL, "PR_SET_MM_MAP", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP,
-		   r->tramp + SCRATCH_OFF, sizeof(b.m), 0, 0, err);
+	return 0;
 }
 
+/* Queues a call whose argument `arg` (1..6) points at a copy of len
+ * bytes placed in the batch data; a[] holds the others. */
+static int call_on(struct rst *r, const char *what, const void *buf, size_t len, int arg, long nr,
+		   uint64_t a[6], struct cv_error *err)
+{
+	if (rst_batch_fit(r, 1, len, strlen(what) + 1, err) < 0 ||
+	    rst_batch_data(r, buf, len, &a[arg - 1], err) < 0 ||
+	    rst_batch_add(r, what, nr, a[0], a[1], a[2], a[3], a[4], a[5], err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Handlers, sigaltstack, umask and cwd: queued, none needs another. */
 static int restore_signals_and_fs(struct rst *r, struct cv_error *err)
 {
 	const struct ckpt_proc *p = r->p;
@@ -319,28 +376,29 @@ static int restore_signals_and_fs(struct rst *r, struct cv_error *err)
 			continue;
 		char what[32];
 		snprintf(what, sizeof(what), "signal %d handler", sig);
-		if (rst_put_scratch(r, a, sizeof(*a), err) < 0 ||
-		    rst_sys(r, NULL, what, SYS_rt_sigaction, (uint64_t)sig, r->tramp + SCRATCH_OFF, 0, 8,
-			0, 0, err) < 0)
+		if (call_on(r, what, a, sizeof(*a), 2, SYS_rt_sigaction,
+			    (uint64_t[6]){(uint64_t)sig, 0, 0, 8, 0, 0}, err) < 0)
 			return -1;
 	}
 	if (p->sigaltstack_sp && !(p->sigaltstack_flags & SS_DISABLE)) {
 		uint64_t ss[3] = {p->sigaltstack_sp, 0, p->sigaltstack_size};
-		if (rst_put_scratch(r, ss, sizeof(ss), err) < 0 ||
-		    rst_sys(r, NULL, "sigaltstack", SYS_sigaltstack, r->tramp + SCRATCH_OFF, 0, 0, 0, 0, 0,
-			err) < 0)
+		if (call_on(r, "sigaltstack", ss, sizeof(ss), 1, SYS_sigaltstack,
+			    (uint64_t[6]){0}, err) < 0)
 			return -1;
 	}
-	if (rst_sys(r, NULL, "umask", SYS_umask, p->umask, 0, 0, 0, 0, 0, err) < 0 ||
-	    rst_put_scratch(r, p->cwd, strlen(p->cwd) + 1, err) < 0 ||
-	    rst_sys(r, NULL, "chdir to its cwd", SYS_chdir, r->tramp + SCRATCH_OFF, 0, 0, 0, 0, 0, err) <
-		    0)
+	char what[CKPT_PATH_MAX + 16];
+	snprintf(what, sizeof(what), "chdir to %s", p->cwd);
+	if (rst_batch_call(r, "umask", SYS_umask, p->umask, 0, 0, 0, 0, 0, err) < 0 ||
+	    call_on(r, what, p->cwd, strlen(p->cwd) + 1, 1, SYS_chdir, (uint64_t[6]){0}, err) < 0)
 		return -1;
 	return 0;
 }
 
-/* Closes the process's fds below `below` (hi 0) or from `below` up (hi
- * 1): the listing is of its fd table, no path of the container. */
+/* Queues closing the process's fds below `below` (hi 0) or from `below`
+ * up (hi 1): the listing is of its fd table, no path of the container.
+ * Listed now, closed when the batch runs: the calls queued before these
+ * make no fds at or above the base (files are opened below it, see
+ * place_file), so the listing is what the batch finds. */
 static int close_fds(struct rst *r, int below, int hi, struct cv_error *err)
 {
 	char path[64];
@@ -354,11 +412,13 @@ static int close_fds(struct rst *r, int below, int hi, struct cv_error *err)
 		if (de->d_name[0] != '.')
 			fds[n++] = atoi(de->d_name);
 	closedir(d);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		char what[64];
+		snprintf(what, sizeof(what), "closing inherited fd %d", fds[i]);
 		if ((fds[i] < below) != hi &&
-		    rst_sys(r, NULL, "closing an inherited fd", SYS_close, (uint64_t)fds[i], 0, 0, 0,
-			    0, 0, err) < 0)
+		    rst_batch_call(r, what, SYS_close, (uint64_t)fds[i], 0, 0, 0, 0, 0, err) < 0)
 			return -1;
+	}
 	return 0;
 }
 
@@ -373,6 +433,38 @@ static int waiting_fd(const struct rst *r, const struct ckpt_fd *f)
 	return -1;
 }
 
+/* A file fd, reopened by path by the process: openat gives the lowest
+ * free number X, which dup3 moves to the saved one and close drops; both
+ * take X from the openat's result, and both are skipped when X already is
+ * the saved number. Then the offset, which not every file has (/dev/null
+ * answers 0, a FIFO ESPIPE): that lseek may fail. */
+static int place_file(struct rst *r, const struct ckpt_fd *f, struct cv_error *err)
+{
+	char what[CKPT_PATH_MAX + 32], seek_what[CKPT_PATH_MAX + 48];
+	snprintf(what, sizeof(what), "fd %d (%s)", f->fd, f->path);
+	snprintf(seek_what, sizeof(seek_what), "fd %d (%s): lseek", f->fd, f->path);
+	int flags = f->flags & ~(O_CREAT | O_TRUNC | O_EXCL);
+	size_t pl = strlen(f->path) + 1;
+	uint64_t path;
+	if (rst_batch_fit(r, 4, pl, 3 * (strlen(what) + 1) + strlen(seek_what) + 1, err) < 0 ||
+	    rst_batch_data(r, f->path, pl, &path, err) < 0)
+		return -1;
+	int fd = rst_batch_add(r, what, SYS_openat, (uint64_t)AT_FDCWD, path, (uint64_t)flags, 0, 0,
+			       0, err);
+	int dup = fd < 0 ? -1 : rst_batch_add(r, what, SYS_dup3, 0, (uint64_t)f->fd, 0, 0, 0, 0, err);
+	/* close(X, saved): the second argument is there for PTB_SKIP_SAME. */
+	int cl = dup < 0 ? -1 : rst_batch_add(r, what, SYS_close, 0, (uint64_t)f->fd, 0, 0, 0, 0, err);
+	int seek = cl < 0 ? -1 : rst_batch_add(r, seek_what, SYS_lseek, (uint64_t)f->fd, f->pos,
+					       SEEK_SET, 0, 0, 0, err);
+	if (seek < 0 || rst_batch_link(r, dup, 1, fd, err) < 0 ||
+	    rst_batch_link(r, cl, 1, fd, err) < 0 || rst_batch_flags(r, dup, PTB_SKIP_SAME, err) < 0 ||
+	    rst_batch_flags(r, cl, PTB_SKIP_SAME, err) < 0 ||
+	    rst_batch_flags(r, seek, PTB_MAY_FAIL, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Every fd at its number, queued (the batch runs in rst_rebuild). */
 static int restore_fds(struct rst *r, struct cv_error *err)
 {
 	const struct ckpt_proc *p = r->p;
@@ -389,36 +481,19 @@ static int restore_fds(struct rst *r, struct cv_error *err)
 			if (from < 0)
 				return cv_errf(err, 0, "restoring process %d: %s: no such pipe", p->pid,
 					       what);
-			if (rst_sys(r, NULL, what, SYS_dup3, (uint64_t)from, (uint64_t)f->fd, 0, 0, 0, 0,
-				    err) < 0)
+			if (rst_batch_call(r, what, SYS_dup3, (uint64_t)from, (uint64_t)f->fd, 0, 0, 0,
+					   0, err) < 0)
 				return -1;
 		} else if (f->kind == CKPT_FD_PIPE) {
 			return cv_errf(err, 0, "restoring process %d: fd %d is a pipe, restored only "
 					       "with its tree", p->pid, f->fd);
 		}
-		if (f->kind == CKPT_FD_FILE) {
-			char what[CKPT_PATH_MAX + 32];
-			snprintf(what, sizeof(what), "fd %d (%s)", f->fd, f->path);
-			int64_t fd;
-			int flags = f->flags & ~(O_CREAT | O_TRUNC | O_EXCL);
-			if (rst_put_scratch(r, f->path, strlen(f->path) + 1, err) < 0 ||
-			    rst_sys(r, &fd, what, SYS_openat, (uint64_t)AT_FDCWD, r->tramp + SCRATCH_OFF,
-				(uint64_t)flags, 0, 0, 0, err) < 0)
-				return -1;
-			if (fd != f->fd &&
-			    (rst_sys(r, NULL, what, SYS_dup3, (uint64_t)fd, (uint64_t)f->fd, 0, 0, 0, 0, err) <
-				     0 ||
-			     rst_sys(r, NULL, what, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0, err) < 0))
-				return -1;
-			int64_t ret;
-			/* Not every file seeks (/dev/null answers 0, a FIFO
-			 * ESPIPE): the offset matters only where it exists. */
-			if (pti_sys(&r->t, &ret, err, SYS_lseek, (uint64_t)f->fd, f->pos, SEEK_SET, 0, 0,
-				    0) < 0)
-				return -1;
-		}
-		if (f->cloexec && rst_sys(r, NULL, "fcntl F_SETFD", SYS_fcntl, (uint64_t)f->fd, F_SETFD,
-				      FD_CLOEXEC, 0, 0, 0, err) < 0)
+		if (f->kind == CKPT_FD_FILE && place_file(r, f, err) < 0)
+			return -1;
+		char what[48];
+		snprintf(what, sizeof(what), "fd %d: fcntl F_SETFD", f->fd);
+		if (f->cloexec && rst_batch_call(r, what, SYS_fcntl, (uint64_t)f->fd, F_SETFD,
+						 FD_CLOEXEC, 0, 0, 0, err) < 0)
 			return -1;
 	}
 	return r->fd_base ? close_fds(r, r->fd_base, 1, err) : 0;
@@ -447,32 +522,37 @@ static void restart_fixup(struct user_regs_struct *g)
 	g->orig_rax = (unsigned long long)-1;
 }
 
-/* Per-thread state a thread can only set for itself. */
+/* Per-thread state a thread can only set for itself: one batch run in
+ * that thread (the area is shared by the threads, used by one at a time). */
 static int thread_state(struct rst *r, struct pti *t, const struct ckpt_thread *ct,
 			struct cv_error *err)
 {
-	int64_t ret;
 	struct pti save = r->t;
 	r->t = *t;
 	int rc = 0;
+	char what[48];
+	snprintf(what, sizeof(what), "thread %d: rseq", ct->tid);
 	if (ct->rseq_ptr)
-		rc = rst_sys(r, NULL, "rseq", SYS_rseq, ct->rseq_ptr, ct->rseq_len, 0, ct->rseq_sig, 0, 0,
-			 err);
-	if (rc == 0 && ct->robust_head)
-		rc = rst_sys(r, NULL, "set_robust_list", SYS_set_robust_list, ct->robust_head,
-			 ct->robust_len, 0, 0, 0, 0, err);
-	if (rc == 0)
-		rc = pti_sys(&r->t, &ret, err, SYS_set_tid_address, ct->clear_tid, 0, 0, 0, 0, 0);
-	if (rc == 0)
-		rc = rst_put_scratch(r, ct->comm, sizeof(ct->comm), err);
-	if (rc == 0)
-		rc = rst_sys(r, NULL, "PR_SET_NAME", SYS_prctl, PR_SET_NAME, r->tramp + SCRATCH_OFF, 0, 0,
-			 0, 0, err);
+		rc = rst_batch_call(r, what, SYS_rseq, ct->rseq_ptr, ct->rseq_len, 0, ct->rseq_sig, 0,
+				    0, err);
+	snprintf(what, sizeof(what), "thread %d: set_robust_list", ct->tid);
+	if (rc >= 0 && ct->robust_head)
+		rc = rst_batch_call(r, what, SYS_set_robust_list, ct->robust_head, ct->robust_len, 0,
+				    0, 0, 0, err);
+	snprintf(what, sizeof(what), "thread %d: set_tid_address", ct->tid);
+	if (rc >= 0)
+		rc = rst_batch_call(r, what, SYS_set_tid_address, ct->clear_tid, 0, 0, 0, 0, 0, err);
+	snprintf(what, sizeof(what), "thread %d: PR_SET_NAME", ct->tid);
+	if (rc >= 0)
+		rc = call_on(r, what, ct->comm, sizeof(ct->comm), 2, SYS_prctl,
+			     (uint64_t[6]){PR_SET_NAME, 0, 0, 0, 0, 0}, err);
+	if (rc >= 0)
+		rc = rst_batch_run(r, err);
 	r->t = save;
-	if (rc == 0 &&
+	if (rc >= 0 &&
 	    ptrace(PTRACE_SETSIGMASK, t->tid, (void *)sizeof(ct->sigmask), &ct->sigmask) < 0)
 		rc = cv_errf(err, errno, "restoring thread %d: signal mask", ct->tid);
-	return rc;
+	return rc < 0 ? -1 : 0;
 }
 
 static int set_final_regs(pid_t tid, const struct ckpt_thread *ct, struct cv_error *err)
@@ -634,6 +714,9 @@ int rst_rebuild(struct rst *r, struct cv_error *err)
 		rc = restore_signals_and_fs(r, err);
 	if (rc == 0)
 		rc = restore_fds(r, err);
+	/* mm, handlers, cwd and fds went in one batch (or a few). */
+	if (rc == 0)
+		rc = rst_batch_run(r, err);
 	if (rc == 0 && r->files && restore_files)
 		rc = ckpt_tmpfs_restore(restore_files, &r->t, r->memfd, r->tramp + SCRATCH_OFF,
 					PAGE - SCRATCH_OFF, err);
@@ -648,8 +731,8 @@ int rst_rebuild(struct rst *r, struct cv_error *err)
 	 * runs from the unmapped page. */
 	r->t.int3_after = 0;
 	if (rc == 0)
-		rc = rst_sys(r, NULL, "unmapping the trampoline", SYS_munmap, r->tramp, PAGE, 0, 0, 0,
-			     0, err);
+		rc = rst_sys(r, NULL, "unmapping the trampoline", SYS_munmap, r->tramp, RST_TRAMP_LEN,
+			     0, 0, 0, 0, err);
 	for (size_t i = 0; rc == 0 && i < p->nthreads; i++)
 		rc = set_final_regs(r->tids[i], &p->threads[i], err);
 	return rc;
@@ -661,6 +744,7 @@ static int restore_into(const struct ckpt_proc *p, pid_t pid, const struct pti *
 			struct cv_error *err)
 {
 	struct rst r = {.p = p, .memfd = -1, .t = *t0};
+	rst_batch_drop();
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	r.memfd = open(path, O_RDWR | O_CLOEXEC);

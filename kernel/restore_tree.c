@@ -53,6 +53,68 @@ static int leave_exec(const struct ckpt_proc *p, pid_t pid, struct pti *t, struc
 	return 0;
 }
 
+/* One pipe made in the init, moved to at and at + 1, sized and flagged:
+ * two batches, as the moves depend on the numbers pipe2 gave. pipe2
+ * writes its two fds into the batch data, which the process can write. */
+static int stage_pipe(struct rst *r, const struct ckpt_pipe *cp, int at, struct cv_error *err)
+{
+	char what[64];
+	snprintf(what, sizeof(what), "pipe:[%llu]", (unsigned long long)cp->ino);
+	int fds[2] = {-1, -1};
+	uint64_t fds_at;
+	if (rst_batch_fit(r, 1, sizeof(fds), strlen(what) + 1, err) < 0 ||
+	    rst_batch_data(r, fds, sizeof(fds), &fds_at, err) < 0 ||
+	    rst_batch_add(r, what, SYS_pipe2, fds_at, 0, 0, 0, 0, 0, err) < 0 ||
+	    rst_batch_run(r, err) < 0 || pti_mem_read(r->memfd, fds_at, fds, sizeof(fds), err) < 0)
+		return -1;
+	/* Moved to at, at + 1; the write end first when it sits where the
+	 * read end goes (a dup3 onto it would close it). */
+	int first = fds[1] == at;
+	for (int k = 0; k < 2; k++) {
+		int e = k ^ first;
+		if (fds[e] == at + e)
+			continue;
+		if (rst_batch_call(r, what, SYS_dup3, (uint64_t)fds[e], (uint64_t)(at + e), 0, 0, 0,
+				   0, err) < 0 ||
+		    rst_batch_call(r, what, SYS_close, (uint64_t)fds[e], 0, 0, 0, 0, 0, err) < 0)
+			return -1;
+	}
+	if (cp->size && rst_batch_call(r, what, SYS_fcntl, (uint64_t)at, F_SETPIPE_SZ, cp->size, 0,
+				       0, 0, err) < 0)
+		return -1;
+	if (rst_batch_call(r, what, SYS_fcntl, (uint64_t)at, F_SETFL, (uint64_t)cp->rflags, 0, 0, 0,
+			   err) < 0 ||
+	    rst_batch_call(r, what, SYS_fcntl, (uint64_t)(at + 1), F_SETFL, (uint64_t)cp->wflags, 0,
+			   0, 0, err) < 0 ||
+	    rst_batch_run(r, err) < 0)
+		return -1;
+	if (!cp->len)
+		return 0;
+	/* The buffered bytes, written by us through a copy of its write end:
+	 * the pipe is as large as the one they came from. */
+	int pidfd = (int)syscall(SYS_pidfd_open, r->t.tid, 0);
+	int wfd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, at + 1, 0);
+	int e = errno;
+	if (pidfd >= 0)
+		close(pidfd);
+	if (wfd < 0)
+		return cv_errf(err, e, "restoring pipe:[%llu]: taking its write end",
+			       (unsigned long long)cp->ino);
+	int rc = 0;
+	for (size_t off = 0; off < cp->len;) {
+		ssize_t w = write(wfd, cp->data + off, cp->len - off);
+		if (w <= 0) {
+			rc = cv_errf(err, w < 0 ? errno : EIO,
+				     "restoring pipe:[%llu]: refilling its %zu bytes",
+				     (unsigned long long)cp->ino, cp->len);
+			break;
+		}
+		off += (size_t)w;
+	}
+	close(wfd);
+	return rc;
+}
+
 /* Puts the init's stdio k and every pipe at r->fd_base + ... */
 static int stage_fds(struct rst *r, const struct ckpt_proc *procs, size_t n, struct cv_error *err)
 {
@@ -64,76 +126,14 @@ static int stage_fds(struct rst *r, const struct ckpt_proc *procs, size_t n, str
 				       procs[i].fds[j].src == k;
 		char what[48];
 		snprintf(what, sizeof(what), "keeping its stdio fd %d", k);
-		if (used && rst_sys(r, NULL, what, SYS_dup3, (uint64_t)k, (uint64_t)(r->fd_base + k),
-				    0, 0, 0, 0, err) < 0)
+		if (used && rst_batch_call(r, what, SYS_dup3, (uint64_t)k, (uint64_t)(r->fd_base + k),
+					   0, 0, 0, 0, err) < 0)
 			return -1;
 	}
-	/* pipe2 writes its two fds to the scratch area: the trampoline page
-	 * is writable only while the pipes are made. */
-	if (r->npipes && rst_sys(r, NULL, "making the scratch page writable", SYS_mprotect, r->tramp,
-				 RST_PAGE, PROT_READ | PROT_WRITE | PROT_EXEC, 0, 0, 0, err) < 0)
-		return -1;
-	for (size_t i = 0; i < r->npipes; i++) {
-		const struct ckpt_pipe *cp = &r->pipes[i];
-		char what[64];
-		snprintf(what, sizeof(what), "pipe:[%llu]", (unsigned long long)cp->ino);
-		int fds[2];
-		int at = r->fd_base + 3 + 2 * (int)i;
-		if (rst_sys(r, NULL, what, SYS_pipe2, r->tramp + SCRATCH_OFF, 0, 0, 0, 0, 0, err) < 0 ||
-		    pti_mem_read(r->memfd, r->tramp + SCRATCH_OFF, fds, sizeof(fds), err) < 0)
+	for (size_t i = 0; i < r->npipes; i++)
+		if (stage_pipe(r, &r->pipes[i], r->fd_base + 3 + 2 * (int)i, err) < 0)
 			return -1;
-		/* Moved to at, at + 1; the write end first when it sits where
-		 * the read end goes (a dup3 onto it would close it). */
-		int first = fds[1] == at;
-		for (int k = 0; k < 2; k++) {
-			int e = k ^ first;
-			if (fds[e] == at + e)
-				continue;
-			if (rst_sys(r, NULL, what, SYS_dup3, (uint64_t)fds[e], (uint64_t)(at + e), 0, 0,
-				    0, 0, err) < 0 ||
-			    rst_sys(r, NULL, what, SYS_close, (uint64_t)fds[e], 0, 0, 0, 0, 0, err) < 0)
-				return -1;
-		}
-		int64_t got;
-		if (cp->size && rst_sys(r, &got, what, SYS_fcntl, (uint64_t)at, F_SETPIPE_SZ, cp->size,
-					0, 0, 0, err) < 0)
-			return -1;
-		if (rst_sys(r, NULL, what, SYS_fcntl, (uint64_t)at, F_SETFL, (uint64_t)cp->rflags, 0, 0,
-			    0, err) < 0 ||
-		    rst_sys(r, NULL, what, SYS_fcntl, (uint64_t)(at + 1), F_SETFL,
-			    (uint64_t)cp->wflags, 0, 0, 0, err) < 0)
-			return -1;
-		if (!cp->len)
-			continue;
-		/* The buffered bytes, written by us through a copy of its
-		 * write end: the pipe is as large as the one they came from. */
-		int pidfd = (int)syscall(SYS_pidfd_open, r->t.tid, 0);
-		int wfd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, at + 1, 0);
-		int e = errno;
-		if (pidfd >= 0)
-			close(pidfd);
-		if (wfd < 0)
-			return cv_errf(err, e, "restoring pipe:[%llu]: taking its write end",
-				       (unsigned long long)cp->ino);
-		int rc = 0;
-		for (size_t off = 0; off < cp->len;) {
-			ssize_t w = write(wfd, cp->data + off, cp->len - off);
-			if (w <= 0) {
-				rc = cv_errf(err, w < 0 ? errno : EIO,
-					     "restoring pipe:[%llu]: refilling its %zu bytes",
-					     (unsigned long long)cp->ino, cp->len);
-				break;
-			}
-			off += (size_t)w;
-		}
-		close(wfd);
-		if (rc < 0)
-			return -1;
-	}
-	if (r->npipes && rst_sys(r, NULL, "sealing the scratch page", SYS_mprotect, r->tramp,
-				 RST_PAGE, PROT_READ | PROT_EXEC, 0, 0, 0, err) < 0)
-		return -1;
-	return 0;
+	return rst_batch_run(r, err);
 }
 
 /* Forks procs[i] from its restored parent pr, with its saved pid. */
@@ -206,22 +206,24 @@ static int make_session(struct rst *r, struct cv_error *err)
 }
 
 /* Joins its process group (its leader, if another process, exists by
- * now: leaders go first), then checks both ids came out as saved. */
+ * now: leaders go first), then checks both ids came out as saved: asked
+ * in one batch, the join (when needed) in a second. */
 static int join_group(struct rst *r, struct cv_error *err)
 {
 	const struct ckpt_proc *p = r->p;
-	int64_t pgid, sid;
-	if (rst_sys(r, &pgid, "getpgid", SYS_getpgid, 0, 0, 0, 0, 0, 0, err) < 0)
+	int pg = rst_batch_call(r, "getpgid", SYS_getpgid, 0, 0, 0, 0, 0, 0, err);
+	int sd = pg < 0 ? -1 : rst_batch_call(r, "getsid", SYS_getsid, 0, 0, 0, 0, 0, 0, err);
+	if (sd < 0 || rst_batch_run(r, err) < 0)
 		return -1;
+	int64_t pgid = rst_batch_result(pg), sid = rst_batch_result(sd);
 	if (pgid != p->ns_pgid && p->ns_sid != p->pid) {
 		char what[64];
 		snprintf(what, sizeof(what), "joining its process group %d", p->ns_pgid);
-		if (rst_sys(r, NULL, what, SYS_setpgid, 0, (uint64_t)p->ns_pgid, 0, 0, 0, 0, err) < 0)
+		if (rst_batch_call(r, what, SYS_setpgid, 0, (uint64_t)p->ns_pgid, 0, 0, 0, 0, err) < 0 ||
+		    rst_batch_run(r, err) < 0)
 			return -1;
-		pgid = p->ns_pgid;
+		pgid = p->ns_pgid; /* setpgid changes no session */
 	}
-	if (rst_sys(r, &sid, "getsid", SYS_getsid, 0, 0, 0, 0, 0, 0, err) < 0)
-		return -1;
 	if (pgid != p->ns_pgid || sid != p->ns_sid)
 		return cv_errf(err, 0,
 			       "restoring process %d: session %d and process group %d cannot be made "
@@ -240,6 +242,7 @@ int restore_tree_take(const struct ckpt_proc *procs, size_t n, const struct ckpt
 	struct rst *r = calloc(n, sizeof(*r));
 	if (!r)
 		return cv_errf(err, ENOMEM, "restore: processes");
+	rst_batch_drop();
 	for (size_t i = 0; i < n; i++)
 		r[i].memfd = -1;
 	/* Above every fd any process had: nothing is overwritten. */
