@@ -213,7 +213,8 @@ static int clear_and_move_vdso(struct rst *r, struct cv_error *err)
 			cur[s].end = to + len;
 		}
 	}
-	return rst_batch_run(r, err);
+	/* Queued: the areas' mmaps follow in the same batch (map_areas). */
+	return 0;
 }
 
 static const struct ckpt_tmpfs *restore_files;
