@@ -18,7 +18,10 @@ static bool ran;                /* results held: the next add starts over */
 
 static int own(struct rst *r, struct cv_error *err)
 {
-	if (ran || !owner) {
+	/* Starts over after a run, and for another process when nothing of
+	 * the last one's waits (a step that failed before adding any). */
+	bool idle = batch.ncalls == 0 && batch.data_len == 0;
+	if (ran || !owner || (owner != r && idle)) {
 		ptb_init(&batch, r->tramp + BATCH_CODE_OFF, r->tramp + RST_PAGE);
 		owner = r;
 		ran = false;

@@ -2,8 +2,9 @@
  *
  * The stub is a traced exec of a static program: exec gives a clean
  * process (no rseq, robust list or handlers left over from us). We then
- * drive it by injected syscalls through a one-page trampoline mapped where
- * neither layout has anything: unmap everything of the stub but its
+ * drive it by injected syscalls through a trampoline (a code page and a
+ * writable batch area, kernel/restore_internal.h) mapped where neither
+ * layout has anything: unmap everything of the stub but its
  * vDSO, move [vvar], [vvar_vclock] and [vdso] together onto the old
  * addresses (the vDSO code reads vvar at fixed offsets, so they move as a
  * block), map every saved area at its address with its protections, write
@@ -326,12 +327,11 @@ static int restore_mm(struct rst *r, struct cv_error *err)
 	size_t aux_bytes = p->auxv_words * 8;
 	struct prctl_mm_map m;
 	uint64_t aux_at, m_at;
-	if (aux_bytes > sizeof(p->auxv) ||
-	    rst_batch_fit(r, 1, aux_bytes + sizeof(m), sizeof("PR_SET_MM_MAP"), err) < 0 ||
+	if (aux_bytes > sizeof(p->auxv))
+		return cv_errf(err, 0, "restoring process %d: auxv too large", p->pid);
+	if (rst_batch_fit(r, 1, aux_bytes + sizeof(m), sizeof("PR_SET_MM_MAP"), err) < 0 ||
 	    rst_batch_data(r, p->auxv, aux_bytes, &aux_at, err) < 0)
-		return aux_bytes > sizeof(p->auxv)
-			       ? cv_errf(err, 0, "restoring process %d: auxv too large", p->pid)
-			       : -1;
+		return -1;
 	m = (struct prctl_mm_map){
 		.start_code = p->mm.start_code,
 		.end_code = p->mm.end_code,
