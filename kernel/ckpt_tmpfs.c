@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "core/mpk.h"
+#include "kernel/ptrace_batch.h"
 
 #define SCRATCH (64 * 1024)
 #define TMPFS_MAX_BYTES (64ull << 20) /* kept in memory on restore: bounded */
@@ -274,51 +275,158 @@ void ckpt_tmpfs_free(struct ckpt_tmpfs *fs)
 	memset(fs, 0, sizeof(*fs));
 }
 
-int ckpt_tmpfs_restore(const struct ckpt_tmpfs *fs, struct pti *t, int memfd, uint64_t scratch,
-		       size_t scratch_len, struct cv_error *err)
+/* Restore: the entries' calls go in batches (kernel/ptrace_batch.h), in
+ * the order saved (a directory before what it holds). A file's fd comes
+ * from its openat: linked within the batch, and given as a number to the
+ * batches after the one that opened it. */
+struct restorer {
+	struct ptb *b;
+	struct pti *t;
+	int memfd;
+	int open_call; /* the current file's openat in this batch, or -1 */
+	int64_t fd;    /* its fd once a batch with the openat ran, or -1 */
+};
+
+/* What a batch's results say beyond "all succeeded": a directory that
+ * was there already is fine, any other mkdirat failure is not; a write
+ * must have written all of its bytes. */
+static int check_results(const struct ptb *b, struct cv_error *err)
 {
-	for (size_t i = 0; i < fs->n; i++) {
-		const struct ckpt_file *e = &fs->files[i];
-		struct walk k = {.t = t, .memfd = memfd, .scratch = scratch, .pid = t->tid};
-		size_t pl = strlen(e->path) + 1;
-		if (pl > scratch_len)
-			return cv_errf(err, 0, "tmpfs path too long: %s", e->path);
-		if (put_path(&k, e->path, err) < 0)
-			return -1;
-		int64_t ret;
-		if (e->dir) {
-			if (pti_sys(t, &ret, err, SYS_mkdirat, (uint64_t)AT_FDCWD, scratch, e->mode, 0,
-				    0, 0) < 0)
-				return -1;
-			if (ret < 0 && ret != -EEXIST)
-				return cv_errf(err, (int)-ret, "restoring tmpfs directory %s", e->path);
-			pti_sys(t, &ret, err, SYS_fchmodat, (uint64_t)AT_FDCWD, scratch, e->mode, 0, 0,
-				0);
-			pti_sys(t, &ret, err, SYS_fchownat, (uint64_t)AT_FDCWD, scratch, e->uid, e->gid,
-				AT_SYMLINK_NOFOLLOW, 0);
-			continue;
-		}
-		int64_t fd;
-		if (rsys(&k, &fd, "create", e->path, SYS_openat, (uint64_t)AT_FDCWD, scratch,
-			 O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, e->mode, err) < 0)
-			return -1;
-		int rc = 0;
-		for (size_t off = 0; rc == 0 && off < e->len;) {
-			size_t n = e->len - off < scratch_len ? e->len - off : scratch_len;
-			int64_t w;
-			rc = pti_mem_write(memfd, scratch, e->data + off, n, err);
-			if (rc == 0)
-				rc = rsys(&k, &w, "write", e->path, SYS_write, (uint64_t)fd, scratch, n,
-					  0, err);
-			if (rc == 0 && w <= 0)
-				rc = cv_errf(err, EIO, "restoring tmpfs file %s", e->path);
-			off += rc == 0 ? (size_t)w : 0;
-		}
-		pti_sys(t, &ret, err, SYS_fchmod, (uint64_t)fd, e->mode, 0, 0, 0, 0);
-		pti_sys(t, &ret, err, SYS_fchown, (uint64_t)fd, e->uid, e->gid, 0, 0, 0);
-		pti_sys(t, &ret, err, SYS_close, (uint64_t)fd, 0, 0, 0, 0, 0);
-		if (rc < 0)
-			return -1;
+	for (size_t i = 0; i < b->ncalls; i++) {
+		const struct ptb_call *c = &b->calls[i];
+		const char *what = b->text + b->what[i];
+		if (c->nr == SYS_mkdirat && c->ret < 0 && c->ret != -EEXIST)
+			return cv_errf(err, (int)-c->ret, "%s", what);
+		if (c->nr == SYS_write && c->ret != (int64_t)c->args[2])
+			return cv_errf(err, EIO, "%s: wrote %lld of %llu bytes", what,
+				       (long long)c->ret, (unsigned long long)c->args[2]);
 	}
 	return 0;
+}
+
+static int run_batch(struct restorer *k, struct cv_error *err)
+{
+	if (ptb_run(k->t, k->memfd, k->b, err) < 0 || check_results(k->b, err) < 0)
+		return -1;
+	if (k->open_call >= 0)
+		k->fd = ptb_result(k->b, k->open_call);
+	k->open_call = -1;
+	ptb_reset(k->b);
+	return 0;
+}
+
+/* Makes room for one more call (and its data), running what waits. */
+static int room(struct restorer *k, size_t data, const char *what, struct cv_error *err)
+{
+	if (ptb_room(k->b, 1, data, strlen(what) + 1))
+		return 0;
+	return run_batch(k, err);
+}
+
+/* A call on the current file's fd (argument 1). */
+static int on_fd(struct restorer *k, const char *what, long nr, uint64_t a2, uint64_t a3,
+		 unsigned flags, struct cv_error *err)
+{
+	if (room(k, 0, what, err) < 0)
+		return -1;
+	int i = ptb_add(k->b, what, nr, (uint64_t)k->fd, a2, a3, 0, 0, 0, err);
+	if (i < 0 || ptb_set_flags(k->b, i, flags, err) < 0 ||
+	    (k->open_call >= 0 && ptb_link(k->b, i, 1, k->open_call, err) < 0))
+		return -1;
+	return 0;
+}
+
+static int queue_dir(struct restorer *k, const struct ckpt_file *e, struct cv_error *err)
+{
+	char what[CKPT_PATH_MAX + 48];
+	size_t pl = strlen(e->path) + 1;
+	/* The three calls share the path: one batch. */
+	snprintf(what, sizeof(what), "tmpfs directory %s: chown", e->path);
+	if (!ptb_room(k->b, 3, pl, 3 * (strlen(what) + 1)) && run_batch(k, err) < 0)
+		return -1;
+	uint64_t path;
+	if (ptb_data(k->b, e->path, pl, &path, err) < 0)
+		return -1;
+	snprintf(what, sizeof(what), "tmpfs directory %s", e->path);
+	int mk = ptb_add(k->b, what, SYS_mkdirat, (uint64_t)AT_FDCWD, path, e->mode, 0, 0, 0, err);
+	snprintf(what, sizeof(what), "tmpfs directory %s: chmod", e->path);
+	int md = ptb_add(k->b, what, SYS_fchmodat, (uint64_t)AT_FDCWD, path, e->mode, 0, 0, 0, err);
+	snprintf(what, sizeof(what), "tmpfs directory %s: chown", e->path);
+	int ow = ptb_add(k->b, what, SYS_fchownat, (uint64_t)AT_FDCWD, path, e->uid, e->gid,
+			 AT_SYMLINK_NOFOLLOW, 0, err);
+	/* mkdirat's errors are sorted after the run (EEXIST is fine); mode
+	 * and owner are best effort, as the checkpoint side's. */
+	if (mk < 0 || md < 0 || ow < 0 || ptb_set_flags(k->b, mk, PTB_MAY_FAIL, err) < 0 ||
+	    ptb_set_flags(k->b, md, PTB_MAY_FAIL, err) < 0 ||
+	    ptb_set_flags(k->b, ow, PTB_MAY_FAIL, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int queue_file(struct restorer *k, const struct ckpt_file *e, struct cv_error *err)
+{
+	char what[CKPT_PATH_MAX + 32];
+	size_t pl = strlen(e->path) + 1;
+	snprintf(what, sizeof(what), "tmpfs %s: create", e->path);
+	uint64_t path;
+	if (room(k, pl, what, err) < 0 || ptb_data(k->b, e->path, pl, &path, err) < 0)
+		return -1;
+	k->open_call = ptb_add(k->b, what, SYS_openat, (uint64_t)AT_FDCWD, path,
+			       O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, e->mode, 0, 0,
+			       err);
+	k->fd = -1;
+	if (k->open_call < 0)
+		return -1;
+	snprintf(what, sizeof(what), "tmpfs %s: write", e->path);
+	for (size_t off = 0; off < e->len;) {
+		/* As much as the batch still holds; a run first when that is
+		 * too little (the file's fd is then given as a number). Room
+		 * for the call is made here too: on_fd must not run the batch
+		 * between the data and the write that points at it. */
+		size_t n = e->len - off, free = (PTB_DATA_MAX - k->b->data_len) & ~(size_t)7;
+		if (free < (n < 512 ? n : 512) || !ptb_room(k->b, 1, 0, strlen(what) + 1)) {
+			if (run_batch(k, err) < 0)
+				return -1;
+			free = PTB_DATA_MAX;
+		}
+		if (n > free)
+			n = free;
+		uint64_t at;
+		if (ptb_data(k->b, e->data + off, n, &at, err) < 0 ||
+		    on_fd(k, what, SYS_write, at, n, 0, err) < 0)
+			return -1;
+		off += n;
+	}
+	snprintf(what, sizeof(what), "tmpfs %s: chmod", e->path);
+	if (on_fd(k, what, SYS_fchmod, e->mode, 0, PTB_MAY_FAIL, err) < 0)
+		return -1;
+	snprintf(what, sizeof(what), "tmpfs %s: chown", e->path);
+	if (on_fd(k, what, SYS_fchown, e->uid, e->gid, PTB_MAY_FAIL, err) < 0)
+		return -1;
+	snprintf(what, sizeof(what), "tmpfs %s: close", e->path);
+	return on_fd(k, what, SYS_close, 0, 0, PTB_MAY_FAIL, err);
+}
+
+int ckpt_tmpfs_restore(const struct ckpt_tmpfs *fs, struct pti *t, int memfd, uint64_t code,
+		       uint64_t area, struct cv_error *err)
+{
+	if (fs->n == 0)
+		return 0;
+	struct ptb *b = malloc(sizeof(*b));
+	if (!b)
+		return cv_errf(err, ENOMEM, "restoring the tmpfs files");
+	ptb_init(b, code, area);
+	struct restorer k = {.b = b, .t = t, .memfd = memfd, .open_call = -1, .fd = -1};
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < fs->n; i++) {
+		const struct ckpt_file *e = &fs->files[i];
+		if (strlen(e->path) + 1 > PTB_DATA_MAX / 2)
+			rc = cv_errf(err, 0, "tmpfs path too long: %s", e->path);
+		else
+			rc = e->dir ? queue_dir(&k, e, err) : queue_file(&k, e, err);
+	}
+	if (rc == 0)
+		rc = run_batch(&k, err);
+	free(b);
+	return rc < 0 ? cv_error_wrap(err, "process %d", t->tid) : 0;
 }

@@ -35,7 +35,8 @@ int ckpt_tmpfs_add(struct ckpt_tmpfs *fs, const msgpack_object *rec, uint64_t da
 		   struct cv_error *err);
 void ckpt_tmpfs_free(struct ckpt_tmpfs *fs);
 
-/* Recreates the files in the process t drives (its root, its mounts),
- * through the scratch area at scratch (scratch_len bytes) in it. */
-int ckpt_tmpfs_restore(const struct ckpt_tmpfs *fs, struct pti *t, int memfd, uint64_t scratch,
-		       size_t scratch_len, struct cv_error *err);
+/* Recreates the files in the process t drives (its root, its mounts), in
+ * batches of calls (kernel/ptrace_batch.h): the batch loop is at `code`
+ * in it and its PTB_AREA_LEN bytes of batch area at `area`. */
+int ckpt_tmpfs_restore(const struct ckpt_tmpfs *fs, struct pti *t, int memfd, uint64_t code,
+		       uint64_t area, struct cv_error *err);

@@ -719,8 +719,8 @@ int rst_rebuild(struct rst *r, struct cv_error *err)
 	if (rc == 0)
 		rc = rst_batch_run(r, err);
 	if (rc == 0 && r->files && restore_files)
-		rc = ckpt_tmpfs_restore(restore_files, &r->t, r->memfd, r->tramp + SCRATCH_OFF,
-					PAGE - SCRATCH_OFF, err);
+		rc = ckpt_tmpfs_restore(restore_files, &r->t, r->memfd, r->tramp + BATCH_CODE_OFF,
+					r->tramp + PAGE, err);
 	if (rc == 0)
 		rc = make_threads(r, r->tids, err);
 	if (rc == 0) {

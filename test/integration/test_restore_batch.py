@@ -168,3 +168,39 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_tmpfs_files_spanning_batches_come_back_whole(env, cli):
+    # A file larger than a batch's data area (8 KiB: written over several
+    # batches, its fd given by number after the first), an empty one, a
+    # nested directory, modes and an owner.
+    bundle, log = tc.counter_bundle(env, "tmp", ["/counter", "1", "/root/log", "30"])
+    sid = helpers.new_id()
+    cli.detached("create", "--bundle", bundle, sid)
+    cli.run("start", sid, check=True)
+    tc.wait_count(log, 2)
+    script = ("mkdir -p /tmp/a/b && head -c 100000 /dev/urandom > /tmp/a/b/big && "
+              ": > /tmp/a/empty && chmod 600 /tmp/a/b/big && chmod 751 /tmp/a/b && "
+              "chown 1000:1000 /tmp/a/empty && ")
+    show = ("md5sum /tmp/a/b/big /tmp/a/empty; stat -c '%n %a %u %g %s' /tmp/a /tmp/a/b "
+            "/tmp/a/b/big /tmp/a/empty")
+    p = cli.run("exec", sid, "sh", "-c", script + show)
+    assert p.returncode == 0, p.stderr
+    before = p.stdout
+    img = os.path.join(env.root, ".img-tmp")
+    assert cli.run("checkpoint", "--image-path", img, sid).returncode == 0
+    cli.run("delete", "--force", sid)
+    rid = helpers.new_id()
+    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
+                           check=False)
+    assert rc == 0, out
+    try:
+        p = cli.run("exec", rid, "sh", "-c", show)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout == before
+        # 100000 bytes need 13 batches of 8 KiB, not 25 writes of a page.
+        _, resumes = restore_resumes(env, rid)
+        print(f"tmpfs restore: {resumes} ptrace resumes")
+        assert resumes <= MAX_RESUMES + 13, resumes
+    finally:
+        cli.run("delete", "--force", rid)
