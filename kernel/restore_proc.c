@@ -528,6 +528,9 @@ static void restart_fixup(struct user_regs_struct *g)
 static int thread_state(struct rst *r, struct pti *t, const struct ckpt_thread *ct,
 			struct cv_error *err)
 {
+	/* Anything still queued is the main thread's to run, not this one's. */
+	if (rst_batch_run(r, err) < 0)
+		return -1;
 	struct pti save = r->t;
 	r->t = *t;
 	int rc = 0;
