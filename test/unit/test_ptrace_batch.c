@@ -1,8 +1,8 @@
 /* Unit tests for kernel/ptrace_batch.c: batches of syscalls run in a
  * seized child in one ptrace resume each (counted), results and links
  * checked, a failing call stops the batch and is named, the bounds are
- * refused, and a signal during a batch is an error that leaves the child
- * stopped and drivable. */
+ * refused, and a signal or a ptrace event during a batch is an error (a
+ * signal leaves the child stopped and drivable). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,7 +35,7 @@ struct child {
 	struct ptb b;
 };
 
-static int take_child(struct child *c, struct cv_error *err)
+static int take_child_opts(struct child *c, unsigned opts, struct cv_error *err)
 {
 	c->memfd = -1;
 	c->pid = fork();
@@ -45,7 +45,7 @@ static int take_child(struct child *c, struct cv_error *err)
 	}
 	if (c->pid < 0)
 		return cv_errf(err, errno, "fork");
-	if (pti_seize(&c->t, c->pid, 0, err) < 0 || pti_find_syscall(&c->t, err) < 0)
+	if (pti_seize(&c->t, c->pid, opts, err) < 0 || pti_find_syscall(&c->t, err) < 0)
 		return -1;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/mem", c->pid);
@@ -64,6 +64,11 @@ static int take_child(struct child *c, struct cv_error *err)
 		return -1;
 	ptb_init(&c->b, (uint64_t)code, (uint64_t)area);
 	return 0;
+}
+
+static int take_child(struct child *c, struct cv_error *err)
+{
+	return take_child_opts(c, 0, err);
 }
 
 static void drop_child(struct child *c)
@@ -260,5 +265,33 @@ TEST(test_signal_during_a_batch_is_an_error_and_leaves_it_stopped)
 	CHECK(count_fds() == fds_before);
 }
 
+TEST(test_ptrace_event_during_a_batch_is_an_error)
+{
+	int fds_before = count_fds();
+	struct child c;
+	struct cv_error err = {0};
+	if (take_child_opts(&c, PTRACE_O_TRACEFORK, &err) < 0) {
+		drop_child(&c);
+		SKIP("cannot seize a child here: %s", err.msg);
+	}
+	struct ptb *b = &c.b;
+	ptb_add(b, "getpid", SYS_getpid, 0, 0, 0, 0, 0, 0, &err);
+	ptb_add(b, "fork", SYS_fork, 0, 0, 0, 0, 0, 0, &err);
+	ptb_add(b, "umask 077", SYS_umask, 077, 0, 0, 0, 0, 0, &err);
+	CHECK(ptb_run(&c.t, c.memfd, b, &err) < 0);
+	CHECK(strstr(err.msg, "ptrace event 1 during a batch of 3 syscalls (at call 2: fork)") !=
+	      NULL);
+	/* The fork's child is traced too (TRACEFORK): ours to end. */
+	unsigned long grandchild = 0;
+	CHECK(ptrace(PTRACE_GETEVENTMSG, c.pid, 0, &grandchild) == 0 && grandchild > 0);
+	if (grandchild > 0) {
+		kill((pid_t)grandchild, SIGKILL);
+		waitpid((pid_t)grandchild, NULL, __WALL);
+	}
+	drop_child(&c);
+	CHECK(count_fds() == fds_before);
+}
+
 UNIT_MAIN(test_batch_runs_in_one_resume_with_links, test_failing_call_stops_the_batch_and_is_named,
-	  test_bounds_are_refused, test_signal_during_a_batch_is_an_error_and_leaves_it_stopped)
+	  test_bounds_are_refused, test_signal_during_a_batch_is_an_error_and_leaves_it_stopped,
+	  test_ptrace_event_during_a_batch_is_an_error)
