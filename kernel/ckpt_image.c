@@ -461,6 +461,12 @@ static int on_pipe(struct ckpt_loader *l, const msgpack_object *rec, uint64_t le
 		return cv_errf(err, 0, "state file: pipe %llu: %llu bytes in a pipe of %llu",
 			       (unsigned long long)cp->ino, (unsigned long long)len,
 			       (unsigned long long)cp->size);
+	size_t total = (size_t)len;
+	for (size_t i = 0; i < l->npipes; i++)
+		total += l->pipes[i].len;
+	if (total > CKPT_PIPES_MAX_TOTAL)
+		return cv_errf(err, 0, "state file: pipe %llu: the pipes hold more than %d bytes together",
+			       (unsigned long long)cp->ino, CKPT_PIPES_MAX_TOTAL);
 	cp->rflags = (int)(uint32_t)rf;
 	cp->wflags = (int)(uint32_t)wf;
 	if (len && !(cp->data = malloc(len)))

@@ -98,6 +98,10 @@ struct ckpt_pipe {
 };
 #define CKPT_MAX_PIPES 256
 #define CKPT_PIPE_MAX_BYTES (1 << 20) /* the default pipe-max-size */
+/* All pipes' buffered bytes together: they are held in memory by both
+ * checkpoint and the state-file reader, so 256 full 1 MiB pipes (a
+ * hostile file's easy 256 MiB) are refused. */
+#define CKPT_PIPES_MAX_TOTAL (16 << 20)
 
 /* The mm fields PR_SET_MM_MAP takes (from /proc/PID/stat and brk(0)). */
 struct ckpt_mm {
