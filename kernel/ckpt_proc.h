@@ -19,9 +19,17 @@
 #define CKPT_MAX_THREADS 64
 #define CKPT_MAX_VMAS 4096
 #define CKPT_MAX_FDS 1024
-#define CKPT_XSTATE_MAX 8192
+/* PTRACE_GETREGSET NT_X86_XSTATE gives the standard (uncompacted) XSAVE
+ * layout of every feature the kernel enables, and SETREGSET takes exactly
+ * that size back: 2.7 KiB with AVX-512, ~11 KiB once AMX tile data is in
+ * (Sapphire Rapids). */
+#define CKPT_XSTATE_MAX 16384
 #define CKPT_AUXV_MAX 512 /* 64-bit words */
 #define CKPT_PATH_MAX 1024
+/* Page runs of one process (24 bytes each in memory): a process touching
+ * every other page of 8 GiB has a million; a state file claiming more is
+ * refused before its table grows without end. */
+#define CKPT_MAX_PAGE_RUNS (1 << 20)
 
 enum ckpt_vma_kind {
 	CKPT_VMA_ANON,
