@@ -15,9 +15,10 @@ import test_checkpoint as tc
 
 # The sandbox log's line for a rebuild (kernel/restore_helper.c).
 RESUMES = re.compile(r"(\d+) processes rebuilt with (\d+) ptrace resumes")
-# One call at a time took 64 for this restore; batched it takes 15. The
-# bound leaves room for a few more steps, not for unbatching.
-MAX_RESUMES = 24
+# One call at a time took 64 for this restore; batched it takes 15 (25 with
+# h-pstate's process-state step, whose calls are single). The bound leaves
+# room for such steps, not for unbatching.
+MAX_RESUMES = 32
 
 
 def checkpointed_counter(env, cli, tag):
