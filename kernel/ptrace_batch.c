@@ -65,7 +65,8 @@ const unsigned char ptb_code[] = {
 };
 const size_t ptb_code_len = sizeof(ptb_code);
 #define TRAP_OFF 0x67 /* the int3: rip is one past it at the stop */
-_Static_assert(sizeof(ptb_code) == TRAP_OFF + 1, "the int3 ends the code");
+_Static_assert(sizeof(ptb_code) == TRAP_OFF + 1 && sizeof(ptb_code) == PTB_CODE_LEN,
+	       "the int3 ends the code");
 
 int ptb_write_code(int memfd, uint64_t at, struct cv_error *err)
 {

@@ -59,8 +59,9 @@ struct ptb {
 	size_t ran;
 };
 
-/* The loop's machine code and its length; it must be written into an
- * executable page of the tracee (ptb_write_code) before a batch runs. */
+/* The loop's machine code (PTB_CODE_LEN bytes); it must be written into
+ * an executable page of the tracee (ptb_write_code) before a batch runs. */
+#define PTB_CODE_LEN 104
 extern const unsigned char ptb_code[];
 extern const size_t ptb_code_len;
 int ptb_write_code(int memfd, uint64_t at, struct cv_error *err);

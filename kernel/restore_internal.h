@@ -20,8 +20,8 @@
 #define BATCH_CODE_OFF 16
 #define SCRATCH_OFF 128
 #define RST_TRAMP_LEN (RST_PAGE + PTB_AREA_LEN)
-_Static_assert(BATCH_CODE_OFF >= 3 && SCRATCH_OFF >= BATCH_CODE_OFF + 104,
-	       "the batch loop (104 bytes) sits between the syscall and the scratch bytes");
+_Static_assert(BATCH_CODE_OFF >= 3 && SCRATCH_OFF >= BATCH_CODE_OFF + PTB_CODE_LEN,
+	       "the batch loop sits between the syscall and the scratch bytes");
 
 struct rst_area {
 	uint64_t start, end;
