@@ -381,8 +381,11 @@ static int on_pages(struct ckpt_loader *l, const msgpack_object *rec, uint64_t l
 		p->cap_pages = cap;
 	}
 	unsigned char *data = NULL;
-	if (!l->skip_data && !(data = malloc(len)))
+	bool keep = !l->skip_data || (len <= l->keep_max && l->kept <= l->keep_max - len);
+	if (keep && !(data = malloc(len)))
 		return cv_errf(err, ENOMEM, "state file: %llu bytes of pages", (unsigned long long)len);
+	if (keep)
+		l->kept += len;
 	p->pages[p->npages] = (struct ckpt_pages){addr, (size_t)len, data};
 	l->cur_pages = &p->pages[p->npages++];
 	p->page_bytes += len;
@@ -577,16 +580,17 @@ struct stream {
 	ckpt_page_fn put;
 	void *opaque;
 	size_t next; /* index of the next run expected */
-	const struct ckpt_pages *cur;
+	const struct ckpt_pages *cur; /* the run being streamed (NULL: none, or kept) */
 };
 
+/* 1 once past p's records: the rest of the file is not read. */
 static int stream_event(void *opaque, const struct sf_event *ev, struct cv_error *err)
 {
 	struct stream *s = opaque;
 	if (ev->type == SF_EV_RECORD) {
 		s->cur = NULL;
-		if (ev->kind == SF_KIND_TASK)
-			s->tasks_seen++;
+		if (ev->kind == SF_KIND_TASK && s->tasks_seen++ > s->task)
+			return 1;
 		if (ev->kind != SF_KIND_PAGES || s->tasks_seen != s->task + 1)
 			return 0;
 		uint64_t addr;
@@ -595,7 +599,8 @@ static int stream_event(void *opaque, const struct sf_event *ev, struct cv_error
 		if (s->next >= s->p->npages || s->p->pages[s->next].addr != addr ||
 		    s->p->pages[s->next].len != ev->data_len)
 			return cv_errf(err, 0, "state file: changed between its check and its use");
-		s->cur = &s->p->pages[s->next++];
+		const struct ckpt_pages *run = &s->p->pages[s->next++];
+		s->cur = run->data ? NULL : run; /* a kept run is written from memory */
 		return 0;
 	}
 	if (ev->type == SF_EV_DATA && s->cur)
@@ -603,13 +608,12 @@ static int stream_event(void *opaque, const struct sf_event *ev, struct cv_error
 	return 0;
 }
 
-int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, size_t task, ckpt_page_fn put,
-			    void *opaque, struct cv_error *err)
+int ckpt_image_stream_pages(struct sf_fd_reader *fr, const struct ckpt_proc *p, size_t task,
+			    ckpt_page_fn put, void *opaque, struct cv_error *err)
 {
 	struct stream s = {.p = p, .task = task, .put = put, .opaque = opaque};
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return cv_errf(err, errno, "state file: rewinding it");
-	if (sf_read_fd(fd, stream_event, &s, err) != 0)
+	int rc = sf_fd_reader_run(fr, stream_event, &s, err);
+	if (rc < 0)
 		return -1;
 	if (s.next != p->npages)
 		return cv_errf(err, 0, "state file: changed between its check and its use");

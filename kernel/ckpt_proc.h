@@ -185,6 +185,12 @@ typedef int (*restore_put_fn)(void *opaque, uint64_t addr, const void *data, siz
 typedef int (*restore_pages_fn)(void *src, const struct ckpt_proc *p, restore_put_fn put,
 				void *opaque, struct cv_error *err);
 void restore_set_page_source(restore_pages_fn fn, void *src);
+/* Asked once every process is rebuilt, stopped, before any is detached:
+ * a non-zero return (err set) fails the restore with nothing let run (the
+ * restore helper waits there for the thread checking the rest of the state
+ * file). NULL: none. */
+typedef int (*restore_gate_fn)(void *data, struct cv_error *err);
+void restore_set_release_gate(restore_gate_fn fn, void *data);
 /* Files to recreate in the process (its tmpfs contents) once its fds are
  * in place, before it runs; NULL: none. Not owned. */
 struct ckpt_tmpfs;
