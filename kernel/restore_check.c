@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "state/state.h"
 
@@ -17,10 +18,25 @@ struct restore_check {
 	struct cv_error err;
 };
 
+/* CVISOR_RESTORE_CHECK_DELAY_MS (tests only, at most 10 s): the checker
+ * reports that much later, so that a test sees the rebuilt processes wait
+ * for it (without the wait they would run, and write, meanwhile). */
+static void test_delay(void)
+{
+	const char *s = getenv("CVISOR_RESTORE_CHECK_DELAY_MS");
+	long ms = s ? strtol(s, NULL, 10) : 0;
+	if (ms > 0 && ms <= 10000) {
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}
+
 static void *check_main(void *arg)
 {
 	struct restore_check *c = arg;
 	c->rc = sf_fd_reader_run(c->fr, NULL, NULL, &c->err);
+	test_delay();
 	return NULL;
 }
 
