@@ -47,7 +47,7 @@ struct restore_check *restore_check_start(int fd, struct cv_error *err)
 		cv_errf(err, ENOMEM, "the state file's checker");
 		return NULL;
 	}
-	if (!(c->fr = sf_fd_reader_create(fd, err))) {
+	if (!(c->fr = sf_fd_reader_create(fd, true, err))) {
 		free(c);
 		return NULL;
 	}

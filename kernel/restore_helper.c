@@ -125,7 +125,7 @@ int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
 		rc = cv_errf(err, errno, "the state file");
 	f.regular = rc == 0 && S_ISREG(st.st_mode);
 	f.size = f.regular ? (uint64_t)st.st_size : 0;
-	if (rc == 0 && !(f.fr = sf_fd_reader_create(a->image_fd, err)))
+	if (rc == 0 && !(f.fr = sf_fd_reader_create(a->image_fd, false, err)))
 		rc = -1;
 	if (rc == 0 && (sf_fd_reader_run(f.fr, first_event, &f, err) != 0 ||
 			ckpt_image_done(&l, err) < 0))

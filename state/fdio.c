@@ -104,14 +104,14 @@ int sf_read_meta_fd(int fd, msgpack_zone **zone, const msgpack_object **meta, st
 
 struct sf_fd_reader {
 	int fd;
-	bool seekable;
+	bool seekable, positioned;
 	bool skip_checksums;
 	unsigned runs;
 	struct sf_reader *r;
 	unsigned char *buf; /* SF_FD_CHUNK bytes */
 };
 
-struct sf_fd_reader *sf_fd_reader_create(int fd, struct cv_error *err)
+struct sf_fd_reader *sf_fd_reader_create(int fd, bool positioned, struct cv_error *err)
 {
 	struct sf_fd_reader *fr = calloc(1, sizeof(*fr));
 	if (!fr) {
@@ -120,6 +120,7 @@ struct sf_fd_reader *sf_fd_reader_create(int fd, struct cv_error *err)
 	}
 	fr->fd = fd;
 	fr->seekable = lseek(fd, 0, SEEK_CUR) >= 0;
+	fr->positioned = positioned && fr->seekable;
 	fr->r = sf_reader_create(err);
 	fr->buf = malloc(SF_FD_CHUNK);
 	if (!fr->r || !fr->buf) {
@@ -150,8 +151,10 @@ int sf_fd_reader_run(struct sf_fd_reader *fr, sf_event_fn cb, void *opaque, stru
 {
 	if (fr->runs++ && !fr->seekable)
 		return cv_errf(err, ESPIPE, "the state file cannot be read twice (it is not seekable)");
+	if (fr->seekable && !fr->positioned && lseek(fr->fd, 0, SEEK_SET) < 0)
+		return cv_errf(err, errno, "the state file: rewinding it");
 	sf_reader_reset(fr->r);
 	if (fr->skip_checksums)
 		sf_reader_skip_checksums(fr->r);
-	return drive(fr->r, fr->fd, fr->buf, fr->seekable, cb, opaque, false, err);
+	return drive(fr->r, fr->fd, fr->buf, fr->positioned, cb, opaque, false, err);
 }

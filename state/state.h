@@ -205,14 +205,16 @@ int sf_read_fd(int fd, sf_event_fn cb, void *opaque, struct cv_error *err);
 int sf_read_meta_fd(int fd, msgpack_zone **zone, const msgpack_object **meta, struct cv_error *err);
 
 /* Whole-file reads of one fd, repeated: one reader and one input buffer
- * kept across the reads (nothing allocated per read), and positioned reads
- * (pread from offset 0, never moving the fd's offset) so that readers of
- * the same file in two threads do not disturb each other. A fd that cannot
- * seek (a pipe) is read once, from where it stands; a second read of it is
- * refused. */
+ * kept across the reads (nothing allocated per read). Each read starts at
+ * offset 0: positioned, with pread, never moving the fd's offset, so that
+ * a second reader of the same file in another thread is not disturbed;
+ * else by lseek and read, so that the offset follows the reading (the
+ * CLI's restore progress line watches it: cmd/progress.c). A fd that
+ * cannot seek (a pipe) is read once, from where it stands; a second read
+ * of it is refused. */
 struct sf_fd_reader;
 /* fd stays the caller's and must outlive the reader. */
-struct sf_fd_reader *sf_fd_reader_create(int fd, struct cv_error *err);
+struct sf_fd_reader *sf_fd_reader_create(int fd, bool positioned, struct cv_error *err);
 void sf_fd_reader_free(struct sf_fd_reader *fr);
 /* Reads the whole file from its start, as sf_read_fd does (cb may be NULL;
  * a non-zero return of cb stops the read and is returned: a positive one
