@@ -1,7 +1,8 @@
 /* containerManager.Restore (docs/API.md): boot's side. A created sandbox
  * (init waiting for its release) is restored from the state file: a
- * helper (kernel/restore_helper.c) reads and checks all of it, seizes the
- * init and says so on a pipe; boot then releases the init exactly as
+ * helper (kernel/restore_helper.c) reads and checks its records (a large
+ * file's checksums are checked by a thread of the helper while it
+ * rebuilds), seizes the init and says so on a pipe; boot then releases the init exactly as
  * StartRoot does, so the exec handshake, the task's state and its exit
  * are the ordinary ones (Wait, Signal, Processes work on the restored
  * container); the helper rebuilds the process at the exec and exits. The

@@ -1,12 +1,15 @@
 /* The restore helper's work (kernel/restore_helper.h), in a process boot
- * forked for it. Order matters: the whole state file is read and checked
- * before the container's init is touched (nothing of the sandbox runs on
- * a damaged file); then the init is seized while it waits for its release,
- * boot is told (it releases it through the normal start path: the
- * container's namespaces, cgroups, mounts, credentials, capabilities and
- * seccomp are the ones `create` set up, applied before the exec), the
- * exec is caught at its event stop, and the saved process tree is rebuilt
- * from it by injected syscalls (kernel/restore_tree.c, restore_proc.c). */
+ * forked for it. Order matters: nothing of the sandbox runs on a damaged
+ * file. Every record is read and checked before the container's init is
+ * touched; a small file is checked whole in that same reading, a large
+ * one by a checker thread (kernel/restore_check.c) that the rebuilt
+ * processes wait for, stopped, before they are let run. Then the init is
+ * seized while it waits for its release, boot is told (it releases it
+ * through the normal start path: the container's namespaces, cgroups,
+ * mounts, credentials, capabilities and seccomp are the ones `create` set
+ * up, applied before the exec), the exec is caught at its event stop, and
+ * the saved process tree is rebuilt from it by injected syscalls
+ * (kernel/restore_tree.c, restore_proc.c). */
 #include "kernel/restore_helper.h"
 
 #include <errno.h>
