@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,7 @@ struct restore_check {
 	struct sf_fd_reader *fr;
 	int rc;
 	struct cv_error err;
+	atomic_bool refused; /* set once rc and err are final and say no */
 };
 
 /* CVISOR_RESTORE_CHECK_DELAY_MS (tests only, at most 10 s): the checker
@@ -37,7 +39,13 @@ static void *check_main(void *arg)
 	struct restore_check *c = arg;
 	c->rc = sf_fd_reader_run(c->fr, NULL, NULL, &c->err);
 	test_delay();
+	atomic_store(&c->refused, c->rc != 0);
 	return NULL;
+}
+
+bool restore_check_refused(const struct restore_check *c)
+{
+	return atomic_load(&c->refused);
 }
 
 struct restore_check *restore_check_start(int fd, struct cv_error *err)

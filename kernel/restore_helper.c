@@ -133,6 +133,10 @@ int restore_helper_run(const struct restore_job_args *a, struct cv_error *err)
 	if (rc == 0 && (sf_fd_reader_run(f.fr, first_event, &f, err) != 0 ||
 			ckpt_image_done(&l, err) < 0))
 		rc = -1;
+	/* A refusal the checker has made by now is made before the release:
+	 * the sandbox stays created. */
+	if (rc == 0 && f.check && restore_check_refused(f.check))
+		rc = wait_check(&f, err);
 	/* As in runsc, the restored container may carry another id than the
 	 * checkpointed one (podman restores under a new name): not refused. */
 	if (rc == 0 && ptrace(PTRACE_SEIZE, a->init_pid, 0,
