@@ -35,15 +35,14 @@ def _lines(log):
         return f.read().splitlines()
 
 
-def _bundle(env):
+def _bundle(env, tag=".big", args=("/bigmem", str(MIB), "/root/log", "100")):
     if not os.path.exists(BIGMEM):
         pytest.fail(f"{BIGMEM} not built (make all builds it)")
-    root = os.path.join(env.root, ".big")
+    root = os.path.join(env.root, tag)
     rootfs = os.path.join(root, "rootfs")
     shutil.copytree(os.path.join(env.fixture, "rootfs"), rootfs, symlinks=True)
     shutil.copy(BIGMEM, os.path.join(rootfs, "bigmem"))
-    bundle = helpers.make_bundle(env.fixture, os.path.join(root, "bundle"),
-                                 args=["/bigmem", str(MIB), "/root/log", "100"])
+    bundle = helpers.make_bundle(env.fixture, os.path.join(root, "bundle"), args=list(args))
     cfg = helpers.fixture_config(bundle)
     cfg["root"]["path"] = rootfs
     # The fixture caps memory at 256 MiB; the heap and the restore need room.
@@ -165,3 +164,30 @@ def test_truncated_large_file_is_refused(module_env, image):
     assert sb.state()["status"] == "created"
     _nothing_runs(sb, log, n, allowed=(sb._init_host_pid,))
     assert helpers.settled_fd_count(sb.boot_pid) == fds_before
+
+
+def test_large_tree_streams_each_task(env, cli):
+    """A shell (the init, task 1) whose child holds the large heap (task 2):
+    each task's pages are streamed from the file in its own pass, which
+    stops after that task's records, while the checker reads it all."""
+    bundle, log = _bundle(env, ".bigtree", ("/bin/sh", "-c", f"/bigmem {MIB} /root/log 100 & wait"))
+    sid = helpers.new_id()
+    cli.detached("create", "--bundle", bundle, sid)
+    cli.run("start", sid, check=True)
+    helpers.wait_until(lambda: len(_lines(log)) >= 2, what="bigmem lines")
+    img = os.path.join(env.root, ".bigtreeimg")
+    cli.run("checkpoint", "--image-path", img, sid, check=True)
+    cli.run("delete", "--force", sid)
+    n = len(_lines(log))
+    rid = helpers.new_id()
+    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
+                           check=False)
+    assert rc == 0, out
+    try:
+        helpers.wait_until(lambda: len(_lines(log)) >= n + 2, what="lines after the restore")
+        got = _lines(log)
+        assert all(l.endswith("heap=ok bad=0") for l in got), got[n:]
+        procs = [p for d in helpers.cgroup_paths(rid) for p in helpers.cgroup_procs_under(d)]
+        assert len(set(procs)) == 2, procs
+    finally:
+        cli.run("delete", "--force", rid)
