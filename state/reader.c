@@ -18,6 +18,8 @@
 enum stage { ST_MAGIC, ST_METALEN, ST_META, ST_METACRC, ST_FRAME, ST_AFTER, ST_FAILED };
 enum rstage { RS_LEN, RS_BODY, RS_DATA, RS_END_SEEN };
 
+/* sf_reader_reset zeroes every field but the buffers and contexts it
+ * names: a field that owns memory must be freed or kept there. */
 struct sf_reader {
 	enum stage st;
 	unsigned char hdr[8]; /* magic, then the metadata length, then its CRC */
@@ -36,7 +38,7 @@ struct sf_reader {
 	unsigned char *dbuf; /* decompressed bytes not yet parsed: [dpos, dlen) */
 	size_t dpos, dlen;
 	bool lz_more;    /* LZ4F may hold output it could not give (dbuf was full) */
-	bool frame_done; /* LZ4F reported the frame's end (checksums verified) */
+	bool frame_done; /* LZ4F reported the frame's end (checksums verified unless skipped) */
 	bool skip_csum;  /* sf_reader_skip_checksums: LZ4F computes none */
 	enum rstage rs;
 	unsigned char lenb[4];
