@@ -1,5 +1,6 @@
 /* Capturing one ptrace-stopped process into a struct ckpt_proc
- * (kernel/ckpt_proc.h).
+ * (kernel/ckpt_proc.h); its credentials, rlimits, pending signals and the
+ * like are kernel/ckpt_procstate.c's.
  *
  * What the kernel shows through /proc (maps, pagemap, stat, status, auxv,
  * fd links and fdinfo) is read from there; what it only tells the process
@@ -116,6 +117,7 @@ void ckpt_kill_all(struct ckpt_proc *p)
 
 void ckpt_proc_free(struct ckpt_proc *p)
 {
+	ckpt_procstate_free(p);
 	free(p->threads);
 	for (size_t i = 0; i < p->nvmas; i++)
 		free(p->vmas[i].path);
@@ -551,7 +553,8 @@ int ckpt_capture(struct ckpt_proc *p, ckpt_external_fn is_external, void *data,
 		if (capture_thread(p, &p->threads[i], err) < 0)
 			return -1;
 	if (capture_fds(p, is_external, data, err) < 0 || capture_maps(p, err) < 0 ||
-	    capture_mm(p, err) < 0 || capture_injected(p, status, err) < 0)
+	    capture_mm(p, err) < 0 || capture_injected(p, status, err) < 0 ||
+	    ckpt_procstate_capture(p, err) < 0)
 		return -1;
 	/* Memory last: the injected calls above mapped and unmapped a
 	 * scratch page, which must not be in the saved areas. */
