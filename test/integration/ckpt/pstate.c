@@ -126,12 +126,13 @@ static void set_state(void)
 	if (prctl(PR_SET_SECUREBITS, (1 << 4) | (1 << 0), 0, 0, 0) < 0) /* KEEP_CAPS | NOROOT */
 		die("PR_SET_SECUREBITS");
 	uint64_t inh = C(CAP_NET_BIND_SERVICE) | C(CAP_KILL);
-	capset3(C(CAP_SETPCAP) | C(CAP_SETUID) | C(CAP_SETGID),
-		C(CAP_CHOWN) | C(CAP_KILL) | C(CAP_NET_BIND_SERVICE) | C(CAP_SYS_CHROOT) |
-			C(CAP_SETPCAP) | C(CAP_SETUID) | C(CAP_SETGID),
-		inh);
+	uint64_t wide = C(CAP_CHOWN) | C(CAP_KILL) | C(CAP_NET_BIND_SERVICE) | C(CAP_SYS_CHROOT) |
+			C(CAP_SETPCAP) | C(CAP_SETUID) | C(CAP_SETGID);
+	capset3(C(CAP_SETPCAP) | C(CAP_SETUID) | C(CAP_SETGID), wide, inh);
 	if (syscall(SYS_setresuid, 1000, 1001, 1002) < 0)
 		die("uids");
+	/* Keep-caps kept them permitted; the uid change cleared effective. */
+	capset3(C(CAP_SETUID), wide, inh);
 	syscall(SYS_setfsuid, 1003);
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0) < 0)
 		die("PR_CAP_AMBIENT_RAISE");
