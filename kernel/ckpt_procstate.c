@@ -209,8 +209,9 @@ static int capture_thread_injected(struct ckpt_proc *p, struct pti *t, struct ck
 	    pti_sys(t, &r[5], err, SYS_prctl, PR_GET_PDEATHSIG, scratch + 24, 0, 0, 0, 0) < 0 ||
 	    pti_sys(t, &r[6], err, SYS_getgroups, 0, 0, 0, 0, 0, 0) < 0)
 		return cv_error_wrap(err, "process %d thread %d: credentials", p->pid, t->tid);
+	/* r[2] and r[3] are ids, which may look negative. */
 	for (int i = 0; i < 7; i++)
-		if (r[i] < 0 && r[i] > -4096)
+		if (i != 2 && i != 3 && r[i] < 0 && r[i] > -4096)
 			return cv_errf(err, (int)-r[i], "process %d thread %d: credentials (call %d)",
 				       p->pid, t->tid, i);
 	if (r[6] > CKPT_MAX_GROUPS)

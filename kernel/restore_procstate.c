@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +33,9 @@
 #include "kernel/ckpt_proc.h"
 #include "kernel/restore_internal.h"
 
-#define SECBIT_NO_SETUID_FIXUP_ (1U << 2)
-#define SECURE_ALL_LOCKS_ 0xaaaU /* every odd bit of CKPT_SECUREBITS_MAX */
+/* Every lock bit up to CKPT_SECUREBITS_MAX (the odd ones; the installed
+ * headers predate the newest). */
+#define SECUREBITS_LOCKS 0xaaaU
 
 static const char *const rlimit_names[CKPT_NRLIMITS] = {
 	"RLIMIT_CPU",	 "RLIMIT_FSIZE", "RLIMIT_DATA",	      "RLIMIT_STACK",
@@ -248,7 +250,7 @@ static int apply_process(struct rst *r, struct cv_error *err)
 	return 0;
 }
 
-static int capset_(struct rst *r, uint64_t eff, uint64_t prm, uint64_t inh, struct cv_error *err)
+static int set_caps(struct rst *r, uint64_t eff, uint64_t prm, uint64_t inh, struct cv_error *err)
 {
 	struct {
 		struct __user_cap_header_struct h;
@@ -270,13 +272,15 @@ static int read_ids(struct rst *r, uint32_t uid[4], uint32_t gid[4], uint32_t *s
 {
 	int64_t fsu, fsg, bits;
 	uint32_t ids[6];
+	/* setfsuid(-1) changes nothing and answers the id, which may look
+	 * negative: not through rst_sys, which would take it for an errno. */
 	if (rst_sys(r, NULL, "getresuid", SYS_getresuid, scratch(r, 0), scratch(r, 4), scratch(r, 8),
 		    0, 0, 0, err) < 0 ||
 	    rst_sys(r, NULL, "getresgid", SYS_getresgid, scratch(r, 12), scratch(r, 16),
 		    scratch(r, 20), 0, 0, 0, err) < 0 ||
 	    read_scratch(r, 0, ids, sizeof(ids), err) < 0 ||
-	    rst_sys(r, &fsu, "setfsuid", SYS_setfsuid, (uint64_t)-1, 0, 0, 0, 0, 0, err) < 0 ||
-	    rst_sys(r, &fsg, "setfsgid", SYS_setfsgid, (uint64_t)-1, 0, 0, 0, 0, 0, err) < 0 ||
+	    pti_sys(&r->t, &fsu, err, SYS_setfsuid, (uint64_t)-1, 0, 0, 0, 0, 0) < 0 ||
+	    pti_sys(&r->t, &fsg, err, SYS_setfsgid, (uint64_t)-1, 0, 0, 0, 0, 0) < 0 ||
 	    rst_sys(r, &bits, "PR_GET_SECUREBITS", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0, err) <
 		    0)
 		return -1;
@@ -312,9 +316,9 @@ static int groups_differ(struct rst *r, const struct ckpt_creds *c, bool *differ
 static int set_fsid(struct rst *r, long nr, uint32_t want, const char *what, struct cv_error *err)
 {
 	int64_t got;
-	if (rst_sys(r, NULL, what, nr, want, 0, 0, 0, 0, 0, err) < 0 ||
-	    rst_sys(r, &got, what, nr, (uint64_t)-1, 0, 0, 0, 0, 0, err) < 0)
-		return -1;
+	if (pti_sys(&r->t, &got, err, nr, want, 0, 0, 0, 0, 0) < 0 ||
+	    pti_sys(&r->t, &got, err, nr, (uint64_t)-1, 0, 0, 0, 0, 0) < 0)
+		return cv_error_wrap(err, "restoring process %d: %s", r->p->pid, what);
 	if ((uint32_t)got != want)
 		return cv_errf(err, EPERM, "restoring process %d: %s %u", r->p->pid, what, want);
 	return 0;
@@ -346,7 +350,7 @@ static int apply_creds(struct rst *r, size_t i, struct cv_error *err)
 		     err) < 0 ||
 	     set_fsid(r, SYS_setfsgid, c->gid[3], "setfsgid", err) < 0))
 		return -1;
-	if (c->cap_inh != now.inh && capset_(r, now.eff, now.prm, c->cap_inh, err) < 0)
+	if (c->cap_inh != now.inh && set_caps(r, now.eff, now.prm, c->cap_inh, err) < 0)
 		return -1;
 	for (int cap = 0; cap < 64; cap++) {
 		if (!(now.bnd & ~c->cap_bnd & (1ULL << cap)))
@@ -374,7 +378,7 @@ static int apply_creds(struct rst *r, size_t i, struct cv_error *err)
 		}
 	}
 	bool uids = memcmp(uid, c->uid, sizeof(uid)) != 0;
-	uint32_t during = uids ? (c->securebits & ~SECURE_ALL_LOCKS_) | SECBIT_NO_SETUID_FIXUP_
+	uint32_t during = uids ? (c->securebits & ~SECUREBITS_LOCKS) | SECBIT_NO_SETUID_FIXUP
 			       : c->securebits;
 	if (during != bits && rst_sys(r, NULL, "PR_SET_SECUREBITS", SYS_prctl, PR_SET_SECUREBITS,
 				      during, 0, 0, 0, 0, err) < 0)
@@ -386,7 +390,7 @@ static int apply_creds(struct rst *r, size_t i, struct cv_error *err)
 	if (during != c->securebits && rst_sys(r, NULL, "PR_SET_SECUREBITS", SYS_prctl,
 					       PR_SET_SECUREBITS, c->securebits, 0, 0, 0, 0, err) < 0)
 		return -1;
-	if (capset_(r, c->cap_eff, c->cap_prm, c->cap_inh, err) < 0)
+	if (set_caps(r, c->cap_eff, c->cap_prm, c->cap_inh, err) < 0)
 		return -1;
 	if (c->no_new_privs && !now.nnp &&
 	    rst_sys(r, NULL, "PR_SET_NO_NEW_PRIVS", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0,
