@@ -171,6 +171,11 @@ static int capture_thread(struct ckpt_proc *p, struct ckpt_thread *ct, struct cv
 	struct iovec iov = {ct->xstate, sizeof(ct->xstate)};
 	if (ptrace(PTRACE_GETREGSET, ct->tid, (void *)NT_X86_XSTATE, &iov) < 0)
 		return cv_errf(err, errno, "process %d thread %d: reading xstate", p->pid, ct->tid);
+	/* A full buffer may be a cut one: SETREGSET would refuse it. */
+	if (iov.iov_len >= sizeof(ct->xstate))
+		return cv_errf(err, 0,
+			       "process %d thread %d: this CPU's xstate is larger than %zu bytes",
+			       p->pid, ct->tid, sizeof(ct->xstate));
 	ct->xstate_len = iov.iov_len;
 	if (ptrace(PTRACE_GETSIGMASK, ct->tid, (void *)sizeof(ct->sigmask), &ct->sigmask) < 0)
 		return cv_errf(err, errno, "process %d thread %d: reading its signal mask", p->pid,
@@ -205,6 +210,11 @@ static int capture_thread(struct ckpt_proc *p, struct ckpt_thread *ct, struct cv
 static int add_pages(struct ckpt_proc *p, uint64_t addr, size_t len, int memfd,
 		     struct cv_error *err)
 {
+	if (p->npages == CKPT_MAX_PAGE_RUNS)
+		return cv_errf(err, 0,
+			       "process %d: more than %d runs of saved pages is not supported by "
+			       "checkpoint (kind: sparse memory)",
+			       p->pid, CKPT_MAX_PAGE_RUNS);
 	if (p->npages == p->cap_pages) {
 		size_t cap = p->cap_pages ? p->cap_pages * 2 : 64;
 		struct ckpt_pages *n = realloc(p->pages, cap * sizeof(*n));

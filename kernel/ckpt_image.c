@@ -517,6 +517,17 @@ static int on_pages(struct ckpt_loader *l, const msgpack_object *rec, uint64_t l
 			       "state file: task %d: pages at 0x%llx (%llu bytes) lie outside its "
 			       "mappings",
 			       p->pid, (unsigned long long)addr, (unsigned long long)len);
+	/* Runs come in address order, as capture writes them: a page saved
+	 * twice would be written twice, and a file repeating one run could
+	 * grow the table without end. */
+	const struct ckpt_pages *prev = p->npages ? &p->pages[p->npages - 1] : NULL;
+	if (prev && addr < prev->addr + prev->len)
+		return cv_errf(err, 0, "state file: task %d: page runs overlap or are out of order "
+				       "at 0x%llx",
+			       p->pid, (unsigned long long)addr);
+	if (p->npages == CKPT_MAX_PAGE_RUNS)
+		return cv_errf(err, 0, "state file: task %d: more than %d page runs", p->pid,
+			       CKPT_MAX_PAGE_RUNS);
 	if (p->npages == p->cap_pages) {
 		size_t cap = p->cap_pages ? p->cap_pages * 2 : 64;
 		struct ckpt_pages *n = realloc(p->pages, cap * sizeof(*n));
@@ -606,6 +617,12 @@ static int on_pipe(struct ckpt_loader *l, const msgpack_object *rec, uint64_t le
 		return cv_errf(err, 0, "state file: pipe %llu: %llu bytes in a pipe of %llu",
 			       (unsigned long long)cp->ino, (unsigned long long)len,
 			       (unsigned long long)cp->size);
+	size_t total = (size_t)len;
+	for (size_t i = 0; i < l->npipes; i++)
+		total += l->pipes[i].len;
+	if (total > CKPT_PIPES_MAX_TOTAL)
+		return cv_errf(err, 0, "state file: pipe %llu: the pipes hold more than %d bytes together",
+			       (unsigned long long)cp->ino, CKPT_PIPES_MAX_TOTAL);
 	cp->rflags = (int)(uint32_t)rf;
 	cp->wflags = (int)(uint32_t)wf;
 	if (len && !(cp->data = malloc(len)))

@@ -122,6 +122,7 @@ int ckpt_pipes_collect(const struct ckpt_proc *procs, size_t n, struct ckpt_pipe
 			}
 		}
 	}
+	size_t total = 0;
 	for (size_t i = 0; rc == 0 && i < np; i++) {
 		struct holder *ho = &h[i];
 		if (ho->rproc < 0 || ho->wproc < 0) {
@@ -149,6 +150,13 @@ int ckpt_pipes_collect(const struct ckpt_proc *procs, size_t n, struct ckpt_pipe
 		if (rc == 0)
 			rc = read_buffered(&a[i], rfd, procs[ho->rproc].pid, ho->rfd, err);
 		close(rfd);
+		total += a[i].len;
+		if (rc == 0 && total > CKPT_PIPES_MAX_TOTAL)
+			rc = cv_errf(err, 0,
+				     "process %d fd %d (pipe:[%llu]): the container's pipes hold more "
+				     "than %d bytes together",
+				     procs[ho->rproc].pid, ho->rfd, (unsigned long long)a[i].ino,
+				     CKPT_PIPES_MAX_TOTAL);
 	}
 	free(h);
 	if (rc < 0) {

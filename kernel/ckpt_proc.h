@@ -21,9 +21,17 @@
 #define CKPT_MAX_THREADS 64
 #define CKPT_MAX_VMAS 4096
 #define CKPT_MAX_FDS 1024
-#define CKPT_XSTATE_MAX 16384 /* the whole XSAVE area: 11008 bytes with AMX tiles */
+/* PTRACE_GETREGSET NT_X86_XSTATE gives the standard (uncompacted) XSAVE
+ * layout of every feature the kernel enables, and SETREGSET takes exactly
+ * that size back: 2.7 KiB with AVX-512, ~11 KiB once AMX tile data is in
+ * (Sapphire Rapids). */
+#define CKPT_XSTATE_MAX 16384
 #define CKPT_AUXV_MAX 512 /* 64-bit words */
 #define CKPT_PATH_MAX 1024
+/* Page runs of one process (24 bytes each in memory): a process touching
+ * every other page of 8 GiB has a million; a state file claiming more is
+ * refused before its table grows without end. */
+#define CKPT_MAX_PAGE_RUNS (1 << 20)
 
 enum ckpt_vma_kind {
 	CKPT_VMA_ANON,
@@ -102,6 +110,10 @@ struct ckpt_pipe {
 };
 #define CKPT_MAX_PIPES 256
 #define CKPT_PIPE_MAX_BYTES (1 << 20) /* the default pipe-max-size */
+/* All pipes' buffered bytes together: they are held in memory by both
+ * checkpoint and the state-file reader, so 256 full 1 MiB pipes (a
+ * hostile file's easy 256 MiB) are refused. */
+#define CKPT_PIPES_MAX_TOTAL (16 << 20)
 
 /* The mm fields PR_SET_MM_MAP takes (from /proc/PID/stat and brk(0)). */
 struct ckpt_mm {

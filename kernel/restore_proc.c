@@ -479,8 +479,21 @@ static int thread_state(struct rst *r, struct pti *t, const struct ckpt_thread *
 static int set_final_regs(pid_t tid, const struct ckpt_thread *ct, struct cv_error *err)
 {
 	struct iovec iov = {(void *)ct->xstate, ct->xstate_len};
-	if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0)
-		return cv_errf(err, errno, "restoring thread %d: xstate", ct->tid);
+	if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) < 0) {
+		int e = errno;
+		/* The kernel takes only a buffer of its own size (EFAULT
+		 * otherwise): a file from a CPU with other features. */
+		static unsigned char here[CKPT_XSTATE_MAX];
+		struct iovec q = {here, sizeof(here)};
+		if (e == EFAULT && ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &q) == 0 &&
+		    q.iov_len != ct->xstate_len)
+			return cv_errf(err, 0,
+				       "restoring thread %d: its xstate holds %zu bytes, this CPU's "
+				       "%zu (a state file restores only on a CPU with the same "
+				       "features)",
+				       ct->tid, ct->xstate_len, q.iov_len);
+		return cv_errf(err, e, "restoring thread %d: xstate", ct->tid);
+	}
 	struct user_regs_struct g = ct->regs;
 	restart_fixup(&g);
 	if (ptrace(PTRACE_SETREGS, tid, 0, &g) < 0)
@@ -683,6 +696,35 @@ static int restore_into(const struct ckpt_proc *p, pid_t pid, const struct pti *
 	return 0;
 }
 
+/* Kills a restore that failed and reaps every thread of it: the threads
+ * we cloned are traced by us, and a traced thread is reapable only by its
+ * tracer; until it is, the leader is not reaped either (waiting for the
+ * leader alone hung forever). */
+static void kill_traced(pid_t pid)
+{
+	pid_t tids[CKPT_MAX_THREADS + 1]; /* a restore makes at most CKPT_MAX_THREADS */
+	size_t n = 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	for (struct dirent *e; d && (e = readdir(d)) && n < CKPT_MAX_THREADS;) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		if (tid > 0 && tid != pid)
+			tids[n++] = tid;
+	}
+	if (d)
+		closedir(d);
+	kill(pid, SIGKILL);
+	tids[n++] = pid; /* the leader last */
+	for (size_t k = 0; k < n; k++) {
+		int st;
+		pid_t r;
+		do
+			r = waitpid(tids[k], &st, __WALL);
+		while ((r < 0 && errno == EINTR) || (r > 0 && !WIFEXITED(st) && !WIFSIGNALED(st)));
+	}
+}
+
 int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext_fd,
 		 const int *ext, size_t n, pid_t *out_pid, struct cv_error *err)
 {
@@ -700,8 +742,7 @@ int restore_proc(const struct ckpt_proc *p, const char *stub_exe, const int *ext
 	if (rc == 0)
 		rc = restore_into(p, pid, &t, err);
 	if (rc < 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		kill_traced(pid);
 		return -1;
 	}
 	*out_pid = pid;

@@ -562,9 +562,16 @@ def test_cli_self_overlay(env):
     cli_create(env, sub, b)
     env.cli.run("start", sub, check=True)
     upper = os.path.join(env.root, sub, "overlay", "upper", name)
-    wait_until(lambda: os.path.exists(upper), what="the write in the self upper layer")
-    with open(upper) as f:
-        assert f.read() == "kept\n"
+    # The shell's `>` makes the file before echo writes into it: wait for
+    # the contents, not for the name (reading at once raced the write).
+
+    def contents():
+        try:
+            with open(upper) as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+    wait_until(lambda: contents() == "kept\n", what="the write in the self upper layer")
     assert not os.path.exists(os.path.join(env.fixture, "rootfs", name))
     env.cli.run("delete", "--force", sub, check=True)
     assert not os.path.exists(os.path.join(env.root, sub))

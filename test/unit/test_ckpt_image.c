@@ -1,8 +1,9 @@
 /* Unit tests for kernel/ckpt_image.c's refusals: a state file whose
  * records are well-formed for the state reader but wrong for the engine
  * (a register set of another size, pages outside every mapping, a thread
- * count that disagrees, an unknown fd type, mappings out of order) is
- * refused with a message naming it, and nothing is kept. */
+ * count that disagrees, an unknown fd type, mappings out of order, a page
+ * run saved twice) is refused with a message naming it, and nothing is
+ * kept. */
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -11,7 +12,7 @@
 #include "kernel/ckpt_image.h"
 #include "test/unit/unit.h"
 
-enum flaw { NONE, REGS_SIZE, PAGES_OUTSIDE, THREADS_COUNT, FD_TYPE, MAP_ORDER };
+enum flaw { NONE, REGS_SIZE, PAGES_OUTSIDE, THREADS_COUNT, FD_TYPE, MAP_ORDER, PAGES_TWICE };
 
 static void u64(msgpack_packer *pk, const char *k, uint64_t v)
 {
@@ -69,6 +70,10 @@ static int image(enum flaw f)
 	static const unsigned char page[4096];
 	CHECK(sf_put_pages(w, f == PAGES_OUTSIDE ? 0x900000 : 0x401000, 4096, &err) == 0);
 	CHECK(sf_write_data(w, page, sizeof(page), &err) == 0);
+	if (f == PAGES_TWICE) {
+		CHECK(sf_put_pages(w, 0x401000, 4096, &err) == 0);
+		CHECK(sf_write_data(w, page, sizeof(page), &err) == 0);
+	}
 	pk = sf_record_begin(w, SF_KIND_FD, 6, 0, &err);
 	u64(pk, "fd", 3);
 	mpk_pack_key(pk, "type");
@@ -114,6 +119,7 @@ TEST(test_refusals_name_what)
 		{THREADS_COUNT, "1 thread records, its task record says 2"},
 		{FD_TYPE, "unknown type \"socket\""},
 		{MAP_ORDER, "mappings overlap or are out of order"},
+		{PAGES_TWICE, "page runs overlap or are out of order at 0x401000"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct cv_error err = {0};

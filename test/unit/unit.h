@@ -4,6 +4,7 @@
  * one line per failure ("FAIL file: test") and per skip ("SKIP file: test:
  * reason") and ends with "N passed, N failed, N skipped". A test that cannot
  * run here calls SKIP("reason"): it is counted and shown, never passed. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,17 @@ static int unit_skipped;
 	} while (0)
 
 #define TEST(name) static void name(void)
+
+/* Open fds of this process: tests compare it before and after to show
+ * nothing leaked. */
+static inline int unit_count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
 
 typedef void (*unit_fn)(void);
 
