@@ -3,7 +3,8 @@
 test/integration/ckpt/pstate.c lowers rlimits, sets a personality, itimers, a
 umask, dumpable and pdeathsig, leaves blocked signals pending (process-wide and
 per thread) and changes each thread's uids, gids, groups, capabilities and
-securebits inside the container. After checkpoint and restore, /proc/PID/status
+securebits inside the container, as the container's init or (tree) as a child
+of it, rebuilt through the tree path. After checkpoint and restore, /proc/PID/status
 of every thread, /proc/PID/limits and /proc/PID/personality read on the host
 are the same, and what the victim reports of itself too. A state file edited to
 claim a capability or a hard rlimit beyond the bundle's is refused naming it;
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import struct
 import time
 
@@ -99,16 +101,28 @@ def restore(cli, img, bundle):
     return rid, rc, out
 
 
-def test_pstate_survives_checkpoint_and_restore(env, cli):
-    bundle, log = victim_bundle(env, "s", "state")
+def victim_pid(cli, sid, mode):
+    """The process that set the state: the init, or (tree) its only child."""
+    pid = init_pid(cli, sid)
+    if mode == "tree":
+        helpers.wait_until(lambda: len(helpers.children(pid)) == 1, what="the init's child")
+        pid = helpers.children(pid)[0]
+    return pid
+
+
+@pytest.mark.parametrize("mode", ["state", "tree"])
+def test_pstate_survives_checkpoint_and_restore(env, cli, mode):
+    bundle, log = victim_bundle(env, "s" + mode, mode)
     sid = start(cli, bundle)
     wait_lines(log, 3)
-    pid = init_pid(cli, sid)
+    pid = victim_pid(cli, sid, mode)
+    ns = helpers.nspid(pid)[-1]
     before = snapshot(pid)
     threads = before[0]
     # The victim did what it says (else the comparison below proves little).
     assert len(threads) == 2, threads
-    main, second = threads["1"], threads["2"]
+    main = threads[str(ns)]
+    second = next(v for k, v in threads.items() if k != str(ns))
     assert main["Uid"].split() == ["1000", "1001", "1002", "1003"], main
     assert main["Gid"].split() == ["1000", "1001", "1002", "1003"], main
     assert main["Groups"].split() == ["100", "200"] and second["Groups"].split() == ["300"]
@@ -132,7 +146,7 @@ def test_pstate_survives_checkpoint_and_restore(env, cli):
     assert rc == 0, out
     try:
         wait_lines(log, cut + 3)
-        rpid = init_pid(cli, rid)
+        rpid = victim_pid(cli, rid, mode)
         after = snapshot(rpid)
         assert after[0] == before[0]
         assert after[1] == before[1]
@@ -149,13 +163,13 @@ def test_pstate_survives_checkpoint_and_restore(env, cli):
         assert 1990 <= int(new["itvirt"].split("/")[1]) <= 2000
         assert 2990 <= int(new["itprof"].split("/")[0]) <= 3000
         # The queued siginfos came back as they were sent: values 42 and 43
-        # from sigqueue (SI_QUEUE, -1) by the victim itself (pid 1).
-        assert cli.run("kill", rid, "USR1").returncode == 0
+        # from sigqueue (SI_QUEUE, -1) by the victim itself.
+        os.kill(rpid, signal.SIGUSR1)
         helpers.wait_until(lambda: "rt1=" in lines(log)[-1], what="the victim taking SIGRTMIN+1")
         took = next(l for l in lines(log) if "rt1=" in l).split("rt1=")[1]
-        assert took == "42/-1/1,43/-1/1,", took
+        assert took == f"42/-1/{ns},43/-1/{ns},", took
         # Taken: SIGRTMIN+1 (35, bit 34) is gone from the shared set, SIGUSR2 is still there.
-        shd = int(snapshot(rpid)[0]["1"]["ShdPnd"], 16)
+        shd = int(snapshot(rpid)[0][str(ns)]["ShdPnd"], 16)
         assert shd == int(main["ShdPnd"], 16) & ~(1 << 34) and shd & (1 << 11), hex(shd)
     finally:
         cli.run("delete", "--force", rid)

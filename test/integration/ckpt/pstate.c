@@ -12,6 +12,7 @@
  *                        ambient one, then dumpable 1 and pdeathsig SIGHUP;
  *                        the second thread to ids 3000-3002, group 300 and
  *                        no capabilities.
+ *   pstate tree FILE     the same in a child of the init, which waits.
  *   pstate timer FILE    holds a POSIX timer.
  *   pstate seccomp FILE  installs a seccomp filter of its own.
  * Every 50 ms it appends a line to FILE (opened O_APPEND before the ids
@@ -174,6 +175,14 @@ int main(int argc, char **argv)
 		die(argv[2]);
 	signal(SIGUSR1, on_usr1);
 	if (!strcmp(argv[1], "state")) {
+		set_state();
+	} else if (!strcmp(argv[1], "tree")) {
+		pid_t c = fork();
+		if (c < 0)
+			die("fork");
+		if (c > 0)
+			for (;;)
+				pause();
 		set_state();
 	} else if (!strcmp(argv[1], "timer")) {
 		timer_t t;
