@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +36,12 @@
  * headers predate the newest). */
 #define SECUREBITS_LOCKS 0xaaaU
 
+/* In their numeric order, as /proc/PID/limits lists them. */
 static const char *const rlimit_names[CKPT_NRLIMITS] = {
-	"RLIMIT_CPU",	 "RLIMIT_FSIZE", "RLIMIT_DATA",	      "RLIMIT_STACK",
-	"RLIMIT_CORE",	 "RLIMIT_RSS",	 "RLIMIT_NPROC",      "RLIMIT_NOFILE",
-	"RLIMIT_MEMLOCK", "RLIMIT_AS",	 "RLIMIT_LOCKS",      "RLIMIT_SIGPENDING",
-	"RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_RTPRIO",     "RLIMIT_RTTIME",
+	"RLIMIT_CPU",	  "RLIMIT_FSIZE",      "RLIMIT_DATA",	  "RLIMIT_STACK",
+	"RLIMIT_CORE",	  "RLIMIT_RSS",	       "RLIMIT_NPROC",	  "RLIMIT_NOFILE",
+	"RLIMIT_MEMLOCK", "RLIMIT_AS",	       "RLIMIT_LOCKS",	  "RLIMIT_SIGPENDING",
+	"RLIMIT_MSGQUEUE", "RLIMIT_NICE",      "RLIMIT_RTPRIO",	  "RLIMIT_RTTIME",
 };
 
 /* The lowest capability in `have` that `allowed` lacks, or -1. */
