@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/mpk.h"
+#include "kernel/ckpt_procstate.h"
 #include "kernel/helper_proc.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
@@ -67,6 +68,8 @@ static void on_report(struct ev_loop *loop, ev_io *w, int revents)
 		return; /* the helper failed: its exit answers */
 	struct task *init = j->sb->root->init;
 	struct cv_error err = {0};
+	if (init->state == TASK_CREATED)
+		init->seccomp_base = ckpt_seccomp_base(init->host_pid, &j->sb->root->spec);
 	if (init->state != TASK_CREATED || spawn_release(init->ctl_fd, &err) < 0) {
 		LOG(LL_WARN, "restore: releasing the init: %s", err.msg[0] ? err.msg : "not created");
 		return; /* the helper waits for an exec that never comes: its init's exit ends it */
