@@ -35,7 +35,9 @@ static int call_restore(const char *id, int fd, struct cv_error *err)
 	mpk_pack_key(&pk, "Files");
 	msgpack_pack_uint32(&pk, 1);
 	const msgpack_object *res;
-	/* The file is read twice (checked whole, then streamed in). */
+	/* The helper's main reading moves the fd's offset (the records, then
+	 * the pages of a large file once more); its checker thread reads with
+	 * pread and leaves it alone. */
 	pid_t prog = progress_start(fd, "restore", true);
 	int r = rpc_client_call(cl, "containerManager.Restore", &sb, &fd, 1, &res, NULL, NULL, 0,
 				err);

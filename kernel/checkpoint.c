@@ -187,7 +187,8 @@ void cm_checkpoint(struct rpc_call *call, const msgpack_object *arg)
 				  .spec_json = spec,
 				  .init_pid = c->init->host_pid,
 				  .image_fd = rpc_call_file(call, 0),
-				  .resume = resume};
+				  .resume = resume,
+				  .seccomp_base = c->init->seccomp_base};
 	int r = helper_proc_start(helper_main, &a, &j->helper, &err);
 	free(spec);
 	if (r < 0) {

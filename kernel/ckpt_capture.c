@@ -1,5 +1,6 @@
 /* Capturing one ptrace-stopped process into a struct ckpt_proc
- * (kernel/ckpt_proc.h).
+ * (kernel/ckpt_proc.h); its credentials, rlimits, pending signals and the
+ * like are kernel/ckpt_procstate.c's.
  *
  * What the kernel shows through /proc (maps, pagemap, stat, status, auxv,
  * fd links and fdinfo) is read from there; what it only tells the process
@@ -116,6 +117,7 @@ void ckpt_kill_all(struct ckpt_proc *p)
 
 void ckpt_proc_free(struct ckpt_proc *p)
 {
+	ckpt_procstate_free(p);
 	free(p->threads);
 	for (size_t i = 0; i < p->nvmas; i++)
 		free(p->vmas[i].path);
@@ -541,6 +543,21 @@ static int capture_injected(struct ckpt_proc *p, const char *status, struct cv_e
 	return rc;
 }
 
+/* Every thread's mask: all blocked (while we inject: a pending signal,
+ * say the SIGCHLD of a child that ended just before the freeze, would
+ * otherwise be delivered on the way back from our call, as a
+ * signal-delivery stop in the middle of it), or as captured. */
+static int set_masks(struct ckpt_proc *p, bool all, struct cv_error *err)
+{
+	for (size_t i = 0; i < p->nthreads; i++) {
+		uint64_t m = all ? ~0ULL : p->threads[i].sigmask;
+		if (ptrace(PTRACE_SETSIGMASK, p->threads[i].tid, (void *)sizeof(m), &m) < 0)
+			return cv_errf(err, errno, "process %d thread %d: setting its signal mask",
+				       p->pid, p->threads[i].tid);
+	}
+	return 0;
+}
+
 int ckpt_capture(struct ckpt_proc *p, ckpt_external_fn is_external, void *data,
 		 struct cv_error *err)
 {
@@ -561,7 +578,17 @@ int ckpt_capture(struct ckpt_proc *p, ckpt_external_fn is_external, void *data,
 		if (capture_thread(p, &p->threads[i], err) < 0)
 			return -1;
 	if (capture_fds(p, is_external, data, err) < 0 || capture_maps(p, err) < 0 ||
-	    capture_mm(p, err) < 0 || capture_injected(p, status, err) < 0)
+	    capture_mm(p, err) < 0 || set_masks(p, true, err) < 0)
+		return -1;
+	int rc = capture_injected(p, status, err);
+	if (rc == 0)
+		rc = ckpt_procstate_capture(p, err);
+	struct cv_error merr = {0};
+	if (set_masks(p, false, &merr) < 0 && rc == 0) {
+		*err = merr;
+		rc = -1;
+	}
+	if (rc < 0)
 		return -1;
 	/* Memory last: the injected calls above mapped and unmapped a
 	 * scratch page, which must not be in the saved areas. */

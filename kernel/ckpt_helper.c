@@ -169,6 +169,7 @@ int ckpt_helper_run(const struct ckpt_job_args *a, struct cv_error *err)
 	read_ext_links(&x);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		x.pid = tree[i].pid;
+		procs[i].seccomp_base = a->seccomp_base;
 		rc = ckpt_capture(&procs[i], is_external, &x, err);
 	}
 	for (size_t i = 1; rc == 0 && i < n; i++)

@@ -15,6 +15,7 @@ struct ckpt_job_args {
 	pid_t init_pid;           /* host pid of the container's init (its stdio is external) */
 	int image_fd;             /* the state file (the caller's) */
 	bool resume;              /* leave it running; else leave it frozen for boot to kill */
+	int seccomp_base;         /* the init's seccomp filters at its start (-1: unknown) */
 };
 
 /* Takes the container and writes the state file; 0, or -1 with err naming

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,7 +22,7 @@ static void pack_bin(msgpack_packer *pk, const char *key, const void *p, size_t 
 {
 	mpk_pack_key(pk, key);
 	msgpack_pack_bin(pk, n);
-	msgpack_pack_bin_body(pk, p, n);
+	msgpack_pack_bin_body(pk, n ? p : "", n); /* an empty queue's p is NULL */
 }
 
 static void pack_u64(msgpack_packer *pk, const char *key, uint64_t v)
@@ -67,9 +68,38 @@ static int put_run(struct sf_writer *w, const struct ckpt_proc *p, const struct 
 	return 0;
 }
 
+/* The process-wide state of kernel/ckpt_procstate.h (5 fields). */
+static void put_pstate(msgpack_packer *pk, const struct ckpt_pstate *ps)
+{
+	pack_bin(pk, "rlimits", ps->rlim, sizeof(ps->rlim));
+	pack_u64(pk, "personality", ps->personality);
+	pack_bin(pk, "itimers", ps->itimer, sizeof(ps->itimer));
+	pack_u64(pk, "dumpable", (uint64_t)ps->dumpable);
+	pack_bin(pk, "sigqueue", ps->shared.info, ps->shared.n * CKPT_SIGINFO_SIZE);
+}
+
+/* A thread's credentials and pending queue (12 fields). */
+static void put_creds(msgpack_packer *pk, const struct ckpt_thread *t)
+{
+	const struct ckpt_creds *c = &t->creds;
+	pack_bin(pk, "uids", c->uid, sizeof(c->uid));
+	pack_bin(pk, "gids", c->gid, sizeof(c->gid));
+	pack_bin(pk, "groups", c->groups, c->ngroups * sizeof(c->groups[0]));
+	pack_u64(pk, "cap_eff", c->cap_eff);
+	pack_u64(pk, "cap_prm", c->cap_prm);
+	pack_u64(pk, "cap_inh", c->cap_inh);
+	pack_u64(pk, "cap_bnd", c->cap_bnd);
+	pack_u64(pk, "cap_amb", c->cap_amb);
+	pack_u64(pk, "securebits", c->securebits);
+	pack_u64(pk, "no_new_privs", (uint64_t)c->no_new_privs);
+	pack_u64(pk, "pdeathsig", (uint64_t)c->pdeathsig);
+	pack_bin(pk, "sigqueue", t->sigq.info, t->sigq.n * CKPT_SIGINFO_SIZE);
+}
+
 int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_error *err)
 {
-	msgpack_packer *pk = sf_record_begin(w, SF_KIND_TASK, 13, 0, err);
+	msgpack_packer *pk =
+		sf_record_begin(w, SF_KIND_TASK, 13 + (p->ps.known ? 5 : 0), 0, err);
 	if (!pk)
 		return -1;
 	/* Ids as the sandbox sees them (its pid namespace), not the host's. */
@@ -86,11 +116,13 @@ int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_err
 	pack_u64(pk, "sigaltstack_size", p->sigaltstack_size);
 	pack_u64(pk, "sigaltstack_flags", (uint64_t)(uint32_t)p->sigaltstack_flags);
 	pack_u64(pk, "threads", p->nthreads);
+	if (p->ps.known)
+		put_pstate(pk, &p->ps);
 	if (sf_record_end(w, err) < 0)
 		return -1;
 	for (size_t i = 0; i < p->nthreads; i++) {
 		const struct ckpt_thread *t = &p->threads[i];
-		if (!(pk = sf_record_begin(w, SF_KIND_THREAD, 11, 0, err)))
+		if (!(pk = sf_record_begin(w, SF_KIND_THREAD, 11 + (t->creds.known ? 12 : 0), 0, err)))
 			return -1;
 		pack_u64(pk, "tid", (uint64_t)t->ns_tid);
 		pack_bin(pk, "regs", &t->regs, sizeof(t->regs));
@@ -103,6 +135,8 @@ int ckpt_image_put(struct sf_writer *w, const struct ckpt_proc *p, struct cv_err
 		pack_u64(pk, "robust_len", t->robust_len);
 		pack_u64(pk, "clear_tid", t->clear_tid);
 		pack_s(pk, "comm", t->comm);
+		if (t->creds.known)
+			put_creds(pk, t);
 		if (sf_record_end(w, err) < 0)
 			return -1;
 	}
@@ -220,6 +254,114 @@ static int get_u_opt(const msgpack_object *rec, const char *key, uint64_t max, u
 	return get_u(rec, key, max, out, err);
 }
 
+/* A pending queue: whole siginfos, each of a signal restore may queue
+ * (1-64, not SIGKILL or SIGSTOP, which cannot be blocked or queued back). */
+static int get_sigq(const msgpack_object *rec, struct ckpt_sigq *q, struct cv_error *err)
+{
+	const msgpack_object *v = mpk_map_get(rec, "sigqueue");
+	if (!v || v->type != MSGPACK_OBJECT_BIN)
+		return cv_errf(err, 0, "state file: field \"sigqueue\": expected bin, got %s",
+			       v ? mpk_type_name(v->type) : "nothing");
+	size_t n = v->via.bin.size;
+	if (n % CKPT_SIGINFO_SIZE || n / CKPT_SIGINFO_SIZE > CKPT_MAX_SIGQ)
+		return cv_errf(err, 0,
+			       "state file: field \"sigqueue\" holds %zu bytes, not at most %d whole "
+			       "siginfos of %d bytes",
+			       n, CKPT_MAX_SIGQ, CKPT_SIGINFO_SIZE);
+	for (size_t off = 0; off < n; off += CKPT_SIGINFO_SIZE) {
+		int32_t sig;
+		memcpy(&sig, v->via.bin.ptr + off, sizeof(sig));
+		if (sig < 1 || sig > 64 || sig == SIGKILL || sig == SIGSTOP)
+			return cv_errf(err, 0,
+				       "state file: field \"sigqueue\": signal %d cannot be queued again",
+				       (int)sig);
+	}
+	if (n && !(q->info = malloc(n)))
+		return cv_errf(err, ENOMEM, "state file: pending signals");
+	if (n)
+		memcpy(q->info, v->via.bin.ptr, n);
+	q->n = n / CKPT_SIGINFO_SIZE;
+	return 0;
+}
+
+/* The process-wide state (optional as a whole: a file from before it
+ * was saved has no "rlimits", and the process keeps the bundle's). */
+static int get_pstate(const msgpack_object *rec, struct ckpt_pstate *ps, struct cv_error *err)
+{
+	if (!mpk_map_get(rec, "rlimits"))
+		return 0;
+	uint64_t pers, dump;
+	if (get_bin(rec, "rlimits", ps->rlim, sizeof(ps->rlim), 0, NULL, err) < 0 ||
+	    get_u(rec, "personality", UINT32_MAX, &pers, err) < 0 ||
+	    get_bin(rec, "itimers", ps->itimer, sizeof(ps->itimer), 0, NULL, err) < 0 ||
+	    get_u(rec, "dumpable", 2, &dump, err) < 0)
+		return -1;
+	for (int k = 0; k < CKPT_NRLIMITS; k++)
+		if (ps->rlim[k].cur > ps->rlim[k].max)
+			return cv_errf(err, 0, "state file: rlimit %d: soft %llu above hard %llu", k,
+				       (unsigned long long)ps->rlim[k].cur,
+				       (unsigned long long)ps->rlim[k].max);
+	for (int k = 0; k < CKPT_NITIMERS; k++) {
+		const struct ckpt_itimer *it = &ps->itimer[k];
+		if (it->interval_sec < 0 || it->value_sec < 0 || it->interval_usec < 0 ||
+		    it->value_usec < 0 || it->interval_usec > 999999 || it->value_usec > 999999)
+			return cv_errf(err, 0, "state file: itimer %d is not a valid time", k);
+	}
+	ps->personality = (uint32_t)pers;
+	ps->dumpable = (int)dump;
+	if (get_sigq(rec, &ps->shared, err) < 0)
+		return -1;
+	ps->known = true;
+	return 0;
+}
+
+/* A thread's credentials (optional as a whole, like get_pstate's). The
+ * pending queue is read last: nothing to free if anything before fails. */
+static int get_creds(const msgpack_object *rec, struct ckpt_thread *t, struct cv_error *err)
+{
+	struct ckpt_creds *c = &t->creds;
+	if (!mpk_map_get(rec, "uids"))
+		return 0;
+	size_t gbytes;
+	uint64_t sb, nnp, pds;
+	if (get_bin(rec, "uids", c->uid, sizeof(c->uid), 0, NULL, err) < 0 ||
+	    get_bin(rec, "gids", c->gid, sizeof(c->gid), 0, NULL, err) < 0 ||
+	    get_bin(rec, "groups", c->groups, 0, sizeof(c->groups), &gbytes, err) < 0 ||
+	    sf_get_u64(rec, "cap_eff", &c->cap_eff, err) < 0 ||
+	    sf_get_u64(rec, "cap_prm", &c->cap_prm, err) < 0 ||
+	    sf_get_u64(rec, "cap_inh", &c->cap_inh, err) < 0 ||
+	    sf_get_u64(rec, "cap_bnd", &c->cap_bnd, err) < 0 ||
+	    sf_get_u64(rec, "cap_amb", &c->cap_amb, err) < 0 ||
+	    get_u(rec, "securebits", CKPT_SECUREBITS_MAX, &sb, err) < 0 ||
+	    get_u(rec, "no_new_privs", 1, &nnp, err) < 0 ||
+	    get_u(rec, "pdeathsig", 64, &pds, err) < 0)
+		return -1;
+	if (gbytes % sizeof(c->groups[0]))
+		return cv_errf(err, 0, "state file: field \"groups\" holds %zu bytes, not whole ids",
+			       gbytes);
+	c->ngroups = gbytes / sizeof(c->groups[0]);
+	for (int k = 0; k < 4; k++)
+		if (c->uid[k] == UINT32_MAX || c->gid[k] == UINT32_MAX)
+			return cv_errf(err, 0, "state file: uid or gid %u is not a valid id", UINT32_MAX);
+	for (size_t k = 0; k < c->ngroups; k++)
+		if (c->groups[k] == UINT32_MAX)
+			return cv_errf(err, 0, "state file: group %u is not a valid id", UINT32_MAX);
+	/* What the kernel keeps true of any thread (capset, PR_CAP_AMBIENT). */
+	if (c->cap_eff & ~c->cap_prm)
+		return cv_errf(err, 0, "state file: effective capabilities outside the permitted ones");
+	if (c->cap_amb & ~(c->cap_prm & c->cap_inh))
+		return cv_errf(err, 0,
+			       "state file: ambient capabilities outside the permitted and inheritable "
+			       "ones");
+	c->securebits = (uint32_t)sb;
+	c->no_new_privs = (int)nnp;
+	c->pdeathsig = (int)pds;
+	if (get_sigq(rec, &t->sigq, err) < 0)
+		return -1;
+	c->known = true;
+	return 0;
+}
+
 static struct ckpt_proc *cur(struct ckpt_loader *l, const char *kind, struct cv_error *err)
 {
 	if (!l->nprocs) {
@@ -248,7 +390,7 @@ static int on_task(struct ckpt_loader *l, const msgpack_object *rec, struct cv_e
 	p->fds = calloc(CKPT_MAX_FDS, sizeof(*p->fds));
 	if (!p->threads || !p->vmas || !p->fds)
 		return cv_errf(err, ENOMEM, "state file: task");
-	uint64_t pid, um, ss_flags, auxb = 0, ppid, sid, pgid;
+	uint64_t pid = 0, um, ss_flags, auxb = 0, ppid, sid, pgid;
 	size_t aux_bytes;
 	if (get_u(rec, "pid", 4194304, &pid, err) < 0 ||
 	    get_u_opt(rec, "ppid", 4194304, 0, &ppid, err) < 0 ||
@@ -261,8 +403,9 @@ static int on_task(struct ckpt_loader *l, const msgpack_object *rec, struct cv_e
 	    sf_get_u64(rec, "sigaltstack_sp", &p->sigaltstack_sp, err) < 0 ||
 	    sf_get_u64(rec, "sigaltstack_size", &p->sigaltstack_size, err) < 0 ||
 	    get_u(rec, "sigaltstack_flags", UINT32_MAX, &ss_flags, err) < 0 ||
-	    get_u(rec, "threads", CKPT_MAX_THREADS, &auxb, err) < 0)
-		return -1;
+	    get_u(rec, "threads", CKPT_MAX_THREADS, &auxb, err) < 0 ||
+	    get_pstate(rec, &p->ps, err) < 0)
+		return cv_error_wrap(err, "task %llu", (unsigned long long)pid);
 	if (pid == 0 || aux_bytes % 8 || auxb == 0)
 		return cv_errf(err, 0, "state file: task %llu: bad pid, auxv or thread count",
 			       (unsigned long long)pid);
@@ -302,6 +445,8 @@ static int on_thread(struct ckpt_loader *l, const msgpack_object *rec, struct cv
 		return cv_error_wrap(err, "task %d", p->pid);
 	if (tid == 0)
 		return cv_errf(err, 0, "state file: task %d: thread id 0", p->pid);
+	if (get_creds(rec, t, err) < 0)
+		return cv_error_wrap(err, "task %d thread %llu", p->pid, (unsigned long long)tid);
 	t->tid = t->ns_tid = (pid_t)tid;
 	t->rseq_len = (uint32_t)rl;
 	t->rseq_sig = (uint32_t)rs;
@@ -392,8 +537,11 @@ static int on_pages(struct ckpt_loader *l, const msgpack_object *rec, uint64_t l
 		p->cap_pages = cap;
 	}
 	unsigned char *data = NULL;
-	if (!l->skip_data && !(data = malloc(len)))
+	bool keep = !l->skip_data || (len <= l->keep_max && l->kept <= l->keep_max - len);
+	if (keep && !(data = malloc(len)))
 		return cv_errf(err, ENOMEM, "state file: %llu bytes of pages", (unsigned long long)len);
+	if (keep)
+		l->kept += len;
 	p->pages[p->npages] = (struct ckpt_pages){addr, (size_t)len, data};
 	l->cur_pages = &p->pages[p->npages++];
 	p->page_bytes += len;
@@ -594,16 +742,17 @@ struct stream {
 	ckpt_page_fn put;
 	void *opaque;
 	size_t next; /* index of the next run expected */
-	const struct ckpt_pages *cur;
+	const struct ckpt_pages *cur; /* the run being streamed (NULL: none, or kept) */
 };
 
+/* 1 once past p's records: the rest of the file is not read. */
 static int stream_event(void *opaque, const struct sf_event *ev, struct cv_error *err)
 {
 	struct stream *s = opaque;
 	if (ev->type == SF_EV_RECORD) {
 		s->cur = NULL;
-		if (ev->kind == SF_KIND_TASK)
-			s->tasks_seen++;
+		if (ev->kind == SF_KIND_TASK && s->tasks_seen++ > s->task)
+			return 1;
 		if (ev->kind != SF_KIND_PAGES || s->tasks_seen != s->task + 1)
 			return 0;
 		uint64_t addr;
@@ -612,7 +761,8 @@ static int stream_event(void *opaque, const struct sf_event *ev, struct cv_error
 		if (s->next >= s->p->npages || s->p->pages[s->next].addr != addr ||
 		    s->p->pages[s->next].len != ev->data_len)
 			return cv_errf(err, 0, "state file: changed between its check and its use");
-		s->cur = &s->p->pages[s->next++];
+		const struct ckpt_pages *run = &s->p->pages[s->next++];
+		s->cur = run->data ? NULL : run; /* a kept run is written from memory */
 		return 0;
 	}
 	if (ev->type == SF_EV_DATA && s->cur)
@@ -620,13 +770,12 @@ static int stream_event(void *opaque, const struct sf_event *ev, struct cv_error
 	return 0;
 }
 
-int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, size_t task, ckpt_page_fn put,
-			    void *opaque, struct cv_error *err)
+int ckpt_image_stream_pages(struct sf_fd_reader *fr, const struct ckpt_proc *p, size_t task,
+			    ckpt_page_fn put, void *opaque, struct cv_error *err)
 {
 	struct stream s = {.p = p, .task = task, .put = put, .opaque = opaque};
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return cv_errf(err, errno, "state file: rewinding it");
-	if (sf_read_fd(fd, stream_event, &s, err) != 0)
+	int rc = sf_fd_reader_run(fr, stream_event, &s, err);
+	if (rc < 0)
 		return -1;
 	if (s.next != p->npages)
 		return cv_errf(err, 0, "state file: changed between its check and its use");

@@ -29,16 +29,21 @@ struct ckpt_loader {
 	struct ckpt_pipe *cur_pipe; /* the pipe whose data is arriving */
 	bool skip_data; /* set by the caller: check the runs, keep no contents (restore
 			 * streams them from the file again, ckpt_image_stream_pages) */
+	uint64_t keep_max; /* with skip_data: page contents are kept anyway while their
+			    * total stays within this many bytes (a small file restores
+			    * from memory); the runs after are streamed */
+	uint64_t kept;     /* page bytes kept so far */
 };
 int ckpt_image_event(void *loader, const struct sf_event *ev, struct cv_error *err);
 int ckpt_image_done(struct ckpt_loader *l, struct cv_error *err);
 void ckpt_loader_free(struct ckpt_loader *l);
 
 /* The second pass of a restore that kept no contents: reads the file
- * again and hands every page run's bytes to put(opaque, addr, data, len).
- * p is the file's task-th task (from 0). The runs must be exactly those of p, in order (the file may not change
- * between the passes). */
+ * again through fr and hands the bytes of every page run of p that was not
+ * kept to put(opaque, addr, data, len). p is the file's task-th task (from
+ * 0). The runs must be exactly those of p, in order (the file may not
+ * change between the passes). The read stops after p's records. */
 typedef int (*ckpt_page_fn)(void *opaque, uint64_t addr, const void *data, size_t len,
 			    struct cv_error *err);
-int ckpt_image_stream_pages(int fd, const struct ckpt_proc *p, size_t task, ckpt_page_fn put,
-			    void *opaque, struct cv_error *err);
+int ckpt_image_stream_pages(struct sf_fd_reader *fr, const struct ckpt_proc *p, size_t task,
+			    ckpt_page_fn put, void *opaque, struct cv_error *err);

@@ -1,8 +1,9 @@
 #pragma once
 /* One process as a checkpoint sees it: its threads (registers, xstate,
- * signal mask, rseq, robust list), its address space (areas and the
- * contents of their present private pages), signal handlers, mm fields
- * and auxv, cwd, umask and fd table. ckpt_capture fills it from a
+ * signal mask, rseq, robust list, credentials, pending signals), its
+ * address space (areas and the contents of their present private pages),
+ * signal handlers, mm fields and auxv, cwd, umask, fd table and the rest
+ * of its process state (kernel/ckpt_procstate.h). ckpt_capture fills it from a
  * process whose threads are all ptrace-stopped; restore_proc rebuilds it
  * in a fresh stub process by injected syscalls. Both run in the
  * short-lived checkpoint/restore helper (docs/DESIGN.md, "Checkpoint and
@@ -15,6 +16,7 @@
 #include <sys/user.h>
 
 #include "core/err.h"
+#include "kernel/ckpt_procstate.h"
 
 #define CKPT_MAX_THREADS 64
 #define CKPT_MAX_VMAS 4096
@@ -70,6 +72,8 @@ struct ckpt_thread {
 	size_t robust_len;
 	uint64_t clear_tid; /* set_tid_address */
 	char comm[16];
+	struct ckpt_creds creds; /* credentials, capabilities, securebits, ... */
+	struct ckpt_sigq sigq;   /* its own pending signals */
 };
 
 struct ckpt_sigaction {
@@ -139,6 +143,10 @@ struct ckpt_proc {
 	unsigned umask;
 	struct ckpt_fd *fds;
 	size_t nfds;
+	struct ckpt_pstate ps; /* rlimits, personality, itimers, dumpable, shared pending signals */
+	/* Capture: the seccomp filters every process of the container starts
+	 * with (ckpt_seccomp_base); a thread with more installed its own. */
+	int seccomp_base;
 	size_t decl_threads; /* read from a state file: the count its task record gave */
 	int mem_fd;          /* capture: /proc/PID/mem of the stopped process, or -1 (0: unset) */
 };
@@ -195,6 +203,12 @@ typedef int (*restore_put_fn)(void *opaque, uint64_t addr, const void *data, siz
 typedef int (*restore_pages_fn)(void *src, const struct ckpt_proc *p, restore_put_fn put,
 				void *opaque, struct cv_error *err);
 void restore_set_page_source(restore_pages_fn fn, void *src);
+/* Asked once every process is rebuilt, stopped, before any is detached:
+ * a non-zero return (err set) fails the restore with nothing let run (the
+ * restore helper waits there for the thread checking the rest of the state
+ * file). NULL: none. */
+typedef int (*restore_gate_fn)(void *data, struct cv_error *err);
+void restore_set_release_gate(restore_gate_fn fn, void *data);
 /* Files to recreate in the process (its tmpfs contents) once its fds are
  * in place, before it runs; NULL: none. Not owned. */
 struct ckpt_tmpfs;

@@ -1,6 +1,7 @@
 /* containerManager.StartRoot and ContainerRuntimeState. */
 #include "core/log.h"
 #include "core/mpk.h"
+#include "kernel/ckpt_procstate.h"
 #include "kernel/methods.h"
 #include "kernel/seccheck.h"
 #include "kernel/park.h"
@@ -31,6 +32,8 @@ void cm_start_root(struct rpc_call *call, const msgpack_object *arg)
 		return;
 	}
 	LOG(LL_INFO, "starting root container %s (asked for %s)", sb->root->id, cid);
+	/* Still waiting for the release: nothing of the container ran yet. */
+	init->seccomp_base = ckpt_seccomp_base(init->host_pid, &sb->root->spec);
 	if (spawn_release(init->ctl_fd, &err) < 0) {
 		rpc_fail(call, "starting sandbox: %s", err.msg);
 		return;

@@ -59,6 +59,8 @@ struct task {
 	bool start_failed;
 	bool has_tty;
 	bool ready;            /* init: SPAWN_READY seen (waits for the release byte) */
+	int seccomp_base;      /* init: its seccomp filters when it execs (ckpt_seccomp_base,
+				* read at its release; -1 unknown): checkpoint refuses more */
 	char *start_err;       /* set with start_failed (malloc'd; NULL when out of memory) */
 	char *exit_err;        /* set with status_unknown */
 	struct waitq started;  /* StartRoot / ExecuteAsync: exec handshake done */

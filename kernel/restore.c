@@ -1,7 +1,8 @@
 /* containerManager.Restore (docs/API.md): boot's side. A created sandbox
  * (init waiting for its release) is restored from the state file: a
- * helper (kernel/restore_helper.c) reads and checks all of it, seizes the
- * init and says so on a pipe; boot then releases the init exactly as
+ * helper (kernel/restore_helper.c) reads and checks its records (a large
+ * file's checksums are checked by a thread of the helper while it
+ * rebuilds), seizes the init and says so on a pipe; boot then releases the init exactly as
  * StartRoot does, so the exec handshake, the task's state and its exit
  * are the ordinary ones (Wait, Signal, Processes work on the restored
  * container); the helper rebuilds the process at the exec and exits. The
@@ -19,6 +20,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/mpk.h"
+#include "kernel/ckpt_procstate.h"
 #include "kernel/helper_proc.h"
 #include "kernel/methods.h"
 #include "kernel/model.h"
@@ -66,6 +68,8 @@ static void on_report(struct ev_loop *loop, ev_io *w, int revents)
 		return; /* the helper failed: its exit answers */
 	struct task *init = j->sb->root->init;
 	struct cv_error err = {0};
+	if (init->state == TASK_CREATED)
+		init->seccomp_base = ckpt_seccomp_base(init->host_pid, &j->sb->root->spec);
 	if (init->state != TASK_CREATED || spawn_release(init->ctl_fd, &err) < 0) {
 		LOG(LL_WARN, "restore: releasing the init: %s", err.msg[0] ? err.msg : "not created");
 		return; /* the helper waits for an exec that never comes: its init's exit ends it */

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "kernel/ckpt_proc.h"
+#include "kernel/ckpt_procstate.h"
 #include "kernel/ckpt_tmpfs.h"
 #include "kernel/ptrace_inject.h"
 #include "kernel/restore_internal.h"
@@ -743,6 +744,10 @@ int rst_rebuild(struct rst *r, struct cv_error *err)
 		struct pti main_t = r->t;
 		rc = thread_state(r, &main_t, &p->threads[0], err);
 	}
+	/* Pending signals, limits, then credentials, capabilities and
+	 * no_new_privs: last, once nothing else needs their privileges. */
+	if (rc == 0)
+		rc = rst_procstate_apply(r, err);
 	/* The trampoline goes last: we stop at the exit of this munmap (a
 	 * syscall stop: its int3 is gone with it) and replace rip, so nothing
 	 * runs from the unmapped page. */

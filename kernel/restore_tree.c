@@ -232,6 +232,15 @@ static int join_group(struct rst *r, struct cv_error *err)
 	return 0;
 }
 
+static restore_gate_fn release_gate;
+static void *release_gate_data;
+
+void restore_set_release_gate(restore_gate_fn fn, void *data)
+{
+	release_gate = fn;
+	release_gate_data = data;
+}
+
 int restore_tree_take(const struct ckpt_proc *procs, size_t n, const struct ckpt_pipe *pipes,
 		      size_t npipes, pid_t pid, struct cv_error *err)
 {
@@ -293,6 +302,8 @@ int restore_tree_take(const struct ckpt_proc *procs, size_t n, const struct ckpt
 	for (size_t i = 0; i < made; i++)
 		if (r[i].memfd >= 0)
 			close(r[i].memfd);
+	if (rc == 0 && release_gate)
+		rc = release_gate(release_gate_data, err);
 	if (rc == 0)
 		for (size_t i = 0; i < n; i++)
 			for (size_t k = 0; k < procs[i].nthreads; k++)

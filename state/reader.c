@@ -18,6 +18,8 @@
 enum stage { ST_MAGIC, ST_METALEN, ST_META, ST_METACRC, ST_FRAME, ST_AFTER, ST_FAILED };
 enum rstage { RS_LEN, RS_BODY, RS_DATA, RS_END_SEEN };
 
+/* sf_reader_reset zeroes every field but the buffers and contexts it
+ * names: a field that owns memory must be freed or kept there. */
 struct sf_reader {
 	enum stage st;
 	unsigned char hdr[8]; /* magic, then the metadata length, then its CRC */
@@ -36,7 +38,8 @@ struct sf_reader {
 	unsigned char *dbuf; /* decompressed bytes not yet parsed: [dpos, dlen) */
 	size_t dpos, dlen;
 	bool lz_more;    /* LZ4F may hold output it could not give (dbuf was full) */
-	bool frame_done; /* LZ4F reported the frame's end (checksums verified) */
+	bool frame_done; /* LZ4F reported the frame's end (checksums verified unless skipped) */
+	bool skip_csum;  /* sf_reader_skip_checksums: LZ4F computes none */
 	enum rstage rs;
 	unsigned char lenb[4];
 	size_t lenb_have;
@@ -79,6 +82,28 @@ void sf_reader_free(struct sf_reader *r)
 	if (r->rec_zone)
 		msgpack_zone_free(r->rec_zone);
 	free(r);
+}
+
+void sf_reader_reset(struct sf_reader *r)
+{
+	free(r->mbuf);
+	if (r->meta_zone)
+		msgpack_zone_free(r->meta_zone);
+	msgpack_zone_clear(r->rec_zone);
+	LZ4F_resetDecompressionContext(r->dctx);
+	/* Everything but the buffers and contexts starts over. */
+	struct sf_reader keep = *r;
+	memset(r, 0, sizeof(*r));
+	r->buf = keep.buf;
+	r->buf_cap = keep.buf_cap;
+	r->rec_zone = keep.rec_zone;
+	r->dctx = keep.dctx;
+	r->dbuf = keep.dbuf;
+}
+
+void sf_reader_skip_checksums(struct sf_reader *r)
+{
+	r->skip_csum = true;
 }
 
 const msgpack_object *sf_reader_meta(const struct sf_reader *r)
@@ -451,7 +476,9 @@ int sf_reader_feed(struct sf_reader *r, const void *in, size_t *in_len, struct s
 			if (used == avail && !r->lz_more)
 				goto out;
 			size_t src_n = avail - used, dst_n = SF_READ_SLICE;
-			size_t hint = LZ4F_decompress(r->dctx, r->dbuf, &dst_n, p + used, &src_n, NULL);
+			/* LZ4F keeps skipChecksums for the rest of the frame once given. */
+			LZ4F_decompressOptions_t opt = {.skipChecksums = r->skip_csum};
+			size_t hint = LZ4F_decompress(r->dctx, r->dbuf, &dst_n, p + used, &src_n, &opt);
 			used += src_n;
 			r->offset += src_n;
 			if (LZ4F_isError(hint)) {

@@ -172,6 +172,19 @@ const msgpack_object *sf_reader_meta(const struct sf_reader *r);
 /* Bytes consumed so far (file offset), for progress and error offsets. */
 uint64_t sf_reader_offset(const struct sf_reader *r);
 
+/* Back to the state of a fresh reader, keeping what it allocated (its
+ * decompression buffer and context, its record buffer): a file read more
+ * than once is read with one reader. The metadata of the last read is
+ * freed. Checksums are verified again after a reset. */
+void sf_reader_reset(struct sf_reader *r);
+/* From the next byte of the LZ4 frame on, neither the block nor the
+ * content checksums are computed (LZ4F's skipChecksums): they cost most of
+ * a read (xxHash32 over the compressed and the decompressed bytes). Only
+ * for a reader going over a file that another reader checks in full before
+ * anything read from it is used; every other check stays. Until the next
+ * sf_reader_reset. */
+void sf_reader_skip_checksums(struct sf_reader *r);
+
 /* Decodes a record of kind mapping (path points into the record, valid as
  * long as it). */
 int sf_get_mapping(const msgpack_object *rec, struct sf_mapping *m, struct cv_error *err);
@@ -190,3 +203,23 @@ int sf_read_fd(int fd, sf_event_fn cb, void *opaque, struct cv_error *err);
  * fd's current offset and leave it wherever their reads stopped (lseek
  * back to read the file again, e.g. validate first, then restore). */
 int sf_read_meta_fd(int fd, msgpack_zone **zone, const msgpack_object **meta, struct cv_error *err);
+
+/* Whole-file reads of one fd, repeated: one reader and one input buffer
+ * kept across the reads (nothing allocated per read). Each read starts at
+ * offset 0: positioned, with pread, never moving the fd's offset, so that
+ * a second reader of the same file in another thread is not disturbed;
+ * else by lseek and read, so that the offset follows the reading (the
+ * CLI's restore progress line watches it: cmd/progress.c). A fd that
+ * cannot seek (a pipe) is read once, from where it stands; a second read
+ * of it is refused. */
+struct sf_fd_reader;
+/* fd stays the caller's and must outlive the reader. */
+struct sf_fd_reader *sf_fd_reader_create(int fd, bool positioned, struct cv_error *err);
+void sf_fd_reader_free(struct sf_fd_reader *fr);
+/* Reads the whole file from its start, as sf_read_fd does (cb may be NULL;
+ * a non-zero return of cb stops the read and is returned: a positive one
+ * is the caller's "enough", not an error). */
+int sf_fd_reader_run(struct sf_fd_reader *fr, sf_event_fn cb, void *opaque, struct cv_error *err);
+/* sf_reader_skip_checksums for the rest of this run (when called from its
+ * cb before the frame: all of its frame) and for every later run. */
+void sf_fd_reader_skip_checksums(struct sf_fd_reader *fr);
