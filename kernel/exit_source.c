@@ -59,14 +59,19 @@ const char *exit_source_name(void)
 	return xs.kind == EXIT_SOURCE_PIDFD ? "pidfd" : "proc-connector";
 }
 
-/* 1: the status is in *info; 0: not recorded yet; -1: errno. */
+/* 1: the status is in *info; 0: not recorded yet; 2: reaped, the status
+ * not published yet (ask again); -1: errno. */
 static int pidfd_info_exit(int pidfd, int *wstatus)
 {
 	struct exit_pidfd_info info;
 	memset(&info, 0, sizeof(info));
 	info.mask = EXIT_PIDFD_INFO_EXIT;
-	if (ioctl(pidfd, EXIT_PIDFD_GET_INFO, &info) < 0)
-		return -1;
+	if (ioctl(pidfd, EXIT_PIDFD_GET_INFO, &info) < 0) {
+		/* Reaped, its exit information not published yet: the ioctl
+		 * says ESRCH for a moment (seen on 6.18 about once in 50
+		 * inits). */
+		return errno == ESRCH ? 2 : -1;
+	}
 	if (!(info.mask & EXIT_PIDFD_INFO_EXIT))
 		return 0;
 	*wstatus = info.exit_code;
@@ -206,6 +211,8 @@ void exit_source_unwatch(pid_t pid)
 static int status_from_pidfd(int pidfd, pid_t pid, int *wstatus, struct cv_error *err)
 {
 	int r = pidfd_info_exit(pidfd, wstatus);
+	if (r == 2)
+		return 0; /* reaped, the status on its way: ask again */
 	if (r != 0)
 		return r > 0 ? 1 : cv_errf(err, errno, "reading the exit status of process %d",
 					   (int)pid);
@@ -216,6 +223,8 @@ static int status_from_pidfd(int pidfd, pid_t pid, int *wstatus, struct cv_error
 	/* Reaped meanwhile: the read above may have been of a reused pid,
 	 * but the pidfd now has the status. */
 	r = pidfd_info_exit(pidfd, wstatus);
+	if (r == 2)
+		return 0; /* reaped meanwhile: the zombie read may be of a reused pid */
 	if (r != 0)
 		return r > 0 ? 1 : cv_errf(err, errno, "reading the exit status of process %d",
 					   (int)pid);

@@ -123,15 +123,18 @@ static void make_spec(struct oci_spec *s, char **args, size_t n_args)
 }
 
 /* Polls ctl for a report (up to 5 s; SPAWN_REPORT_AGAIN after that). */
+/* Waits up to 60 s: a guard against a hang, not a timing check (5 s ran
+ * out now and then while other builds loaded the machine). */
 static enum spawn_report_result wait_report(int ctl, struct cv_error *err)
 {
-	for (int i = 0; i < 500; i++) {
+	for (int i = 0; i < 600; i++) {
 		struct pollfd p = { .fd = ctl, .events = POLLIN };
-		poll(&p, 1, 10);
+		poll(&p, 1, 100);
 		enum spawn_report_result r = spawn_read_report(ctl, NULL, err);
 		if (r != SPAWN_REPORT_AGAIN)
 			return r;
 	}
+	cv_errf(err, 0, "no report from the container process in 60 s");
 	return SPAWN_REPORT_AGAIN;
 }
 
