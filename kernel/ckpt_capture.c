@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "kernel/ckpt_proc.h"
+#include "kernel/procfs.h"
 #include "kernel/ptrace_inject.h"
 
 #define PAGE 4096UL
@@ -133,22 +134,6 @@ void ckpt_proc_free(struct ckpt_proc *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static int read_file(const char *path, char *buf, size_t n, size_t *len, struct cv_error *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cv_errf(err, errno, "open %s", path);
-	size_t got = 0;
-	ssize_t r;
-	while (got + 1 < n && (r = read(fd, buf + got, n - 1 - got)) > 0)
-		got += (size_t)r;
-	close(fd);
-	buf[got] = '\0';
-	if (len)
-		*len = got;
-	return 0;
-}
-
 /* NSpid, NSpgid, NSsid list an id in every pid namespace, innermost
  * last: the innermost is what the container sees (0: not in it). */
 static pid_t ns_last(const char *status, const char *key, pid_t dflt)
@@ -195,12 +180,12 @@ static int capture_thread(struct ckpt_proc *p, struct ckpt_thread *ct, struct cv
 	ct->robust_len = len;
 	char path[64], status[4096];
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", p->pid, ct->tid);
-	if (read_file(path, status, sizeof(status), NULL, err) < 0)
+	if (procfs_read_text(path, status, sizeof(status), NULL, err) < 0)
 		return -1;
 	ct->ns_tid = ns_last(status, "NSpid:", ct->tid);
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", p->pid, ct->tid);
 	char comm[64];
-	if (read_file(path, comm, sizeof(comm), NULL, err) < 0)
+	if (procfs_read_text(path, comm, sizeof(comm), NULL, err) < 0)
 		return -1;
 	comm[strcspn(comm, "\n")] = '\0';
 	snprintf(ct->comm, sizeof(ct->comm), "%s", comm);
@@ -376,7 +361,7 @@ static int capture_mm(struct ckpt_proc *p, struct cv_error *err)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/stat", p->pid);
-	if (read_file(path, buf, sizeof(buf), NULL, err) < 0)
+	if (procfs_read_text(path, buf, sizeof(buf), NULL, err) < 0)
 		return -1;
 	char *s = strrchr(buf, ')'); /* comm may hold spaces */
 	if (!s)
@@ -439,7 +424,7 @@ static int capture_fds(struct ckpt_proc *p, ckpt_external_fn is_external, void *
 		}
 		link[n] = '\0';
 		snprintf(lpath, sizeof(lpath), "/proc/%d/fdinfo/%d", p->pid, fd);
-		if (read_file(lpath, info, sizeof(info), NULL, err) < 0) {
+		if (procfs_read_text(lpath, info, sizeof(info), NULL, err) < 0) {
 			rc = -1;
 			break;
 		}
@@ -563,7 +548,7 @@ int ckpt_capture(struct ckpt_proc *p, ckpt_external_fn is_external, void *data,
 {
 	char path[64], status[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
-	if (read_file(path, status, sizeof(status), NULL, err) < 0)
+	if (procfs_read_text(path, status, sizeof(status), NULL, err) < 0)
 		return -1;
 	p->ns_sid = ns_last(status, "NSsid:", 0);
 	p->ns_pgid = ns_last(status, "NSpgid:", 0);

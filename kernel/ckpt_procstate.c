@@ -25,23 +25,10 @@
 
 #include "core/spec.h"
 #include "kernel/ckpt_proc.h"
+#include "kernel/procfs.h"
 #include "kernel/ptrace_inject.h"
 
 #define PAGE 4096UL
-
-static int read_text(const char *path, char *buf, size_t n, struct cv_error *err)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cv_errf(err, errno, "open %s", path);
-	size_t got = 0;
-	ssize_t r;
-	while (got + 1 < n && (r = read(fd, buf + got, n - 1 - got)) > 0)
-		got += (size_t)r;
-	close(fd);
-	buf[got] = '\0';
-	return 0;
-}
 
 /* "Key:\tvalue" of a status file, in base (16 for the masks). */
 static int status_field(const char *status, const char *key, int base, uint64_t *out)
@@ -59,7 +46,7 @@ int ckpt_seccomp_base(pid_t init, const struct oci_spec *spec)
 	struct cv_error err = {0};
 	snprintf(path, sizeof(path), "/proc/%d/status", init);
 	uint64_t n;
-	if (read_text(path, status, sizeof(status), &err) < 0 ||
+	if (procfs_read_text(path, status, sizeof(status), NULL, &err) < 0 ||
 	    status_field(status, "Seccomp_filters:", 10, &n) < 0 || n > 1024)
 		return -1;
 	bool late = spec && spec->has_process && spec->process.no_new_privileges &&
@@ -73,7 +60,7 @@ static int refuse_timers(const struct ckpt_proc *p, struct cv_error *err)
 {
 	char path[64], text[512];
 	snprintf(path, sizeof(path), "/proc/%d/timers", p->pid);
-	if (read_text(path, text, sizeof(text), err) < 0)
+	if (procfs_read_text(path, text, sizeof(text), NULL, err) < 0)
 		return cv_error_wrap(err, "process %d: cannot tell whether it has POSIX timers",
 				     p->pid);
 	if (!text[0])
@@ -171,7 +158,7 @@ static int capture_thread_proc(struct ckpt_proc *p, struct ckpt_thread *ct, stru
 {
 	char path[96], status[4096];
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", p->pid, ct->tid);
-	if (read_text(path, status, sizeof(status), err) < 0 ||
+	if (procfs_read_text(path, status, sizeof(status), NULL, err) < 0 ||
 	    refuse_seccomp(p, ct->tid, status, err) < 0)
 		return -1;
 	struct ckpt_creds *c = &ct->creds;
@@ -303,7 +290,7 @@ int ckpt_read_limits(pid_t pid, struct ckpt_rlimit out[CKPT_NRLIMITS], struct cv
 {
 	char path[64], text[4096];
 	snprintf(path, sizeof(path), "/proc/%d/limits", pid);
-	if (read_text(path, text, sizeof(text), err) < 0)
+	if (procfs_read_text(path, text, sizeof(text), NULL, err) < 0)
 		return -1;
 	char *line = strchr(text, '\n'); /* past the heading */
 	for (int k = 0; k < CKPT_NRLIMITS; k++) {

@@ -1,10 +1,29 @@
 /* /proc/<pid>/stat parsing (kernel/procfs.h). */
 #include "kernel/procfs.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+int procfs_read_text(const char *path, char *buf, size_t n, size_t *len, struct cv_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return cv_errf(err, errno, "open %s", path);
+	size_t got = 0;
+	ssize_t r;
+	while (got + 1 < n && (r = read(fd, buf + got, n - 1 - got)) > 0)
+		got += (size_t)r;
+	close(fd);
+	buf[got] = '\0';
+	if (len)
+		*len = got;
+	return 0;
+}
 
 int procfs_read_stat(pid_t pid, struct proc_stat *out)
 {

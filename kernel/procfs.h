@@ -1,7 +1,15 @@
 #pragma once
 /* Reading /proc/<pid>/stat (host view) for the sandbox's own processes. */
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "core/err.h"
+
+/* Reads a small /proc file whole (at most n - 1 bytes) into buf, NUL
+ * terminated; *len (if not NULL) gets its length. -1 with err naming the
+ * path if it cannot be opened. */
+int procfs_read_text(const char *path, char *buf, size_t n, size_t *len, struct cv_error *err);
 
 struct proc_stat {
 	char comm[64];

@@ -60,11 +60,11 @@ SRC_state_rt := $(SRC_state)
 LIBS_state_rt := $(LIBS_state)
 SRC_netargs := kernel/network_args.c netstack/ip.c core/mpk.c core/err.c rpc/scan.c
 LIBS_netargs := $(MSGPACK_LIBS)
-SRC_ckpt_image := kernel/ckpt_image.c kernel/ckpt_capture.c kernel/ckpt_procstate.c kernel/ckpt_tmpfs.c kernel/ptrace_inject.c $(SRC_state)
+SRC_ckpt_image := kernel/ckpt_image.c kernel/ckpt_capture.c kernel/ckpt_procstate.c kernel/ckpt_tmpfs.c kernel/procfs.c kernel/ptrace_inject.c $(SRC_state)
 LIBS_ckpt_image := $(LIBS_state)
 # kernel/ckpt_tmpfs.c restores the files through batches of calls.
 SRC_ckpt_image += kernel/ptrace_batch.c
-HDR := $(wildcard test/fuzz/*.h)
+HDR := $(wildcard test/fuzz/*.h) test/unit/mem_sink.h
 
 .PHONY: all build replay run merge
 # Lets the prerequisites name each target's SRC_<name>.

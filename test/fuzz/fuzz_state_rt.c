@@ -11,6 +11,7 @@
 
 #include "core/mpk.h"
 #include "state/state.h"
+#include "test/unit/mem_sink.h"
 
 #define MAX_RECORDS 64
 
@@ -22,29 +23,6 @@ struct script {
 static unsigned next(struct script *s)
 {
 	return s->off < s->n ? s->p[s->off++] : 0;
-}
-
-struct mem {
-	unsigned char *p;
-	size_t len, cap;
-};
-
-static int mem_sink(void *opaque, const void *p, size_t n, struct cv_error *err)
-{
-	struct mem *m = opaque;
-	(void)err;
-	if (m->len + n > m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 4096;
-		while (cap < m->len + n)
-			cap *= 2;
-		m->p = realloc(m->p, cap);
-		if (!m->p)
-			abort();
-		m->cap = cap;
-	}
-	memcpy(m->p + m->len, p, n);
-	m->len += n;
-	return 0;
 }
 
 /* What was written, to compare with what is read. */

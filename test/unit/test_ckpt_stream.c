@@ -9,23 +9,10 @@
 
 #include "core/mpk.h"
 #include "kernel/ckpt_image.h"
+#include "test/unit/ckpt_records.h"
 #include "test/unit/unit.h"
 
 #define BIG (2u << 20) /* task 2's run: more than one LZ4 block */
-
-static void u64(msgpack_packer *pk, const char *k, uint64_t v)
-{
-	mpk_pack_key(pk, k);
-	msgpack_pack_uint64(pk, v);
-}
-
-static void bin(msgpack_packer *pk, const char *k, size_t n)
-{
-	static const unsigned char zero[4096];
-	mpk_pack_key(pk, k);
-	msgpack_pack_bin(pk, n);
-	msgpack_pack_bin_body(pk, zero, n);
-}
 
 /* Incompressible bytes of run `run` at offset i. */
 static unsigned char byte_at(unsigned run, size_t i)
@@ -40,31 +27,10 @@ static void put_task(struct sf_writer *w, uint64_t pid, uint64_t ppid, const siz
 		     size_t nruns, unsigned first_run)
 {
 	struct cv_error err = {0};
-	msgpack_packer *pk = sf_record_begin(w, SF_KIND_TASK, 11, 0, &err);
-	u64(pk, "pid", pid);
-	u64(pk, "ppid", ppid);
-	mpk_pack_key(pk, "cwd");
-	mpk_pack_str(pk, "/");
-	u64(pk, "umask", 022);
-	bin(pk, "mm", sizeof(struct ckpt_mm));
-	bin(pk, "auxv", 16);
-	bin(pk, "sigactions", 64 * sizeof(struct ckpt_sigaction));
-	u64(pk, "sigaltstack_sp", 0);
-	u64(pk, "sigaltstack_size", 0);
-	u64(pk, "sigaltstack_flags", 2);
-	u64(pk, "threads", 1);
+	msgpack_packer *pk = ckrec_task_begin(w, pid, 1, 1, &err);
+	ckrec_u64(pk, "ppid", ppid);
 	CHECK(sf_record_end(w, &err) == 0);
-	pk = sf_record_begin(w, SF_KIND_THREAD, 10, 0, &err);
-	u64(pk, "tid", pid);
-	bin(pk, "regs", sizeof(struct user_regs_struct));
-	bin(pk, "xstate", 512);
-	u64(pk, "sigmask", 0);
-	u64(pk, "rseq", 0);
-	u64(pk, "rseq_len", 0);
-	u64(pk, "rseq_sig", 0);
-	u64(pk, "robust_list", 0);
-	u64(pk, "robust_len", 0);
-	u64(pk, "clear_tid", 0);
+	pk = ckrec_thread_begin(w, pid, sizeof(struct user_regs_struct), 0, &err);
 	CHECK(sf_record_end(w, &err) == 0);
 	struct sf_mapping m = {.start = 0x400000, .end = 0x400000 + (8u << 20), .prot = 3,
 			       .flags = MAP_PRIVATE | MAP_ANONYMOUS};

@@ -17,31 +17,8 @@
 
 #include "core/mpk.h"
 #include "state/state.h"
+#include "test/unit/mem_sink.h"
 #include "test/unit/unit.h"
-
-/* A growable in-memory sink. */
-struct mem {
-	unsigned char *p;
-	size_t len, cap;
-};
-
-static int mem_sink(void *opaque, const void *p, size_t n, struct cv_error *err)
-{
-	struct mem *m = opaque;
-	if (m->len + n > m->cap) {
-		size_t cap = m->cap ? m->cap : 4096;
-		while (cap < m->len + n)
-			cap *= 2;
-		unsigned char *q = realloc(m->p, cap);
-		if (!q)
-			return cv_errf(err, ENOMEM, "mem sink");
-		m->p = q;
-		m->cap = cap;
-	}
-	memcpy(m->p + m->len, p, n);
-	m->len += n;
-	return 0;
-}
 
 /* The pattern of a data run: depends on the run and the offset, so that a
  * slice handed out at the wrong offset is caught. */

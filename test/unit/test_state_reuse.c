@@ -14,30 +14,8 @@
 
 #include "core/mpk.h"
 #include "state/state.h"
+#include "test/unit/mem_sink.h"
 #include "test/unit/unit.h"
-
-struct mem {
-	unsigned char *p;
-	size_t len, cap;
-};
-
-static int mem_sink(void *opaque, const void *p, size_t n, struct cv_error *err)
-{
-	struct mem *m = opaque;
-	if (m->len + n > m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 1 << 16;
-		while (cap < m->len + n)
-			cap *= 2;
-		unsigned char *q = realloc(m->p, cap);
-		if (!q)
-			return cv_errf(err, ENOMEM, "mem sink");
-		m->p = q;
-		m->cap = cap;
-	}
-	memcpy(m->p + m->len, p, n);
-	m->len += n;
-	return 0;
-}
 
 #define RUN_BYTES (1u << 20) /* half a pattern, half noise: both kinds of LZ4 block */
 
