@@ -68,6 +68,13 @@ static int kill_cgroup(const char *path, struct cv_error *err)
 	}
 	int r = cgroup_kill(&cg, err);
 	cgroup_close(&cg);
+	/* Removed between the open and the kill: boot tidies the cgroup up as
+	 * the container ends (a restore that failed after the release ends it
+	 * while `restore` deletes the sandbox). Nothing is left to kill. */
+	if (r < 0 && err->code == ENOENT) {
+		cv_error_reset(err);
+		return 0;
+	}
 	return r;
 }
 
