@@ -70,8 +70,9 @@ static int kill_cgroup(const char *path, struct cv_error *err)
 	cgroup_close(&cg);
 	/* Removed between the open and the kill: boot tidies the cgroup up as
 	 * the container ends (a restore that failed after the release ends it
-	 * while `restore` deletes the sandbox). Nothing is left to kill. */
-	if (r < 0 && err->code == ENOENT) {
+	 * while `restore` deletes the sandbox). Nothing is left to kill: the
+	 * write finds no file (ENOENT) or a node being torn down (ENODEV). */
+	if (r < 0 && (err->code == ENOENT || err->code == ENODEV)) {
 		cv_error_reset(err);
 		return 0;
 	}
