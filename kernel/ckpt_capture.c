@@ -482,16 +482,11 @@ static int capture_injected(struct ckpt_proc *p, const char *status, struct cv_e
 	if (pti_sys(&t, &ret, err, SYS_brk, 0, 0, 0, 0, 0, 0) < 0)
 		return -1;
 	p->mm.brk = (uint64_t)ret;
-	if (pti_sys(&t, &ret, err, SYS_mmap, 0, PAGE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0) < 0)
+	struct pti_scratch sc;
+	if (pti_scratch_open(&t, p->pid, &sc, err) < 0)
 		return -1;
-	if (ret < 0 && ret > -4096)
-		return cv_errf(err, (int)-ret, "process %d: mapping a scratch page in it", p->pid);
-	uint64_t scratch = (uint64_t)ret;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/mem", p->pid);
-	int memfd = open(path, O_RDWR | O_CLOEXEC);
-	int rc = memfd < 0 ? cv_errf(err, errno, "open %s", path) : 0;
+	int memfd = sc.memfd, rc = 0;
+	uint64_t scratch = sc.addr;
 	uint64_t handled = sigset_field(status, "SigCgt:") | sigset_field(status, "SigIgn:");
 	for (int sig = 1; rc == 0 && sig <= 64; sig++) {
 		if (!(handled & (1ULL << (sig - 1))))
@@ -519,13 +514,7 @@ static int capture_injected(struct ckpt_proc *p, const char *status, struct cv_e
 		if (i && pti_restore_regs(&ti, err) < 0)
 			rc = -1;
 	}
-	if (memfd >= 0)
-		close(memfd);
-	if (pti_sys(&t, &ret, err, SYS_munmap, scratch, PAGE, 0, 0, 0, 0) < 0 && rc == 0)
-		rc = -1;
-	if (pti_restore_regs(&t, err) < 0)
-		rc = -1;
-	return rc;
+	return pti_scratch_close(&t, &sc, rc, err);
 }
 
 /* Every thread's mask: all blocked (while we inject: a pending signal,

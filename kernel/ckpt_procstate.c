@@ -28,7 +28,6 @@
 #include "kernel/procfs.h"
 #include "kernel/ptrace_inject.h"
 
-#define PAGE 4096UL
 
 /* "Key:\tvalue" of a status file, in base (16 for the masks). */
 static int status_field(const char *status, const char *key, int base, uint64_t *out)
@@ -250,36 +249,19 @@ static int capture_injected(struct ckpt_proc *p, struct cv_error *err)
 	struct pti t = {.tid = p->threads[0].tid, .regs = p->threads[0].regs};
 	if (pti_find_syscall(&t, err) < 0)
 		return -1;
-	int64_t ret;
-	if (pti_sys(&t, &ret, err, SYS_mmap, 0, PAGE, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0) < 0)
+	struct pti_scratch sc;
+	if (pti_scratch_open(&t, p->pid, &sc, err) < 0)
 		return -1;
-	if (ret < 0 && ret > -4096) {
-		pti_restore_regs(&t, err);
-		return cv_errf(err, (int)-ret, "process %d: mapping a scratch page in it", p->pid);
-	}
-	uint64_t scratch = (uint64_t)ret;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/mem", p->pid);
-	int memfd = open(path, O_RDONLY | O_CLOEXEC);
-	int rc = memfd < 0 ? cv_errf(err, errno, "open %s", path) : 0;
-	if (rc == 0)
-		rc = capture_process_injected(p, &t, memfd, scratch, err);
+	int rc = capture_process_injected(p, &t, sc.memfd, sc.addr, err);
 	for (size_t i = 0; rc == 0 && i < p->nthreads; i++) {
 		struct pti ti = {.tid = p->threads[i].tid, .regs = p->threads[i].regs,
 				 .sys_ip = t.sys_ip};
 		struct pti *use = i ? &ti : &t;
-		rc = capture_thread_injected(p, use, &p->threads[i].creds, memfd, scratch, err);
+		rc = capture_thread_injected(p, use, &p->threads[i].creds, sc.memfd, sc.addr, err);
 		if (i && pti_restore_regs(&ti, err) < 0)
 			rc = -1;
 	}
-	if (memfd >= 0)
-		close(memfd);
-	if (pti_sys(&t, &ret, err, SYS_munmap, scratch, PAGE, 0, 0, 0, 0) < 0 && rc == 0)
-		rc = -1;
-	if (pti_restore_regs(&t, err) < 0)
-		rc = -1;
-	return rc;
+	return pti_scratch_close(&t, &sc, rc, err);
 }
 
 /* /proc/PID/limits, one line per resource in their numeric order, each

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -256,4 +258,44 @@ int pti_mem_write(int memfd, uint64_t addr, const void *buf, size_t len, struct 
 		done += (size_t)n;
 	}
 	return 0;
+}
+
+int pti_scratch_open(struct pti *t, pid_t pid, struct pti_scratch *s, struct cv_error *err)
+{
+	*s = (struct pti_scratch){.memfd = -1};
+	int64_t ret;
+	if (pti_sys(t, &ret, err, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0) < 0)
+		return -1;
+	if (ret < 0 && ret > -4096) {
+		pti_restore_regs(t, err);
+		return cv_errf(err, (int)-ret, "process %d: mapping a scratch page in it", pid);
+	}
+	s->addr = (uint64_t)ret;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	s->memfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (s->memfd < 0) {
+		int e = errno;
+		pti_scratch_close(t, s, -1, err);
+		return cv_errf(err, e, "open %s", path);
+	}
+	return 0;
+}
+
+int pti_scratch_close(struct pti *t, struct pti_scratch *s, int rc, struct cv_error *err)
+{
+	if (s->memfd >= 0)
+		close(s->memfd);
+	s->memfd = -1;
+	int64_t ret;
+	/* The caller's error stays the one reported. */
+	struct cv_error mine = {0};
+	struct cv_error *e = rc == 0 ? err : &mine;
+	if (s->addr && pti_sys(t, &ret, e, SYS_munmap, s->addr, 4096, 0, 0, 0, 0) < 0)
+		rc = -1;
+	s->addr = 0;
+	if (pti_restore_regs(t, rc == 0 ? err : &mine) < 0)
+		rc = -1;
+	return rc;
 }

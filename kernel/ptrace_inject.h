@@ -65,3 +65,19 @@ int pti_wait(pid_t tid, int *status, struct cv_error *err);
 long pti_resume(int request, pid_t tid, int sig);
 /* How many resumes this process has made since it started. */
 unsigned long pti_resume_count(void);
+
+/* A page in the stopped process for injected calls to write their answers
+ * into (sigaction, getitimer, ...), and its /proc/PID/mem open to read
+ * them back. */
+struct pti_scratch {
+	uint64_t addr;
+	int memfd;
+};
+
+/* Maps the page by a call injected in t (sys_ip found) of process pid.
+ * On failure t's registers are already put back. */
+int pti_scratch_open(struct pti *t, pid_t pid, struct pti_scratch *s, struct cv_error *err);
+
+/* Closes the fd, unmaps the page and puts t's registers back. Returns rc
+ * (the caller's result so far), or -1 if rc was 0 and the clean-up failed. */
+int pti_scratch_close(struct pti *t, struct pti_scratch *s, int rc, struct cv_error *err);
