@@ -704,3 +704,12 @@ def exec_args(cid, argv, env=(), cwd="/", uid=0, gid=0, guest_fds=(), files=None
     }
     arg.update(extra)
     return arg
+
+
+def restore_detached(cli, img, bundle, rid=None):
+    """`cvisor restore --detach` of the image directory img into a new
+    sandbox (rid, or a fresh id): (rid, exit code, output)."""
+    rid = rid or new_id()
+    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
+                           check=False)
+    return rid, rc, out

@@ -95,17 +95,14 @@ def test_ckpt_leave_running_stop_restore_and_damaged_file(env, cli):
     data = bytearray(open(os.path.join(img2, "checkpoint.img"), "rb").read())
     data[len(data) // 2] ^= 0x40
     open(os.path.join(bad, "checkpoint.img"), "wb").write(data)
-    rid = helpers.new_id()
-    rc, out = cli.detached("restore", "--detach", "--image-path", bad, "--bundle", bundle, rid,
-                           check=False)
+    rid, rc, out = helpers.restore_detached(cli, bad, bundle)
     assert rc != 0 and "damaged" in out, out
     time.sleep(0.2)
     assert counters(log)[-1] == last
     assert not os.path.exists(os.path.join(env.root, rid))
 
     # The good one: it continues at the next value, same file, heap intact.
-    rc, out = cli.detached("restore", "--detach", "--image-path", img2, "--bundle", bundle, rid,
-                           check=False)
+    _, rc, out = helpers.restore_detached(cli, img2, bundle, rid)
     assert rc == 0, out
     try:
         wait_count(log, len(counters(log)) + 3)
@@ -137,9 +134,7 @@ def test_ckpt_restored_handler_and_second_cycle(env, cli):
         img = os.path.join(env.root, f".imgc{cycle}")
         assert cli.run("checkpoint", "--image-path", img, sid).returncode == 0
         cli.run("delete", "--force", sid)
-        sid = helpers.new_id()
-        rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle,
-                               sid, check=False)
+        sid, rc, out = helpers.restore_detached(cli, img, bundle)
         assert rc == 0, out
         wait_count(log, len(counters(log)) + 2)
     assert cli.run("kill", sid, "USR1").returncode == 0
@@ -201,9 +196,7 @@ def test_ckpt_shell_pipeline_keeps_pipe_children_pids_and_counter(env, cli):
     assert p.returncode == 0, p.stderr
     last = numbers()[-1]
     cli.run("delete", "--force", sid)
-    rid = helpers.new_id()
-    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
-                           check=False)
+    rid, rc, out = helpers.restore_detached(cli, img, bundle)
     assert rc == 0, out
     try:
         helpers.wait_until(lambda: numbers() and numbers()[-1] >= last + 5,
@@ -244,9 +237,7 @@ def test_ckpt_pipe_bytes_copied_not_consumed_and_refilled(env, cli):
     helpers.wait_until(lambda: os.path.exists(log) and lines(log) == ["buffered-1", "buffered-2"],
                        what="the original reader draining the pipe")
     cli.run("delete", "--force", sid)
-    rid = helpers.new_id()
-    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
-                           check=False)
+    rid, rc, out = helpers.restore_detached(cli, img, bundle)
     assert rc == 0, out
     try:
         # The restored pipe was refilled: the restored reader gets them again.
@@ -311,9 +302,7 @@ def test_ckpt_threads_keep_their_ids_and_count_on(env, cli):
     img = os.path.join(env.root, ".imgt")
     assert cli.run("checkpoint", "--image-path", img, sid).returncode == 0
     cli.run("delete", "--force", sid)
-    rid = helpers.new_id()
-    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
-                           check=False)
+    rid, rc, out = helpers.restore_detached(cli, img, bundle)
     assert rc == 0, out
     try:
         wait_count(log, len(counters(log)) + 3)

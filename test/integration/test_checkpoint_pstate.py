@@ -94,13 +94,6 @@ def snapshot(pid):
     return threads, limits, pers
 
 
-def restore(cli, img, bundle):
-    rid = helpers.new_id()
-    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
-                           check=False)
-    return rid, rc, out
-
-
 def victim_pid(cli, sid, mode):
     """The process that set the state: the init, or (tree) its only child."""
     pid = init_pid(cli, sid)
@@ -142,7 +135,7 @@ def test_pstate_survives_checkpoint_and_restore(env, cli, mode):
     assert p.returncode == 0, p.stderr
     cut = len(lines(log))
     cli.run("delete", "--force", sid)
-    rid, rc, out = restore(cli, img, bundle)
+    rid, rc, out = helpers.restore_detached(cli, img, bundle)
     assert rc == 0, out
     try:
         wait_lines(log, cut + 3)
@@ -223,7 +216,7 @@ def test_pstate_beyond_the_bundle_is_refused(env, cli):
     # The unedited file goes through the same rewrite and restores.
     good = os.path.join(env.root, ".img-pstate-same")
     rewrite(src, good, lambda recs: None)
-    rid, rc, out = restore(cli, good, bundle)
+    rid, rc, out = helpers.restore_detached(cli, good, bundle)
     assert rc == 0, out
     cli.run("delete", "--force", rid)
     for tag, edit, want in [
@@ -236,7 +229,7 @@ def test_pstate_beyond_the_bundle_is_refused(env, cli):
         bad = os.path.join(env.root, f".img-pstate-{tag}")
         rewrite(src, bad, edit)
         n = len(lines(log))
-        rid, rc, out = restore(cli, bad, bundle)
+        rid, rc, out = helpers.restore_detached(cli, bad, bundle)
         assert rc != 0 and re.search(want, out), (tag, out)
         # Nothing of it runs on, nothing is left of the sandbox.
         time.sleep(0.2)

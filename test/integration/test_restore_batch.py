@@ -75,9 +75,7 @@ def restore_resumes(env, sid):
 def test_restore_counts_on_in_few_resumes(env, cli):
     bundle, log, img, before = checkpointed_counter(env, cli, "ok")
     last = tc.counters(log)[-1]
-    rid = helpers.new_id()
-    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
-                           check=False)
+    rid, rc, out = helpers.restore_detached(cli, img, bundle)
     assert rc == 0, out
     try:
         tc.wait_count(log, len(tc.counters(log)) + 3)
@@ -105,9 +103,7 @@ def test_fd_whose_file_is_gone_fails_its_batch_and_leaves_nothing(env, cli):
     rootfs = rootfs_of(bundle)
     moved = log + ".moved"
     os.rename(log, moved)
-    rid = helpers.new_id()
-    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
-                           check=False)
+    rid, rc, out = helpers.restore_detached(cli, img, bundle)
     assert rc != 0
     # That call's own error: the fd, its path and the open's errno.
     assert re.search(r"restoring process 1: fd \d+ \(/root/log\): No such file or directory",
@@ -118,8 +114,7 @@ def test_fd_whose_file_is_gone_fails_its_batch_and_leaves_nothing(env, cli):
     # The same image restores once the file is back.
     os.rename(moved, log)
     n = len(tc.counters(log))
-    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
-                           check=False)
+    _, rc, out = helpers.restore_detached(cli, img, bundle, rid)
     assert rc == 0, out
     try:
         tc.wait_count(log, n + 2)
@@ -191,9 +186,7 @@ def test_tmpfs_files_spanning_batches_come_back_whole(env, cli):
     img = os.path.join(env.root, ".img-tmp")
     assert cli.run("checkpoint", "--image-path", img, sid).returncode == 0
     cli.run("delete", "--force", sid)
-    rid = helpers.new_id()
-    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
-                           check=False)
+    rid, rc, out = helpers.restore_detached(cli, img, bundle)
     assert rc == 0, out
     try:
         p = cli.run("exec", rid, "sh", "-c", show)

@@ -74,9 +74,7 @@ def test_large_restore_keeps_every_byte(module_env, image):
     bundle, log, f = image
     cli = module_env.cli
     n = len(_lines(log))
-    rid = helpers.new_id()
-    rc, out = cli.detached("restore", "--detach", "--image-path", os.path.dirname(f),
-                           "--bundle", bundle, rid, check=False)
+    rid, rc, out = helpers.restore_detached(cli, os.path.dirname(f), bundle)
     assert rc == 0, out
     try:
         helpers.wait_until(lambda: len(_lines(log)) >= n + 2, what="lines after the restore")
@@ -179,9 +177,7 @@ def test_large_tree_streams_each_task(env, cli):
     cli.run("checkpoint", "--image-path", img, sid, check=True)
     cli.run("delete", "--force", sid)
     n = len(_lines(log))
-    rid = helpers.new_id()
-    rc, out = cli.detached("restore", "--detach", "--image-path", img, "--bundle", bundle, rid,
-                           check=False)
+    rid, rc, out = helpers.restore_detached(cli, img, bundle)
     assert rc == 0, out
     try:
         helpers.wait_until(lambda: len(_lines(log)) >= n + 2, what="lines after the restore")
