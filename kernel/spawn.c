@@ -653,6 +653,15 @@ int spawn_sub_finish(const struct spawn_init_args *a, struct spawn_sub *p, struc
 					      : "creating the subcontainer's init (clone3)");
 	}
 	pid_t pid = pidfd_host_pid(pidfd, err);
+	if (pid < 0 && err->code == ESRCH) {
+		/* Already ended and reaped: an init that failed its set-up
+		 * (a rootfs fd that is no detached mount, say) reports why
+		 * before it exits, and that is the error to give. */
+		struct cv_error why;
+		cv_error_reset(&why);
+		if (spawn_read_report(p->ctl_fd, NULL, &why) == SPAWN_REPORT_ERROR)
+			*err = why;
+	}
 	if (pid < 0 ||
 	    ((p->flags & CLONE_NEWUSER) && (userns_write_maps(pid, pidfd, a->spec, err) < 0 ||
 					    set_privileged_limits(pid, a->spec, err) < 0)) ||
