@@ -30,6 +30,7 @@
 
 #include "kernel/caps.h"
 #include "kernel/ckpt_proc.h"
+#include "kernel/procfs.h"
 #include "kernel/restore_internal.h"
 
 /* Every lock bit up to CKPT_SECUREBITS_MAX (the odd ones; the installed
@@ -124,14 +125,8 @@ static int read_caps(pid_t host_tid, struct cur_caps *c, struct cv_error *err)
 {
 	char path[64], status[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", host_tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cv_errf(err, errno, "open %s", path);
-	ssize_t n = read(fd, status, sizeof(status) - 1);
-	close(fd);
-	if (n <= 0)
-		return cv_errf(err, n < 0 ? errno : EIO, "read %s", path);
-	status[n] = '\0';
+	if (procfs_read_text(path, status, sizeof(status), NULL, err) < 0)
+		return -1;
 	static const char *const keys[6] = {"CapEff:", "CapPrm:", "CapInh:",
 					    "CapBnd:", "CapAmb:", "NoNewPrivs:"};
 	uint64_t *out[6] = {&c->eff, &c->prm, &c->inh, &c->bnd, &c->amb, &c->nnp};

@@ -24,15 +24,6 @@
 #define VICTIM "build/ckpt/counter"
 #endif
 
-static int count_fds(void)
-{
-	int n = 0;
-	for (int fd = 0; fd < 1024; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			n++;
-	return n;
-}
-
 static pid_t spawn(int out, const char *file, const char *mib, const char *threads)
 {
 	pid_t pid = fork();
@@ -105,7 +96,7 @@ static void round_trip(const char *threads)
 		CHECK(!"victim not built");
 		return;
 	}
-	int fds_before = count_fds();
+	int fds_before = unit_count_fds();
 	char dir[] = "/tmp/ckpt-unit-XXXXXX";
 	CHECK(mkdtemp(dir) != NULL);
 	char file[64];
@@ -209,7 +200,7 @@ static void round_trip(const char *threads)
 	close(p[1]);
 	unlink(file);
 	rmdir(dir);
-	CHECK(count_fds() == fds_before);
+	CHECK(unit_count_fds() == fds_before);
 }
 
 TEST(test_single_thread_round_trip)

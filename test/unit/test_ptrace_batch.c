@@ -17,15 +17,6 @@
 #include "kernel/ptrace_batch.h"
 #include "test/unit/unit.h"
 
-static int count_fds(void)
-{
-	int n = 0;
-	for (int fd = 0; fd < 1024; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			n++;
-	return n;
-}
-
 /* A seized child waiting in pause(), with the batch loop written into an
  * executable page of its own and a writable area for the table. */
 struct child {
@@ -83,7 +74,7 @@ static void drop_child(struct child *c)
 
 TEST(test_batch_runs_in_one_resume_with_links)
 {
-	int fds_before = count_fds();
+	int fds_before = unit_count_fds();
 	struct child c;
 	struct cv_error err = {0};
 	if (take_child(&c, &err) < 0) {
@@ -147,12 +138,12 @@ TEST(test_batch_runs_in_one_resume_with_links)
 	CHECK(ptrace(PTRACE_DETACH, c.pid, 0, 0) == 0);
 	CHECK(kill(c.pid, 0) == 0);
 	drop_child(&c);
-	CHECK(count_fds() == fds_before);
+	CHECK(unit_count_fds() == fds_before);
 }
 
 TEST(test_failing_call_stops_the_batch_and_is_named)
 {
-	int fds_before = count_fds();
+	int fds_before = unit_count_fds();
 	struct child c;
 	struct cv_error err = {0};
 	if (take_child(&c, &err) < 0) {
@@ -179,7 +170,7 @@ TEST(test_failing_call_stops_the_batch_and_is_named)
 	cv_error_reset(&err);
 	CHECK(ptb_run(&c.t, c.memfd, b, &err) < 0 && err.code == EBADF);
 	drop_child(&c);
-	CHECK(count_fds() == fds_before);
+	CHECK(unit_count_fds() == fds_before);
 }
 
 TEST(test_bounds_are_refused)
@@ -228,7 +219,7 @@ TEST(test_bounds_are_refused)
 
 TEST(test_signal_during_a_batch_is_an_error_and_leaves_it_stopped)
 {
-	int fds_before = count_fds();
+	int fds_before = unit_count_fds();
 	struct child c;
 	struct cv_error err = {0};
 	if (take_child(&c, &err) < 0) {
@@ -262,12 +253,12 @@ TEST(test_signal_during_a_batch_is_an_error_and_leaves_it_stopped)
 	CHECK(ptb_run(&c.t, c.memfd, b, &err) == 0);
 	CHECK(ptb_result(b, 0) == getpid());
 	drop_child(&c);
-	CHECK(count_fds() == fds_before);
+	CHECK(unit_count_fds() == fds_before);
 }
 
 TEST(test_ptrace_event_during_a_batch_is_an_error)
 {
-	int fds_before = count_fds();
+	int fds_before = unit_count_fds();
 	struct child c;
 	struct cv_error err = {0};
 	if (take_child_opts(&c, PTRACE_O_TRACEFORK, &err) < 0) {
@@ -289,7 +280,7 @@ TEST(test_ptrace_event_during_a_batch_is_an_error)
 		waitpid((pid_t)grandchild, NULL, __WALL);
 	}
 	drop_child(&c);
-	CHECK(count_fds() == fds_before);
+	CHECK(unit_count_fds() == fds_before);
 }
 
 UNIT_MAIN(test_batch_runs_in_one_resume_with_links, test_failing_call_stops_the_batch_and_is_named,

@@ -38,18 +38,9 @@ static pid_t spawn_ticker(int *rfd)
 	return pid;
 }
 
-static int count_fds(void)
-{
-	int n = 0;
-	for (int fd = 0; fd < 1024; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			n++;
-	return n;
-}
-
 TEST(test_inject_and_resume)
 {
-	int fds_before = count_fds();
+	int fds_before = unit_count_fds();
 	int rfd = -1;
 	pid_t pid = spawn_ticker(&rfd);
 	CHECK(pid > 0);
@@ -115,7 +106,7 @@ TEST(test_inject_and_resume)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	close(rfd);
-	CHECK(count_fds() == fds_before);
+	CHECK(unit_count_fds() == fds_before);
 }
 
 TEST(test_dead_tracee_is_an_error)

@@ -25,18 +25,6 @@ static struct ev_loop *loop;
 static struct rpc_server *srv;
 static char sock_path[108];
 
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static void break_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
 	(void)w;
@@ -396,7 +384,7 @@ static void send_files(struct tc *t, uint64_t id, const char *key, int64_t decla
 TEST(test_round_trip)
 {
 	srv_start(NULL);
-	int fds0 = count_fds();
+	int fds0 = unit_count_fds();
 	struct tc t;
 	tc_open(&t);
 	CHECK(rpc_server_nconns(srv) == 1);
@@ -412,7 +400,7 @@ TEST(test_round_trip)
 	tc_close(&t);
 	pump(5);
 	CHECK(rpc_server_nconns(srv) == 0);
-	CHECK(count_fds() == fds0);
+	CHECK(unit_count_fds() == fds0);
 	srv_stop();
 }
 
@@ -571,7 +559,7 @@ TEST(test_parse_error_closes)
 TEST(test_files_received)
 {
 	srv_start(NULL);
-	int fds0 = count_fds();
+	int fds0 = unit_count_fds();
 	struct tc t;
 	tc_open(&t);
 	int a[2], b[2];
@@ -592,14 +580,14 @@ TEST(test_files_received)
 	}
 	tc_close(&t);
 	pump(5);
-	CHECK(count_fds() == fds0);
+	CHECK(unit_count_fds() == fds0);
 	srv_stop();
 }
 
 TEST(test_files_short)
 {
 	srv_start(NULL);
-	int fds0 = count_fds();
+	int fds0 = unit_count_fds();
 	struct tc t;
 	tc_open(&t);
 	int a[2];
@@ -613,10 +601,10 @@ TEST(test_files_short)
 	CHECK(reply_is(&t, 7, NULL));
 	send_files(&t, 8, "Files", 129, NULL, 0);
 	CHECK(reply_is(&t, 8, "too many files"));
-	CHECK(count_fds() == fds0 + 2); /* both ends of the connection */
+	CHECK(unit_count_fds() == fds0 + 2); /* both ends of the connection */
 	tc_close(&t);
 	pump(5);
-	CHECK(count_fds() == fds0);
+	CHECK(unit_count_fds() == fds0);
 	srv_stop();
 }
 
@@ -625,7 +613,7 @@ TEST(test_unclaimed_fds_closed)
 	srv_start(NULL);
 	struct tc t;
 	tc_open(&t);
-	int fds0 = count_fds();
+	int fds0 = unit_count_fds();
 	int a[2];
 	pipe_with(a, "x");
 	int fds[3] = { a[0], a[1], a[0] };
@@ -637,7 +625,7 @@ TEST(test_unclaimed_fds_closed)
 	CHECK(reply_is(&t, 9, NULL));
 	pump(5);
 	/* The server closed the three it received; the conn is still open. */
-	CHECK(count_fds() == fds0);
+	CHECK(unit_count_fds() == fds0);
 	CHECK(echo_works(&t, 10));
 	tc_close(&t);
 	srv_stop();
@@ -682,7 +670,7 @@ TEST(test_message_too_large)
 TEST(test_disconnect_cancels)
 {
 	srv_start(NULL);
-	int fds0 = count_fds();
+	int fds0 = unit_count_fds();
 	struct tc t;
 	tc_open(&t);
 	for (uint64_t id = 1; id <= 3; id++) {
@@ -701,7 +689,7 @@ TEST(test_disconnect_cancels)
 	CHECK(ncancelled == 4);
 	CHECK(!parked[0] && !parked[1] && !parked[2]);
 	CHECK(rpc_server_nconns(srv) == 0);
-	CHECK(count_fds() == fds0);
+	CHECK(unit_count_fds() == fds0);
 	srv_stop();
 }
 
@@ -856,7 +844,7 @@ TEST(test_fd_quota)
 	rpc_limits_default(&lim);
 	lim.max_fds_queued = 4;
 	srv_start(&lim);
-	int fds0 = count_fds();
+	int fds0 = unit_count_fds();
 	struct tc t, other;
 	tc_open(&t);
 	tc_open(&other);
@@ -880,7 +868,7 @@ TEST(test_fd_quota)
 	tc_close(&t);
 	tc_close(&other);
 	pump(5);
-	CHECK(count_fds() == fds0);
+	CHECK(unit_count_fds() == fds0);
 	srv_stop();
 }
 
@@ -893,7 +881,7 @@ TEST(test_fd_budget_evicts_hoarder)
 	lim.max_fds_total = 8;
 	lim.max_fds_queued = 4;
 	srv_start(&lim);
-	int fds0 = count_fds();
+	int fds0 = unit_count_fds();
 	struct tc s, h, x;
 	tc_open(&s);
 	tc_open(&h);
@@ -919,7 +907,7 @@ TEST(test_fd_budget_evicts_hoarder)
 	tc_close(&h);
 	tc_close(&x);
 	pump(5);
-	CHECK(count_fds() == fds0);
+	CHECK(unit_count_fds() == fds0);
 	srv_stop();
 }
 
@@ -930,7 +918,7 @@ TEST(test_parked_call_releases_request)
 	srv_start(NULL);
 	struct tc t;
 	tc_open(&t);
-	int fds0 = count_fds();
+	int fds0 = unit_count_fds();
 	int p[2];
 	pipe_with(p, "x");
 	struct req r;
@@ -968,7 +956,7 @@ TEST(test_parked_call_releases_request)
 		CHECK(parked[0]->zone == NULL);
 		CHECK(rpc_call_nfiles(parked[0]) == 2 && rpc_call_file(parked[0], 0) == -1 &&
 		      rpc_call_file(parked[0], 1) == -1);
-		CHECK(count_fds() == fds0);
+		CHECK(unit_count_fds() == fds0);
 		struct rpc_conn *c = container_of(list_first(&srv->conns), struct rpc_conn, link);
 		CHECK(c->up->used + c->up->free <= RPC_IN_SHRINK_ABOVE);
 		/* Asked for later, the zone is a new one; the call still answers. */
@@ -1059,7 +1047,7 @@ static int client_child(void)
 TEST(test_client_against_server)
 {
 	srv_start(NULL);
-	int fds0 = count_fds();
+	int fds0 = unit_count_fds();
 	pid_t pid = fork();
 	if (pid == 0)
 		_exit(client_child());
@@ -1074,7 +1062,7 @@ TEST(test_client_against_server)
 		fprintf(stderr, "  client child failures: %#x\n", WEXITSTATUS(st));
 	pump(5);
 	CHECK(rpc_server_nconns(srv) == 0);
-	CHECK(count_fds() == fds0);
+	CHECK(unit_count_fds() == fds0);
 	srv_stop();
 }
 

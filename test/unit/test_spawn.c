@@ -214,18 +214,6 @@ static int run_init(struct oci_spec *spec, struct cv_error *err)
 	return code;
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* ---- pure helpers ---- */
 
 TEST(test_ns_flags)
@@ -894,13 +882,13 @@ TEST(test_exec)
 	}
 
 	/* Nothing leaks in the caller over many cycles. */
-	int before = count_fds();
+	int before = unit_count_fds();
 	int bad = 0;
 	for (int i = 0; i < 50; i++)
 		if (run_exec(&r, argv5, env_default, "/", 0, out, sizeof(out), &err) != 0)
 			bad++;
 	CHECK(bad == 0);
-	CHECK(count_fds() == before);
+	CHECK(unit_count_fds() == before);
 	stop_sleeper(&r);
 }
 

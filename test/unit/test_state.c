@@ -463,18 +463,6 @@ TEST(test_64mib_run_streams_in_bounded_memory)
 	CHECK(grew < 24 * 1024);
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 /* Reads a damaged copy; returns 0 only if it was (wrongly) accepted. */
 static int read_damaged(const unsigned char *p, size_t n, size_t step, struct cv_error *err)
 {
@@ -488,7 +476,7 @@ TEST(test_every_flipped_byte_is_refused)
 	struct cv_error err = { 0 };
 	struct mem out = { 0 };
 	CHECK(make_sample(&out, &err) == 0);
-	int fds = count_fds();
+	int fds = unit_count_fds();
 	unsigned char *copy = malloc(out.len);
 	size_t accepted = 0;
 	for (size_t i = 0; i < out.len; i++) {
@@ -505,7 +493,7 @@ TEST(test_every_flipped_byte_is_refused)
 		}
 	}
 	CHECK(accepted == 0);
-	CHECK(count_fds() == fds);
+	CHECK(unit_count_fds() == fds);
 	free(copy);
 	free(out.p);
 }

@@ -121,18 +121,6 @@ static int read_all(struct sf_reader *r, const unsigned char *p, size_t n, struc
 	}
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 TEST(test_reset_reads_again_after_success_and_failure)
 {
 	struct cv_error err = {0};
@@ -208,7 +196,7 @@ TEST(test_fd_reader_positioned_reads_leave_the_offset)
 	struct cv_error err = {0};
 	struct mem f = {0};
 	CHECK(make_file(&f, &err) == 0);
-	int fds = count_fds();
+	int fds = unit_count_fds();
 	char path[64];
 	int fd = tmpfile_with(&f, path);
 	CHECK(fd >= 0);
@@ -237,7 +225,7 @@ TEST(test_fd_reader_positioned_reads_leave_the_offset)
 	sf_fd_reader_free(fr);
 	close(fd);
 	unlink(path);
-	CHECK(count_fds() == fds);
+	CHECK(unit_count_fds() == fds);
 	free(f.p);
 }
 
