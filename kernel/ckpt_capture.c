@@ -350,12 +350,6 @@ static int capture_memory(struct ckpt_proc *p, struct cv_error *err)
 	return rc;
 }
 
-static uint64_t sigset_field(const char *status, const char *key)
-{
-	const char *s = strstr(status, key);
-	return s ? strtoull(s + strlen(key), NULL, 16) : 0;
-}
-
 /* /proc/PID/stat fields 26-28 and 45-51 (1-based): the mm fields. */
 static int capture_mm(struct ckpt_proc *p, struct cv_error *err)
 {
@@ -487,7 +481,10 @@ static int capture_injected(struct ckpt_proc *p, const char *status, struct cv_e
 		return -1;
 	int memfd = sc.memfd, rc = 0;
 	uint64_t scratch = sc.addr;
-	uint64_t handled = sigset_field(status, "SigCgt:") | sigset_field(status, "SigIgn:");
+	uint64_t caught = 0, ignored = 0;
+	procfs_status_field(status, "SigCgt:", 16, &caught);
+	procfs_status_field(status, "SigIgn:", 16, &ignored);
+	uint64_t handled = caught | ignored;
 	for (int sig = 1; rc == 0 && sig <= 64; sig++) {
 		if (!(handled & (1ULL << (sig - 1))))
 			continue;

@@ -29,16 +29,6 @@
 #include "kernel/ptrace_inject.h"
 
 
-/* "Key:\tvalue" of a status file, in base (16 for the masks). */
-static int status_field(const char *status, const char *key, int base, uint64_t *out)
-{
-	const char *s = strstr(status, key);
-	if (!s)
-		return -1;
-	*out = strtoull(s + strlen(key), NULL, base);
-	return 0;
-}
-
 int ckpt_seccomp_base(pid_t init, const struct oci_spec *spec)
 {
 	char path[64], status[4096];
@@ -46,7 +36,7 @@ int ckpt_seccomp_base(pid_t init, const struct oci_spec *spec)
 	snprintf(path, sizeof(path), "/proc/%d/status", init);
 	uint64_t n;
 	if (procfs_read_text(path, status, sizeof(status), NULL, &err) < 0 ||
-	    status_field(status, "Seccomp_filters:", 10, &n) < 0 || n > 1024)
+	    procfs_status_field(status, "Seccomp_filters:", 10, &n) < 0 || n > 1024)
 		return -1;
 	bool late = spec && spec->has_process && spec->process.no_new_privileges &&
 		    spec->has_linux && spec->linux_.has_seccomp;
@@ -65,7 +55,7 @@ static int refuse_timers(const struct ckpt_proc *p, struct cv_error *err)
 	if (!text[0])
 		return 0;
 	uint64_t id = 0;
-	status_field(text, "ID:", 10, &id);
+	procfs_status_field(text, "ID:", 10, &id);
 	return cv_errf(err, 0,
 		       "process %d: POSIX timer %llu is not supported by checkpoint (kind: posix "
 		       "timer)",
@@ -78,8 +68,8 @@ static int refuse_seccomp(const struct ckpt_proc *p, pid_t tid, const char *stat
 			  struct cv_error *err)
 {
 	uint64_t mode = 0, n = 0;
-	status_field(status, "Seccomp:", 10, &mode);
-	status_field(status, "Seccomp_filters:", 10, &n);
+	procfs_status_field(status, "Seccomp:", 10, &mode);
+	procfs_status_field(status, "Seccomp_filters:", 10, &n);
 	if (mode == 1)
 		return cv_errf(err, 0,
 			       "process %d thread %d: strict seccomp mode is not supported by checkpoint "
@@ -162,14 +152,14 @@ static int capture_thread_proc(struct ckpt_proc *p, struct ckpt_thread *ct, stru
 		return -1;
 	struct ckpt_creds *c = &ct->creds;
 	uint64_t nnp = 0, pnd = 0, shd = 0;
-	if (status_field(status, "CapInh:", 16, &c->cap_inh) < 0 ||
-	    status_field(status, "CapPrm:", 16, &c->cap_prm) < 0 ||
-	    status_field(status, "CapEff:", 16, &c->cap_eff) < 0 ||
-	    status_field(status, "CapBnd:", 16, &c->cap_bnd) < 0 ||
-	    status_field(status, "CapAmb:", 16, &c->cap_amb) < 0 ||
-	    status_field(status, "NoNewPrivs:", 10, &nnp) < 0 ||
-	    status_field(status, "SigPnd:", 16, &pnd) < 0 ||
-	    status_field(status, "ShdPnd:", 16, &shd) < 0)
+	if (procfs_status_field(status, "CapInh:", 16, &c->cap_inh) < 0 ||
+	    procfs_status_field(status, "CapPrm:", 16, &c->cap_prm) < 0 ||
+	    procfs_status_field(status, "CapEff:", 16, &c->cap_eff) < 0 ||
+	    procfs_status_field(status, "CapBnd:", 16, &c->cap_bnd) < 0 ||
+	    procfs_status_field(status, "CapAmb:", 16, &c->cap_amb) < 0 ||
+	    procfs_status_field(status, "NoNewPrivs:", 10, &nnp) < 0 ||
+	    procfs_status_field(status, "SigPnd:", 16, &pnd) < 0 ||
+	    procfs_status_field(status, "ShdPnd:", 16, &shd) < 0)
 		return cv_errf(err, 0, "process %d thread %d: unreadable status", p->pid, ct->tid);
 	c->no_new_privs = nnp != 0;
 	if (capture_queue(p, ct->tid, false, pnd, &ct->sigq, err) < 0)

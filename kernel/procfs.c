@@ -25,6 +25,15 @@ int procfs_read_text(const char *path, char *buf, size_t n, size_t *len, struct 
 	return 0;
 }
 
+int procfs_status_field(const char *status, const char *key, int base, uint64_t *out)
+{
+	const char *s = strstr(status, key);
+	if (!s)
+		return -1;
+	*out = strtoull(s + strlen(key), NULL, base);
+	return 0;
+}
+
 int procfs_read_stat(pid_t pid, struct proc_stat *out)
 {
 	char path[64], buf[2048];

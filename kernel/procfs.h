@@ -11,6 +11,10 @@
  * path if it cannot be opened. */
 int procfs_read_text(const char *path, char *buf, size_t n, size_t *len, struct cv_error *err);
 
+/* The number after key ("CapEff:", "SigCgt:", ...) in the text of a
+ * /proc status file, in base (16 for the masks). -1 if key is missing. */
+int procfs_status_field(const char *status, const char *key, int base, uint64_t *out);
+
 struct proc_stat {
 	char comm[64];
 	char state;

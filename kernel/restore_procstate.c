@@ -116,12 +116,9 @@ int pst_check_bounds(const struct ckpt_proc *p, const struct pst_bounds *b, stru
 	return 0;
 }
 
-/* What one thread of the process holds now, from its status. */
-struct cur_caps {
-	uint64_t eff, prm, inh, bnd, amb, nnp;
-};
-
-static int read_caps(pid_t host_tid, struct cur_caps *c, struct cv_error *err)
+/* The capabilities and no_new_privs one thread holds now, from its
+ * status (b's limits are left alone). */
+static int read_caps(pid_t host_tid, struct pst_bounds *b, struct cv_error *err)
 {
 	char path[64], status[4096];
 	snprintf(path, sizeof(path), "/proc/%d/status", host_tid);
@@ -129,23 +126,21 @@ static int read_caps(pid_t host_tid, struct cur_caps *c, struct cv_error *err)
 		return -1;
 	static const char *const keys[6] = {"CapEff:", "CapPrm:", "CapInh:",
 					    "CapBnd:", "CapAmb:", "NoNewPrivs:"};
-	uint64_t *out[6] = {&c->eff, &c->prm, &c->inh, &c->bnd, &c->amb, &c->nnp};
-	for (int k = 0; k < 6; k++) {
-		const char *s = strstr(status, keys[k]);
-		if (!s)
+	uint64_t nnp;
+	uint64_t *out[6] = {&b->cap_eff, &b->cap_prm, &b->cap_inh, &b->cap_bnd, &b->cap_amb, &nnp};
+	for (int k = 0; k < 6; k++)
+		if (procfs_status_field(status, keys[k], k == 5 ? 10 : 16, out[k]) < 0)
 			return cv_errf(err, 0, "%s: no %s", path, keys[k]);
-		*out[k] = strtoull(s + strlen(keys[k]), NULL, k == 5 ? 10 : 16);
-	}
+	b->no_new_privs = nnp != 0;
 	return 0;
 }
 
+/* What the bundle gave the container's init: what the process holds
+ * now, before any of the saved state is applied. */
 static int read_bounds(const struct rst *r, struct pst_bounds *b, struct cv_error *err)
 {
-	struct cur_caps c;
-	if (read_caps(r->t.tid, &c, err) < 0)
+	if (read_caps(r->t.tid, b, err) < 0)
 		return -1;
-	*b = (struct pst_bounds){.cap_eff = c.eff, .cap_prm = c.prm, .cap_inh = c.inh,
-				 .cap_bnd = c.bnd, .cap_amb = c.amb, .no_new_privs = c.nnp != 0};
 	return ckpt_read_limits(r->t.tid, b->rlim, err);
 }
 
@@ -330,7 +325,7 @@ static int apply_creds(struct rst *r, size_t i, struct cv_error *err)
 	const struct ckpt_creds *c = &r->p->threads[i].creds;
 	if (!c->known)
 		return 0;
-	struct cur_caps now;
+	struct pst_bounds now;
 	uint32_t uid[4], gid[4], bits;
 	bool gdiff;
 	if (read_caps(r->t.tid, &now, err) < 0 || read_ids(r, uid, gid, &bits, err) < 0 ||
@@ -345,10 +340,10 @@ static int apply_creds(struct rst *r, size_t i, struct cv_error *err)
 		     err) < 0 ||
 	     set_fsid(r, SYS_setfsgid, c->gid[3], "setfsgid", err) < 0))
 		return -1;
-	if (c->cap_inh != now.inh && set_caps(r, now.eff, now.prm, c->cap_inh, err) < 0)
+	if (c->cap_inh != now.cap_inh && set_caps(r, now.cap_eff, now.cap_prm, c->cap_inh, err) < 0)
 		return -1;
 	for (int cap = 0; cap < 64; cap++) {
-		if (!(now.bnd & ~c->cap_bnd & (1ULL << cap)))
+		if (!(now.cap_bnd & ~c->cap_bnd & (1ULL << cap)))
 			continue;
 		char what[64], lb[32];
 		snprintf(what, sizeof(what), "dropping %s from the bounding set",
@@ -357,7 +352,7 @@ static int apply_creds(struct rst *r, size_t i, struct cv_error *err)
 		    0)
 			return -1;
 	}
-	if (c->cap_amb != (now.amb & c->cap_inh)) {
+	if (c->cap_amb != (now.cap_amb & c->cap_inh)) {
 		if (rst_sys(r, NULL, "clearing the ambient set", SYS_prctl, PR_CAP_AMBIENT,
 			    PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0, err) < 0)
 			return -1;
@@ -387,7 +382,7 @@ static int apply_creds(struct rst *r, size_t i, struct cv_error *err)
 		return -1;
 	if (set_caps(r, c->cap_eff, c->cap_prm, c->cap_inh, err) < 0)
 		return -1;
-	if (c->no_new_privs && !now.nnp &&
+	if (c->no_new_privs && !now.no_new_privs &&
 	    rst_sys(r, NULL, "PR_SET_NO_NEW_PRIVS", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0,
 		    err) < 0)
 		return -1;

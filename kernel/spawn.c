@@ -27,6 +27,7 @@
 #include "core/fdsend.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "kernel/procfs.h"
 #include "kernel/sysctl.h"
 #include "kernel/spawn_internal.h"
 #include "kernel/userns.h"
@@ -227,14 +228,8 @@ static pid_t pidfd_host_pid(int pidfd, struct cv_error *err)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cv_errf(err, errno, "reading %s", path);
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return cv_errf(err, errno, "reading %s", path);
-	buf[n] = '\0';
+	if (procfs_read_text(path, buf, sizeof(buf), NULL, err) < 0)
+		return -1;
 	char *p = strstr(buf, "\nPid:");
 	long pid = p ? strtol(p + 5, NULL, 10) : -1;
 	if (pid <= 0)
