@@ -1,5 +1,5 @@
 """Checkpoint and restore of the process state beyond memory, registers and fds
-(docs/DESIGN.md §12, docs/API.md "The checkpoint records"): the static victim
+(docs/DESIGN.md, "Checkpoint and restore", docs/API.md "The checkpoint records"): the static victim
 test/integration/ckpt/pstate.c lowers rlimits, sets a personality, itimers, a
 umask, dumpable and pdeathsig, leaves blocked signals pending (process-wide and
 per thread) and changes each thread's uids, gids, groups, capabilities and

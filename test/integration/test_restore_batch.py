@@ -1,4 +1,4 @@
-"""Restore by batches of injected syscalls (docs/DESIGN.md §12, kernel/ptrace_batch.c):
+"""Restore by batches of injected syscalls (docs/DESIGN.md, "Checkpoint and restore", kernel/ptrace_batch.c):
 the static counter is restored in a few ptrace resumes and counts on; a batch
 that fails midway (a saved fd's file or a mapped file gone from the rootfs)
 reports that call's own error, leaves nothing of the container running, and

@@ -1,5 +1,5 @@
-"""Restore of a large process (docs/DESIGN.md §12, "Restore of a large state
-file"): the static victim test/integration/ckpt/bigmem.c holds a 96 MiB heap
+"""Restore of a large process (docs/DESIGN.md, "Checkpoint and restore", "Reading the state
+file once or in parallel"): the static victim test/integration/ckpt/bigmem.c holds a 96 MiB heap
 (half a pattern, half incompressible) and checks every word of it before each
 "n=<counter> heap=ok" line it appends to /root/log. A file this large is
 rebuilt while a second thread of the restore helper still checks it, and the
