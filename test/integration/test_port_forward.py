@@ -30,6 +30,16 @@ def new_id():
     return "pf-" + secrets.token_hex(4)
 
 
+def wait_serving(sb):
+    """Until SERVE's httpd listens in sb (a connection forwarded before
+    that is refused inside, and the relay resets it)."""
+    helpers.wait_until(lambda: sb.run_exec(["test", "-e", "/tmp/www/ready"])[0] == 0,
+                       what="the web root")
+    # httpd listens right after the file exists; wait until it answers.
+    helpers.wait_until(lambda: sb.run_exec(["sh", "-c", "netstat -ltn | grep -q :8080"])[0] == 0,
+                       what="httpd listening")
+
+
 @pytest.fixture(scope="module")
 def web(module_env):
     """A running sandbox serving /tmp/www on port 8080, and the sha256 of /big."""
@@ -38,11 +48,7 @@ def web(module_env):
     env.sandboxes.append(sb)
     sb.create()
     sb.start()
-    helpers.wait_until(lambda: sb.run_exec(["test", "-e", "/tmp/www/ready"])[0] == 0,
-                       what="the web root")
-    # httpd listens right after the file exists; wait until it answers.
-    helpers.wait_until(lambda: sb.run_exec(["sh", "-c", "netstat -ltn | grep -q :8080"])[0] == 0,
-                       what="httpd listening")
+    wait_serving(sb)
     status, out = sb.run_exec(["sha256sum", "/tmp/www/big"])
     assert status == 0, out
     return sb, out.decode().split()[0]
@@ -268,6 +274,7 @@ def test_cli_port_forward_ends_when_the_container_stops(env):
     env.sandboxes.append(sb)
     sb.create()
     sb.start()
+    wait_serving(sb)
     port = free_port()
     p = subprocess.Popen(sb.cli.argv("port-forward", sb.id, f"{port}:8080"),
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
